@@ -1,0 +1,146 @@
+/**
+ * The project's one test command (`npm test`): type-checks, then runs the single `node:test` suite under
+ * Node (via tsx), Bun (`bun test`) and Deno (`deno test`), and prints one plain `N passed, N failed` line
+ * per runtime plus a total line. Exit status is non-zero when any runtime fails or reports no tests.
+ *
+ * Usage: `node --import tsx scripts/test-all.ts [--runtime node|bun|deno]... [--no-typecheck] [filter...]`
+ * A filter is a substring of a test file path; without one every `test/**\/*.test.ts` file runs.
+ */
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+
+interface Result {
+  runtime: string;
+  passed: number;
+  failed: number;
+  exitCode: number;
+  seconds: number;
+}
+
+function listTests(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...listTests(p));
+    else if (name.endsWith(".test.ts")) out.push(p);
+  }
+  return out;
+}
+
+function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const onData = (chunk: Buffer) => {
+      const s = chunk.toString();
+      out += s;
+      process.stdout.write(s);
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("close", (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+/** Strips ANSI colour codes so the summaries can be parsed. */
+function plain(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/\x1b\[[0-9;]*m/g, "");
+}
+
+function lastNumber(text: string, re: RegExp): number {
+  let n = 0;
+  for (const m of text.matchAll(re)) n = Number(m[1]);
+  return n;
+}
+
+async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
+  const t0 = Date.now();
+  const rel = files.map((f) => "./" + relative(root, f));
+  let code: number;
+  let passed = 0;
+  let failed = 0;
+  if (runtime === "node") {
+    const r = await run(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...rel], { EDGEKV_TEST_RUNTIME: "node" });
+    const o = plain(r.out);
+    passed = lastNumber(o, /^ℹ pass (\d+)$/gm);
+    failed = lastNumber(o, /^ℹ fail (\d+)$/gm);
+    code = r.code;
+  } else if (runtime === "bun") {
+    const r = await run("npx", ["--no-install", "bun", "test", "--timeout", "180000", ...rel], { EDGEKV_TEST_RUNTIME: "bun" });
+    const o = plain(r.out);
+    passed = lastNumber(o, /^\s*(\d+) pass$/gm);
+    failed = lastNumber(o, /^\s*(\d+) fail$/gm);
+    code = r.code;
+  } else if (runtime === "deno") {
+    const r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" });
+    const o = plain(r.out);
+    const m = [...o.matchAll(/\| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].pop();
+    if (m) {
+      passed = Number(m[1]);
+      failed = Number(m[2]);
+    }
+    code = r.code;
+  } else {
+    throw new Error(`unknown runtime ${runtime}`);
+  }
+  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help")) {
+    console.log("usage: npm test -- [--runtime node|bun|deno]... [--no-typecheck] [file-filter...]");
+    return;
+  }
+  const runtimes: string[] = [];
+  const filters: string[] = [];
+  let typecheck = true;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--runtime") runtimes.push(argv[++i]);
+    else if (argv[i] === "--no-typecheck") typecheck = false;
+    else filters.push(argv[i]);
+  }
+  if (runtimes.length === 0) runtimes.push("node", "bun", "deno");
+  let files = listTests(join(root, "test"));
+  if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
+  if (files.length === 0) {
+    console.error("no test files matched");
+    process.exit(1);
+  }
+
+  let bad = false;
+  if (typecheck) {
+    const tsc = join(root, "node_modules/typescript/bin/tsc");
+    for (const project of ["tsconfig.json", "tsconfig.pure.json"]) {
+      const r = await run(process.execPath, [tsc, "-p", project, "--noEmit"]);
+      console.log(`typecheck ${project}: ${r.code === 0 ? "ok" : "FAILED"}`);
+      if (r.code !== 0) bad = true;
+    }
+  }
+
+  const results: Result[] = [];
+  for (const rt of runtimes) {
+    console.log(`\n===== ${rt}: ${files.length} test files =====`);
+    results.push(await runtimeRun(rt, files));
+  }
+  console.log("\n===== summary =====");
+  let tp = 0;
+  let tf = 0;
+  for (const r of results) {
+    const ok = r.exitCode === 0 && r.failed === 0 && r.passed > 0;
+    if (!ok) bad = true;
+    tp += r.passed;
+    tf += r.failed + (r.exitCode !== 0 && r.failed === 0 ? 1 : 0);
+    console.log(`${r.runtime}: ${r.passed} passed, ${r.failed} failed`);
+    if (r.exitCode !== 0 && r.failed === 0) console.log(`(${r.runtime} exited with status ${r.exitCode}; counted as one failure)`);
+    console.log(`(${r.runtime} took ${r.seconds.toFixed(1)} s)`);
+  }
+  console.log(`${tp} passed, ${tf} failed`);
+  process.exit(bad ? 1 : 0);
+}
+
+await main();
