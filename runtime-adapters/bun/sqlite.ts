@@ -1,0 +1,41 @@
+/// <reference path="../ambient.d.ts" />
+/**
+ * The SqlDriver for Bun, over `bun:sqlite` (duties in src/kv/sql-driver.ts). Bun already binds integral
+ * numbers as INTEGER and returns blobs as Uint8Array; the only normalisation is `get` -> `undefined` where
+ * Bun returns `null`.
+ */
+import { Database } from "bun:sqlite";
+import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "../../src/kv/sql-driver.ts";
+import { makeTransaction, normalizeRow, OPEN_PRAGMAS } from "../sql-common.ts";
+
+/**
+ * Opens (creating if missing) the SQLite file at `path` (or ":memory:") with edgekv's pragmas (WAL,
+ * synchronous=FULL, busy_timeout=5000 ms). Throws bun:sqlite's error if the file cannot be opened.
+ */
+export function openBunSqlite(path: string): SqlDriver {
+  const db = new Database(path, { create: true });
+  db.exec(OPEN_PRAGMAS);
+  const prepare = (sql: string): SqlStatement => {
+    const st = db.prepare(sql);
+    return {
+      run(...params: SqlValue[]) {
+        const r = st.run(...params);
+        return { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) };
+      },
+      get(...params: SqlValue[]): SqlRow | undefined {
+        const row = st.get(...params);
+        return row === null ? undefined : normalizeRow(row);
+      },
+      all(...params: SqlValue[]): SqlRow[] {
+        return st.all(...params).map(normalizeRow);
+      },
+    };
+  };
+  return {
+    path,
+    exec: (sql) => db.exec(sql),
+    prepare,
+    transaction: makeTransaction(db.prepare("BEGIN IMMEDIATE"), db.prepare("COMMIT"), db.prepare("ROLLBACK")),
+    close: () => db.close(),
+  };
+}

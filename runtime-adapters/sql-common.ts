@@ -1,0 +1,79 @@
+/**
+ * Code shared by the three SQLite drivers (bun:sqlite, node:sqlite, better-sqlite3): parameter
+ * normalisation, the transaction wrapper and the pragmas every edgekv database is opened with. Uses no
+ * runtime API, so every driver may import it.
+ */
+import type { SqlRow, SqlValue } from "../src/kv/sql-driver.ts";
+
+/**
+ * Pragmas applied on open (DESIGN.md "Storage"; SQLite docs pragma.html): WAL so readers never block the
+ * single writer, `synchronous=FULL` so a committed transaction survives power loss (Raft needs the log and
+ * hard state durable before replying), `busy_timeout=5000` ms so a second connection waits instead of
+ * failing at once.
+ */
+export const OPEN_PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;";
+
+/**
+ * node:sqlite and better-sqlite3 bind every JS number as REAL; the SqlDriver contract wants integers bound
+ * as INTEGER (so `? + 1` and `typeof(?)` behave as in bun:sqlite). Integral numbers become BigInt, which
+ * both bind as INTEGER. Returns the same array when nothing needs changing (the common blob/text case).
+ */
+export function integersAsBigInt(params: SqlValue[]): unknown[] {
+  let out: unknown[] | undefined;
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i];
+    if (typeof p === "number" && Number.isInteger(p)) {
+      out ??= params.slice();
+      out[i] = BigInt(p);
+    }
+  }
+  return out ?? params;
+}
+
+/** Turns BigInt columns (from rowid helpers or huge values) into numbers; rows are otherwise passed through. */
+export function normalizeRow(row: Record<string, unknown>): SqlRow {
+  for (const k in row) {
+    const v = row[k];
+    if (typeof v === "bigint") row[k] = Number(v);
+  }
+  return row as SqlRow;
+}
+
+/** A statement the transaction wrapper can run with no parameters. */
+interface Runnable {
+  run(): unknown;
+}
+
+/**
+ * Builds `transaction(fn)`: BEGIN IMMEDIATE (take the write lock up front, so a busy database fails at
+ * BEGIN rather than half way), run `fn`, COMMIT; on any throw ROLLBACK and rethrow. Not re-entrant: a nested
+ * call throws, because SQLite has no nested BEGIN and silently joining the outer transaction would hide
+ * whose commit made the data durable.
+ */
+export function makeTransaction(begin: Runnable, commit: Runnable, rollback: Runnable): <T>(fn: () => T) => T {
+  let active = false;
+  return <T>(fn: () => T): T => {
+    if (active) throw new Error("SqlDriver.transaction is not re-entrant");
+    active = true;
+    try {
+      begin.run();
+      let result: T;
+      try {
+        result = fn();
+        // An async fn would commit before its awaits ran: refuse it instead of committing half a batch.
+        if (result instanceof Promise) throw new Error("SqlDriver.transaction needs a synchronous function");
+        commit.run();
+      } catch (err) {
+        try {
+          rollback.run();
+        } catch {
+          // No transaction left to roll back (SQLite already rolled back on a fatal error); keep the first error.
+        }
+        throw err;
+      }
+      return result;
+    } finally {
+      active = false;
+    }
+  };
+}
