@@ -1,0 +1,129 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ConfigError, configHelp, isHelpRequested, loadConfig } from "../../src/config/load.ts";
+import { CONFIG_FIELDS, envName, flagName } from "../../src/config/schema.ts";
+
+const files: Record<string, string> = {
+  "/etc/edgekv.yaml": "peerPort: 7100\nheartbeatIntervalMs: 100\npeers:\n  n1: http://127.0.0.1:7001\n  n2: http://127.0.0.1:7002\n",
+  "/bad-type.yaml": "peerPort: seven\n",
+  "/unknown.yaml": "peerPortt: 1\n",
+  "/list.yaml": "- 1\n- 2\n",
+  "/broken.yaml": "a: [1,\n",
+};
+const readFile = (p: string): string => {
+  if (!(p in files)) throw new Error(`ENOENT: ${p}`);
+  return files[p];
+};
+const load = (argv: string[], env: Record<string, string> = {}) => loadConfig({ argv, env, readFile });
+function throwsConfig(fn: () => unknown, field: string, source: string, re?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof ConfigError, `not a ConfigError: ${String(e)}`);
+    assert.equal(e.field, field);
+    assert.equal(e.source, source);
+    if (re) assert.match(e.message, re);
+    return true;
+  });
+}
+
+describe("configuration", () => {
+  it("applies the design seed defaults", () => {
+    const c = load(["--node-id", "n1"]);
+    assert.equal(c.nodeId, "n1");
+    assert.equal(c.heartbeatIntervalMs, 150);
+    assert.equal(c.electionTimeoutMsMin, 300);
+    assert.equal(c.electionTimeoutMsMax, 600);
+    assert.equal(c.tickMs, 50);
+    assert.equal(c.snapshotEntries, 5000);
+    assert.equal(c.snapshotIntervalMs, 3_600_000);
+    assert.equal(c.maxPayloadEntries, 1000);
+    assert.equal(c.replicationTimeoutMs, 5000);
+    assert.equal(c.peerReconnectMsMin, 1000);
+    assert.equal(c.peerReconnectMsMax, 60_000);
+    assert.equal(c.maxFrameBytes, 16 * 1024 * 1024);
+    assert.equal(c.requestTimeoutMs, 30_000);
+    assert.equal(c.maxConnections, 10_000);
+    assert.equal(c.queueDepth, 1000);
+    assert.equal(c.readOnly, "safe");
+    assert.deepEqual([c.alertP50Ms, c.alertP99Ms, c.alertP999Ms, c.alertErrorRateWarn, c.alertErrorRateCritical], [10, 100, 500, 0.001, 0.01]);
+    assert.equal(c.dataDir, "./data");
+    assert.equal(c.clientHost, "127.0.0.1");
+    assert.equal(c.clientPort, 8080);
+    assert.equal(c.peerPort, 7000);
+    assert.equal(c.advertisePeerUrl, "http://127.0.0.1:7000");
+    assert.equal(c.advertiseClientUrl, "http://127.0.0.1:8080");
+    assert.deepEqual(c.peers, {});
+    assert.equal(c.logLevel, "info");
+  });
+
+  it("layers file < env < flag", () => {
+    const fileOnly = load(["--config", "/etc/edgekv.yaml", "--node-id", "n1"]);
+    assert.equal(fileOnly.peerPort, 7100);
+    assert.equal(fileOnly.heartbeatIntervalMs, 100);
+    assert.deepEqual(fileOnly.peers, { n1: "http://127.0.0.1:7001", n2: "http://127.0.0.1:7002" });
+    const withEnv = load(["--config", "/etc/edgekv.yaml", "--node-id", "n1"], { EDGEKV_PEER_PORT: "7200", EDGEKV_PEERS: "n3=http://[::1]:7003" });
+    assert.equal(withEnv.peerPort, 7200);
+    assert.deepEqual(withEnv.peers, { n3: "http://[::1]:7003" });
+    assert.equal(withEnv.heartbeatIntervalMs, 100, "file value kept where env is silent");
+    const withFlag = load(["--config=/etc/edgekv.yaml", "--node-id=n1", "--peer-port", "7001"], { EDGEKV_PEER_PORT: "7200" });
+    assert.equal(withFlag.peerPort, 7001);
+    assert.equal(withFlag.advertisePeerUrl, "http://127.0.0.1:7001", "advertised URL follows the final port");
+  });
+
+  it("parses booleans, enums and numbers from strings", () => {
+    const c = load(["--node-id", "n1", "--bootstrap", "--read-only", "lease", "--alert-error-rate-warn", "0.002"], { EDGEKV_LOG_LEVEL: "debug" });
+    assert.equal(c.bootstrap, true);
+    assert.equal(c.readOnly, "lease");
+    assert.equal(c.alertErrorRateWarn, 0.002);
+    assert.equal(c.logLevel, "debug");
+    assert.equal(load(["--node-id", "n1", "--bootstrap", "false"]).bootstrap, false);
+    assert.equal(load(["--node-id", "n1", "--no-bootstrap"], { EDGEKV_BOOTSTRAP: "true" }).bootstrap, false);
+  });
+
+  it("takes Fly.io hints: machine id, app name, :: listen, .internal advertise URL", () => {
+    const env = { FLY_APP_NAME: "kvapp", FLY_MACHINE_ID: "148e21", FLY_REGION: "ams", FLY_PRIVATE_IP: "fdaa::3", EDGEKV_CLUSTER_SECRET: "0123456789abcdef" };
+    const c = load([], env);
+    assert.equal(c.nodeId, "148e21");
+    assert.equal(c.clusterId, "kvapp");
+    assert.equal(c.peerHost, "::");
+    assert.equal(c.advertisePeerUrl, "http://148e21.vm.kvapp.internal:7000");
+    throwsConfig(() => load([], { ...env, EDGEKV_CLUSTER_SECRET: "short" }), "clusterSecret", "env", /at least 16/);
+  });
+
+  it("names the field and the source of a bad value", () => {
+    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "99999"]), "peerPort", "flag", /--peer-port/);
+    throwsConfig(() => load(["--node-id", "n1"], { EDGEKV_TICK_MS: "fast" }), "tickMs", "env", /EDGEKV_TICK_MS/);
+    throwsConfig(() => load(["--node-id", "n1", "--config", "/bad-type.yaml"]), "peerPort", "file", /bad-type\.yaml/);
+    throwsConfig(() => load(["--node-id", "n1", "--config", "/unknown.yaml"]), "peerPortt", "file", /unknown field/);
+    throwsConfig(() => load(["--node-id", "n1", "--config", "/list.yaml"]), "", "file", /mapping/);
+    throwsConfig(() => load(["--node-id", "n1", "--config", "/broken.yaml"]), "", "file");
+    throwsConfig(() => load(["--node-id", "n1", "--config", "/missing.yaml"]), "", "file", /ENOENT/);
+    throwsConfig(() => load(["--node-id", "n1", "--peerport", "1"]), "", "flag", /unknown flag --peerport/);
+    throwsConfig(() => load(["--node-id", "n1", "--read-only", "fast"]), "readOnly", "flag");
+    throwsConfig(() => load(["--node-id", "n1", "--peers", "n2"]), "peers", "flag");
+    throwsConfig(() => load([]), "nodeId", "", /required/);
+  });
+
+  it("checks rules across fields", () => {
+    throwsConfig(() => load(["--node-id", "n1", "--election-timeout-ms-max", "200"]), "electionTimeoutMsMax", "flag", />= electionTimeoutMsMin/);
+    throwsConfig(() => load(["--node-id", "n1"], { EDGEKV_HEARTBEAT_INTERVAL_MS: "400" }), "electionTimeoutMsMin", "default", />.*heartbeatIntervalMs/);
+    throwsConfig(() => load(["--node-id", "n1", "--peer-reconnect-ms-min", "70000"]), "peerReconnectMsMax", "default");
+  });
+
+  it("ignores unknown EDGEKV_ variables (tools set their own)", () => {
+    assert.equal(load(["--node-id", "n1"], { EDGEKV_TEST_RUNTIME: "node" }).nodeId, "n1");
+  });
+
+  it("generates help listing every option with its default and unit", () => {
+    const help = configHelp();
+    for (const key of Object.keys(CONFIG_FIELDS)) {
+      assert.ok(help.includes(flagName(key)), `help lacks ${flagName(key)}`);
+      assert.ok(help.includes(envName(key)), `help lacks ${envName(key)}`);
+    }
+    assert.match(help, /--heartbeat-interval-ms <int> \[ms\]\s+default 150/);
+    assert.match(help, /--max-frame-bytes <int> \[bytes\]\s+default 16777216/);
+    assert.equal(isHelpRequested(["--peer-port", "1", "--help"]), true);
+    assert.equal(isHelpRequested(["--peer-port", "1"]), false);
+    assert.equal(envName("electionTimeoutMsMin"), "EDGEKV_ELECTION_TIMEOUT_MS_MIN");
+    assert.equal(flagName("alertP999Ms"), "--alert-p999-ms");
+  });
+});
