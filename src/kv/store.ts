@@ -1,0 +1,220 @@
+/**
+ * Low-level SQL access of the KV state machine: prepared statements (created once, or once per query shape),
+ * row <-> KeyValue mapping, and key-range resolution. No rules of etcd semantics live here except the range
+ * conventions (see types.ts); the state machine composes these primitives inside its apply transaction.
+ */
+import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "./sql-driver.ts";
+import { EVENT_DELETE, EVENT_PUT, META, createKvSchema } from "./schema.ts";
+import { KvError, compareBytes, type Bytes, type KeyValue, type WatchEvent } from "./types.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * A resolved key range (etcd conventions, types.ts): one key, every key >= `key`, or [key, end).
+ * Throws KvError `bad_request` for an empty single key or an inverted/empty interval (scenario C21).
+ */
+export type KeyRange = { kind: "single"; key: Bytes } | { kind: "from"; key: Bytes } | { kind: "between"; key: Bytes; end: Bytes };
+
+/** Resolves `key`/`rangeEnd` into a KeyRange; throws KvError("bad_request") as described on KeyRange. */
+export function resolveRange(key: Bytes, rangeEnd?: Bytes): KeyRange {
+  if (!(key instanceof Uint8Array)) throw new KvError("bad_request", "key must be bytes");
+  if (rangeEnd === undefined || rangeEnd.length === 0) {
+    if (key.length === 0) throw new KvError("bad_request", "key is empty");
+    return { kind: "single", key };
+  }
+  if (!(rangeEnd instanceof Uint8Array)) throw new KvError("bad_request", "rangeEnd must be bytes");
+  if (rangeEnd.length === 1 && rangeEnd[0] === 0) return { kind: "from", key };
+  if (compareBytes(rangeEnd, key) <= 0) throw new KvError("bad_request", "invalid range: rangeEnd must be greater than key");
+  return { kind: "between", key, end: rangeEnd };
+}
+
+/** True when `key` lies in `range`. */
+export function inRange(range: KeyRange, key: Bytes): boolean {
+  if (range.kind === "single") return compareBytes(key, range.key) === 0;
+  if (compareBytes(key, range.key) < 0) return false;
+  return range.kind === "from" || compareBytes(key, range.end) < 0;
+}
+
+/** SQL condition on column `col` and its parameters for a range. */
+function rangeSql(range: KeyRange, col: string): { cond: string; params: SqlValue[] } {
+  if (range.kind === "single") return { cond: `${col} = ?`, params: [range.key] };
+  if (range.kind === "from") return { cond: `${col} >= ?`, params: [range.key] };
+  return { cond: `${col} >= ? AND ${col} < ?`, params: [range.key, range.end] };
+}
+
+/** Copies nothing: views the driver's BLOB (possibly a Buffer) as a plain Uint8Array. NULL/missing -> empty. */
+export function asBytes(v: SqlValue | undefined): Bytes {
+  if (v instanceof Uint8Array) return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return EMPTY;
+}
+
+function rowToKv(r: SqlRow): KeyValue {
+  return {
+    key: asBytes(r.key),
+    value: asBytes(r.value),
+    createRevision: r.create_revision as number,
+    modRevision: r.mod_revision as number,
+    version: r.version as number,
+    lease: r.lease as number,
+  };
+}
+
+/** Prepared-statement holder over one SqlDriver; creates the schema on construction. */
+export class KvStore {
+  private readonly cache = new Map<string, SqlStatement>();
+  private readonly sGetMeta: SqlStatement;
+  private readonly sSetMeta: SqlStatement;
+  private readonly sGetKey: SqlStatement;
+  private readonly sPutKey: SqlStatement;
+  private readonly sDelKey: SqlStatement;
+  private readonly sAddEvent: SqlStatement;
+  private readonly sKeysOfLease: SqlStatement;
+
+  constructor(readonly driver: SqlDriver) {
+    createKvSchema(driver);
+    this.sGetMeta = driver.prepare("SELECT value FROM kv_meta WHERE name = ?");
+    this.sSetMeta = driver.prepare("INSERT INTO kv_meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    this.sGetKey = driver.prepare("SELECT key, value, create_revision, mod_revision, version, lease FROM kv_keys WHERE key = ?");
+    this.sPutKey = driver.prepare(
+      "INSERT INTO kv_keys (key, value, create_revision, mod_revision, version, lease) VALUES (?, ?, ?, ?, ?, ?) " +
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, create_revision = excluded.create_revision, " +
+        "mod_revision = excluded.mod_revision, version = excluded.version, lease = excluded.lease",
+    );
+    this.sDelKey = driver.prepare("DELETE FROM kv_keys WHERE key = ?");
+    this.sAddEvent = driver.prepare(
+      "INSERT INTO kv_history (revision, sub, key, kind, value, create_revision, version, lease) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.sKeysOfLease = driver.prepare("SELECT key FROM kv_keys WHERE lease = ? ORDER BY key");
+  }
+
+  /** A statement for a query shape built at run time (range variants); prepared once per distinct SQL. */
+  stmt(sql: string): SqlStatement {
+    let s = this.cache.get(sql);
+    if (s === undefined) {
+      s = this.driver.prepare(sql);
+      this.cache.set(sql, s);
+    }
+    return s;
+  }
+
+  /** An integer meta value (0 when unset). */
+  metaInt(name: string): number {
+    const v = this.sGetMeta.get(name)?.value;
+    return typeof v === "number" ? v : 0;
+  }
+
+  /** A text meta value (undefined when unset). */
+  metaText(name: string): string | undefined {
+    const v = this.sGetMeta.get(name)?.value;
+    return typeof v === "string" ? v : undefined;
+  }
+
+  setMeta(name: string, value: number | string): void {
+    this.sSetMeta.run(name, value);
+  }
+
+  revision(): number {
+    return this.metaInt(META.revision);
+  }
+
+  compactRevision(): number {
+    return this.metaInt(META.compactRevision);
+  }
+
+  /** The live key, or undefined. */
+  getKey(key: Bytes): KeyValue | undefined {
+    const r = this.sGetKey.get(key);
+    return r === undefined ? undefined : rowToKv(r);
+  }
+
+  /** Upserts a live key and records its put event at (modRevision, sub). */
+  writeKey(kv: KeyValue, sub: number): void {
+    this.sPutKey.run(kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version, kv.lease);
+    this.sAddEvent.run(kv.modRevision, sub, kv.key, EVENT_PUT, kv.value, kv.createRevision, kv.version, kv.lease);
+  }
+
+  /** Removes a live key and records its delete event at (revision, sub). */
+  removeKey(key: Bytes, revision: number, sub: number): void {
+    this.sDelKey.run(key);
+    this.sAddEvent.run(revision, sub, key, EVENT_DELETE, EMPTY, 0, 0, 0);
+  }
+
+  /** Keys attached to a lease, sorted. */
+  keysOfLease(id: number): Bytes[] {
+    return this.sKeysOfLease.all(id).map((r) => asBytes(r.key));
+  }
+
+  /**
+   * Live keys in a range at the current state, sorted; `limit` 0 = all. `keysOnly` skips reading values.
+   */
+  rangeCurrent(range: KeyRange, limit: number, keysOnly: boolean): KeyValue[] {
+    const { cond, params } = rangeSql(range, "key");
+    const value = keysOnly ? "x'' AS value" : "value";
+    const sql = `SELECT key, ${value}, create_revision, mod_revision, version, lease FROM kv_keys WHERE ${cond} ORDER BY key LIMIT ?`;
+    return this.stmt(sql).all(...params, limit > 0 ? limit : -1).map(rowToKv);
+  }
+
+  /** Number of live keys in a range now. */
+  countCurrent(range: KeyRange): number {
+    const { cond, params } = rangeSql(range, "key");
+    return this.stmt(`SELECT COUNT(*) AS n FROM kv_keys WHERE ${cond}`).get(...params)?.n as number;
+  }
+
+  /**
+   * Keys in a range as of `revision` (from history): for each key, its latest event at or before
+   * `revision`, kept when it is a put. Correct for any revision >= the compact revision (compaction keeps
+   * what that needs).
+   */
+  rangeAt(range: KeyRange, revision: number, limit: number, keysOnly: boolean): KeyValue[] {
+    const { cond, params } = rangeSql(range, "h.key");
+    const value = keysOnly ? "x'' AS value" : "h.value AS value";
+    const sql =
+      `SELECT h.key AS key, ${value}, h.create_revision AS create_revision, h.revision AS mod_revision, h.version AS version, ` +
+      `h.lease AS lease FROM kv_history h WHERE ${cond} AND h.kind = ${EVENT_PUT} AND h.revision = ` +
+      `(SELECT MAX(h2.revision) FROM kv_history h2 WHERE h2.key = h.key AND h2.revision <= ?) ORDER BY h.key LIMIT ?`;
+    return this.stmt(sql).all(...params, revision, limit > 0 ? limit : -1).map(rowToKv);
+  }
+
+  /** Number of keys in a range as of `revision`. */
+  countAt(range: KeyRange, revision: number): number {
+    const { cond, params } = rangeSql(range, "h.key");
+    const sql =
+      `SELECT COUNT(*) AS n FROM kv_history h WHERE ${cond} AND h.kind = ${EVENT_PUT} AND h.revision = ` +
+      `(SELECT MAX(h2.revision) FROM kv_history h2 WHERE h2.key = h.key AND h2.revision <= ?)`;
+    return this.stmt(sql).get(...params, revision)?.n as number;
+  }
+
+  /** Up to `limit` events with revision >= fromRevision in a range, ordered by (revision, sub). */
+  events(range: KeyRange, fromRevision: number, limit: number): Array<WatchEvent & { revision: number }> {
+    const { cond, params } = rangeSql(range, "key");
+    const sql =
+      `SELECT revision, kind, key, value, create_revision, version, lease FROM kv_history ` +
+      `WHERE revision >= ? AND ${cond} ORDER BY revision, sub LIMIT ?`;
+    return this.stmt(sql)
+      .all(fromRevision, ...params, limit)
+      .map((r) => toEvent(r));
+  }
+
+  /** Every event of one revision in a range, ordered by sub. */
+  eventsOfRevision(range: KeyRange, revision: number): Array<WatchEvent & { revision: number }> {
+    const { cond, params } = rangeSql(range, "key");
+    const sql =
+      `SELECT revision, kind, key, value, create_revision, version, lease FROM kv_history ` + `WHERE revision = ? AND ${cond} ORDER BY sub`;
+    return this.stmt(sql)
+      .all(revision, ...params)
+      .map((r) => toEvent(r));
+  }
+}
+
+function toEvent(r: SqlRow): WatchEvent & { revision: number } {
+  const revision = r.revision as number;
+  const kv: KeyValue = {
+    key: asBytes(r.key),
+    value: asBytes(r.value),
+    createRevision: r.create_revision as number,
+    modRevision: revision,
+    version: r.version as number,
+    lease: r.lease as number,
+  };
+  return { type: r.kind === EVENT_DELETE ? "delete" : "put", kv, revision };
+}
