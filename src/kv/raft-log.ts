@@ -32,7 +32,6 @@ import {
   type Snapshot,
 } from "../raft/types.ts";
 import { entryChecksum } from "./checksum.ts";
-import { META } from "./schema.ts";
 import type { SqlDriver, SqlRow, SqlStatement } from "./sql-driver.ts";
 
 /** One Ready's worth of durable writes (I/O contract step 2), applied in this order: snapshot, entries, hard state. */
@@ -162,7 +161,8 @@ export class SqliteRaftLog implements RaftStorage {
     let confState = this.bootConf ?? this.snap?.meta.confState ?? EMPTY_CONF;
     const hasMeta = this.db.prepare("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = 'kv_meta'").get();
     if (hasMeta) {
-      const row = this.db.prepare("SELECT value FROM kv_meta WHERE name = ?").get(META.confState);
+      // Row name as in src/kv/schema.ts META.confState (literal here so the log does not depend on the KV module).
+      const row = this.db.prepare("SELECT value FROM kv_meta WHERE name = ?").get("conf_state");
       if (row && typeof row.value === "string") confState = JSON.parse(row.value) as ConfState;
     }
     return { hardState: { ...this.hard }, confState: structuredCloneConf(confState) };
