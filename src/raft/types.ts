@@ -22,6 +22,12 @@ export interface Entry {
   data: Uint8Array;
   /** Present exactly when `type === "confChange"`. */
   confChange?: ConfChange;
+  /**
+   * On confChange entries: the membership in force once this entry is appended, computed by the leader with
+   * `applyConfChange`. It lets a node that joined with an empty ConfState learn the full membership from
+   * the entry alone (the bootstrap membership is not in the log). Encoders must carry it.
+   */
+  confState?: ConfState;
 }
 
 /** One step of a membership change (Raft thesis §4.3, joint consensus with learners as in etcd). */

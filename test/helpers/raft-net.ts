@@ -1,0 +1,189 @@
+/**
+ * A tiny in-memory network of RaftNodes over MemoryStorage for the Raft unit tests: it runs each node's
+ * Ready loop exactly as a driver must (persist, then send, then apply, then advance) and delivers messages
+ * between nodes, with optional per-link drops. Deterministic: no timers, no randomness beyond seeded Rngs.
+ * (The fault-injecting simulator lives in test/sim/; this is only for direct rule tests.)
+ */
+import {
+  DEFAULT_RAFT_CONFIG,
+  MemoryStorage,
+  RaftNode,
+  createRng,
+  type ConfState,
+  type Entry,
+  type Message,
+  type NodeId,
+  type RaftConfig,
+  type Ready,
+} from "../../src/raft/index.ts";
+
+/** One member of the test network and what its state machine has seen. */
+export interface NetMember {
+  id: NodeId;
+  node: RaftNode;
+  storage: MemoryStorage;
+  /** Normal, non-empty entries applied, in order (the "state machine"). */
+  applied: Entry[];
+  appliedIndex: number;
+  readStates: Array<{ requestId: string; index: number }>;
+  droppedReads: string[];
+  /** Every Ready handled, for tests of the I/O contract. */
+  readies: Ready[];
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** UTF-8 bytes of `s` (test payloads). */
+export function bytes(s: string): Uint8Array {
+  return enc.encode(s);
+}
+
+/** The applied payloads of `m` as strings. */
+export function appliedData(m: NetMember): string[] {
+  return m.applied.map((e) => dec.decode(e.data));
+}
+
+/** A test cluster. Messages are queued and delivered by `deliver()`/`stabilize()`; `cut` drops links. */
+export class RaftNet {
+  readonly members = new Map<NodeId, NetMember>();
+  queue: Message[] = [];
+  /** Links "a->b" whose messages are dropped. */
+  readonly cut = new Set<string>();
+  private seed: number;
+
+  /**
+   * @param ids the initial voters (bootstrap membership), unless `confState` is given.
+   * @param config overrides of DEFAULT_RAFT_CONFIG for every node.
+   */
+  constructor(
+    ids: NodeId[],
+    private readonly config: Partial<RaftConfig> = {},
+    opts: { seed?: number; confState?: ConfState; extra?: NodeId[] } = {},
+  ) {
+    this.seed = opts.seed ?? 1;
+    const cs = opts.confState ?? { voters: ids, votersOutgoing: [], learners: [] };
+    for (const id of ids) this.add(id, new MemoryStorage({ confState: cs }));
+    for (const id of opts.extra ?? []) this.add(id, new MemoryStorage());
+  }
+
+  /** Adds a member with `storage` (a joining node passes an empty MemoryStorage). */
+  add(id: NodeId, storage: MemoryStorage, applied = 0): NetMember {
+    const cfg: RaftConfig = { ...DEFAULT_RAFT_CONFIG, ...this.config, id, applied };
+    const node = new RaftNode(cfg, storage, createRng(this.seed++));
+    const m: NetMember = { id, node, storage, applied: [], appliedIndex: applied, readStates: [], droppedReads: [], readies: [] };
+    const old = this.members.get(id);
+    if (old) m.applied = old.applied;
+    this.members.set(id, m);
+    return m;
+  }
+
+  get(id: NodeId): NetMember {
+    const m = this.members.get(id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  node(id: NodeId): RaftNode {
+    return this.get(id).node;
+  }
+
+  /** Handles one Ready of `id` as the contract says; returns it (or undefined if none). */
+  handleReady(id: NodeId): Ready | undefined {
+    const m = this.get(id);
+    if (!m.node.hasReady()) return undefined;
+    const rd = m.node.ready();
+    m.readies.push(rd);
+    this.queue.push(...rd.sendNow);
+    if (rd.snapshot) m.storage.applySnapshot(rd.snapshot);
+    m.storage.append(rd.entries);
+    if (rd.hardState) m.storage.setHardState(rd.hardState);
+    this.queue.push(...rd.messages);
+    if (rd.snapshot) m.appliedIndex = rd.snapshot.meta.index;
+    for (const e of rd.committedEntries) {
+      if (e.index !== m.appliedIndex + 1) throw new Error(`${id} applies ${e.index} after ${m.appliedIndex}`);
+      m.appliedIndex = e.index;
+      if (e.type === "normal" && e.data.byteLength > 0) m.applied.push(e);
+    }
+    m.readStates.push(...rd.readStates);
+    m.droppedReads.push(...rd.droppedReadIds);
+    m.node.advance();
+    return rd;
+  }
+
+  /** Handles every pending Ready once. */
+  handleAllReady(): boolean {
+    let any = false;
+    for (const id of this.members.keys()) if (this.handleReady(id)) any = true;
+    return any;
+  }
+
+  /** Delivers the queued messages (those queued now; replies queue for the next call). Returns how many. */
+  deliver(filter: (m: Message) => boolean = () => true): number {
+    const batch = this.queue;
+    this.queue = [];
+    let n = 0;
+    for (const msg of batch) {
+      if (!filter(msg)) continue;
+      if (this.cut.has(`${msg.from}->${msg.to}`)) continue;
+      const to = this.members.get(msg.to);
+      if (!to) continue;
+      to.node.step(msg);
+      n++;
+    }
+    return n;
+  }
+
+  /** Runs Ready handling and delivery until quiet; throws if that takes more than `maxRounds` rounds. */
+  stabilize(maxRounds = 200): void {
+    for (let i = 0; i < maxRounds; i++) {
+      const readies = this.handleAllReady();
+      if (!readies && this.queue.length === 0) return;
+      this.deliver();
+    }
+    throw new Error("network did not stabilize");
+  }
+
+  /** Ticks `id` `n` times (handling nothing in between). */
+  tick(id: NodeId, n = 1): void {
+    for (let i = 0; i < n; i++) this.node(id).tick();
+  }
+
+  /** Ticks every node once and stabilizes; repeated `n` times. */
+  tickAll(n = 1): void {
+    for (let i = 0; i < n; i++) {
+      for (const m of this.members.values()) m.node.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Cuts every link to and from `id`. */
+  isolate(id: NodeId): void {
+    for (const other of this.members.keys()) {
+      if (other === id) continue;
+      this.cut.add(`${id}->${other}`);
+      this.cut.add(`${other}->${id}`);
+    }
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  /** Campaigns `id` and stabilizes: the usual way to elect a leader in a test. */
+  elect(id: NodeId): void {
+    this.node(id).campaign();
+    this.stabilize();
+  }
+
+  /** Restarts `id` from its durable storage (unhandled Ready state is lost, like a crash). */
+  restart(id: NodeId): NetMember {
+    const m = this.get(id);
+    this.queue = this.queue.filter((q) => q.to !== id);
+    return this.add(id, m.storage.clone(), m.appliedIndex);
+  }
+
+  leaderIds(): NodeId[] {
+    return [...this.members.values()].filter((m) => m.node.status().role === "leader").map((m) => m.id);
+  }
+}
