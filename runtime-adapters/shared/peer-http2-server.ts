@@ -1,0 +1,208 @@
+/**
+ * Server half of the HTTP/2 peer transport (docs/peer-protocol.md): checks each incoming stream's protocol
+ * version, cluster id, secret and addressee, then serves the message stream, a snapshot upload or a
+ * forwarded client request. Uses `node:http2` on every runtime (see docs/peer-protocol.md "Runtimes").
+ */
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
+import { FrameDecoder, PEER_PROTOCOL_VERSION, decodeFramePayload } from "../../src/codec/frame.ts";
+import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
+import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
+
+/** What the server half needs from the transport. */
+export interface PeerServerContext {
+  nodeId: NodeId;
+  clusterId: string;
+  clusterSecret: string;
+  maxFrameBytes: number;
+  /** Called for every frame from `from` (also empty keepalive batches, which are not passed on). */
+  heard(from: NodeId): void;
+  messages(from: NodeId, messages: Message[]): void;
+  snapshot?: (from: NodeId, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>) => Promise<void>;
+  forward?: (request: Request) => Promise<Response>;
+  log(level: "debug" | "info" | "warn" | "error", message: string): void;
+}
+
+/** Compares two strings in time independent of where they differ (the secret must not leak by timing). */
+function sameSecret(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
+  return diff === 0;
+}
+
+/** Answers with the peer protocol's JSON error shape and marks it as the transport's own answer. */
+function refuse(stream: ServerHttp2Stream, status: number, code: string, message: string): void {
+  if (stream.destroyed || stream.closed) return;
+  try {
+    if (!stream.headersSent) {
+      stream.respond({ ":status": status, "content-type": "application/json", [PEER_HEADERS.peerError]: code });
+    }
+    stream.end(JSON.stringify({ error: { code, message } }));
+  } catch {
+    // The stream died while answering; nothing more to tell the peer.
+  }
+}
+
+/** Returns [status, code, message] when the request must be refused, else undefined. */
+function checkHeaders(ctx: PeerServerContext, h: IncomingHttpHeaders): [number, string, string] | undefined {
+  if (h[PEER_HEADERS.protocol] !== String(PEER_PROTOCOL_VERSION)) {
+    return [400, "protocol_mismatch", `peer protocol ${String(h[PEER_HEADERS.protocol])} not supported; this node speaks ${PEER_PROTOCOL_VERSION}`];
+  }
+  if (h[PEER_HEADERS.cluster] !== ctx.clusterId) return [403, "cluster_mismatch", `cluster id ${String(h[PEER_HEADERS.cluster])} does not match this node's cluster`];
+  if (!sameSecret(String(h.authorization ?? ""), `Bearer ${ctx.clusterSecret}`)) return [401, "unauthorized", "cluster secret does not match"];
+  const to = h[PEER_HEADERS.to];
+  if (to !== undefined && to !== ctx.nodeId) return [421, "wrong_node", `this is node ${ctx.nodeId}, not ${String(to)}`];
+  if (typeof h[PEER_HEADERS.from] !== "string" || h[PEER_HEADERS.from] === "") return [400, "bad_request", "missing x-edgekv-from"];
+  return undefined;
+}
+
+/** Installs the peer request handlers on a `node:http2` server. */
+export function attachPeerServer(server: Http2Server, ctx: PeerServerContext): void {
+  server.on("stream", (stream, headers) => {
+    stream.on("error", (e) => ctx.log("debug", `peer stream error: ${e.message}`));
+    const path = String(headers[":path"] ?? "");
+    const bad = checkHeaders(ctx, headers);
+    if (bad) {
+      ctx.log("warn", `refused peer request ${path} from ${String(headers[PEER_HEADERS.from])}: ${bad[1]}: ${bad[2]}`);
+      // Drain what the peer already sent so the refusal can be written back.
+      stream.resume();
+      refuse(stream, ...bad);
+      return;
+    }
+    const from = headers[PEER_HEADERS.from] as string;
+    if (path === PEER_PATHS.stream) serveMessageStream(ctx, from, stream);
+    else if (path === PEER_PATHS.snapshot) void serveSnapshot(ctx, from, stream, headers);
+    else if (path === PEER_PATHS.forward) void serveForward(ctx, stream, headers);
+    else {
+      stream.resume();
+      refuse(stream, 404, "not_found", `no peer endpoint ${path}`);
+    }
+  });
+}
+
+function serveMessageStream(ctx: PeerServerContext, from: NodeId, stream: ServerHttp2Stream): void {
+  stream.respond({ ":status": 200 });
+  ctx.heard(from);
+  const decoder = new FrameDecoder(ctx.maxFrameBytes);
+  stream.on("data", (chunk: Uint8Array) => {
+    let payloads: Uint8Array[];
+    try {
+      payloads = decoder.push(chunk);
+    } catch (e) {
+      ctx.log("warn", `closing message stream from ${from}: ${(e as Error).message}`);
+      stream.close(0x1 /* PROTOCOL_ERROR */);
+      return;
+    }
+    for (const payload of payloads) {
+      ctx.heard(from);
+      let batch: Message[];
+      try {
+        batch = decodeFramePayload(payload);
+      } catch (e) {
+        ctx.log("warn", `dropping malformed frame from ${from}: ${(e as Error).message}`);
+        continue;
+      }
+      if (batch.length === 0) continue; // keepalive
+      try {
+        ctx.messages(from, batch);
+      } catch (e) {
+        ctx.log("error", `message handler failed for a batch from ${from}: ${(e as Error).message}`);
+      }
+    }
+  });
+  stream.on("end", () => {
+    if (!stream.closed) stream.end();
+  });
+}
+
+/** Turns a readable http2 stream into an async iterable of chunks that throws when the stream breaks. */
+async function* chunksOf(stream: ServerHttp2Stream): AsyncIterable<Uint8Array> {
+  let ended = false;
+  stream.once("end", () => (ended = true));
+  for await (const chunk of stream) yield chunk as Uint8Array;
+  if (!ended && !stream.readableEnded) throw new Error("snapshot stream broken before its end");
+}
+
+async function serveSnapshot(ctx: PeerServerContext, from: NodeId, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  if (!ctx.snapshot) {
+    stream.resume();
+    return refuse(stream, 503, "unavailable", "this node takes no snapshots yet");
+  }
+  let meta: SnapshotMeta;
+  try {
+    meta = JSON.parse(decodeURIComponent(String(headers[PEER_HEADERS.snapshotMeta]))) as SnapshotMeta;
+    if (!Number.isSafeInteger(meta.index) || !Number.isSafeInteger(meta.term) || typeof meta.confState !== "object") throw new Error("bad fields");
+  } catch (e) {
+    stream.resume();
+    return refuse(stream, 400, "bad_request", `bad snapshot meta: ${(e as Error).message}`);
+  }
+  try {
+    await ctx.snapshot(from, meta, chunksOf(stream));
+    if (!stream.closed && !stream.destroyed) {
+      stream.respond({ ":status": 200, "content-type": "application/json" });
+      stream.end(JSON.stringify({ ok: true }));
+    }
+  } catch (e) {
+    ctx.log("warn", `snapshot from ${from} failed: ${(e as Error).message}`);
+    stream.resume();
+    refuse(stream, 500, "snapshot_failed", (e as Error).message);
+  }
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "host", "content-length"]);
+
+async function serveForward(ctx: PeerServerContext, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  if (!ctx.forward) {
+    stream.resume();
+    return refuse(stream, 503, "unavailable", "this node serves no forwarded requests yet");
+  }
+  try {
+    const method = String(headers[PEER_HEADERS.forwardMethod] ?? "GET");
+    const path = String(headers[PEER_HEADERS.forwardPath] ?? "/");
+    const h = new Headers();
+    for (const [k, v] of Object.entries(headers)) {
+      if (k.startsWith(":") || k.startsWith("x-edgekv-") || k === "authorization" || v === undefined) continue;
+      h.set(k, Array.isArray(v) ? v.join(", ") : String(v));
+    }
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for await (const c of stream) {
+      size += (c as Uint8Array).length;
+      if (size > ctx.maxFrameBytes) return refuse(stream, 413, "payload_too_large", `forwarded body over ${ctx.maxFrameBytes} bytes`);
+      parts.push(c as Uint8Array);
+    }
+    const body = method === "GET" || method === "HEAD" ? undefined : (concat(parts, size) as Uint8Array<ArrayBuffer>);
+    const response = await ctx.forward(new Request(`http://peer${path}`, { method, headers: h, body }));
+    const out: Record<string, string | number> = { ":status": response.status };
+    response.headers.forEach((v, k) => {
+      if (!HOP_BY_HOP.has(k)) out[k] = v;
+    });
+    if (stream.closed || stream.destroyed) return;
+    stream.respond(out);
+    if (!response.body) return void stream.end();
+    const reader = response.body.getReader();
+    // Stream the body (a watch is a long SSE response); stop reading when the forwarding peer goes away.
+    stream.on("close", () => void reader.cancel().catch(() => {}));
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (stream.closed || stream.destroyed) return;
+      if (!stream.write(value)) await new Promise<void>((r) => stream.once("drain", r).once("close", r));
+    }
+    if (!stream.closed) stream.end();
+  } catch (e) {
+    ctx.log("warn", `forwarded request failed: ${(e as Error).message}`);
+    refuse(stream, 500, "forward_failed", (e as Error).message);
+  }
+}
+
+function concat(parts: Uint8Array[], size: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}

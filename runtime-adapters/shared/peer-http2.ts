@@ -1,0 +1,398 @@
+/**
+ * The HTTP/2 cleartext (h2c, prior knowledge) peer transport (docs/peer-protocol.md), one implementation
+ * for Node, Bun and Deno: all three run `node:http2` as client and server (each pair was tested, see
+ * test/integration/transport.test.ts). Per peer: one client session and one long-lived request stream
+ * carrying our length-prefixed CBOR frames to it; the peer's frames come in on the stream it opened to us.
+ * Snapshots and forwarded client requests use their own streams on the same session.
+ */
+import http2 from "node:http2";
+import { DEFAULT_MAX_FRAME_BYTES, PEER_PROTOCOL_VERSION, encodeFrame } from "../../src/codec/frame.ts";
+import { CodecError } from "../../src/codec/cbor.ts";
+import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
+import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
+import { attachPeerServer } from "./peer-http2-server.ts";
+
+/** Options of `createHttp2PeerTransport`. Times in ms, sizes in bytes. */
+export interface Http2PeerTransportOptions {
+  nodeId: NodeId;
+  clusterId: string;
+  clusterSecret: string;
+  /** Listen address and port (0 = any free port). */
+  host: string;
+  port: number;
+  /** Heartbeat interval: keepalive frames go out this often; peer state thresholds are multiples of it. */
+  heartbeatIntervalMs: number;
+  /** A peer unheard for this many heartbeat intervals is suspect (DESIGN.md: 3). */
+  suspectAfterHeartbeats?: number;
+  /** ... and failed after this many (default 10). */
+  failedAfterHeartbeats?: number;
+  /** Reconnect backoff bounds (config peerReconnectMsMin/Max; defaults 1000 / 60000). */
+  reconnectMsMin?: number;
+  reconnectMsMax?: number;
+  /** Largest frame sent or accepted (default 16 MiB). */
+  maxFrameBytes?: number;
+  /** Per-peer send queue bounds; past either, the oldest batches are dropped (defaults 1000 batches, 64 MiB). */
+  maxQueuedBatches?: number;
+  maxQueuedBytes?: number;
+  /** Jitter source, [0, 1) (default Math.random: jitter needs no reproducibility). */
+  random?: () => number;
+  /** Wall clock in ms (default Date.now). */
+  now?: () => number;
+  /** Log sink (default: warn and error to console.error). */
+  log?: (level: "debug" | "info" | "warn" | "error", message: string) => void;
+}
+
+interface Peer {
+  id: NodeId;
+  url: string;
+  addedMs: number;
+  lastHeardMs: number;
+  session?: http2.ClientHttp2Session;
+  stream?: http2.ClientHttp2Stream;
+  outbound: PeerStatus["outbound"];
+  attempt: number;
+  retryTimer?: ReturnType<typeof setTimeout>;
+  queue: Uint8Array[];
+  queuedBytes: number;
+  blocked: boolean;
+  lastWriteMs: number;
+  sent: number;
+  dropped: number;
+  received: number;
+  connects: number;
+  lastError: string;
+}
+
+const EMPTY_FRAME = encodeFrame([]);
+
+/** Creates the HTTP/2 peer transport. Nothing listens or connects until `listen()` / `setPeers()`. */
+export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerTransport {
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  const log = opts.log ?? ((level, m) => (level === "warn" || level === "error") && console.error(`[edgekv peer ${opts.nodeId}] ${level}: ${m}`));
+  const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const maxQueuedBatches = opts.maxQueuedBatches ?? 1000;
+  const maxQueuedBytes = opts.maxQueuedBytes ?? 64 * 1024 * 1024;
+  const reconnectMin = opts.reconnectMsMin ?? 1000;
+  const reconnectMax = opts.reconnectMsMax ?? 60_000;
+  const suspectAfterMs = (opts.suspectAfterHeartbeats ?? 3) * opts.heartbeatIntervalMs;
+  const failedAfterMs = (opts.failedAfterHeartbeats ?? 10) * opts.heartbeatIntervalMs;
+  const authHeaders = {
+    [PEER_HEADERS.protocol]: String(PEER_PROTOCOL_VERSION),
+    [PEER_HEADERS.cluster]: opts.clusterId,
+    [PEER_HEADERS.from]: opts.nodeId,
+    authorization: `Bearer ${opts.clusterSecret}`,
+  };
+
+  const peers = new Map<NodeId, Peer>();
+  const heardFrom = new Map<NodeId, number>(); // inbound liveness, also for ids not (yet) in the member list
+  let onMessages: (from: NodeId, messages: Message[]) => void = () => {};
+  let onSnapshot: ((from: NodeId, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>) => Promise<void>) | undefined;
+  let onForward: ((request: Request) => Promise<Response>) | undefined;
+  let closed = false;
+
+  const server = http2.createServer({ maxSessionMemory: 64 });
+  const serverSessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (s) => {
+    serverSessions.add(s);
+    s.on("close", () => serverSessions.delete(s));
+    s.on("error", (e) => log("debug", `inbound session error: ${e.message}`));
+  });
+  server.on("sessionError", (e) => log("debug", `inbound session error: ${e.message}`));
+  attachPeerServer(server, {
+    nodeId: opts.nodeId,
+    clusterId: opts.clusterId,
+    clusterSecret: opts.clusterSecret,
+    maxFrameBytes,
+    heard(from) {
+      heardFrom.set(from, now());
+      const p = peers.get(from);
+      if (p) p.lastHeardMs = now();
+    },
+    messages(from, batch) {
+      const p = peers.get(from);
+      if (p) p.received++;
+      onMessages(from, batch);
+    },
+    get snapshot() {
+      return onSnapshot;
+    },
+    get forward() {
+      return onForward;
+    },
+    log,
+  });
+
+  // Keepalive: an empty frame to every open peer that got nothing for a heartbeat interval, so that the
+  // peer can tell us alive even when Raft has nothing to say to it (followers never talk to each other).
+  const keepalive = setInterval(() => {
+    for (const p of peers.values()) {
+      if (p.outbound === "open" && p.queue.length === 0 && !p.blocked && now() - p.lastWriteMs >= opts.heartbeatIntervalMs) write(p, EMPTY_FRAME);
+    }
+  }, opts.heartbeatIntervalMs);
+  (keepalive as { unref?: () => void }).unref?.();
+
+  function write(p: Peer, frame: Uint8Array): void {
+    p.lastWriteMs = now();
+    if (!p.stream!.write(frame)) {
+      p.blocked = true;
+      p.stream!.once("drain", () => {
+        p.blocked = false;
+        pump(p);
+      });
+    }
+  }
+
+  function pump(p: Peer): void {
+    while (p.outbound === "open" && !p.blocked && p.queue.length > 0) {
+      const frame = p.queue.shift()!;
+      p.queuedBytes -= frame.length;
+      p.sent++;
+      write(p, frame);
+    }
+  }
+
+  function enqueue(p: Peer, frame: Uint8Array): void {
+    p.queue.push(frame);
+    p.queuedBytes += frame.length;
+    while (p.queue.length > 1 && (p.queue.length > maxQueuedBatches || p.queuedBytes > maxQueuedBytes)) {
+      p.queuedBytes -= p.queue.shift()!.length;
+      p.dropped++;
+    }
+  }
+
+  /** Encodes a batch, halving it until each part fits in a frame; a single oversized message is dropped. */
+  function frames(p: Peer, batch: Message[]): Uint8Array[] {
+    try {
+      return [encodeFrame(batch, maxFrameBytes)];
+    } catch (e) {
+      if (!(e instanceof CodecError) || e.code !== "frame_too_large") throw e;
+      if (batch.length === 1) {
+        p.dropped++;
+        log("error", `dropping a ${batch[0].type} to ${p.id}: ${e.message}`);
+        return [];
+      }
+      const mid = batch.length >> 1;
+      return [...frames(p, batch.slice(0, mid)), ...frames(p, batch.slice(mid))];
+    }
+  }
+
+  function teardown(p: Peer): void {
+    const { session, stream } = p;
+    p.session = undefined;
+    p.stream = undefined;
+    p.blocked = false;
+    try {
+      stream?.close();
+      session?.destroy();
+    } catch {
+      // already gone
+    }
+  }
+
+  function scheduleReconnect(p: Peer, reason: string): void {
+    teardown(p);
+    if (closed || peers.get(p.id) !== p || p.outbound === "backoff") return;
+    p.lastError = reason;
+    p.outbound = "backoff";
+    const delay = backoffDelayMs(p.attempt++, reconnectMin, reconnectMax, random);
+    log("debug", `peer ${p.id}: ${reason}; reconnecting in ${delay} ms`);
+    p.retryTimer = setTimeout(() => connect(p), delay);
+  }
+
+  function connect(p: Peer): void {
+    if (closed || peers.get(p.id) !== p) return;
+    p.outbound = "connecting";
+    let session: http2.ClientHttp2Session;
+    try {
+      session = http2.connect(p.url);
+    } catch (e) {
+      return scheduleReconnect(p, `connect failed: ${(e as Error).message}`);
+    }
+    p.session = session;
+    session.on("error", (e) => scheduleReconnect(p, `session error: ${e.message}`));
+    session.on("close", () => p.session === session && scheduleReconnect(p, "session closed"));
+    session.on("goaway", () => p.session === session && scheduleReconnect(p, "peer sent GOAWAY"));
+    const stream = session.request({ ":method": "POST", ":path": PEER_PATHS.stream, [PEER_HEADERS.to]: p.id, ...authHeaders }, { endStream: false });
+    p.stream = stream;
+    stream.on("error", (e) => p.stream === stream && scheduleReconnect(p, `stream error: ${e.message}`));
+    stream.on("close", () => p.stream === stream && scheduleReconnect(p, "stream closed"));
+    stream.on("response", (h) => {
+      if (h[":status"] === 200) {
+        p.outbound = "open";
+        p.attempt = 0;
+        p.connects++;
+        p.lastError = "";
+        p.lastHeardMs = now();
+        pump(p);
+        return;
+      }
+      readRefusal(stream, Number(h[":status"])).then((why) => {
+        log("warn", `peer ${p.id} (${p.url}) refused our message stream: ${why}`);
+        if (p.stream === stream) scheduleReconnect(p, why);
+      });
+    });
+    stream.on("data", () => {}); // the response body of an accepted stream is empty; keep it flowing
+  }
+
+  function peerOrThrow(to: NodeId): Peer {
+    const p = peers.get(to);
+    if (!p) throw new PeerRequestError("unknown_peer", `peer ${to} is not in the member list`);
+    if (!p.session || p.session.destroyed) throw new PeerRequestError("unreachable", `peer ${to} is not connected (${p.lastError || p.outbound})`);
+    return p;
+  }
+
+  const transport: PeerTransport = {
+    send(to, messages) {
+      const p = peers.get(to);
+      if (!p || closed || messages.length === 0) return;
+      try {
+        for (const f of frames(p, messages)) enqueue(p, f);
+      } catch (e) {
+        p.dropped++;
+        log("error", `cannot encode a batch to ${to}: ${(e as Error).message}`);
+      }
+      pump(p);
+    },
+    setPeers(list) {
+      for (const [id, p] of peers) {
+        if (list[id] !== p.url) {
+          clearTimeout(p.retryTimer);
+          peers.delete(id);
+          p.outbound = "closed";
+          teardown(p);
+        }
+      }
+      for (const [id, url] of Object.entries(list)) {
+        if (id === opts.nodeId || peers.has(id)) continue;
+        const p: Peer = { id, url, addedMs: now(), lastHeardMs: heardFrom.get(id) ?? 0, outbound: "connecting", attempt: 0, queue: [], queuedBytes: 0, blocked: false, lastWriteMs: 0, sent: 0, dropped: 0, received: 0, connects: 0, lastError: "" };
+        peers.set(id, p);
+        if (!closed) connect(p);
+      }
+    },
+    onMessages(handler) {
+      onMessages = handler;
+    },
+    onSnapshot(handler) {
+      onSnapshot = handler;
+    },
+    onForward(handler) {
+      onForward = handler;
+    },
+    async sendSnapshot(to, meta, chunks) {
+      const p = peerOrThrow(to);
+      const stream = p.session!.request({ ":method": "POST", ":path": PEER_PATHS.snapshot, [PEER_HEADERS.to]: to, [PEER_HEADERS.snapshotMeta]: encodeURIComponent(JSON.stringify(meta)), ...authHeaders }, { endStream: false });
+      const response = responseOf(stream);
+      for await (const chunk of chunks) {
+        if (stream.destroyed || stream.closed) break;
+        if (!stream.write(chunk)) await new Promise<void>((r) => stream.once("drain", r).once("close", r));
+      }
+      stream.end();
+      const [status, h] = await response;
+      if (status !== 200) throw new PeerRequestError(String(h[PEER_HEADERS.peerError] ?? "snapshot_failed"), `snapshot to ${to} refused: ${await readRefusal(stream, status)}`);
+      stream.resume();
+    },
+    async forward(to, request, signal) {
+      const p = peerOrThrow(to);
+      const u = new URL(request.url);
+      const headers: Record<string, string> = {};
+      request.headers.forEach((v, k) => {
+        if (k !== "host" && k !== "connection" && k !== "keep-alive" && k !== "transfer-encoding" && k !== "authorization" && !k.startsWith("x-edgekv-")) headers[k] = v;
+      });
+      const stream = p.session!.request({ ...headers, ":method": "POST", ":path": PEER_PATHS.forward, [PEER_HEADERS.to]: to, [PEER_HEADERS.forwardMethod]: request.method, [PEER_HEADERS.forwardPath]: u.pathname + u.search, ...authHeaders }, { endStream: false, signal } as http2.ClientSessionRequestOptions);
+      const response = responseOf(stream);
+      const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
+      stream.end(body);
+      const [status, h] = await response;
+      if (h[PEER_HEADERS.peerError]) throw new PeerRequestError(String(h[PEER_HEADERS.peerError]), `forward to ${to} refused: ${await readRefusal(stream, status)}`);
+      const out = new Headers();
+      for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) out.set(k, Array.isArray(v) ? v.join(", ") : String(v));
+      const noBody = status === 204 || status === 304 || request.method === "HEAD";
+      if (noBody) stream.resume();
+      return new Response(noBody ? null : streamBody(stream), { status, headers: out });
+    },
+    peerStatus() {
+      const t = now();
+      const out: Record<NodeId, PeerStatus> = {};
+      for (const p of peers.values()) {
+        out[p.id] = { state: peerStateOf(t, p.lastHeardMs, p.addedMs, suspectAfterMs, failedAfterMs), lastHeardMs: p.lastHeardMs, url: p.url, outbound: p.outbound, queuedBatches: p.queue.length, sentBatches: p.sent, droppedBatches: p.dropped, receivedBatches: p.received, connects: p.connects, lastError: p.lastError };
+      }
+      return out;
+    },
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(opts.port, opts.host, () => {
+          server.off("error", reject);
+          const a = server.address();
+          const port = typeof a === "object" && a ? a.port : opts.port;
+          const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+          resolve({ url: `http://${host}:${port}` });
+        });
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(keepalive);
+      for (const p of peers.values()) {
+        clearTimeout(p.retryTimer);
+        p.outbound = "closed";
+        teardown(p);
+      }
+      for (const s of serverSessions) s.destroy();
+      await new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
+    },
+  };
+  return transport;
+}
+
+/** Resolves with the response status and headers of a client stream, or rejects when it fails first. */
+function responseOf(stream: http2.ClientHttp2Stream): Promise<[number, http2.IncomingHttpHeaders]> {
+  return new Promise((resolve, reject) => {
+    stream.once("response", (h) => resolve([Number(h[":status"]), h]));
+    stream.once("error", (e) => reject(new PeerRequestError("reset", e.message)));
+    stream.once("close", () => reject(new PeerRequestError("reset", "stream closed before a response")));
+  });
+}
+
+/** Reads a refusal body (`{"error": {code, message}}`) into "code: message"; bounded to 64 KiB. */
+function readRefusal(stream: http2.ClientHttp2Stream, status: number): Promise<string> {
+  return new Promise((resolve) => {
+    let text = "";
+    const done = () => {
+      try {
+        const e = (JSON.parse(text) as { error: { code: string; message: string } }).error;
+        resolve(`${status} ${e.code}: ${e.message}`);
+      } catch {
+        resolve(`status ${status}`);
+      }
+    };
+    stream.setEncoding("utf8");
+    stream.on("data", (c: string) => {
+      if (text.length < 65536) text += c;
+    });
+    stream.once("end", done);
+    stream.once("close", done);
+    stream.once("error", done);
+  });
+}
+
+/** Wraps a client stream's response body as a web ReadableStream (pull-based, so HTTP/2 flow control applies). */
+function streamBody(stream: http2.ClientHttp2Stream): ReadableStream<Uint8Array> {
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await it.next();
+        if (done) controller.close();
+        else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+      } catch (e) {
+        controller.error(e);
+      }
+    },
+    cancel() {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    },
+  });
+}
