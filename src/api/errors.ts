@@ -7,8 +7,9 @@
 
 /**
  * Stable error codes and their HTTP status. Codes never change meaning once published (clients switch on
- * them); the SDK mirrors this table. Sources: DESIGN.md (the first ten), etcd's error list for
- * `compacted`/`future_revision`/`lease_not_found`, SCENARIOS.md C10 (`not_member`), C23 (`outcome_unknown`).
+ * them); the SDK mirrors this table. Sources: DESIGN.md (bad_request ... forbidden), etcd's error list for
+ * `compacted`/`future_revision`/`lease_not_found`, KvError (`session_expired`: the client's session was
+ * evicted, pick a new client id), SCENARIOS.md C10 (`not_member`), C23 (`outcome_unknown`).
  */
 export const API_ERROR_STATUS = {
   bad_request: 400,
@@ -19,6 +20,7 @@ export const API_ERROR_STATUS = {
   lease_not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
+  session_expired: 409,
   compacted: 410,
   compare_failed: 412,
   payload_too_large: 413,
@@ -49,7 +51,7 @@ export interface ApiErrorDetails {
   retryAfterSec?: number;
   /** The known leader, for `not_leader` / `no_leader` / `not_member`. */
   leader?: LeaderHint;
-  /** For `compacted`: the compact revision; the earliest revision still readable is this + 1. */
+  /** For `compacted`: the compact revision, the oldest revision still readable and watchable. */
   compactRevision?: number;
   /** For `future_revision` and friends: the store's current revision. */
   currentRevision?: number;
@@ -101,7 +103,7 @@ const LOWER_LAYER_CODES: Record<string, ApiErrorCode> = {
   value_too_large: "payload_too_large",
   request_too_large: "payload_too_large",
   too_many_ops: "bad_request",
-  duplicate_key: "bad_request",
+  duplicate_key_in_txn: "bad_request",
   lease_expired: "lease_not_found",
   lease_exists: "conflict",
   proposal_dropped: "unavailable",

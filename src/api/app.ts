@@ -1,0 +1,122 @@
+/**
+ * The client HTTP API of one node (DESIGN.md "Client API (v1)"), as a hono app over the `KvService` port.
+ * Runs unchanged on Bun, Deno and Node (serve `app.fetch` with the runtime's server; tests call
+ * `app.request(...)`). Every error is `{"error": {"code", "message"}}` with the status of its code
+ * (errors.ts); 429/503 carry `Retry-After`. See docs/api.md for every route with examples.
+ */
+import { Hono, type Context } from "hono";
+import { ApiError } from "./errors.ts";
+import { deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, consistencyOf, type RouteLimits } from "./http.ts";
+import { registerKvRoutes } from "./kv-routes.ts";
+import { RequestMetrics } from "./metrics.ts";
+import type { HealthStatus, KvService, LeaseStatus } from "./service.ts";
+import { registerWatchRoute } from "./watch-route.ts";
+import { addMemberBodySchema, leaseFromBody, leaseGrantBodySchema, parseFlag, parseLeaseId, parseMemberId, transferLeaderBodySchema, validate } from "./wire.ts";
+
+/** Options of `createApp`; every field has a default. */
+export interface ApiOptions {
+  /** Largest value of a put, bytes (default 1 MiB). */
+  maxValueBytes?: number;
+  /** Largest body of a txn or other JSON/CBOR request, bytes (default 1.5 MiB, etcd's `--max-request-bytes`). */
+  maxRequestBytes?: number;
+  /** Deadline of a non-streaming request, ms (default 30 000, DESIGN.md "request timeout 30 s"). */
+  requestTimeoutMs?: number;
+  /** Watch progress notification interval, ms (default 5000). */
+  watchProgressIntervalMs?: number;
+  /** Monotonic clock in ms for the latency metrics (default `performance.now`). */
+  nowMs?: () => number;
+  /** Metrics collector (default a new one); pass one to share it across apps. */
+  metrics?: RequestMetrics;
+}
+
+/** Defaults of `ApiOptions`. */
+export const API_DEFAULTS = {
+  maxValueBytes: 1024 * 1024,
+  maxRequestBytes: 1536 * 1024,
+  requestTimeoutMs: 30_000,
+  watchProgressIntervalMs: 5_000,
+} as const;
+
+/** JSON of a lease: id as a decimal string (int64), TTLs in seconds, keys as UTF-8 strings. */
+function leaseJson(l: LeaseStatus): Record<string, unknown> {
+  const out: Record<string, unknown> = { id: String(l.id), ttl: l.ttlSeconds, grantedTtl: l.grantedTtlSeconds };
+  if (l.keys) out.keys = l.keys;
+  return out;
+}
+
+/** A health answer: 200 when ok, 503 (with `Retry-After: 1`) otherwise. */
+function healthResponse(c: Context, h: HealthStatus): Response {
+  const body = { ok: h.ok, ...(h.reason ? { reason: h.reason } : {}), ...(h.details ? { details: h.details } : {}) };
+  if (!h.ok) c.header("retry-after", "1");
+  return c.json(body, h.ok ? 200 : 503);
+}
+
+/**
+ * Builds the API app over `service`. Routes: `/v1/kv/*`, `/v1/kv`, `/v1/txn`, `/v1/compact`, `/v1/watch`,
+ * `/v1/leases...`, `/v1/cluster...`, `/healthz`, `/readyz`, `/metrics`. Never throws at request time:
+ * every failure becomes an error response.
+ */
+export function createApp(service: KvService, options: ApiOptions = {}): Hono {
+  const limits: RouteLimits = {
+    maxValueBytes: options.maxValueBytes ?? API_DEFAULTS.maxValueBytes,
+    maxRequestBytes: options.maxRequestBytes ?? API_DEFAULTS.maxRequestBytes,
+    requestTimeoutMs: options.requestTimeoutMs ?? API_DEFAULTS.requestTimeoutMs,
+  };
+  const nowMs = options.nowMs ?? (() => performance.now());
+  const metrics = options.metrics ?? new RequestMetrics();
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    const t0 = nowMs();
+    await next();
+    // After next() routePath is the matched handler's pattern ("*" when nothing matched).
+    const route = c.req.routePath;
+    metrics.observe(c.req.method, route, c.res.status, nowMs() - t0);
+  });
+  app.onError((err) => errorResponse(err));
+  app.notFound((c) => errorResponse(new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  registerKvRoutes(app, service, limits);
+  registerWatchRoute(app, service, options.watchProgressIntervalMs ?? API_DEFAULTS.watchProgressIntervalMs);
+
+  const signal = (c: Context) => deadlineSignal(c, limits.requestTimeoutMs);
+
+  app.post("/v1/leases", async (c) => {
+    const body = validate(leaseGrantBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
+    const id = leaseFromBody(body.id);
+    const g = await service.leaseGrant({ ttlSeconds: body.ttl, ...(id ? { id } : {}) }, { session: sessionOf(c), signal: signal(c) });
+    return respond(c, { id: String(g.id), ttl: g.ttlSeconds, revision: g.revision });
+  });
+  app.post("/v1/leases/:id/keepalive", async (c) => {
+    return respond(c, leaseJson(await service.leaseKeepAlive(parseLeaseId(c.req.param("id")), { signal: signal(c) })));
+  });
+  app.delete("/v1/leases/:id", async (c) => {
+    const r = await service.leaseRevoke(parseLeaseId(c.req.param("id")), { session: sessionOf(c), signal: signal(c) });
+    return respond(c, { id: String(r.id), deleted: r.deleted, revision: r.revision });
+  });
+  app.get("/v1/leases/:id", async (c) => {
+    const id = parseLeaseId(c.req.param("id"));
+    const keys = parseFlag("keys", c.req.query("keys"));
+    return respond(c, leaseJson(await service.leaseTimeToLive(id, { keys, consistency: consistencyOf(c), signal: signal(c) })));
+  });
+
+  app.get("/v1/cluster", async (c) => respond(c, await service.cluster({ signal: signal(c) })));
+  app.post("/v1/cluster/members", async (c) => {
+    const b = validate(addMemberBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
+    return respond(c, await service.addLearner(b.id, b.peerUrl, b.clientUrl, { signal: signal(c) }));
+  });
+  app.post("/v1/cluster/members/:id/promote", async (c) => respond(c, await service.promote(parseMemberId(c.req.param("id")), { signal: signal(c) })));
+  app.delete("/v1/cluster/members/:id", async (c) => respond(c, await service.remove(parseMemberId(c.req.param("id")), { signal: signal(c) })));
+  app.post("/v1/cluster/leader", async (c) => {
+    const b = validate(transferLeaderBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
+    return respond(c, await service.transferLeader(b.id, { signal: signal(c) }));
+  });
+
+  app.get("/healthz", async (c) => healthResponse(c, await service.health()));
+  app.get("/readyz", async (c) => healthResponse(c, await service.readiness()));
+  app.get("/metrics", async (c) => {
+    const own = await service.metricsText();
+    return c.text(metrics.render() + (own.endsWith("\n") || own === "" ? own : own + "\n"), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
+  return app;
+}

@@ -1,0 +1,126 @@
+/**
+ * Request/response helpers shared by the API routes: call options from headers (session, deadline),
+ * consistency, content negotiation (JSON or CBOR), bounded body reading, and the error response.
+ */
+import type { Context } from "hono";
+import { ApiError, toApiError } from "./errors.ts";
+import { apiCbor, CBOR_TYPE, encodeResult } from "./wire.ts";
+import type { ClientSession, Consistency } from "./service.ts";
+
+/** Limits and timing the routes need (a subset of `ApiOptions`). */
+export interface RouteLimits {
+  /** Largest value of `PUT /v1/kv/{key}`, bytes. */
+  maxValueBytes: number;
+  /** Largest body of other requests (txn), bytes. */
+  maxRequestBytes: number;
+  /** Deadline of a request, ms (DESIGN.md default 30 s). */
+  requestTimeoutMs: number;
+}
+
+/**
+ * The session of a write from `X-Client-Id` and `X-Request-Seq` (both or neither): client id 1..128
+ * visible ASCII chars, sequence a positive integer. `bad_request` otherwise.
+ */
+export function sessionOf(c: Context): ClientSession | undefined {
+  const clientId = c.req.header("x-client-id");
+  const seq = c.req.header("x-request-seq");
+  if (clientId === undefined && seq === undefined) return undefined;
+  if (clientId === undefined || seq === undefined) throw new ApiError("bad_request", "X-Client-Id and X-Request-Seq go together");
+  if (!/^[\x21-\x7e]{1,128}$/.test(clientId)) throw new ApiError("bad_request", "X-Client-Id must be 1..128 visible ASCII characters");
+  if (!/^[1-9][0-9]{0,15}$/.test(seq) || !Number.isSafeInteger(Number(seq))) throw new ApiError("bad_request", "X-Request-Seq must be a positive integer");
+  return { clientId, sequence: Number(seq) };
+}
+
+/** `?consistency=` of a read; default linearizable; `bad_request` for other values. */
+export function consistencyOf(c: Context): Consistency {
+  const v = c.req.query("consistency");
+  if (v === undefined || v === "") return "linearizable";
+  if (v === "linearizable" || v === "lease" || v === "stale") return v;
+  throw new ApiError("bad_request", `consistency must be linearizable, lease or stale, got ${JSON.stringify(v)}`);
+}
+
+/** The request's abort signal bounded by the request deadline (aborts on client disconnect or timeout). */
+export function deadlineSignal(c: Context, timeoutMs: number): AbortSignal {
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const raw = c.req.raw.signal;
+  return raw ? AbortSignal.any([raw, timeout]) : timeout;
+}
+
+/** True when the client asked for CBOR (`Accept: application/cbor`). */
+export function wantsCbor(c: Context): boolean {
+  return (c.req.header("accept") ?? "").toLowerCase().includes(CBOR_TYPE);
+}
+
+/** Sends `data` as JSON (KeyValues converted, see wire.ts) or CBOR per `Accept`, with `status`. */
+export function respond(c: Context, data: unknown, status = 200): Response {
+  const cbor = wantsCbor(c);
+  const body = encodeResult(data, cbor);
+  if (cbor) {
+    const bytes = apiCbor.encode(body);
+    return c.body(new Uint8Array(bytes) as Uint8Array<ArrayBuffer>, status as 200, { "content-type": CBOR_TYPE });
+  }
+  return c.json(body as object, status as 200);
+}
+
+/** The error response: JSON body `{"error": {...}}`, status by code, `Retry-After` on 429/503. */
+export function errorResponse(err: unknown): Response {
+  const e = toApiError(err);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (e.retryAfterSec !== undefined) headers["retry-after"] = String(Math.max(0, Math.ceil(e.retryAfterSec)));
+  if (e.details.leader) {
+    headers["x-leader-id"] = e.details.leader.id;
+    if (e.details.leader.clientUrl) headers["x-leader-url"] = e.details.leader.clientUrl;
+  }
+  return new Response(JSON.stringify(e.toJSON()), { status: e.status, headers });
+}
+
+/**
+ * Reads the raw body, at most `maxBytes`: checks `Content-Length` first, then counts while streaming and
+ * stops at the limit, so an oversized or lying body is never buffered whole. `payload_too_large` past it.
+ */
+export async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8Array> {
+  const declared = c.req.header("content-length");
+  if (declared !== undefined && Number(declared) > maxBytes) throw new ApiError("payload_too_large", `body of ${declared} bytes is above the limit of ${maxBytes}`);
+  const stream = c.req.raw.body;
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new ApiError("payload_too_large", `body is above the limit of ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const ch of chunks) {
+    out.set(ch, off);
+    off += ch.byteLength;
+  }
+  return out;
+}
+
+/** Reads a JSON or CBOR body (by `Content-Type`), bounded by `maxBytes`; malformed input is `bad_request`. */
+export async function readStructuredBody(c: Context, maxBytes: number): Promise<unknown> {
+  const bytes = await readBodyBytes(c, maxBytes);
+  const type = (c.req.header("content-type") ?? "").toLowerCase();
+  if (type.includes(CBOR_TYPE)) {
+    try {
+      return apiCbor.decode(bytes);
+    } catch {
+      throw new ApiError("bad_request", "malformed CBOR body");
+    }
+  }
+  if (bytes.length === 0) throw new ApiError("bad_request", "missing JSON body");
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new ApiError("bad_request", "malformed JSON body");
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Key-value routes of the v1 API: `PUT|GET|DELETE /v1/kv/{key}`, `GET|DELETE /v1/kv?prefix=|start=&end=`,
+ * `POST /v1/txn`, `POST /v1/compact` (DESIGN.md "Client API (v1)"; etcd KV semantics). Conditional
+ * requests (`If-Match`, `If-None-Match: *`) become one txn, so the check and the write are atomic.
+ */
+import type { Context, Hono } from "hono";
+import { ApiError } from "./errors.ts";
+import { consistencyOf, deadlineSignal, readBodyBytes, readStructuredBody, respond, sessionOf, type RouteLimits } from "./http.ts";
+import { compareBytes, prefixEnd, type Compare, type RangeRequest, type RangeResult } from "../kv/types.ts";
+import type { KvService, ServiceRangeResult } from "./service.ts";
+import {
+  compactBodySchema,
+  compareFromBody,
+  parseCount,
+  parseFlag,
+  parseLeaseId,
+  OPEN_END,
+  txnBodySchema,
+  txnOpFromBody,
+  utf8,
+  validate,
+} from "./wire.ts";
+
+const KV_PREFIX = "/v1/kv/";
+
+/**
+ * The key of a `/v1/kv/{key}` request, taken from the raw URL path so that `%2F`, `%25` and slashes
+ * survive: the rest of the path, percent-decoded as UTF-8. `bad_request` when empty or malformed.
+ */
+export function keyFromPath(c: Context): Uint8Array {
+  const path = new URL(c.req.url).pathname;
+  const raw = path.slice(path.indexOf(KV_PREFIX) + KV_PREFIX.length);
+  let key: string;
+  try {
+    key = decodeURIComponent(raw);
+  } catch {
+    throw new ApiError("bad_request", "key is not valid percent-encoded UTF-8");
+  }
+  if (key.length === 0) throw new ApiError("bad_request", "key must not be empty");
+  return utf8(key);
+}
+
+/**
+ * A precondition header as a compare: `If-Match: "<modRevision>"` (also bare or weak `W/"n"`) = the key's
+ * modRevision equals n; `If-Match: *` = the key exists; `If-None-Match: *` = the key is absent (a deleted
+ * key is absent, SCENARIOS.md C21). Returns [] without preconditions; `bad_request` when malformed.
+ */
+export function preconditions(c: Context, key: Uint8Array): Compare[] {
+  const out: Compare[] = [];
+  const ifMatch = c.req.header("if-match");
+  const ifNoneMatch = c.req.header("if-none-match");
+  if (ifMatch !== undefined) {
+    const v = ifMatch.trim();
+    if (v === "*") out.push({ key, target: "createRevision", result: ">", value: 0 });
+    else {
+      const m = /^(?:W\/)?"?([0-9]{1,15})"?$/.exec(v);
+      if (!m) throw new ApiError("bad_request", `If-Match must be "<modRevision>" or *, got ${v}`);
+      out.push({ key, target: "modRevision", result: "=", value: Number(m[1]) });
+    }
+  }
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() !== "*") throw new ApiError("bad_request", "only If-None-Match: * is supported");
+    out.push({ key, target: "createRevision", result: "=", value: 0 });
+  }
+  return out;
+}
+
+/**
+ * The range of `GET|DELETE /v1/kv?...`: `prefix=p` (empty = every key), or `start=a` with optional `end=b`
+ * ([a, b); no end = every key >= a). `bad_request` for neither/both, or an empty or inverted range (C21).
+ */
+export function rangeFromQuery(c: Context): { key: Uint8Array; rangeEnd: Uint8Array } {
+  const prefix = c.req.query("prefix");
+  const start = c.req.query("start");
+  const end = c.req.query("end");
+  if (prefix !== undefined) {
+    if (start !== undefined || end !== undefined) throw new ApiError("bad_request", "give prefix or start/end, not both");
+    const p = utf8(prefix);
+    // The empty prefix is every key (etcd: empty key with the "\0" range end).
+    return { key: p, rangeEnd: p.length === 0 ? OPEN_END : prefixEnd(p) };
+  }
+  if (start === undefined) throw new ApiError("bad_request", "give prefix=... or start=...[&end=...]");
+  const key = utf8(start);
+  if (end === undefined) return { key, rangeEnd: OPEN_END };
+  const rangeEnd = utf8(end);
+  if (compareBytes(key, rangeEnd) >= 0) throw new ApiError("bad_request", "empty or inverted range: start must be below end");
+  return { key, rangeEnd };
+}
+
+/** Headers every read sets: store revision, plus the staleness of a `stale` read. */
+function readHeaders(c: Context, r: ServiceRangeResult): void {
+  c.header("x-revision", String(r.revision));
+  if (r.stale) {
+    c.header("x-consistency", "stale");
+    c.header("x-applied-index", String(r.stale.appliedIndex));
+    if (r.stale.stalenessMs !== null) c.header("x-staleness-ms", String(Math.round(r.stale.stalenessMs)));
+  }
+}
+
+/** Registers the KV, txn and compact routes on `app`. */
+export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLimits): void {
+  // The range routes first: hono's `/v1/kv/*` would also match `/v1/kv`.
+  app.get("/v1/kv", async (c) => {
+    const { key, rangeEnd } = rangeFromQuery(c);
+    const req: RangeRequest = {
+      key,
+      rangeEnd,
+      limit: parseCount("limit", c.req.query("limit")),
+      revision: parseCount("revision", c.req.query("revision")),
+      keysOnly: parseFlag("keysOnly", c.req.query("keysOnly")),
+      countOnly: parseFlag("countOnly", c.req.query("countOnly")),
+    };
+    const r = await service.range(req, { consistency: consistencyOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) });
+    readHeaders(c, r);
+    const { stale: _stale, ...body } = r;
+    return respond(c, body);
+  });
+
+  app.delete("/v1/kv", async (c) => {
+    const { key, rangeEnd } = rangeFromQuery(c);
+    const opts = { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) };
+    return respond(c, await service.deleteRange({ op: "deleteRange", key, rangeEnd, prevKv: parseFlag("prevKv", c.req.query("prevKv")) }, opts));
+  });
+
+  app.get("/v1/kv/*", async (c) => {
+    const key = keyFromPath(c);
+    const revision = parseCount("revision", c.req.query("revision"));
+    const r = await service.range({ key, revision }, { consistency: consistencyOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) });
+    readHeaders(c, r);
+    const kv = r.kvs[0];
+    if (!kv) throw new ApiError("not_found", `key ${JSON.stringify(new TextDecoder().decode(key))} not found`);
+    c.header("etag", `"${kv.modRevision}"`);
+    c.header("x-mod-revision", String(kv.modRevision));
+    c.header("x-create-revision", String(kv.createRevision));
+    c.header("x-version", String(kv.version));
+    c.header("x-lease", String(kv.lease));
+    return c.body(kv.value as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
+  });
+
+  app.put("/v1/kv/*", async (c) => {
+    const key = keyFromPath(c);
+    const leaseParam = c.req.query("lease");
+    const lease = leaseParam === undefined ? 0 : parseLeaseId(leaseParam);
+    const compare = preconditions(c, key);
+    const value = await readBodyBytes(c, limits.maxValueBytes);
+    const opts = { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) };
+    const prevKv = parseFlag("prevKv", c.req.query("prevKv"));
+    if (compare.length === 0) return respond(c, await service.put({ op: "put", key, value, lease, prevKv }, opts));
+    const t = await service.txn({ op: "txn", compare, success: [{ op: "put", key, value, lease, prevKv }], failure: [{ op: "range", key }] }, opts);
+    if (!t.succeeded) throw conditionFailed(t.responses[0]);
+    const put = t.responses[0];
+    return respond(c, { op: "put", revision: t.revision, ...(put && put.op === "put" && put.prevKv ? { prevKv: put.prevKv } : {}) });
+  });
+
+  app.delete("/v1/kv/*", async (c) => {
+    const key = keyFromPath(c);
+    const compare = preconditions(c, key);
+    const opts = { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) };
+    const prevKv = parseFlag("prevKv", c.req.query("prevKv"));
+    if (compare.length === 0) return respond(c, await service.deleteRange({ op: "deleteRange", key, prevKv }, opts));
+    const t = await service.txn({ op: "txn", compare, success: [{ op: "deleteRange", key, prevKv }], failure: [{ op: "range", key }] }, opts);
+    if (!t.succeeded) throw conditionFailed(t.responses[0]);
+    const del = t.responses[0];
+    return respond(c, { op: "deleteRange", revision: t.revision, deleted: del && del.op === "deleteRange" ? del.deleted : 0, ...(del && del.op === "deleteRange" && del.prevKvs ? { prevKvs: del.prevKvs } : {}) });
+  });
+
+  app.post("/v1/txn", async (c) => {
+    const body = validate(txnBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
+    const req = { op: "txn" as const, compare: body.compare.map(compareFromBody), success: body.success.map(txnOpFromBody), failure: body.failure.map(txnOpFromBody) };
+    const r = await service.txn(req, { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) });
+    c.header("x-revision", String(r.revision));
+    return respond(c, r);
+  });
+
+  app.post("/v1/compact", async (c) => {
+    const body = validate(compactBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
+    return respond(c, await service.compact(body.revision, { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) }));
+  });
+}
+
+/** The 412 of a failed precondition, naming the key's current modRevision (0 = absent). */
+function conditionFailed(current: unknown): ApiError {
+  const r = current as RangeResult | undefined;
+  const kv = r?.kvs?.[0];
+  return new ApiError("compare_failed", kv ? `precondition failed: key has modRevision ${kv.modRevision}` : "precondition failed: key is absent", {
+    currentRevision: r?.revision,
+  });
+}
