@@ -1,0 +1,306 @@
+/**
+ * The replicated KV state machine (etcd v3 semantics, docs/kv.md), stored in the node's SQLite file through
+ * the SqlDriver port. Pure: time and randomness never enter; every replica applying the same entries
+ * reaches the same state and the same per-entry results.
+ *
+ * Log positions: appliedIndex is recorded in the same SQLite transaction as the effects of the entries up
+ * to it, so after a crash the state is exactly "every entry <= appliedIndex applied once".
+ */
+import { applyConfChange, emptyConfState } from "../raft/confchange.ts";
+import type { ConfState, Entry } from "../raft/types.ts";
+import { META } from "./schema.ts";
+import { Sessions } from "./sessions.ts";
+import type { SqlDriver, SqlStatement } from "./sql-driver.ts";
+import { KvStore, asBytes } from "./store.ts";
+import { Writer, readRange, stampRevision } from "./ops.ts";
+import { validateRangeRequest, validateRequest } from "./validate.ts";
+import {
+  DEFAULT_KV_LIMITS,
+  KvError,
+  type Bytes,
+  type Command,
+  type CompactResult,
+  type KvLimits,
+  type KvOptions,
+  type KvRequest,
+  type KvResult,
+  type LeaseInfo,
+  type RangeRequest,
+  type RangeResult,
+  type WatchEvent,
+} from "./types.ts";
+
+/** The outcome of one applied entry: a result or a deterministic error, and the watch events it produced. */
+export interface AppliedEntry {
+  index: number;
+  result?: KvResult;
+  error?: KvError;
+  /** Put/delete events in revision order (empty for reads, no-ops, conf changes, errors, session duplicates). */
+  events: WatchEvent[];
+}
+
+/** A page of watch history: events in (revision, sub) order; resume from `nextRevision`. */
+export interface EventsPage {
+  events: WatchEvent[];
+  /** Revision to ask from next time (last included revision + 1; store revision + 1 when caught up). */
+  nextRevision: number;
+  /** Store revision when read. */
+  revision: number;
+}
+
+/** The KV state machine over one SqlDriver. Not thread-safe; one instance per node. */
+export class KvStateMachine {
+  readonly limits: KvLimits;
+  private readonly store: KvStore;
+  private readonly sessions: Sessions;
+  private readonly decode: (data: Uint8Array) => Command;
+  private readonly sLeaseGet: SqlStatement;
+  private readonly sLeaseAdd: SqlStatement;
+  private readonly sLeaseDel: SqlStatement;
+  private readonly sLeaseAll: SqlStatement;
+  private readonly sCompactPuts: SqlStatement;
+  private readonly sCompactDeletes: SqlStatement;
+
+  /** Creates the KV schema if missing. Throws the driver's error if SQLite refuses. */
+  constructor(
+    private readonly driver: SqlDriver,
+    options: KvOptions,
+  ) {
+    this.limits = { ...DEFAULT_KV_LIMITS, ...options.limits };
+    this.decode = options.decode;
+    this.store = new KvStore(driver);
+    this.sessions = new Sessions(this.store, this.limits);
+    this.sLeaseGet = driver.prepare("SELECT id, ttl_seconds FROM kv_leases WHERE id = ?");
+    this.sLeaseAdd = driver.prepare("INSERT INTO kv_leases (id, ttl_seconds) VALUES (?, ?)");
+    this.sLeaseDel = driver.prepare("DELETE FROM kv_leases WHERE id = ?");
+    this.sLeaseAll = driver.prepare("SELECT id, ttl_seconds FROM kv_leases ORDER BY id");
+    // Compaction keeps, below the compact revision, only each key's newest event if it is a put (reads at
+    // the compact revision need it); everything at or above it stays, so a watch from exactly the compact
+    // revision still sees a delete there (scenario C05, etcd-io/etcd#18089).
+    this.sCompactPuts = driver.prepare(
+      "DELETE FROM kv_history WHERE revision < ? AND kind = 0 AND EXISTS (SELECT 1 FROM kv_history h2 " +
+        "WHERE h2.key = kv_history.key AND h2.revision > kv_history.revision AND h2.revision <= ?)",
+    );
+    this.sCompactDeletes = driver.prepare("DELETE FROM kv_history WHERE revision < ? AND kind = 1");
+  }
+
+  /** Index of the last applied entry (0 before any). */
+  appliedIndex(): number {
+    return this.store.metaInt(META.appliedIndex);
+  }
+
+  /** Term of the last applied entry (0 before any). */
+  appliedTerm(): number {
+    return this.store.metaInt(META.appliedTerm);
+  }
+
+  /** The membership at the applied index (persisted; empty before any conf change or bootstrap). */
+  confState(): ConfState {
+    const text = this.store.metaText(META.confState);
+    return text === undefined ? emptyConfState() : (JSON.parse(text) as ConfState);
+  }
+
+  /** Records the bootstrap membership of a new cluster; ignored once anything was applied or a membership is stored. */
+  bootstrap(confState: ConfState): void {
+    this.driver.transaction(() => {
+      if (this.appliedIndex() === 0 && this.store.metaText(META.confState) === undefined) {
+        this.store.setMeta(META.confState, JSON.stringify(confState));
+      }
+    });
+  }
+
+  /** The store revision: bumped once per request that changed at least one key; never lowered (C20). */
+  revision(): number {
+    return this.store.revision();
+  }
+
+  /** Oldest revision still readable and watchable (0 = never compacted). */
+  compactRevision(): number {
+    return this.store.compactRevision();
+  }
+
+  /**
+   * Applies committed entries in ONE transaction together with the new applied index/term. Entries with
+   * index <= appliedIndex are skipped (replay after a crash); the rest must follow on contiguously, else it
+   * throws an Error (a driver bug: fatal). A request's KvError is that entry's result, not a throw; any
+   * other error (I/O) rolls the whole batch back and is rethrown (fatal for the node).
+   */
+  applyEntries(entries: Entry[]): AppliedEntry[] {
+    return this.driver.transaction(() => {
+      let applied = this.appliedIndex();
+      let term = this.appliedTerm();
+      const out: AppliedEntry[] = [];
+      for (const e of entries) {
+        if (e.index <= applied) continue;
+        if (e.index !== applied + 1) throw new Error(`kv apply: entry ${e.index} does not follow applied index ${applied}`);
+        out.push(this.applyEntry(e));
+        applied = e.index;
+        term = e.term;
+      }
+      if (out.length > 0) {
+        this.store.setMeta(META.appliedIndex, applied);
+        this.store.setMeta(META.appliedTerm, term);
+      }
+      return out;
+    });
+  }
+
+  private applyEntry(e: Entry): AppliedEntry {
+    if (e.type === "confChange") {
+      // The leader's computed membership (Entry.confState) wins when present: a node that joined with an
+      // empty ConfState cannot replay the change on its own.
+      const given = (e as { confState?: ConfState }).confState;
+      const next = given ?? applyConfChange(this.confState(), e.confChange ?? { steps: [] });
+      this.store.setMeta(META.confState, JSON.stringify(next));
+      return { index: e.index, events: [] };
+    }
+    if (e.data.length === 0) return { index: e.index, events: [] };
+    let cmd: Command;
+    try {
+      cmd = this.decode(e.data);
+    } catch (err) {
+      return { index: e.index, error: new KvError("bad_request", `undecodable command: ${(err as Error).message}`), events: [] };
+    }
+    const session = cmd.session;
+    if (session) {
+      const seen = this.sessions.lookup(session.clientId, session.sequence, e.index);
+      if (seen.kind === "rejected") return { index: e.index, error: seen.error, events: [] };
+      if (seen.kind === "duplicate") return { index: e.index, result: seen.result, error: seen.error, events: [] };
+    }
+    const outcome = this.applyRequest(cmd.request);
+    if (session) this.sessions.record(session.clientId, session.sequence, e.index, outcome);
+    return { index: e.index, ...outcome };
+  }
+
+  /** Runs one request inside a savepoint so that a KvError undoes its partial writes. */
+  private applyRequest(req: KvRequest): { result?: KvResult; error?: KvError; events: WatchEvent[] } {
+    this.driver.exec("SAVEPOINT kv_request");
+    try {
+      const r = this.execute(req);
+      this.driver.exec("RELEASE kv_request");
+      return r;
+    } catch (err) {
+      if (!(err instanceof KvError)) throw err;
+      this.driver.exec("ROLLBACK TO kv_request; RELEASE kv_request");
+      return { error: err, events: [] };
+    }
+  }
+
+  private execute(req: KvRequest): { result: KvResult; events: WatchEvent[] } {
+    validateRequest(req, this.limits);
+    const current = this.store.revision();
+    const w = new Writer(this.store, current + 1, this.limits, (id) => this.sLeaseGet.get(id) !== undefined);
+    let result: KvResult;
+    switch (req.op) {
+      case "put":
+        result = w.put(req);
+        break;
+      case "deleteRange":
+        result = w.deleteRange(req);
+        break;
+      case "txn":
+        result = w.txn(req, current);
+        break;
+      case "leaseGrant":
+        if (this.sLeaseGet.get(req.id) !== undefined) throw new KvError("lease_exists", `lease ${req.id} already exists`);
+        this.sLeaseAdd.run(req.id, req.ttlSeconds);
+        result = { op: "leaseGrant", id: req.id, ttlSeconds: req.ttlSeconds, revision: current };
+        break;
+      case "leaseRevoke": {
+        if (this.sLeaseGet.get(req.id) === undefined) throw new KvError("lease_not_found", `lease ${req.id} not found`);
+        result = { op: "leaseRevoke", id: req.id, deleted: this.dropLease(w, req.id), revision: current };
+        break;
+      }
+      case "leaseExpire": {
+        const expired: number[] = [];
+        let deleted = 0;
+        for (const id of [...new Set(req.ids)].sort((a, b) => a - b)) {
+          if (this.sLeaseGet.get(id) === undefined) continue;
+          expired.push(id);
+          deleted += this.dropLease(w, id);
+        }
+        result = { op: "leaseExpire", expired, deleted, revision: current };
+        break;
+      }
+      case "compact":
+        result = this.compact(req.revision, current);
+        break;
+    }
+    const revision = w.wrote ? w.rev : current;
+    if (w.wrote) this.store.setMeta(META.revision, revision);
+    if (result.op !== "compact") {
+      if (result.op === "put" || result.op === "deleteRange" || result.op === "txn") stampRevision(result, revision);
+      else result.revision = revision;
+    }
+    return { result, events: w.events };
+  }
+
+  /** Deletes a lease and its keys (one revision for all, delete events in key order). Returns keys deleted. */
+  private dropLease(w: Writer, id: number): number {
+    const keys = this.store.keysOfLease(id);
+    for (const k of keys) w.deleteKey(k);
+    this.sLeaseDel.run(id);
+    return keys.length;
+  }
+
+  /** etcd compaction rules: at or below the compact revision -> `compacted`; above the store revision -> `future_revision`. */
+  private compact(revision: number, current: number): CompactResult {
+    const compactRevision = this.store.compactRevision();
+    if (revision <= compactRevision) {
+      throw new KvError("compacted", `revision ${revision} is already compacted (compact revision ${compactRevision})`, { compactRevision });
+    }
+    if (revision > current) throw new KvError("future_revision", `cannot compact revision ${revision}: current is ${current}`);
+    this.sCompactPuts.run(revision, revision);
+    this.sCompactDeletes.run(revision);
+    this.store.setMeta(META.compactRevision, revision);
+    return { op: "compact", compactRevision: revision, revision: current };
+  }
+
+  /** Reads applied state (never proposed). See `readRange` in ops.ts for errors. */
+  range(req: RangeRequest): RangeResult {
+    return readRange(this.store, req, this.limits, this.store.revision());
+  }
+
+  /** A live lease's granted TTL and, with `withKeys`, its attached keys. Throws KvError `lease_not_found`. */
+  leaseInfo(id: number, withKeys = false): LeaseInfo {
+    const row = this.sLeaseGet.get(id);
+    if (row === undefined) throw new KvError("lease_not_found", `lease ${id} not found`);
+    const info: LeaseInfo = { id, ttlSeconds: row.ttl_seconds as number };
+    if (withKeys) info.keys = this.store.keysOfLease(id);
+    return info;
+  }
+
+  /** Every live lease (id and granted TTL), by id: what a new leader's Lessor must track. */
+  leases(): LeaseInfo[] {
+    return this.sLeaseAll.all().map((r) => ({ id: r.id as number, ttlSeconds: r.ttl_seconds as number }));
+  }
+
+  /**
+   * Watch history: up to `limit` (>= 1) events with revision >= `fromRevision` (0 means 1) for keys in the
+   * range, in (revision, sub) order. A page never splits a revision, so resuming at `nextRevision` neither
+   * repeats nor skips an event. Throws KvError `compacted` (with compactRevision) when `fromRevision` is
+   * below the compact revision (scenario C05), `bad_request` for an invalid range (C21).
+   */
+  eventsSince(fromRevision: number, key: Bytes, rangeEnd: Bytes | undefined, limit: number): EventsPage {
+    const range = validateRangeRequest({ key, rangeEnd }, this.limits);
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new KvError("bad_request", "limit must be a positive integer");
+    const from = Math.max(1, fromRevision);
+    const compactRevision = this.store.compactRevision();
+    if (from < compactRevision) {
+      throw new KvError("compacted", `revision ${from} is compacted; the earliest available is ${compactRevision}`, { compactRevision });
+    }
+    const revision = this.store.revision();
+    const rows = this.store.events(range, from, limit + 1);
+    if (rows.length <= limit) return { events: rows.map(plainEvent), nextRevision: revision + 1, revision };
+    const cut = rows[limit - 1].revision;
+    if (rows[limit].revision !== cut) return { events: rows.slice(0, limit).map(plainEvent), nextRevision: cut + 1, revision };
+    const kept = rows.filter((r) => r.revision < cut);
+    // One revision alone exceeds the page: return it whole rather than split it.
+    const events = kept.length > 0 ? kept : this.store.eventsOfRevision(range, cut);
+    return { events: events.map(plainEvent), nextRevision: (kept.length > 0 ? kept[kept.length - 1].revision : cut) + 1, revision };
+  }
+}
+
+function plainEvent(e: WatchEvent & { revision: number }): WatchEvent {
+  return { type: e.type, kv: { ...e.kv, key: asBytes(e.kv.key), value: asBytes(e.kv.value) } };
+}
