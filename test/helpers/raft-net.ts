@@ -34,6 +34,16 @@ export interface NetMember {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/**
+ * A storage whose log holds one entry per item of `terms` (entry i+1 has term terms[i] and data `data[i]`
+ * or ""), with hard state `hsTerm`/commit and bootstrap voters `voters` — to set up a scenario directly.
+ */
+export function storageWith(voters: NodeId[], terms: number[], hs: { term: number; commit: number; vote?: NodeId }, data: string[] = []): MemoryStorage {
+  const st = new MemoryStorage({ confState: { voters, votersOutgoing: [], learners: [] }, hardState: { term: hs.term, vote: hs.vote ?? "", commit: hs.commit } });
+  st.append(terms.map((term, i) => ({ index: i + 1, term, type: "normal" as const, data: enc.encode(data[i] ?? "") })));
+  return st;
+}
+
 /** UTF-8 bytes of `s` (test payloads). */
 export function bytes(s: string): Uint8Array {
   return enc.encode(s);
@@ -134,12 +144,15 @@ export class RaftNet {
     return n;
   }
 
-  /** Runs Ready handling and delivery until quiet; throws if that takes more than `maxRounds` rounds. */
-  stabilize(maxRounds = 200): void {
+  /**
+   * Runs Ready handling and delivery until quiet; throws if that takes more than `maxRounds` rounds.
+   * Messages for which `filter` is false are dropped.
+   */
+  stabilize(maxRounds = 200, filter: (m: Message) => boolean = () => true): void {
     for (let i = 0; i < maxRounds; i++) {
       const readies = this.handleAllReady();
       if (!readies && this.queue.length === 0) return;
-      this.deliver();
+      this.deliver(filter);
     }
     throw new Error("network did not stabilize");
   }
