@@ -9,8 +9,12 @@ export type Runtime = "node" | "bun" | "deno";
 const root = new URL("../..", import.meta.url).pathname;
 const fixture = join(root, "test/integration/fixtures/peer-fixture.ts");
 
+// Under `bun test` / `deno test`, process.execPath is bun / deno: find the real node then.
+const g = globalThis as { Bun?: unknown; Deno?: unknown };
+const nodeBin = g.Bun === undefined && g.Deno === undefined ? process.execPath : "node";
+
 function command(rt: Runtime): [string, string[]] {
-  if (rt === "node") return [process.execPath, ["--import", "tsx", fixture]];
+  if (rt === "node") return [nodeBin, ["--import", "tsx", fixture]];
   if (rt === "bun") return [join(root, "node_modules/.bin/bun"), [fixture]];
   return [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", fixture]];
 }

@@ -5,6 +5,7 @@
  * the connected -> suspect -> failed status walk.
  */
 import { after, describe, it } from "node:test";
+import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import { Peer, type Runtime, cluster } from "./transport-harness.ts";
 
@@ -49,4 +50,110 @@ describe("peer transport (HTTP/2 h2c) between runtimes", () => {
       }
     });
   }
+
+  /** Same bytes as the fixture's entryData: byte i of entry `index` is (index * 31 + i) mod 251. */
+  function digestOfEntries(firstIndex: number, count: number, bytes: number): string {
+    const h = createHash("sha256");
+    for (let index = firstIndex; index < firstIndex + count; index++) {
+      const d = new Uint8Array(bytes);
+      for (let i = 0; i < bytes; i++) d[i] = (index * 31 + i) % 251;
+      h.update(d);
+    }
+    return h.digest("hex");
+  }
+
+  const FEATURE_PAIRS: Array<[Runtime, Runtime]> = [
+    ["bun", "deno"],
+    ["deno", "node"],
+    ["node", "bun"],
+  ];
+  for (const [ra, rb] of FEATURE_PAIRS) {
+    it(`carries a 4 MiB frame, a 6 MiB snapshot and a forwarded request: ${ra} -> ${rb}`, async () => {
+      const [a, b] = await start([[ra, "a"], [rb, "b"]]);
+      try {
+        a.cmd({ cmd: "send", to: "b", batches: 1, entries: 4, bytes: 1024 * 1024, term: 2, firstIndex: 500 });
+        const big = await b.event("4 MiB batch", (e) => e.event === "batch" && e.firstIndex === 500, 0, 30_000);
+        assert.equal(big.entries, 4);
+        assert.equal(big.sha256, digestOfEntries(500, 4, 1024 * 1024));
+
+        a.cmd({ cmd: "snapshot", to: "b", bytes: 6 * 1024 * 1024 + 123 });
+        const got = await b.event("snapshot", (e) => e.event === "snapshot", 0, 30_000);
+        const sent = await a.event("snapshotSent", (e) => e.event === "snapshotSent", 0, 30_000);
+        assert.equal(sent.ok, true, sent.error);
+        assert.equal(got.bytes, 6 * 1024 * 1024 + 123);
+        assert.equal(got.sha256, sent.sha256);
+        assert.deepEqual([got.from, got.index, got.term, got.voters], ["a", 42, 3, ["a", "b"]]);
+        assert.ok(got.chunks >= 2, "arrived in several chunks");
+
+        a.cmd({ cmd: "forward", to: "b", path: "/v1/kv/greeting?lease=5", body: "hello over h2" });
+        const fwd = await a.event("forwarded", (e) => e.event === "forwarded");
+        assert.equal(fwd.error, undefined);
+        assert.equal(fwd.status, 201);
+        assert.equal(fwd.servedBy, "b");
+        assert.deepEqual(fwd.json, { servedBy: "b", runtime: rb, method: "PUT", path: "/v1/kv/greeting?lease=5", body: "hello over h2", contentType: "text/plain" });
+      } finally {
+        await Promise.all([a.kill(), b.kill()]);
+      }
+    });
+  }
+
+  it("refuses a peer with the wrong cluster secret, and the sender logs the refusal", async () => {
+    const a = new Peer("node", "a", { secret: "the-wrong-secret-000" });
+    const b = new Peer("deno", "b", { secret: "the-right-secret-111" });
+    started.push(a, b);
+    try {
+      await Promise.all([a.started(), b.started()]);
+      a.cmd({ cmd: "peers", peers: { a: a.url, b: b.url } });
+      a.cmd({ cmd: "send", to: "b", batches: 1, entries: 1, bytes: 10, term: 1 });
+      await a.until("refusal logged by the sender", () => /refused our message stream: 401 unauthorized/.test(a.stderr));
+      await b.until("refusal logged by the receiver", () => /refused peer request \/peer\/v1\/stream from a: unauthorized/.test(b.stderr));
+      const st = await a.status();
+      assert.match(st.b.lastError, /unauthorized/);
+      assert.notEqual(st.b.outbound, "open");
+      a.cmd({ cmd: "forward", to: "b", path: "/x", body: "" });
+      const fwd = await a.event("forwarded", (e) => e.event === "forwarded");
+      assert.ok(fwd.code === "unauthorized" || fwd.code === "unreachable", `forward refused, got ${JSON.stringify(fwd)}`);
+      assert.equal(b.events.filter((e) => e.event === "batch").length, 0, "nothing delivered");
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
+  it("marks a SIGKILLed peer suspect then failed, and reconnects and delivers after its restart", async () => {
+    const [a, b] = await start([["node", "a"], ["deno", "b"]], { heartbeatMs: 100 });
+    let b2: Peer | undefined;
+    try {
+      a.cmd({ cmd: "send", to: "b", batches: 1, entries: 1, bytes: 10, term: 1 });
+      await b.event("first batch", (e) => e.event === "batch");
+      assert.equal((await a.status()).b.state, "connected");
+      const port = Number(new URL(b.url).port);
+      await b.kill("SIGKILL");
+      const states = new Set<string>();
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && !states.has("failed")) {
+        states.add((await a.status()).b.state);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(states.has("suspect"), `saw ${[...states]}`);
+      assert.ok(states.has("failed"), `saw ${[...states]}`);
+
+      a.cmd({ cmd: "send", to: "b", batches: 1, entries: 1, bytes: 10, term: 2, firstIndex: 1000 });
+      b2 = new Peer("deno", "b", { port, heartbeatMs: 100 });
+      started.push(b2);
+      await b2.started();
+      b2.cmd({ cmd: "peers", peers: { a: a.url, b: b2.url } });
+      const again = await b2.event("batch after restart", (e) => e.event === "batch" && e.firstIndex === 1000, 0, 15_000);
+      assert.equal(again.term, 2);
+      const deadline2 = Date.now() + 5000;
+      let state = "";
+      while (Date.now() < deadline2 && state !== "connected") {
+        state = (await a.status()).b.state;
+        if (state !== "connected") await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(state, "connected");
+      assert.ok((await a.status()).b.connects >= 2, "reconnected");
+    } finally {
+      await Promise.all([a.kill(), b.kill(), b2?.kill()]);
+    }
+  });
 });
