@@ -1,0 +1,139 @@
+/**
+ * The HTTP/2 peer transport inside one process (on whichever runtime runs the test): bounded send queue,
+ * splitting of over-large batches, refusal of a wrong cluster id and protocol version, and the pure
+ * backoff / peer-state rules of the port.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { createHttp2PeerTransport } from "../../runtime-adapters/shared/peer-http2.ts";
+import { PEER_HEADERS, PEER_PATHS, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
+import type { Message } from "../../src/raft/types.ts";
+
+const opened: PeerTransport[] = [];
+after(async () => {
+  await Promise.all(opened.map((t) => t.close()));
+});
+const logs: string[] = [];
+function make(nodeId: string, extra: Partial<Parameters<typeof createHttp2PeerTransport>[0]> = {}): PeerTransport {
+  const t = createHttp2PeerTransport({ nodeId, clusterId: "c1", clusterSecret: "s3cret-s3cret-s3cret", host: "127.0.0.1", port: 0, heartbeatIntervalMs: 100, reconnectMsMin: 50, reconnectMsMax: 200, log: (l, m) => logs.push(`${nodeId} ${l}: ${m}`), ...extra });
+  opened.push(t);
+  return t;
+}
+const append = (index: number, bytes: number): Message => ({ type: "appendEntries", from: "a", to: "b", term: 1, prevLogIndex: index - 1, prevLogTerm: 1, commit: 0, entries: [{ index, term: 1, type: "normal", data: new Uint8Array(bytes) }] });
+async function until<T>(what: string, f: () => T | undefined | false, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Sends one raw request to a transport's server and returns [status, body]. */
+async function rawRequest(url: string, headers: Record<string, string>): Promise<[number, string]> {
+  const s = http2.connect(url);
+  try {
+    return await new Promise((resolve, reject) => {
+      s.on("error", reject);
+      const r = s.request({ ":method": "POST", ":path": PEER_PATHS.stream, ...headers });
+      let status = 0;
+      let body = "";
+      r.setEncoding("utf8");
+      r.on("response", (h) => (status = Number(h[":status"])));
+      r.on("data", (c: string) => (body += c));
+      r.on("end", () => resolve([status, body]));
+      r.on("error", reject);
+      r.end();
+    });
+  } finally {
+    s.destroy();
+  }
+}
+
+describe("peer transport in one process", () => {
+  it("bounds the send queue to an unreachable peer, dropping the oldest and counting drops", () => {
+    const a = make("a", { maxQueuedBatches: 10 });
+    a.setPeers({ b: "http://127.0.0.1:9" }); // discard port: nothing listens
+    for (let i = 1; i <= 25; i++) a.send("b", [append(i, 8)]);
+    a.send("nobody", [append(1, 8)]); // unknown peer: silently ignored, never throws
+    const st = a.peerStatus().b;
+    assert.equal(st.queuedBatches, 10);
+    assert.equal(st.droppedBatches, 15);
+    assert.equal(st.sentBatches, 0);
+    assert.deepEqual(Object.keys(a.peerStatus()), ["b"]);
+  });
+
+  it("splits a batch that exceeds the frame limit and delivers it in order", async () => {
+    const a = make("a", { maxFrameBytes: 64 * 1024 });
+    const b = make("b", { maxFrameBytes: 64 * 1024 });
+    const got: number[] = [];
+    b.onMessages((_from, ms) => {
+      for (const m of ms) if (m.type === "appendEntries") got.push(m.entries[0].index);
+    });
+    const [ua, ub] = [await a.listen(), await b.listen()];
+    a.setPeers({ a: ua.url, b: ub.url });
+    b.setPeers({ a: ua.url, b: ub.url });
+    const batch = Array.from({ length: 8 }, (_, i) => append(i + 1, 20_000)); // ~160 KB > 64 KiB
+    a.send("b", batch);
+    a.send("b", [append(9, 100_000)]); // one message alone over the limit: dropped, counted
+    a.send("b", [append(10, 10)]);
+    await until("10 entries... or 9", () => got.includes(10));
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8, 10]);
+    assert.equal(a.peerStatus().b.droppedBatches, 1);
+    assert.ok(a.peerStatus().b.sentBatches >= 3, "split into several frames");
+    assert.ok(logs.some((l) => /dropping a appendEntries to b/.test(l)));
+  });
+
+  it("refuses a wrong protocol version, cluster id, secret or addressee with status and JSON code", async () => {
+    const b = make("b");
+    const { url } = await b.listen();
+    let delivered = 0;
+    b.onMessages(() => delivered++);
+    const good = { [PEER_HEADERS.protocol]: "1", [PEER_HEADERS.cluster]: "c1", [PEER_HEADERS.from]: "x", [PEER_HEADERS.to]: "b", authorization: "Bearer s3cret-s3cret-s3cret" };
+    const cases: Array<[Record<string, string>, number, string]> = [
+      [{ ...good, [PEER_HEADERS.protocol]: "2" }, 400, "protocol_mismatch"],
+      [{ ...good, [PEER_HEADERS.cluster]: "other" }, 403, "cluster_mismatch"],
+      [{ ...good, authorization: "Bearer s3cret-s3cret-s3creT" }, 401, "unauthorized"],
+      [{ ...good, [PEER_HEADERS.to]: "c" }, 421, "wrong_node"],
+    ];
+    for (const [headers, status, code] of cases) {
+      const [s, body] = await rawRequest(url, headers);
+      assert.equal(s, status, code);
+      assert.equal((JSON.parse(body) as { error: { code: string } }).error.code, code);
+    }
+    assert.equal(delivered, 0);
+  });
+
+  it("rejects sendSnapshot and forward to a peer it is not connected to with PeerRequestError", async () => {
+    const a = make("a");
+    await assert.rejects(a.forward("zz", new Request("http://x/v1/kv/a")), (e: unknown) => (e as { code?: string }).code === "unknown_peer");
+    async function* none(): AsyncIterable<Uint8Array> {}
+    await assert.rejects(a.sendSnapshot("zz", { index: 1, term: 1, confState: { voters: [], votersOutgoing: [], learners: [] } }, none()), /not in the member list/);
+    await a.close();
+    await a.close(); // idempotent
+  });
+});
+
+describe("peer transport rules", () => {
+  it("backs off exponentially from min to max with jitter in [0.5, 1)", () => {
+    const lo = () => 0;
+    const hi = () => 0.999999;
+    assert.deepEqual([0, 1, 2, 3].map((n) => backoffDelayMs(n, 1000, 60_000, hi)), [1000, 2000, 4000, 8000]);
+    assert.deepEqual([0, 1, 2].map((n) => backoffDelayMs(n, 1000, 60_000, lo)), [500, 1000, 2000]);
+    assert.equal(backoffDelayMs(10, 1000, 60_000, hi), 60_000);
+    assert.equal(backoffDelayMs(1000, 1000, 60_000, lo), 30_000, "huge attempt counts stay capped");
+  });
+
+  it("derives connected -> suspect after 3 heartbeats -> failed, and connecting before first contact", () => {
+    const hb = 150;
+    const at = (now: number, heard: number) => peerStateOf(now, heard, 0, 3 * hb, 10 * hb);
+    assert.equal(at(1000, 1000), "connected");
+    assert.equal(at(1000 + 3 * hb, 1000), "connected");
+    assert.equal(at(1001 + 3 * hb, 1000), "suspect");
+    assert.equal(at(1001 + 10 * hb, 1000), "failed");
+    assert.equal(at(100, 0), "connecting");
+    assert.equal(at(10 * hb, 0), "failed");
+  });
+});
