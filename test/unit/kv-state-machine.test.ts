@@ -141,15 +141,34 @@ describe("kv state machine: txn", () => {
     assert.equal(h.sm.range({ key: b("f") }).count, 0);
   });
 
+  it("inside a txn, a range at revision 0 sees earlier writes but a range at the pre-txn revision does not", () => {
+    const before = h.sm.revision();
+    const r = h.ok<TxnResult>({
+      op: "txn",
+      compare: [],
+      success: [
+        { op: "put", key: b("x"), value: b("new") },
+        { op: "range", key: b("x") },
+        { op: "range", key: b("x"), revision: before },
+      ],
+      failure: [],
+    });
+    const [, now, then] = r.responses as Array<{ kvs: Array<{ value: Uint8Array }> }>;
+    assert.deepEqual([s(now.kvs[0].value), s(then.kvs[0].value)], ["new", "1"]);
+    assert.equal(h.fail({ op: "txn", compare: [], success: [{ op: "range", key: b("x"), revision: h.sm.revision() + 1 }], failure: [] }).code, "future_revision");
+  });
+
   it("a txn that writes nothing does not bump the revision", () => {
+    const rev = h.sm.revision();
     const r = h.ok<TxnResult>({ op: "txn", compare: [], success: [{ op: "range", key: b("k") }], failure: [] });
-    assert.deepEqual([r.revision, h.sm.revision()], [3, 3]);
+    assert.deepEqual([r.revision, h.sm.revision()], [rev, rev]);
   });
 
   it("more than maxTxnOps ops is too_many_ops and changes nothing", () => {
     const success = Array.from({ length: 129 }, (_, i) => ({ op: "put" as const, key: b(`t${i}`), value: b("") }));
+    const rev = h.sm.revision();
     assert.equal(h.fail({ op: "txn", compare: [], success, failure: [] }).code, "too_many_ops");
-    assert.equal(h.sm.revision(), 3);
+    assert.equal(h.sm.revision(), rev);
   });
 
   it("a KvError part-way through a txn undoes its earlier writes (lease check at apply)", () => {
@@ -163,7 +182,7 @@ describe("kv state machine: txn", () => {
       failure: [],
     });
     assert.equal(e.code, "lease_not_found");
-    assert.deepEqual([h.sm.range({ key: b("p1") }).count, h.sm.revision()], [0, 3]);
+    assert.deepEqual([h.sm.range({ key: b("p1") }).count, h.sm.revision()], [0, 4]);
   });
 });
 
