@@ -34,6 +34,7 @@ export function validateRangeRequest(req: RangeRequest, limits: KvLimits): KeyRa
 }
 
 function validateCompare(c: Compare, limits: KvLimits): void {
+  if (c === null || typeof c !== "object") throw new KvError("bad_request", "compare must be an object");
   checkRange(c.key, c.rangeEnd, limits);
   if (!["=", "!=", "<", ">"].includes(c.result)) throw new KvError("bad_request", `invalid compare result ${String(c.result)}`);
   if (c.target === "value") {
