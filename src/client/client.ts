@@ -1,0 +1,297 @@
+/**
+ * `EdgeKvClient`: the typed HTTP SDK of edgekv (docs/client.md). fetch only, so it runs in browsers, Bun,
+ * Deno and Node >= 20. Every method takes `{ signal?, timeoutMs? }` and rejects with `EdgeKvError`
+ * subclasses (errors.ts); retry, leader following and sessions are in transport.ts.
+ */
+import { Encoder } from "cbor-x";
+import { CompactedError, EdgeKvError, UnavailableError } from "./errors.ts";
+import { readSse } from "./sse.ts";
+import { CLIENT_DEFAULTS, Transport, type CallKind, type CallOptions, type RetryPolicy } from "./transport.ts";
+import {
+  bytes,
+  compareToWire,
+  kvFromWire,
+  opResultFromWire,
+  rangeFromWire,
+  txnOpToWire,
+  type ClusterView,
+  type Consistency,
+  type DeleteResult,
+  type GetResult,
+  type KeySelector,
+  type LeaseStatus,
+  type PutResult,
+  type RangeResult,
+  type TxnRequest,
+  type TxnResult,
+  type WatchMessage,
+} from "./types.ts";
+
+/** Options of `new EdgeKvClient(...)`. */
+export interface EdgeKvClientOptions {
+  /** Client API base URLs, e.g. `["http://127.0.0.1:8080"]` (no trailing slash needed). */
+  endpoints: string[];
+  /** Default per-call deadline including retries, ms (default 30 000). */
+  timeoutMs?: number;
+  /** Retry policy (default 5 attempts, 50 ms base, 2 s cap, full jitter). */
+  retry?: Partial<RetryPolicy>;
+  /** Session client id for exactly-once writes (default a random UUID). */
+  clientId?: string;
+  /** Body format of range and txn calls (default "json"). */
+  format?: "json" | "cbor";
+  /** fetch implementation (default `globalThis.fetch`). */
+  fetch?: typeof fetch;
+  /** Jitter source in [0, 1) (default `Math.random`). */
+  random?: () => number;
+}
+
+/** Options of reads. */
+export interface ReadOptions extends CallOptions {
+  consistency?: Consistency;
+  /** Read at this past revision (0/absent = latest). */
+  revision?: number;
+}
+
+const CBOR = "application/cbor";
+const cborCodec = new Encoder({ tagUint8Array: false, useRecords: false, mapsAsObjects: true });
+
+/** `?a=b&c` from defined entries (`true` = bare flag). */
+function query(params: Record<string, string | number | boolean | undefined>): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === false) continue;
+    parts.push(v === true ? k : `${k}=${encodeURIComponent(String(v))}`);
+  }
+  return parts.length ? `?${parts.join("&")}` : "";
+}
+
+/** The query of a key selector for `/v1/kv` and `/v1/watch`. */
+function selectorQuery(sel: KeySelector): Record<string, string | undefined> {
+  if ("key" in sel) return { key: sel.key };
+  if ("prefix" in sel) return { prefix: sel.prefix };
+  return { start: sel.start, end: sel.end };
+}
+
+/** The path of one key: every character percent-encoded except unreserved ones (slashes too). */
+function keyPath(key: string): string {
+  if (key === "") throw new EdgeKvError("bad_request", "key must not be empty");
+  return `/v1/kv/${encodeURIComponent(key)}`;
+}
+
+/** A delete result from the wire, without the `op` tag. */
+function deleteResult(w: unknown): DeleteResult {
+  const { op: _op, ...rest } = opResultFromWire(w as Record<string, unknown>) as DeleteResult & { op: string };
+  return rest;
+}
+
+/** The edgekv client. Safe for concurrent use; keep one per application. */
+export class EdgeKvClient {
+  readonly transport: Transport;
+  private readonly format: "json" | "cbor";
+
+  constructor(options: EdgeKvClientOptions) {
+    this.format = options.format ?? "json";
+    const f = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.transport = new Transport({
+      endpoints: options.endpoints.map((e) => e.replace(/\/+$/, "")),
+      timeoutMs: options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs,
+      retry: { ...CLIENT_DEFAULTS.retry, ...options.retry },
+      clientId: options.clientId ?? crypto.randomUUID(),
+      fetch: f,
+      random: options.random ?? Math.random,
+    });
+  }
+
+  private async json<T>(method: string, path: string, kind: CallKind, body?: unknown, opts?: CallOptions): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await this.transport.call({ method, path, kind, headers, body: body === undefined ? undefined : JSON.stringify(body), opts });
+    return (await res.json()) as T;
+  }
+
+  /** JSON or CBOR per `format`, for range and txn. */
+  private async structured(method: string, path: string, kind: CallKind, body: unknown, opts?: CallOptions): Promise<Record<string, unknown>> {
+    if (this.format === "json") return this.json(method, path, kind, body, opts);
+    const headers: Record<string, string> = { accept: CBOR };
+    if (body !== undefined) headers["content-type"] = CBOR;
+    const res = await this.transport.call({ method, path, kind, headers, body: body === undefined ? undefined : new Uint8Array(cborCodec.encode(body)), opts });
+    return cborCodec.decode(new Uint8Array(await res.arrayBuffer())) as Record<string, unknown>;
+  }
+
+  /** Reads one key; `null` when absent. Errors: `CompactedError` (old `revision`), `UnavailableError`, `TimeoutError`. */
+  async get(key: string, opts: ReadOptions = {}): Promise<GetResult | null> {
+    const path = keyPath(key) + query({ consistency: opts.consistency, revision: opts.revision });
+    let res: Response;
+    try {
+      res = await this.transport.call({ method: "GET", path, kind: "read", opts });
+    } catch (err) {
+      if (err instanceof EdgeKvError && err.code === "not_found") return null;
+      throw err;
+    }
+    const h = res.headers;
+    const out: GetResult = {
+      key,
+      value: new Uint8Array(await res.arrayBuffer()),
+      createRevision: Number(h.get("x-create-revision")),
+      modRevision: Number(h.get("x-mod-revision") ?? (h.get("etag") ?? "").replace(/"/g, "")),
+      version: Number(h.get("x-version")),
+      lease: h.get("x-lease") ?? "0",
+      revision: Number(h.get("x-revision")),
+    };
+    if (h.get("x-consistency") === "stale") {
+      out.stale = { appliedIndex: Number(h.get("x-applied-index")) };
+      if (h.get("x-staleness-ms")) out.stale.stalenessMs = Number(h.get("x-staleness-ms"));
+    }
+    return out;
+  }
+
+  /**
+   * Writes `value` at `key`. `ifMatch`: only if the key's modRevision equals it (CAS); `ifAbsent`: only if
+   * the key does not exist. Errors: `CompareFailedError`, `LeaseNotFoundError`, `OutcomeUnknownError`.
+   */
+  async put(key: string, value: Uint8Array | string, opts: CallOptions & { lease?: string; ifMatch?: number; ifAbsent?: boolean; prevKv?: boolean } = {}): Promise<PutResult> {
+    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+    if (opts.ifMatch !== undefined) headers["if-match"] = `"${opts.ifMatch}"`;
+    if (opts.ifAbsent) headers["if-none-match"] = "*";
+    const res = await this.transport.call({ method: "PUT", path: keyPath(key) + query({ lease: opts.lease, prevKv: opts.prevKv }), kind: "write", headers, body: bytes(value), opts });
+    const w = (await res.json()) as Record<string, unknown>;
+    return { revision: Number(w.revision), ...(w.prevKv ? { prevKv: kvFromWire(w.prevKv as Record<string, unknown>) } : {}) };
+  }
+
+  /** Deletes one key (`ifMatch` = only at that modRevision). Errors: `CompareFailedError`, `OutcomeUnknownError`. */
+  async delete(key: string, opts: CallOptions & { ifMatch?: number; prevKv?: boolean } = {}): Promise<DeleteResult> {
+    const headers: Record<string, string> = opts.ifMatch !== undefined ? { "if-match": `"${opts.ifMatch}"` } : {};
+    const res = await this.transport.call({ method: "DELETE", path: keyPath(key) + query({ prevKv: opts.prevKv }), kind: "write", headers, opts });
+    return deleteResult(await res.json());
+  }
+
+  /** Reads a range: `{prefix}`, `{start, end?}`. Errors: `BadRequestError` (inverted range), `CompactedError`. */
+  async range(sel: KeySelector, opts: ReadOptions & { limit?: number; keysOnly?: boolean; countOnly?: boolean } = {}): Promise<RangeResult> {
+    if ("key" in sel) sel = { start: sel.key, end: sel.key + "\u0000" };
+    const q = query({ ...selectorQuery(sel), limit: opts.limit, revision: opts.revision, keysOnly: opts.keysOnly, countOnly: opts.countOnly, consistency: opts.consistency });
+    return rangeFromWire(await this.structured("GET", `/v1/kv${q}`, "read", undefined, opts));
+  }
+
+  /** Deletes every key of a range. Errors: `BadRequestError`, `OutcomeUnknownError`. */
+  async deleteRange(sel: KeySelector, opts: CallOptions = {}): Promise<DeleteResult> {
+    if ("key" in sel) return this.delete(sel.key, opts);
+    const res = await this.transport.call({ method: "DELETE", path: `/v1/kv${query(selectorQuery(sel))}`, kind: "write", opts });
+    return deleteResult(await res.json());
+  }
+
+  /** Runs a txn (etcd semantics; a false compare is `succeeded: false`, not an error). */
+  async txn(req: TxnRequest, opts: CallOptions = {}): Promise<TxnResult> {
+    const cbor = this.format === "cbor";
+    const body = { compare: (req.compare ?? []).map((c) => compareToWire(c, cbor)), success: (req.success ?? []).map((o) => txnOpToWire(o, cbor)), failure: (req.failure ?? []).map((o) => txnOpToWire(o, cbor)) };
+    const w = await this.structured("POST", "/v1/txn", "write", body, opts);
+    return { succeeded: Boolean(w.succeeded), revision: Number(w.revision), responses: ((w.responses as Record<string, unknown>[]) ?? []).map(opResultFromWire) };
+  }
+
+  /** Grants a lease of `ttlSec` seconds. Returns its id (decimal string). */
+  async leaseGrant(ttlSec: number, opts: CallOptions & { id?: string } = {}): Promise<LeaseStatus> {
+    return this.json("POST", "/v1/leases", "write", { ttl: ttlSec, ...(opts.id ? { id: opts.id } : {}) }, opts);
+  }
+
+  /** Renews a lease to its full TTL. Errors: `LeaseNotFoundError`. */
+  async leaseKeepAlive(id: string, opts: CallOptions = {}): Promise<LeaseStatus> {
+    return this.json("POST", `/v1/leases/${encodeURIComponent(id)}/keepalive`, "read", undefined, opts);
+  }
+
+  /** Revokes a lease; its keys are deleted. Errors: `LeaseNotFoundError`. */
+  async leaseRevoke(id: string, opts: CallOptions = {}): Promise<{ id: string; revision: number; deleted: number }> {
+    return this.json("DELETE", `/v1/leases/${encodeURIComponent(id)}`, "write", undefined, opts);
+  }
+
+  /** Remaining TTL of a lease (with `keys: true`, its keys). Errors: `LeaseNotFoundError`. */
+  async leaseTimeToLive(id: string, opts: CallOptions & { keys?: boolean } = {}): Promise<LeaseStatus> {
+    return this.json("GET", `/v1/leases/${encodeURIComponent(id)}${query({ keys: opts.keys })}`, "read", undefined, opts);
+  }
+
+  /** Compacts history up to `revision`. */
+  async compact(revision: number, opts: CallOptions = {}): Promise<{ revision: number; compactRevision: number }> {
+    return this.json("POST", "/v1/compact", "write", { revision }, opts);
+  }
+
+  /** The cluster view of the answering node. */
+  async cluster(opts: CallOptions = {}): Promise<ClusterView> {
+    return this.json("GET", "/v1/cluster", "read", undefined, opts);
+  }
+
+  /** Adds a learner. */
+  async addLearner(id: string, peerUrl: string, clientUrl: string, opts: CallOptions = {}): Promise<ClusterView> {
+    return this.json("POST", "/v1/cluster/members", "admin", { id, peerUrl, clientUrl }, opts);
+  }
+
+  /** Promotes a learner to voter. */
+  async promote(id: string, opts: CallOptions = {}): Promise<ClusterView> {
+    return this.json("POST", `/v1/cluster/members/${encodeURIComponent(id)}/promote`, "admin", undefined, opts);
+  }
+
+  /** Removes a member. */
+  async removeMember(id: string, opts: CallOptions = {}): Promise<ClusterView> {
+    return this.json("DELETE", `/v1/cluster/members/${encodeURIComponent(id)}`, "admin", undefined, opts);
+  }
+
+  /** Transfers leadership to `id`. */
+  async transferLeader(id: string, opts: CallOptions = {}): Promise<ClusterView> {
+    return this.json("POST", "/v1/cluster/leader", "admin", { id }, opts);
+  }
+
+  /**
+   * Watches a key or range from `fromRevision` (default: new changes only). The iterator resumes after a
+   * dropped connection from the last revision seen + 1 (never a gap, never a repeat), up to the retry
+   * policy's attempts in a row; it ends when `signal` aborts. Throws `CompactedError` when the history
+   * is compacted past the resume point, `UnavailableError` when reconnecting fails.
+   */
+  async *watch(sel: KeySelector, opts: { fromRevision?: number; signal?: AbortSignal } = {}): AsyncGenerator<WatchMessage> {
+    let from = opts.fromRevision;
+    let failures = 0;
+    const { attempts } = this.transport.options.retry;
+    // Bounded: each pass either yields progress (resetting failures) or counts a failure, up to `attempts`.
+    while (!opts.signal?.aborted) {
+      let res: Response;
+      try {
+        // No deadline: a watch lives until aborted; connection setup is bounded by the client timeout.
+        res = await this.transport.call({ method: "GET", path: `/v1/watch${query({ ...selectorQuery(sel), fromRevision: from })}`, kind: "read", headers: { accept: "text/event-stream" }, opts: { signal: opts.signal, timeoutMs: 2 ** 31 - 1 } });
+      } catch (err) {
+        if (opts.signal?.aborted) return;
+        throw err;
+      }
+      try {
+        for await (const ev of readSse(res.body!)) {
+          const data = JSON.parse(ev.data) as Record<string, unknown>;
+          if (ev.event === "error") {
+            const e = (data.error ?? {}) as { code?: string; message?: string; compactRevision?: number };
+            if (e.code === "compacted") throw new CompactedError("compacted", e.message ?? "compacted", 410, { compactRevision: e.compactRevision });
+            throw new EdgeKvError(e.code ?? "internal", e.message ?? "watch failed");
+          }
+          failures = 0;
+          const revision = Number(data.revision);
+          from = revision + 1;
+          if (ev.event === "progress") yield { type: "progress", revision };
+          else if (ev.event === "events") {
+            const events = ((data.events as Array<{ type: "put" | "delete"; kv: Record<string, unknown> }>) ?? []).map((e) => ({ type: e.type, kv: kvFromWire(e.kv) }));
+            yield { type: "events", revision, events };
+          }
+        }
+      } catch (err) {
+        if (opts.signal?.aborted) return;
+        if (err instanceof EdgeKvError && err.code !== "unavailable") throw err;
+      }
+      if (++failures >= attempts) throw new UnavailableError("unavailable", "watch stream keeps failing");
+      await new Promise((r) => setTimeout(r, Math.min(this.transport.options.retry.maxMs, this.transport.options.retry.baseMs * 2 ** failures)));
+    }
+  }
+
+  /** `GET /healthz` (or `/readyz` with `ready: true`) of one endpoint: true when 200. Never throws. */
+  async health(endpoint?: string, opts: { ready?: boolean; timeoutMs?: number } = {}): Promise<boolean> {
+    const url = (endpoint ?? this.transport.endpoint()).replace(/\/+$/, "") + (opts.ready ? "/readyz" : "/healthz");
+    try {
+      const res = await this.transport.options.fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs ?? 5000) });
+      await res.body?.cancel();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * The SDK's request loop: endpoint choice with a cached leader hint, per-call deadline and cancellation
+ * (`AbortSignal.any` + `AbortSignal.timeout`), retries with exponential backoff and full jitter, and
+ * exactly-once writes through client sessions. Uses only `fetch`, so it runs in browsers, Bun, Deno, Node.
+ *
+ * Retry rules (docs/client.md): reads are retried on network errors, 429, 503 and 504; writes carry a
+ * session (`X-Client-Id`, `X-Request-Seq`) so they are retried the same way and apply once; admin calls
+ * (membership) are retried only on 429/503 (the server did not act) and otherwise fail with
+ * `OutcomeUnknownError` when the answer was lost. `not_leader` is followed to the leader at once (at most
+ * `MAX_REDIRECTS` times) without using up an attempt.
+ */
+import { AbortedError, EdgeKvError, NotLeaderError, OutcomeUnknownError, TimeoutError, UnavailableError, errorFromBody } from "./errors.ts";
+
+/** Retry policy: total `attempts` (>= 1), backoff `baseMs` doubling per attempt up to `maxMs`, full jitter. */
+export interface RetryPolicy {
+  attempts: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+/** Defaults: 5 attempts, 50 ms base, 2 s cap; 30 s deadline (DESIGN.md request timeout). */
+export const CLIENT_DEFAULTS = { timeoutMs: 30_000, retry: { attempts: 5, baseMs: 50, maxMs: 2_000 } as RetryPolicy };
+
+/** Bound on leader redirects per call (as ioredis `maxRedirections`). */
+export const MAX_REDIRECTS = 16;
+
+/** How a call may be retried: `read` (idempotent), `write` (session makes retries safe), `admin` (not idempotent). */
+export type CallKind = "read" | "write" | "admin";
+
+/** Per-call options every SDK method takes. */
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Deadline of this call including retries, ms (default: the client's `timeoutMs`). */
+  timeoutMs?: number;
+}
+
+/** What `Transport.call` sends. */
+export interface HttpCall {
+  method: string;
+  /** Path with query, e.g. `/v1/kv/a?lease=5`. */
+  path: string;
+  kind: CallKind;
+  headers?: Record<string, string>;
+  body?: Uint8Array | string;
+  opts?: CallOptions;
+}
+
+/** Transport settings (from `EdgeKvClientOptions`). */
+export interface TransportOptions {
+  endpoints: string[];
+  timeoutMs: number;
+  retry: RetryPolicy;
+  clientId: string;
+  fetch: typeof fetch;
+  /** Uniform [0, 1) source for jitter (tests pass a fixed one). */
+  random: () => number;
+}
+
+/** One session slot: a client id with one request at a time (the state machine keeps one sequence per client). */
+interface SessionSlot {
+  clientId: string;
+  nextSequence: number;
+}
+
+/** Sleeps `ms`, rejecting with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The request loop shared by every SDK method. */
+export class Transport {
+  /** Client API URL of the leader, when a server told us. */
+  leaderUrl: string | undefined;
+  private cursor = 0;
+  private readonly idleSlots: SessionSlot[] = [];
+  private slotCount = 0;
+
+  constructor(readonly options: TransportOptions) {
+    if (options.endpoints.length === 0) throw new EdgeKvError("bad_request", "at least one endpoint is needed");
+  }
+
+  /** The endpoint the next attempt goes to: the leader hint, else the current endpoint. */
+  endpoint(): string {
+    return this.leaderUrl ?? this.options.endpoints[this.cursor % this.options.endpoints.length];
+  }
+
+  /** Moves on to the next endpoint after a failure there (and forgets a leader hint that failed). */
+  private failover(url: string): void {
+    if (this.leaderUrl === url) this.leaderUrl = undefined;
+    else this.cursor = (this.cursor + 1) % this.options.endpoints.length;
+  }
+
+  /** A session slot free for one write; concurrent writes get distinct client ids (`<clientId>-<n>`). */
+  private takeSlot(): SessionSlot {
+    return this.idleSlots.pop() ?? { clientId: this.slotCount++ === 0 ? this.options.clientId : `${this.options.clientId}-${this.slotCount - 1}`, nextSequence: 1 };
+  }
+
+  /** The combined signal of a call: caller's signal and the deadline. */
+  signalFor(opts?: CallOptions): { signal: AbortSignal; deadline: AbortSignal } {
+    const deadline = AbortSignal.timeout(opts?.timeoutMs ?? this.options.timeoutMs);
+    return { signal: opts?.signal ? AbortSignal.any([opts.signal, deadline]) : deadline, deadline };
+  }
+
+  private backoffMs(attempt: number, retryAfterSec?: number): number {
+    const { baseMs, maxMs } = this.options.retry;
+    const jitter = this.options.random() * Math.min(maxMs, baseMs * 2 ** attempt);
+    return retryAfterSec !== undefined ? Math.max(jitter, Math.min(retryAfterSec * 1000, maxMs)) : jitter;
+  }
+
+  /**
+   * Sends `c`, following the leader and retrying per the rules above. Resolves with an OK response (2xx);
+   * rejects with a typed `EdgeKvError`: the server's error, `TimeoutError` (deadline, nothing possibly
+   * applied), `AbortedError` (caller's signal), `OutcomeUnknownError` (a write or admin call may have
+   * applied), `UnavailableError` (retries spent).
+   */
+  async call(c: HttpCall): Promise<Response> {
+    const { signal, deadline } = this.signalFor(c.opts);
+    const slot = c.kind === "write" ? this.takeSlot() : undefined;
+    let maybeApplied = false;
+    let redirects = 0;
+    let lastError: EdgeKvError | undefined;
+    try {
+      for (let attempt = 0; attempt < this.options.retry.attempts; ) {
+        const url = this.endpoint();
+        const headers: Record<string, string> = { ...c.headers };
+        if (slot) {
+          headers["x-client-id"] = slot.clientId;
+          headers["x-request-seq"] = String(slot.nextSequence);
+        }
+        let res: Response;
+        try {
+          res = await this.options.fetch(url + c.path, { method: c.method, headers, body: c.body as BodyInit | undefined, signal });
+        } catch (err) {
+          if (c.opts?.signal?.aborted) throw c.kind === "read" ? new AbortedError("aborted", "aborted by the caller") : new OutcomeUnknownError("outcome_unknown", "aborted by the caller after sending");
+          if (deadline.aborted) throw this.deadlineError(c.kind, c.kind !== "read");
+          this.failover(url);
+          lastError = new UnavailableError("network", `${url}: ${(err as Error)?.message ?? String(err)}`, 0, { endpoint: url });
+          if (c.kind === "admin") throw new OutcomeUnknownError("outcome_unknown", `connection failed, the change may have applied: ${lastError.message}`);
+          if (c.kind === "write") maybeApplied = true;
+          attempt++;
+          if (attempt < this.options.retry.attempts) await this.pause(attempt, undefined, signal, c.kind);
+          continue;
+        }
+        const leader = res.headers.get("x-leader-url");
+        if (res.ok) {
+          if (leader) this.leaderUrl = leader;
+          if (slot) slot.nextSequence++;
+          return res;
+        }
+        let body: unknown = null;
+        try {
+          body = await res.json();
+        } catch {
+          // A proxy's non-JSON error page: classified by status alone.
+        }
+        const err = errorFromBody(res.status, body, res.headers, url);
+        lastError = err;
+        if (err instanceof NotLeaderError && err.details.leader?.clientUrl && redirects < MAX_REDIRECTS) {
+          redirects++;
+          this.leaderUrl = err.details.leader.clientUrl;
+          continue;
+        }
+        if (err.code === "session_expired" && slot) {
+          // Our session was evicted: a first try never applied, so a new session may resend it.
+          if (maybeApplied) throw new OutcomeUnknownError("outcome_unknown", "session expired while retrying; the write may have applied");
+          slot.clientId = `${this.options.clientId}-${this.slotCount++}`;
+          slot.nextSequence = 1;
+          attempt++;
+          continue;
+        }
+        const retryable = res.status === 429 || res.status === 503 || (res.status === 504 && c.kind !== "admin");
+        if (!retryable) {
+          if (slot) slot.nextSequence++;
+          throw err;
+        }
+        if (res.status === 504 && c.kind === "write") maybeApplied = true;
+        if (res.status === 503) this.failover(url);
+        attempt++;
+        if (attempt < this.options.retry.attempts) await this.pause(attempt, err.details.retryAfterSec, signal, c.kind);
+      }
+    } catch (err) {
+      // Giving up on a write that may have reached the leader is never a plain timeout (C23).
+      if (maybeApplied && (err instanceof TimeoutError || err instanceof AbortedError)) throw new OutcomeUnknownError("outcome_unknown", `${err.message}; the write may have applied`);
+      throw err;
+    } finally {
+      if (slot) {
+        // A write that may still be in flight keeps its sequence consumed, so a late copy is refused.
+        if (maybeApplied) slot.nextSequence++;
+        this.idleSlots.push(slot);
+      }
+    }
+    if (maybeApplied) throw new OutcomeUnknownError("outcome_unknown", `retries spent; the write may have applied (${lastError?.message ?? "no answer"})`);
+    throw lastError ?? new UnavailableError("unavailable", "retries spent");
+  }
+
+  private deadlineError(kind: CallKind, sent: boolean): EdgeKvError {
+    return sent ? new OutcomeUnknownError("outcome_unknown", "deadline passed after sending; the write may have applied") : new TimeoutError("timeout", `deadline passed (${kind})`);
+  }
+
+  private async pause(attempt: number, retryAfterSec: number | undefined, signal: AbortSignal, kind: CallKind): Promise<void> {
+    try {
+      await sleep(this.backoffMs(attempt - 1, retryAfterSec), signal);
+    } catch {
+      throw signal.reason?.name === "TimeoutError" ? new TimeoutError("timeout", `deadline passed while retrying (${kind})`) : new AbortedError("aborted", "aborted by the caller");
+    }
+  }
+}

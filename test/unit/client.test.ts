@@ -1,0 +1,187 @@
+/**
+ * The SDK against the real API app over the STUB service (fetch = `app.request`, no network), plus
+ * scripted fetches for leader redirects, retries, sessions and deadlines.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createApp } from "../../src/api/app.ts";
+import { ApiError } from "../../src/api/errors.ts";
+import { CompactedError, CompareFailedError, EdgeKvClient, LeaseNotFoundError, OutcomeUnknownError, TimeoutError, BadRequestError, UnavailableError, text } from "../../src/client/index.ts";
+import { StubKvService } from "./api-stub-service.ts";
+
+function setup(format: "json" | "cbor" = "json") {
+  const service = new StubKvService();
+  const app = createApp(service);
+  const client = new EdgeKvClient({ endpoints: ["http://n1.test"], format, clientId: "c", fetch: async (input, init) => app.request(input as string, init), random: () => 0 });
+  return { service, client };
+}
+
+describe("client: kv over the API", () => {
+  it("puts, gets, CASes and deletes", async () => {
+    const { client } = setup();
+    const p = await client.put("a/b", "one");
+    assert.equal(p.revision, 1);
+    const g = (await client.get("a/b"))!;
+    assert.deepEqual([g.key, text(g.value), g.modRevision, g.version, g.lease, g.revision], ["a/b", "one", 1, 1, "0", 1]);
+    assert.equal(await client.get("nope"), null);
+    await assert.rejects(client.put("a/b", "x", { ifAbsent: true }), CompareFailedError);
+    await assert.rejects(client.put("a/b", "x", { ifMatch: 9 }), (e: CompareFailedError) => e.status === 412 && e.code === "compare_failed");
+    assert.equal((await client.put("a/b", "two", { ifMatch: 1 })).revision, 2);
+    assert.deepEqual(await client.delete("a/b", { ifMatch: 2 }), { revision: 3, deleted: 1 });
+  });
+
+  for (const format of ["json", "cbor"] as const) {
+    it(`ranges and runs txns (${format})`, async () => {
+      const { client } = setup(format);
+      for (const k of ["p/1", "p/2", "q"]) await client.put(k, new Uint8Array([k.length, 255]));
+      const r = await client.range({ prefix: "p/" });
+      assert.deepEqual(r.kvs.map((kv) => [kv.key, [...kv.value]]), [["p/1", [3, 255]], ["p/2", [3, 255]]]);
+      assert.deepEqual((await client.range({ start: "p/2" })).kvs.map((kv) => kv.key), ["p/2", "q"]);
+      assert.deepEqual((await client.range({ key: "q" })).kvs.map((kv) => kv.key), ["q"]);
+      await assert.rejects(client.range({ start: "q", end: "p" }), BadRequestError);
+      const t = await client.txn({
+        compare: [{ key: "q", target: "value", result: "=", value: new Uint8Array([1, 255]) }],
+        success: [{ op: "put", key: "t", value: "ok" }, { op: "range", key: "p/", prefix: true }],
+        failure: [{ op: "put", key: "t", value: "no" }],
+      });
+      assert.equal(t.succeeded, true);
+      assert.deepEqual(t.responses.map((x) => x.op), ["put", "range"]);
+      assert.equal(t.responses[1].op === "range" && t.responses[1].count, 2);
+      assert.equal(text((await client.get("t"))!.value), "ok");
+      assert.deepEqual(await client.deleteRange({ prefix: "p/" }), { revision: 5, deleted: 2 });
+    });
+  }
+
+  it("grants leases, attaches keys and reports a missing lease as LeaseNotFoundError", async () => {
+    const { client } = setup();
+    const l = await client.leaseGrant(20);
+    await client.put("k", "v", { lease: l.id });
+    assert.equal((await client.get("k"))!.lease, l.id);
+    assert.deepEqual((await client.leaseTimeToLive(l.id, { keys: true })).keys, ["k"]);
+    assert.equal((await client.leaseKeepAlive(l.id)).ttl, 20);
+    assert.equal((await client.leaseRevoke(l.id)).deleted, 1);
+    await assert.rejects(client.leaseKeepAlive(l.id), LeaseNotFoundError);
+    await assert.rejects(client.put("k", "v", { lease: "0" }), BadRequestError);
+  });
+
+  it("watches from a revision and stops on abort; compacted history throws CompactedError", async () => {
+    const { client } = setup();
+    await client.put("w", "1");
+    await client.put("w", "2");
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const timer = setTimeout(() => ac.abort(), 5000);
+    for await (const m of client.watch({ key: "w" }, { fromRevision: 1, signal: ac.signal })) {
+      if (m.type === "events") for (const e of m.events) seen.push(`${e.type}:${text(e.kv.value)}@${e.kv.modRevision}`);
+      if (m.type === "progress" && seen.length === 2) void client.delete("w");
+      if (seen.length === 3) ac.abort();
+    }
+    clearTimeout(timer);
+    assert.deepEqual(seen, ["put:1@1", "put:2@2", "delete:@3"]);
+    await client.compact(3);
+    const it2 = client.watch({ key: "w" }, { fromRevision: 1 });
+    await assert.rejects(it2.next(), (e: CompactedError) => e instanceof CompactedError && e.details.compactRevision === 3);
+  });
+
+  it("returns the cluster view and drives membership", async () => {
+    const { client, service } = setup();
+    assert.equal((await client.cluster()).leaderId, "n1");
+    await client.addLearner("n4", "http://127.0.0.1:7004", "http://127.0.0.1:8084");
+    await client.promote("n4");
+    await client.transferLeader("n4");
+    await assert.rejects(client.removeMember("n9"), (e: Error & { code: string }) => e.code === "not_found");
+    assert.deepEqual(service.calls.slice(-4).map((c) => c.method), ["addLearner", "promote", "transferLeader", "remove"]);
+    assert.equal(await client.health(), true);
+  });
+});
+
+/** A fetch that answers from a script of (url -> handler), recording calls. */
+function scripted(handler: (url: string, init: RequestInit, n: number) => Response | Promise<Response>) {
+  const calls: Array<{ url: string; headers: Record<string, string> }> = [];
+  const f = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = String(input);
+    calls.push({ url, headers: { ...(init?.headers as Record<string, string>) } });
+    return handler(url, init ?? {}, calls.length);
+  }) as typeof fetch;
+  return { f, calls };
+}
+
+const errorResponse = (status: number, code: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify({ error: { code, message: code, ...extra } }), { status, headers: { "content-type": "application/json", ...headers } });
+
+describe("client: leader following, retries, sessions, deadlines", () => {
+  it("follows a not_leader hint to the leader and remembers it", async () => {
+    const { f, calls } = scripted((url) =>
+      url.startsWith("http://a") ? errorResponse(421, "not_leader", { leader: { id: "b", clientUrl: "http://b" } }) : new Response(JSON.stringify({ revision: 5 })),
+    );
+    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f, random: () => 0 });
+    assert.equal((await c.put("k", "v")).revision, 5);
+    assert.equal((await c.put("k", "v")).revision, 5);
+    assert.deepEqual(calls.map((x) => x.url), ["http://a/v1/kv/k", "http://b/v1/kv/k", "http://b/v1/kv/k"]);
+  });
+
+  it("retries a write on 503 and network errors with the same session, then moves to the next sequence", async () => {
+    const { f, calls } = scripted((_url, _init, n) => {
+      if (n === 1) return errorResponse(503, "no_leader", {}, { "retry-after": "0" });
+      if (n === 2) throw new TypeError("connection reset");
+      return new Response(JSON.stringify({ revision: n }));
+    });
+    const c = new EdgeKvClient({ endpoints: ["http://a", "http://b"], clientId: "cid", fetch: f, random: () => 0, retry: { baseMs: 1 } });
+    assert.equal((await c.put("k", "v")).revision, 3);
+    await c.put("k", "w");
+    assert.deepEqual(calls.map((x) => [x.url.slice(0, 8), x.headers["x-client-id"], x.headers["x-request-seq"]]), [
+      ["http://a", "cid", "1"],
+      ["http://b", "cid", "1"],
+      ["http://a", "cid", "1"],
+      ["http://a", "cid", "3"],
+    ]);
+  });
+
+  it("gives concurrent writes distinct client ids (one request per session at a time)", async () => {
+    const { f, calls } = scripted(async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      return new Response(JSON.stringify({ revision: 1 }));
+    });
+    const c = new EdgeKvClient({ endpoints: ["http://a"], clientId: "cid", fetch: f });
+    await Promise.all([c.put("a", "1"), c.put("b", "2"), c.put("c", "3")]);
+    assert.deepEqual(new Set(calls.map((x) => x.headers["x-client-id"])), new Set(["cid", "cid-1", "cid-2"]));
+  });
+
+  it("reports OutcomeUnknownError when a write's answer is lost on every attempt, UnavailableError for a read", async () => {
+    const { f } = scripted(() => {
+      throw new TypeError("fetch failed");
+    });
+    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f, random: () => 0, retry: { attempts: 3, baseMs: 1 } });
+    await assert.rejects(c.put("k", "v"), OutcomeUnknownError);
+    await assert.rejects(c.get("k"), UnavailableError);
+    await assert.rejects(c.addLearner("n", "http://p", "http://c"), OutcomeUnknownError);
+  });
+
+  it("does not retry a definite error", async () => {
+    const { f, calls } = scripted(() => errorResponse(412, "compare_failed"));
+    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f });
+    await assert.rejects(c.put("k", "v", { ifAbsent: true }), CompareFailedError);
+    assert.equal(calls.length, 1);
+  });
+
+  it("ends a hanging read at its deadline with TimeoutError", async () => {
+    const { f } = scripted(
+      (_u, init) =>
+        new Promise<Response>((_r, reject) => {
+          init.signal!.addEventListener("abort", () => reject(init.signal!.reason), { once: true });
+        }),
+    );
+    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f });
+    // AbortSignal.timeout's timer does not keep Node's event loop alive; a real fetch would.
+    const keepAlive = setTimeout(() => {}, 5000);
+    await assert.rejects(c.get("k", { timeoutMs: 30 }), TimeoutError);
+    await assert.rejects(c.put("k", "v", { timeoutMs: 30 }), OutcomeUnknownError);
+    clearTimeout(keepAlive);
+  });
+
+  it("maps a service ApiError through the app to the typed SDK error", async () => {
+    const { client, service } = setup();
+    service.failNext = new ApiError("future_revision", "revision 99 is in the future");
+    await assert.rejects(client.get("k", { revision: 99 }), (e: Error & { code: string; status: number }) => e.code === "future_revision" && e.status === 400);
+  });
+});
