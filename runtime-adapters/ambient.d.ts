@@ -15,6 +15,7 @@ declare module "bun:sqlite" {
     run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
     get(...params: unknown[]): Record<string, unknown> | null;
     all(...params: unknown[]): Record<string, unknown>[];
+    finalize(): void;
   }
 }
 

@@ -6,12 +6,13 @@
 import type { SqlRow, SqlValue } from "../src/kv/sql-driver.ts";
 
 /**
- * Pragmas applied on open (DESIGN.md "Storage"; SQLite docs pragma.html): WAL so readers never block the
- * single writer, `synchronous=FULL` so a committed transaction survives power loss (Raft needs the log and
- * hard state durable before replying), `busy_timeout=5000` ms so a second connection waits instead of
- * failing at once.
+ * Pragmas applied on open (DESIGN.md "Storage"; SQLite docs pragma.html): `busy_timeout=5000` ms so a
+ * second connection waits instead of failing at once — FIRST, because `journal_mode=WAL` itself may need
+ * a lock (WAL recovery after a crash) and without the timeout it fails at once with "database is locked"
+ * (seen in the crash test); then WAL so readers never block the single writer, and `synchronous=FULL` so
+ * a committed transaction survives power loss (Raft needs the log and hard state durable before replying).
  */
-export const OPEN_PRAGMAS = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;";
+export const OPEN_PRAGMAS = "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;";
 
 /**
  * node:sqlite and better-sqlite3 bind every JS number as REAL; the SqlDriver contract wants integers bound

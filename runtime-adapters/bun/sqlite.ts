@@ -1,10 +1,12 @@
 /// <reference path="../ambient.d.ts" />
 /**
  * The SqlDriver for Bun, over `bun:sqlite` (duties in src/kv/sql-driver.ts). Bun already binds integral
- * numbers as INTEGER and returns blobs as Uint8Array; the only normalisation is `get` -> `undefined` where
- * Bun returns `null`.
+ * numbers as INTEGER and returns blobs as Uint8Array; the normalisations are `get` -> `undefined` where
+ * Bun returns `null`, and `close()` finalizing every statement first: Bun closes with sqlite3_close_v2, which
+ * otherwise leaves a "zombie" connection holding its locks until the statements are garbage collected, so
+ * the next process to open the file got "database is locked".
  */
-import { Database } from "bun:sqlite";
+import { Database, type BunStatement } from "bun:sqlite";
 import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "../../src/kv/sql-driver.ts";
 import { makeTransaction, normalizeRow, OPEN_PRAGMAS } from "../sql-common.ts";
 
@@ -15,8 +17,14 @@ import { makeTransaction, normalizeRow, OPEN_PRAGMAS } from "../sql-common.ts";
 export function openBunSqlite(path: string): SqlDriver {
   const db = new Database(path, { create: true });
   db.exec(OPEN_PRAGMAS);
-  const prepare = (sql: string): SqlStatement => {
+  const statements: BunStatement[] = [];
+  const raw = (sql: string): BunStatement => {
     const st = db.prepare(sql);
+    statements.push(st);
+    return st;
+  };
+  const prepare = (sql: string): SqlStatement => {
+    const st = raw(sql);
     return {
       run(...params: SqlValue[]) {
         const r = st.run(...params);
@@ -35,7 +43,10 @@ export function openBunSqlite(path: string): SqlDriver {
     path,
     exec: (sql) => db.exec(sql),
     prepare,
-    transaction: makeTransaction(db.prepare("BEGIN IMMEDIATE"), db.prepare("COMMIT"), db.prepare("ROLLBACK")),
-    close: () => db.close(),
+    transaction: makeTransaction(raw("BEGIN IMMEDIATE"), raw("COMMIT"), raw("ROLLBACK")),
+    close: () => {
+      for (const st of statements.splice(0)) st.finalize();
+      db.close();
+    },
   };
 }

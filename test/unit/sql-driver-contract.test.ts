@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
+import { OPEN_PRAGMAS } from "../../runtime-adapters/sql-common.ts";
 import { makeTempDir, openTestDb, removeDir } from "../helpers/sql.ts";
 
 let db: SqlDriver;
@@ -23,6 +24,8 @@ after(() => {
 
 describe("SqlDriver contract on " + currentRuntime(), () => {
   it("opens with WAL, synchronous=FULL and busy_timeout=5000", () => {
+    // busy_timeout must be set before journal_mode=WAL, which can itself wait on a lock (crash recovery).
+    assert.match(OPEN_PRAGMAS, /^PRAGMA busy_timeout=\d+;.*journal_mode=WAL/);
     assert.equal(db.prepare("PRAGMA journal_mode").get()?.journal_mode, "wal");
     assert.equal(db.prepare("PRAGMA synchronous").get()?.synchronous, 2); // 2 = FULL
     assert.equal(db.prepare("PRAGMA busy_timeout").get()?.timeout, 5000);
@@ -138,6 +141,24 @@ describe("SqlDriver contract on " + currentRuntime(), () => {
       const b = await openTestDb(path);
       const row = b.prepare("SELECT v FROM k WHERE k = ?").get("x")!;
       assert.deepEqual([...(row.v as Uint8Array)], [1, 2, 3]);
+      b.close();
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("close releases the file: another connection can then take an exclusive lock at once", async () => {
+    const dir = makeTempDir();
+    try {
+      const path = join(dir, "release.sqlite");
+      const a = await openTestDb(path);
+      a.exec("CREATE TABLE r (x INTEGER)");
+      a.transaction(() => a.prepare("INSERT INTO r VALUES (?)").run(1));
+      a.prepare("SELECT x FROM r").get(); // a statement left prepared must not keep the connection alive
+      a.close();
+      const b = await openTestDb(path);
+      b.exec("PRAGMA busy_timeout=0; PRAGMA locking_mode=EXCLUSIVE; INSERT INTO r VALUES (2);");
+      assert.equal(b.prepare("SELECT count(*) AS n FROM r").get()!.n, 2);
       b.close();
     } finally {
       removeDir(dir);
