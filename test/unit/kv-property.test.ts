@@ -2,7 +2,7 @@
  * Property test: random sequences of put / deleteRange / txn / lease / compact requests, applied in random
  * batches to the SQL state machine and one by one to the in-memory model (kv-model.ts); every result,
  * error code and event list must match, and so must range reads at random past revisions and watch
- * history from random revisions. Seeded by fast-check; a failure prints the seed and the shrunk sequence.
+ * history from random revisions. Nested txns and client sessions (with retries) are part of the mix. Seeded by fast-check; a failure prints the seed and the shrunk sequence.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -40,7 +40,12 @@ const compare: fc.Arbitrary<Compare> = fc.oneof(
     value: fc.integer({ min: 0, max: 6 }),
   }),
 ) as fc.Arbitrary<Compare>;
-const branch = fc.array(fc.oneof(put, del, rangeOp) as fc.Arbitrary<RequestOp>, { maxLength: 3 });
+const innerBranch = fc.array(fc.oneof(put, del, rangeOp) as fc.Arbitrary<RequestOp>, { maxLength: 2 });
+const innerTxn = fc.record({ op: fc.constant("txn" as const), compare: fc.array(compare, { maxLength: 1 }), success: innerBranch, failure: innerBranch });
+const branch = fc.array(
+  fc.oneof({ weight: 3, arbitrary: put }, { weight: 2, arbitrary: del }, { weight: 2, arbitrary: rangeOp }, { weight: 1, arbitrary: innerTxn }) as fc.Arbitrary<RequestOp>,
+  { maxLength: 3 },
+);
 const txn = fc.record({ op: fc.constant("txn" as const), compare: fc.array(compare, { maxLength: 2 }), success: branch, failure: branch });
 const request: fc.Arbitrary<KvRequest> = fc.oneof(
   { weight: 5, arbitrary: put },
@@ -54,7 +59,7 @@ const request: fc.Arbitrary<KvRequest> = fc.oneof(
 
 /** A step: a batch of requests to apply, then a probe read and a probe watch. */
 const step = fc.record({
-  batch: fc.array(request, { minLength: 1, maxLength: 4 }),
+  batch: fc.array(fc.record({ request, client: fc.constantFrom(undefined, "c1", "c2"), retry: fc.boolean() }), { minLength: 1, maxLength: 4 }),
   probe: fc.record({ key, rangeEnd, back: fc.integer({ min: 0, max: 8 }), limit: fc.integer({ min: 0, max: 3 }), countOnly: fc.boolean() }),
 });
 
@@ -67,11 +72,25 @@ describe("kv state machine vs in-memory model", () => {
           const sm = new KvStateMachine(driver, { decode: decodeTest });
           const model = new KvModel();
           let index = 1;
+          const lastSeq = new Map<string, number>();
+          const outcomes = new Map<string, { sequence: number; outcome: { result?: unknown; error?: { code: string; compactRevision?: number } } }>();
           for (const { batch, probe } of steps) {
-            const entries: Entry[] = batch.map((request) => ({ index: index++, term: 1, type: "normal", data: encodeTest({ request }) }));
+            // Sessions: a retry repeats the client's last sequence (and must not apply again), else the next one.
+            const cmds = batch.map(({ request, client, retry }) => {
+              if (client === undefined) return { request };
+              const last = lastSeq.get(client) ?? 0;
+              const sequence = retry && last > 0 ? last : last + 1;
+              lastSeq.set(client, sequence);
+              return { request, session: { clientId: client, sequence } };
+            });
+            const entries: Entry[] = cmds.map((cmd) => ({ index: index++, term: 1, type: "normal", data: encodeTest(cmd) }));
             const got = sm.applyEntries(entries);
-            batch.forEach((req, i) => {
-              const want = model.apply(req);
+            cmds.forEach((cmd, i) => {
+              const req = cmd.request;
+              const stored = cmd.session ? outcomes.get(cmd.session.clientId) : undefined;
+              const dup = stored !== undefined && cmd.session !== undefined && stored.sequence === cmd.session.sequence;
+              const want = dup ? { ...stored.outcome, events: [] } : model.apply(req);
+              if (cmd.session && !dup) outcomes.set(cmd.session.clientId, { sequence: cmd.session.sequence, outcome: { result: want.result, error: want.error } });
               assert.equal(got[i].error?.code, want.error?.code, `error of ${JSON.stringify(req.op)}`);
               assert.equal(got[i].error?.compactRevision, want.error?.compactRevision);
               assert.deepEqual(got[i].result, want.result);
