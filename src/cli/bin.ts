@@ -1,0 +1,27 @@
+/**
+ * Process entry of the `edgekv` CLI (bin/edgekv.mjs loads it): wires `runCli` to argv, stdout/stderr,
+ * the environment, files, stdin and Ctrl-C, then exits with its code once output is flushed.
+ */
+import process from "node:process";
+import { readFile } from "node:fs/promises";
+import { runCli } from "./main.ts";
+
+/** Reads all of stdin as UTF-8 (for `edgekv txn -`). */
+async function readStdin(): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Uint8Array);
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+const interrupt = new AbortController();
+process.once("SIGINT", () => interrupt.abort());
+const code = await runCli(process.argv.slice(2), {
+  out: (line) => void process.stdout.write(line + "\n"),
+  err: (line) => void process.stderr.write(line + "\n"),
+  env: process.env,
+  readFile: (path) => readFile(path, "utf8"),
+  readStdin,
+  signal: interrupt.signal,
+});
+// Exit explicitly (keep-alive sockets would hold the process), after stdout has drained.
+process.stdout.write("", () => process.exit(code));

@@ -1,0 +1,230 @@
+/**
+ * The `edgekv` CLI commands, each a function of (client, positionals, flags, io) returning an exit code.
+ * Human output by default; `--json` prints one JSON document per result (values base64, as the API).
+ * Built on the SDK only (src/client), so what the CLI can do the SDK can do.
+ */
+import { EdgeKvClient, EdgeKvError, text, toBase64, type KeySelector, type KeyValue, type TxnRequest } from "../client/index.ts";
+
+/** Where a command writes, and how it reads stdin (for `txn -`). */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  readStdin(): Promise<string>;
+}
+
+/** Parsed flags the commands read (strings as given; booleans present or not). */
+export interface CliFlags {
+  json?: boolean;
+  consistency?: string;
+  revision?: string;
+  lease?: string;
+  "if-match"?: string;
+  "if-absent"?: boolean;
+  prefix?: string;
+  start?: string;
+  end?: string;
+  limit?: string;
+  "keys-only"?: boolean;
+  "count-only"?: boolean;
+  "from-revision"?: string;
+  count?: string;
+  keys?: boolean;
+}
+
+/** A usage error: exit code 2, message printed with the command's help hint. */
+export class UsageError extends Error {}
+
+/** A non-negative integer flag; UsageError otherwise. */
+export function intFlag(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,15}$/.test(v)) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+function consistency(f: CliFlags): "linearizable" | "lease" | "stale" | undefined {
+  const c = f.consistency;
+  if (c === undefined) return undefined;
+  if (c === "linearizable" || c === "lease" || c === "stale") return c;
+  throw new UsageError("--consistency must be linearizable, lease or stale");
+}
+
+function need(pos: string[], n: number, usage: string): void {
+  if (pos.length !== n) throw new UsageError(`usage: ${usage}`);
+}
+
+/** The key selector of `range`/`del`/`watch`: KEY, --prefix P, or --start A [--end B]. */
+function selector(pos: string[], f: CliFlags, usage: string): KeySelector {
+  const given = [pos.length > 0, f.prefix !== undefined, f.start !== undefined].filter(Boolean).length;
+  if (given !== 1 || pos.length > 1 || (f.end !== undefined && f.start === undefined)) throw new UsageError(`usage: ${usage}`);
+  if (pos.length === 1) return { key: pos[0] };
+  if (f.prefix !== undefined) return { prefix: f.prefix };
+  return { start: f.start!, ...(f.end !== undefined ? { end: f.end } : {}) };
+}
+
+/** JSON of a KeyValue for `--json` output (value base64, as the API). */
+function kvJson(kv: KeyValue): Record<string, unknown> {
+  return { ...kv, value: toBase64(kv.value) };
+}
+
+const show = (io: CliIo, v: unknown) => io.out(JSON.stringify(v, (_k, x) => (x instanceof Uint8Array ? toBase64(x) : x)));
+
+/** `get KEY`: prints the value (human) or the KeyValue (--json). Exit 1 with `not_found` when absent. */
+export async function cmdGet(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  need(pos, 1, "edgekv get KEY [--consistency C] [--revision N]");
+  const r = await c.get(pos[0], { consistency: consistency(f), revision: intFlag("revision", f.revision) });
+  if (!r) throw new EdgeKvError("not_found", `key ${JSON.stringify(pos[0])} not found`, 404);
+  if (f.json) show(io, kvJson(r));
+  else io.out(text(r.value));
+  return 0;
+}
+
+/** `put KEY VALUE`: prints the new revision. */
+export async function cmdPut(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  need(pos, 2, "edgekv put KEY VALUE [--lease ID] [--if-match REV | --if-absent]");
+  const r = await c.put(pos[0], pos[1], { lease: f.lease, ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] });
+  if (f.json) show(io, r);
+  else io.out(`OK revision ${r.revision}`);
+  return 0;
+}
+
+/** `del KEY | --prefix P | --start A [--end B]`: prints how many keys were deleted. */
+export async function cmdDel(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  const usage = "edgekv del KEY [--if-match REV] | --prefix P | --start A [--end B]";
+  const sel = selector(pos, f, usage);
+  const r = "key" in sel ? await c.delete(sel.key, { ifMatch: intFlag("if-match", f["if-match"]) }) : await c.deleteRange(sel);
+  if (f.json) show(io, r);
+  else io.out(`deleted ${r.deleted} (revision ${r.revision})`);
+  return 0;
+}
+
+/** `range --prefix P | --start A [--end B]`: prints `key = value` lines (or keys / the count). */
+export async function cmdRange(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  const sel = selector(pos, f, "edgekv range --prefix P | --start A [--end B] [--limit N] [--keys-only] [--count-only] [--revision N] [--consistency C]");
+  const r = await c.range(sel, { limit: intFlag("limit", f.limit), revision: intFlag("revision", f.revision), keysOnly: f["keys-only"], countOnly: f["count-only"], consistency: consistency(f) });
+  if (f.json) show(io, { ...r, kvs: r.kvs.map(kvJson) });
+  else if (f["count-only"]) io.out(String(r.count));
+  else {
+    for (const kv of r.kvs) io.out(f["keys-only"] ? kv.key : `${kv.key} = ${text(kv.value)}`);
+    if (r.more) io.out(`... ${r.count - r.kvs.length} more`);
+  }
+  return 0;
+}
+
+/** `txn FILE|-`: runs the txn JSON (SDK shape, values as text) from a file or stdin; exit 3 when not succeeded. */
+export async function cmdTxn(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, readFile: (p: string) => Promise<string>): Promise<number> {
+  need(pos, 1, "edgekv txn FILE|-   (JSON: {compare:[...], success:[...], failure:[...]})");
+  const src = pos[0] === "-" ? await io.readStdin() : await readFile(pos[0]);
+  let req: TxnRequest;
+  try {
+    req = JSON.parse(src) as TxnRequest;
+  } catch {
+    throw new UsageError("txn: the input is not valid JSON");
+  }
+  const r = await c.txn(req);
+  if (f.json) show(io, r);
+  else {
+    io.out(`${r.succeeded ? "SUCCEEDED" : "FAILED"} revision ${r.revision}`);
+    for (const op of r.responses) {
+      if (op.op === "range") for (const kv of op.kvs) io.out(`  ${kv.key} = ${text(kv.value)}`);
+      else if (op.op === "deleteRange") io.out(`  deleted ${op.deleted}`);
+      else io.out(`  put revision ${op.revision}`);
+    }
+  }
+  return r.succeeded ? 0 : 3;
+}
+
+/** `lease grant TTL | keepalive ID | revoke ID | ttl ID [--keys]`. */
+export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  const [sub, arg] = pos;
+  const usage = "edgekv lease grant TTL_SECONDS | keepalive ID | revoke ID | ttl ID [--keys]";
+  if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
+  if (sub === "grant") {
+    const ttl = intFlag("ttl", arg)!;
+    const r = await c.leaseGrant(ttl);
+    if (f.json) show(io, r);
+    else io.out(`lease ${r.id} granted with TTL ${r.ttl}s`);
+  } else if (sub === "keepalive") {
+    const r = await c.leaseKeepAlive(arg);
+    if (f.json) show(io, r);
+    else io.out(`lease ${r.id} kept alive, TTL ${r.ttl}s`);
+  } else if (sub === "revoke") {
+    const r = await c.leaseRevoke(arg);
+    if (f.json) show(io, r);
+    else io.out(`lease ${r.id} revoked, ${r.deleted} keys deleted (revision ${r.revision})`);
+  } else if (sub === "ttl") {
+    const r = await c.leaseTimeToLive(arg, { keys: f.keys });
+    if (f.json) show(io, r);
+    else io.out(`lease ${r.id} remaining ${r.ttl}s of ${r.grantedTtl}s${r.keys ? `, keys: ${r.keys.join(" ")}` : ""}`);
+  } else throw new UsageError(`usage: ${usage}`);
+  return 0;
+}
+
+/** `watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]`: prints events until N events or Ctrl-C. */
+export async function cmdWatch(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, signal?: AbortSignal): Promise<number> {
+  const sel = selector(pos, f, "edgekv watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]");
+  const limit = intFlag("count", f.count);
+  let seen = 0;
+  const ac = new AbortController();
+  signal?.addEventListener("abort", () => ac.abort(), { once: true });
+  for await (const m of c.watch(sel, { fromRevision: intFlag("from-revision", f["from-revision"]), signal: ac.signal })) {
+    if (m.type !== "events") continue;
+    for (const e of m.events) {
+      if (f.json) show(io, { type: e.type, kv: kvJson(e.kv) });
+      else io.out(e.type === "put" ? `PUT ${e.kv.key} = ${text(e.kv.value)} (revision ${e.kv.modRevision})` : `DELETE ${e.kv.key} (revision ${e.kv.modRevision})`);
+      if (limit !== undefined && ++seen >= limit) {
+        ac.abort();
+        return 0;
+      }
+    }
+  }
+  return 0;
+}
+
+/** `members [list] | add ID PEER_URL CLIENT_URL | promote ID | remove ID | transfer-leader ID`. */
+export async function cmdMembers(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  const [sub = "list", ...args] = pos;
+  const usage = "edgekv members [list] | add ID PEER_URL CLIENT_URL | promote ID | remove ID | transfer-leader ID";
+  let view;
+  if (sub === "list" && args.length === 0) view = await c.cluster();
+  else if (sub === "add" && args.length === 3) view = await c.addLearner(args[0], args[1], args[2]);
+  else if (sub === "promote" && args.length === 1) view = await c.promote(args[0]);
+  else if (sub === "remove" && args.length === 1) view = await c.removeMember(args[0]);
+  else if (sub === "transfer-leader" && args.length === 1) view = await c.transferLeader(args[0]);
+  else throw new UsageError(`usage: ${usage}`);
+  if (f.json) show(io, view.members);
+  else {
+    io.out("ID\tROLE\tSTATUS\tLEADER\tCLIENT URL\tPEER URL");
+    for (const m of view.members) io.out(`${m.id}\t${m.role}\t${m.status}\t${m.isLeader ? "*" : ""}\t${m.clientUrl}\t${m.peerUrl}`);
+  }
+  return 0;
+}
+
+/** `status`: the cluster view of each endpoint (leader, term, commit/applied index, revision). Exit 1 if any fails. */
+export async function cmdStatus(endpoints: string[], make: (endpoint: string) => EdgeKvClient, f: CliFlags, io: CliIo): Promise<number> {
+  let code = 0;
+  const rows: unknown[] = [];
+  if (!f.json) io.out("ENDPOINT\tID\tLEADER\tTERM\tCOMMIT\tAPPLIED\tREVISION");
+  for (const e of endpoints) {
+    try {
+      const v = await make(e).cluster({ timeoutMs: 5000 });
+      rows.push({ endpoint: e, ...v });
+      if (!f.json) io.out(`${e}\t${v.selfId}\t${v.leaderId || "-"}\t${v.term}\t${v.commitIndex}\t${v.appliedIndex}\t${v.revision}`);
+    } catch (err) {
+      code = 1;
+      const msg = err instanceof EdgeKvError ? `${err.code}: ${err.message}` : String(err);
+      rows.push({ endpoint: e, error: msg });
+      if (!f.json) io.out(`${e}\terror ${msg}`);
+    }
+  }
+  if (f.json) show(io, rows);
+  return code;
+}
+
+/** `compact REVISION`. */
+export async function cmdCompact(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  need(pos, 1, "edgekv compact REVISION");
+  const r = await c.compact(intFlag("revision", pos[0])!);
+  if (f.json) show(io, r);
+  else io.out(`compacted up to revision ${r.compactRevision ?? pos[0]}`);
+  return 0;
+}

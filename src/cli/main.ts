@@ -1,0 +1,146 @@
+/**
+ * `edgekv` command line: `edgekv [--endpoints URL,...] [--json] [--timeout-ms N] COMMAND ...` (docs/client.md).
+ * `runCli` is the whole program as a function (argv in, exit code out, output through `io`), so tests run
+ * it in-process with an injected fetch; bin/edgekv.mjs calls it with the real process.
+ *
+ * Exit codes: 0 ok; 1 request failed (stderr: `error: <code>: <message>`); 2 usage error; 3 txn or
+ * precondition (`compare_failed`) not satisfied.
+ */
+import { parseArgs } from "node:util";
+import { EdgeKvClient, EdgeKvError } from "../client/index.ts";
+import { cmdCompact, cmdDel, cmdGet, cmdLease, cmdMembers, cmdPut, cmdRange, cmdStatus, cmdTxn, cmdWatch, UsageError, intFlag, type CliFlags, type CliIo } from "./commands.ts";
+
+/** Default endpoint when neither `--endpoints` nor `EDGEKV_ENDPOINTS` is given (DESIGN.md port 8080). */
+export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
+
+/** One-line summary and usage of each command, for `--help`. */
+export const COMMAND_HELP: Record<string, string> = {
+  get: "edgekv get KEY [--consistency linearizable|lease|stale] [--revision N]\n  Print the value of KEY (exit 1, not_found, when absent).",
+  put: "edgekv put KEY VALUE [--lease ID] [--if-match MOD_REVISION | --if-absent]\n  Write VALUE at KEY; --if-match is compare-and-swap, --if-absent create-only (exit 3 if the condition fails).",
+  del: "edgekv del KEY [--if-match MOD_REVISION] | --prefix P | --start A [--end B]\n  Delete a key or a range.",
+  range: "edgekv range --prefix P | --start A [--end B] [--limit N] [--keys-only] [--count-only] [--revision N] [--consistency C]\n  List keys and values (end exclusive; no end = every key >= A).",
+  txn: "edgekv txn FILE|-\n  Run a transaction from JSON: {\"compare\":[{\"key\",\"target\",\"result\",\"value\"}],\"success\":[{\"op\":\"put\",\"key\",\"value\"}],\"failure\":[...]}\n  (exit 3 when the compares fail).",
+  lease: "edgekv lease grant TTL_SECONDS | keepalive ID | revoke ID | ttl ID [--keys]\n  Manage leases.",
+  watch: "edgekv watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]\n  Print changes as they happen (until N events, or Ctrl-C).",
+  members: "edgekv members [list] | add ID PEER_URL CLIENT_URL | promote ID | remove ID | transfer-leader ID\n  Show or change the cluster membership.",
+  status: "edgekv status\n  Show each endpoint's view: id, leader, term, commit and applied index, revision.",
+  compact: "edgekv compact REVISION\n  Discard history before REVISION.",
+};
+
+/** Top-level help text. */
+export function helpText(): string {
+  return [
+    "usage: edgekv [--endpoints URL,...] [--json] [--timeout-ms N] COMMAND [ARGS] [--help]",
+    "",
+    "Global options:",
+    `  --endpoints URL,...   client API URLs (default $EDGEKV_ENDPOINTS or ${DEFAULT_ENDPOINT})`,
+    "  --json                machine-readable output (values base64)",
+    "  --timeout-ms N        per-request deadline including retries (default 30000)",
+    "",
+    "Commands:",
+    ...Object.values(COMMAND_HELP).map((h) => "  " + h.split("\n")[0]),
+    "",
+    "Exit codes: 0 ok, 1 request failed, 2 usage error, 3 condition not met.",
+  ].join("\n");
+}
+
+/** What `runCli` needs from its environment. */
+export interface CliEnv extends CliIo {
+  /** Environment variables (EDGEKV_ENDPOINTS). */
+  env: Record<string, string | undefined>;
+  /** fetch for the SDK (tests inject the app). */
+  fetch?: typeof fetch;
+  readFile(path: string): Promise<string>;
+  /** Aborts a running `watch` (Ctrl-C). */
+  signal?: AbortSignal;
+}
+
+const OPTIONS = {
+  endpoints: { type: "string" },
+  json: { type: "boolean" },
+  "timeout-ms": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  consistency: { type: "string" },
+  revision: { type: "string" },
+  lease: { type: "string" },
+  "if-match": { type: "string" },
+  "if-absent": { type: "boolean" },
+  prefix: { type: "string" },
+  start: { type: "string" },
+  end: { type: "string" },
+  limit: { type: "string" },
+  "keys-only": { type: "boolean" },
+  "count-only": { type: "boolean" },
+  "from-revision": { type: "string" },
+  count: { type: "string" },
+  keys: { type: "boolean" },
+} as const;
+
+/** Runs the CLI with `argv` (without the program name); resolves with the exit code. Never throws. */
+export async function runCli(argv: string[], io: CliEnv): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.err(`error: usage: ${(err as Error).message}`);
+    io.err("run `edgekv --help` for usage");
+    return 2;
+  }
+  const flags = parsed.values as CliFlags & { endpoints?: string; help?: boolean; "timeout-ms"?: string };
+  const [command, ...pos] = parsed.positionals;
+  if (!command) {
+    (flags.help ? io.out : io.err)(helpText());
+    return flags.help ? 0 : 2;
+  }
+  if (flags.help) {
+    const h = COMMAND_HELP[command];
+    if (!h) {
+      io.err(`error: usage: unknown command ${JSON.stringify(command)}`);
+      return 2;
+    }
+    io.out("usage: " + h);
+    return 0;
+  }
+  const endpoints = (flags.endpoints ?? io.env.EDGEKV_ENDPOINTS ?? DEFAULT_ENDPOINT).split(",").map((s) => s.trim()).filter(Boolean);
+  try {
+    const timeoutMs = intFlag("timeout-ms", flags["timeout-ms"]);
+    const make = (eps: string[]) => new EdgeKvClient({ endpoints: eps, ...(timeoutMs ? { timeoutMs } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
+    const client = make(endpoints);
+    switch (command) {
+      case "get":
+        return await cmdGet(client, pos, flags, io);
+      case "put":
+        return await cmdPut(client, pos, flags, io);
+      case "del":
+      case "delete":
+        return await cmdDel(client, pos, flags, io);
+      case "range":
+        return await cmdRange(client, pos, flags, io);
+      case "txn":
+        return await cmdTxn(client, pos, flags, io, io.readFile);
+      case "lease":
+        return await cmdLease(client, pos, flags, io);
+      case "watch":
+        return await cmdWatch(client, pos, flags, io, io.signal);
+      case "members":
+        return await cmdMembers(client, pos, flags, io);
+      case "status":
+        return await cmdStatus(endpoints, (e) => make([e]), flags, io);
+      case "compact":
+        return await cmdCompact(client, pos, flags, io);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; run \`edgekv --help\``);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`error: ${err.message.startsWith("usage:") ? err.message : "usage: " + err.message}`);
+      return 2;
+    }
+    if (err instanceof EdgeKvError) {
+      io.err(`error: ${err.code}: ${err.message}`);
+      return err.code === "compare_failed" ? 3 : 1;
+    }
+    io.err(`error: internal: ${(err as Error)?.message ?? String(err)}`);
+    return 1;
+  }
+}

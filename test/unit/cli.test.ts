@@ -1,0 +1,142 @@
+/**
+ * The `edgekv` CLI: commands run in-process through `runCli` against the API app over the STUB service
+ * (injected fetch, no network), output and exit codes asserted; plus one child-process smoke test of
+ * `bin/edgekv.mjs --help` under Node (the tsx launcher path).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createApp } from "../../src/api/app.ts";
+import { runCli } from "../../src/cli/main.ts";
+import { StubKvService } from "./api-stub-service.ts";
+
+function setup() {
+  const service = new StubKvService();
+  const app = createApp(service);
+  const files: Record<string, string> = {};
+  let stdin = "";
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(["--endpoints", "http://n1.test", ...argv], {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      env: {},
+      fetch: async (input, init) => app.request(String(input), init),
+      readFile: async (p) => {
+        if (!(p in files)) throw new Error(`ENOENT ${p}`);
+        return files[p];
+      },
+      readStdin: async () => stdin,
+    });
+    return { code, out, err };
+  };
+  return { service, run, files, setStdin: (s: string) => (stdin = s) };
+}
+
+describe("cli: commands", () => {
+  it("put, get, range and del with human output", async () => {
+    const { run } = setup();
+    assert.deepEqual(await run("put", "app/a", "hello"), { code: 0, out: ["OK revision 1"], err: [] });
+    await run("put", "app/b", "world");
+    assert.deepEqual((await run("get", "app/a")).out, ["hello"]);
+    assert.deepEqual((await run("range", "--prefix", "app/")).out, ["app/a = hello", "app/b = world"]);
+    assert.deepEqual((await run("range", "--start", "app/a", "--end", "app/b", "--keys-only")).out, ["app/a"]);
+    assert.deepEqual((await run("range", "--prefix", "app/", "--count-only")).out, ["2"]);
+    assert.deepEqual((await run("range", "--prefix", "app/", "--limit", "1")).out, ["app/a = hello", "... 1 more"]);
+    assert.deepEqual((await run("del", "--prefix", "app/")).out, ["deleted 2 (revision 3)"]);
+  });
+
+  it("prints machine output with --json", async () => {
+    const { run } = setup();
+    await run("put", "k", "v");
+    const r = await run("get", "k", "--json");
+    assert.deepEqual(JSON.parse(r.out[0]), { key: "k", value: btoa("v"), createRevision: 1, modRevision: 1, version: 1, lease: "0", revision: 1 });
+  });
+
+  it("exits 1 with the error code for a missing key or unknown lease, 3 for a failed condition", async () => {
+    const { run } = setup();
+    assert.deepEqual(await run("get", "nope"), { code: 1, out: [], err: ['error: not_found: key "nope" not found'] });
+    const l = await run("put", "k", "v", "--lease", "123456");
+    assert.equal(l.code, 1);
+    assert.match(l.err[0], /^error: lease_not_found: /);
+    await run("put", "k", "v");
+    const c = await run("put", "k", "w", "--if-absent");
+    assert.equal(c.code, 3);
+    assert.match(c.err[0], /^error: compare_failed: /);
+    assert.equal((await run("put", "k", "w", "--if-match", "1")).code, 0);
+  });
+
+  it("exits 2 on usage errors", async () => {
+    const { run } = setup();
+    for (const argv of [["get"], ["put", "k"], ["frobnicate"], ["range"], ["range", "--prefix", "a", "--start", "b"], ["get", "k", "--bogus"], ["lease", "grant", "ten"], ["get", "k", "--consistency", "eventual"]]) {
+      const r = await run(...argv);
+      assert.deepEqual([argv.join(" "), r.code], [argv.join(" "), 2]);
+      assert.match(r.err[0], /^error: usage/);
+    }
+  });
+
+  it("manages leases", async () => {
+    const { run } = setup();
+    const g = await run("lease", "grant", "30", "--json");
+    const id = (JSON.parse(g.out[0]) as { id: string }).id;
+    await run("put", "lk", "v", "--lease", id);
+    assert.deepEqual((await run("lease", "ttl", id, "--keys")).out, [`lease ${id} remaining 30s of 30s, keys: lk`]);
+    assert.deepEqual((await run("lease", "keepalive", id)).out, [`lease ${id} kept alive, TTL 30s`]);
+    assert.deepEqual((await run("lease", "revoke", id)).out, [`lease ${id} revoked, 1 keys deleted (revision 2)`]);
+    assert.equal((await run("lease", "ttl", id)).code, 1);
+  });
+
+  it("runs a txn from a file or stdin; exit 3 when the compares fail", async () => {
+    const { run, files, setStdin } = setup();
+    await run("put", "x", "1");
+    files["t.json"] = JSON.stringify({ compare: [{ key: "x", target: "value", result: "=", value: "1" }], success: [{ op: "put", key: "y", value: "ok" }, { op: "range", key: "x" }] });
+    assert.deepEqual(await run("txn", "t.json"), { code: 0, out: ["SUCCEEDED revision 2", "  put revision 2", "  x = 1"], err: [] });
+    setStdin(JSON.stringify({ compare: [{ key: "x", target: "version", result: ">", value: 5 }], failure: [{ op: "delete", key: "y" }] }));
+    assert.deepEqual(await run("txn", "-"), { code: 3, out: ["FAILED revision 3", "  deleted 1"], err: [] });
+    setStdin("{oops");
+    assert.equal((await run("txn", "-")).code, 2);
+  });
+
+  it("watches until --count events", async () => {
+    const { run } = setup();
+    await run("put", "w/1", "a");
+    await run("put", "w/2", "b");
+    await run("del", "w/1");
+    const r = await run("watch", "--prefix", "w/", "--from-revision", "1", "--count", "3");
+    assert.deepEqual(r.out, ["PUT w/1 = a (revision 1)", "PUT w/2 = b (revision 2)", "DELETE w/1 (revision 3)"]);
+  });
+
+  it("shows members and status, and changes membership", async () => {
+    const { run, service } = setup();
+    assert.deepEqual((await run("members")).out, ["ID\tROLE\tSTATUS\tLEADER\tCLIENT URL\tPEER URL", "n1\tvoter\tconnected\t*\thttp://127.0.0.1:8080\thttp://127.0.0.1:7000"]);
+    assert.equal((await run("members", "add", "n2", "http://127.0.0.1:7002", "http://127.0.0.1:8082")).code, 0);
+    assert.equal((await run("members", "transfer-leader", "n2")).code, 0);
+    assert.deepEqual(service.calls.slice(-2).map((c) => c.method), ["addLearner", "transferLeader"]);
+    assert.deepEqual((await run("status")).out, ["ENDPOINT\tID\tLEADER\tTERM\tCOMMIT\tAPPLIED\tREVISION", "http://n1.test\tn1\tn1\t3\t0\t0\t0"]);
+  });
+
+  it("prints help for the program and each command", async () => {
+    const { run } = setup();
+    const top = await run("--help");
+    assert.equal(top.code, 0);
+    assert.match(top.out[0], /^usage: edgekv \[--endpoints URL,\.\.\.\]/);
+    for (const c of ["get", "put", "del", "range", "txn", "lease", "watch", "members", "status"]) {
+      const r = await run(c, "--help");
+      assert.deepEqual([c, r.code], [c, 0]);
+      assert.match(r.out[0], new RegExp(`^usage: edgekv ${c}`));
+    }
+  });
+});
+
+describe("cli: launcher", () => {
+  it("bin/edgekv.mjs --help runs under Node through tsx and exits 0", async () => {
+    const bin = new URL("../../bin/edgekv.mjs", import.meta.url).pathname;
+    const r = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      execFile("node", [bin, "--help"], { timeout: 60_000 }, (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout: String(stdout) }));
+    });
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^usage: edgekv /);
+    assert.match(r.stdout, /edgekv watch KEY/);
+  });
+});
