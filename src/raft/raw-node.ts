@@ -562,6 +562,11 @@ export class RaftNode {
     }
     this.log.append(entries);
     this.trackConfEntries(entries);
+    // Committed conf entries can never be truncated: fold all but the newest into the base.
+    while (this.confEntries.length > 1 && this.confEntries[1]!.index <= this.log.committed) this.confEntries.shift();
+    if (this.confEntries.length > 0 && this.confEntries[0]!.index <= this.log.committed) {
+      this.confBase = this.confEntries.shift()!.cs;
+    }
   }
 
   private trackConfEntries(entries: Entry[]): void {
