@@ -1,0 +1,58 @@
+/**
+ * The runtime primitives an `EdgeNode` (src/server/node.ts `NodePorts`) needs, for the running runtime:
+ * the SQLite driver (runtime-adapters/sqlite.ts), the HTTP/2 peer transport of this runtime's folder, the
+ * node:fs snapshot files and a stderr logger.
+ */
+import type { SnapshotFiles } from "../src/kv/snapshot.ts";
+import type { SqlDriver } from "../src/kv/sql-driver.ts";
+import type { PeerTransport } from "../src/server/transport.ts";
+import { currentRuntime } from "./runtime.ts";
+import type { Http2PeerTransportOptions } from "./shared/peer-http2.ts";
+import { nodeFsSnapshotFiles } from "./snapshot-files.ts";
+import { loadSqliteDriver } from "./sqlite.ts";
+
+/** Log levels, least to most severe. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
+
+/** Structurally the `NodePorts` of src/server/node.ts (kept here so adapters do not depend on the node). */
+export interface RuntimeNodePorts {
+  openSqlite(path: string): Promise<SqlDriver>;
+  createPeerTransport(opts: Http2PeerTransportOptions): PeerTransport;
+  snapshotFiles: SnapshotFiles;
+  log(level: LogLevel, msg: string): void;
+}
+
+/** Options of `createNodePorts`. */
+export interface NodePortsOptions {
+  /** Least severe level written (default "info"). */
+  logLevel?: LogLevel;
+  /** Prefix of every log line, e.g. the node id. */
+  name?: string;
+  /** Where log lines go (default stderr via console.error). */
+  write?: (line: string) => void;
+}
+
+/**
+ * Builds the ports for the running runtime. Log lines are `<ISO time> <level> [<name>] <message>`. Rejects
+ * only if the runtime's SQLite module cannot be loaded.
+ */
+export async function createNodePorts(options: NodePortsOptions = {}): Promise<RuntimeNodePorts> {
+  const open = await loadSqliteDriver();
+  const rt = currentRuntime();
+  const transport =
+    rt === "bun" ? await import("./bun/peer-transport.ts") : rt === "deno" ? await import("./deno/peer-transport.ts") : await import("./node/peer-transport.ts");
+  const min = LEVEL_RANK[options.logLevel ?? "info"];
+  const write = options.write ?? ((line: string) => console.error(line));
+  const prefix = options.name ? ` [${options.name}]` : "";
+  const log = (level: LogLevel, msg: string) => {
+    if (LEVEL_RANK[level] >= min) write(`${new Date().toISOString()} ${level}${prefix} ${msg}`);
+  };
+  return {
+    openSqlite: async (path) => open(path),
+    // Peer transport logs go through the same filtered sink.
+    createPeerTransport: (opts) => transport.createPeerTransport({ log, ...opts }),
+    snapshotFiles: nodeFsSnapshotFiles,
+    log,
+  };
+}

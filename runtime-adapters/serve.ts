@@ -1,0 +1,21 @@
+/**
+ * `serveHttp` for the running runtime: Bun.serve on Bun, Deno.serve on Deno, @hono/node-server on Node
+ * (research/ecosystem.md §2.4: each runtime's own server, not the Node adapter everywhere). The runtime's
+ * module is loaded with a dynamic import so no runtime loads another's code. HTTP/1.1 with keep-alive;
+ * streaming responses (the SSE watch) are flushed per event on all three (test/integration/serve.test.ts).
+ */
+import { currentRuntime } from "./runtime.ts";
+import type { HttpServerHandle, ServeOptions } from "./shared-serve.ts";
+
+export type { HttpServerHandle, ServeOptions } from "./shared-serve.ts";
+
+/**
+ * Starts serving `options.fetch` on `options.host:options.port`. Resolves once listening, with the reachable
+ * URL and a `close()`. Rejects with the runtime's error if the address cannot be bound (e.g. EADDRINUSE).
+ */
+export async function serveHttp(options: ServeOptions): Promise<HttpServerHandle> {
+  const rt = currentRuntime();
+  if (rt === "bun") return (await import("./bun/serve.ts")).serveHttp(options);
+  if (rt === "deno") return (await import("./deno/serve.ts")).serveHttp(options);
+  return (await import("./node/serve.ts")).serveHttp(options);
+}
