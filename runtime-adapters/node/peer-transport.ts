@@ -1,5 +1,14 @@
 /**
- * Peer transport for Node: the shared `node:http2` implementation (h2c client and server), which passed the
- * cross-runtime tests on Node (test/integration/transport.test.ts; docs/peer-protocol.md "Runtimes").
+ * Peer transport for Node: the shared `node:http2` client and server (h2c prior knowledge); see
+ * runtime-adapters/shared/peer-http2.ts and docs/peer-protocol.md.
  */
-export { createHttp2PeerTransport as createPeerTransport, type Http2PeerTransportOptions as PeerTransportOptions } from "../shared/peer-http2.ts";
+import { type Http2PeerTransportOptions, createHttp2PeerTransport } from "../shared/peer-http2.ts";
+import type { PeerTransport } from "../../src/server/transport.ts";
+
+/** Options of the Node peer transport (those of the shared transport). */
+export type PeerTransportOptions = Http2PeerTransportOptions;
+
+/** Creates the peer transport for Node (see `PeerTransport` in src/server/transport.ts for the contract). */
+export function createPeerTransport(opts: PeerTransportOptions): PeerTransport {
+  return createHttp2PeerTransport(opts);
+}

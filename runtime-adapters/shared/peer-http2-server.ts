@@ -3,10 +3,12 @@
  * version, cluster id, secret and addressee, then serves the message stream, a snapshot upload or a
  * forwarded client request. Uses `node:http2` on every runtime (see docs/peer-protocol.md "Runtimes").
  */
-import type { Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
-import { FrameDecoder, PEER_PROTOCOL_VERSION, decodeFramePayload } from "../../src/codec/frame.ts";
+import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from "node:http2";
+import http2 from "node:http2";
+import { FrameDecoder, decodeFramePayload } from "../../src/codec/frame.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
+import { admissionProblem } from "./peer-auth.ts";
 
 /** What the server half needs from the transport. */
 export interface PeerServerContext {
@@ -22,14 +24,6 @@ export interface PeerServerContext {
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
 }
 
-/** Compares two strings in time independent of where they differ (the secret must not leak by timing). */
-function sameSecret(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
-  return diff === 0;
-}
-
 /** Answers with the peer protocol's JSON error shape and marks it as the transport's own answer. */
 function refuse(stream: ServerHttp2Stream, status: number, code: string, message: string): void {
   if (stream.destroyed || stream.closed) return;
@@ -43,25 +37,55 @@ function refuse(stream: ServerHttp2Stream, status: number, code: string, message
   }
 }
 
-/** Returns [status, code, message] when the request must be refused, else undefined. */
-function checkHeaders(ctx: PeerServerContext, h: IncomingHttpHeaders): [number, string, string] | undefined {
-  if (h[PEER_HEADERS.protocol] !== String(PEER_PROTOCOL_VERSION)) {
-    return [400, "protocol_mismatch", `peer protocol ${String(h[PEER_HEADERS.protocol])} not supported; this node speaks ${PEER_PROTOCOL_VERSION}`];
-  }
-  if (h[PEER_HEADERS.cluster] !== ctx.clusterId) return [403, "cluster_mismatch", `cluster id ${String(h[PEER_HEADERS.cluster])} does not match this node's cluster`];
-  if (!sameSecret(String(h.authorization ?? ""), `Bearer ${ctx.clusterSecret}`)) return [401, "unauthorized", "cluster secret does not match"];
-  const to = h[PEER_HEADERS.to];
-  if (to !== undefined && to !== ctx.nodeId) return [421, "wrong_node", `this is node ${ctx.nodeId}, not ${String(to)}`];
-  if (typeof h[PEER_HEADERS.from] !== "string" || h[PEER_HEADERS.from] === "") return [400, "bad_request", "missing x-edgekv-from"];
-  return undefined;
+/** A running peer server. */
+export interface PeerServerHandle {
+  /** Base URL it listens on, with the actual port. */
+  url: string;
+  /** Stops listening and drops open connections. */
+  close(): Promise<void>;
 }
+
+/** Starts a peer server flavour on host:port (0 = any free port) serving `ctx`. */
+export type PeerServerStarter = (host: string, port: number, ctx: PeerServerContext) => Promise<PeerServerHandle>;
+
+/** Formats a listen address and port as a base URL (IPv6 in brackets). */
+export function baseUrl(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** The `node:http2` server flavour (h2c prior knowledge); runs on Node, Bun and Deno. */
+export const startNodeHttp2PeerServer: PeerServerStarter = (host, port, ctx) => {
+  const server = http2.createServer({ maxSessionMemory: 64 });
+  const sessions = new Set<ServerHttp2Session>();
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+    s.on("error", (e) => ctx.log("debug", `inbound session error: ${e.message}`));
+  });
+  server.on("sessionError", (e) => ctx.log("debug", `inbound session error: ${e.message}`));
+  attachPeerServer(server, ctx);
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const a = server.address();
+      resolve({
+        url: baseUrl(host, typeof a === "object" && a ? a.port : port),
+        close: async () => {
+          for (const s of sessions) s.destroy();
+          await new Promise<void>((r) => server.close(() => r()));
+        },
+      });
+    });
+  });
+};
 
 /** Installs the peer request handlers on a `node:http2` server. */
 export function attachPeerServer(server: Http2Server, ctx: PeerServerContext): void {
   server.on("stream", (stream, headers) => {
     stream.on("error", (e) => ctx.log("debug", `peer stream error: ${e.message}`));
     const path = String(headers[":path"] ?? "");
-    const bad = checkHeaders(ctx, headers);
+    const bad = admissionProblem(ctx, (n) => (headers[n] === undefined ? undefined : String(headers[n])));
     if (bad) {
       ctx.log("warn", `refused peer request ${path} from ${String(headers[PEER_HEADERS.from])}: ${bad[1]}: ${bad[2]}`);
       // Drain what the peer already sent so the refusal can be written back.

@@ -1,8 +1,10 @@
 /**
  * The HTTP/2 cleartext (h2c, prior knowledge) peer transport (docs/peer-protocol.md), one implementation
- * for Node, Bun and Deno: all three run `node:http2` as client and server (each pair was tested, see
- * test/integration/transport.test.ts). Per peer: one client session and one long-lived request stream
- * carrying our length-prefixed CBOR frames to it; the peer's frames come in on the stream it opened to us.
+ * for Node, Bun and Deno: the client side is `node:http2` on all three; the server side is pluggable
+ * (`startServer`): `node:http2` by default, Bun.serve / Deno.serve from the runtime adapters (every
+ * client/server pairing is tested, see test/integration/transport.test.ts). Per peer: one client session
+ * and one long-lived request stream carrying our length-prefixed CBOR frames to it; the peer's frames
+ * come in on the stream it opened to us.
  * Snapshots and forwarded client requests use their own streams on the same session.
  */
 import http2 from "node:http2";
@@ -10,7 +12,7 @@ import { DEFAULT_MAX_FRAME_BYTES, PEER_PROTOCOL_VERSION, encodeFrame } from "../
 import { CodecError } from "../../src/codec/cbor.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
-import { attachPeerServer } from "./peer-http2-server.ts";
+import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 
 /** Options of `createHttp2PeerTransport`. Times in ms, sizes in bytes. */
 export interface Http2PeerTransportOptions {
@@ -38,6 +40,8 @@ export interface Http2PeerTransportOptions {
   random?: () => number;
   /** Wall clock in ms (default Date.now). */
   now?: () => number;
+  /** Server flavour (default `node:http2`; the Bun and Deno adapters pass their native servers). */
+  startServer?: PeerServerStarter;
   /** Log sink (default: warn and error to console.error). */
   log?: (level: "debug" | "info" | "warn" | "error", message: string) => void;
 }
@@ -91,15 +95,8 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
   let onForward: ((request: Request) => Promise<Response>) | undefined;
   let closed = false;
 
-  const server = http2.createServer({ maxSessionMemory: 64 });
-  const serverSessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (s) => {
-    serverSessions.add(s);
-    s.on("close", () => serverSessions.delete(s));
-    s.on("error", (e) => log("debug", `inbound session error: ${e.message}`));
-  });
-  server.on("sessionError", (e) => log("debug", `inbound session error: ${e.message}`));
-  attachPeerServer(server, {
+  let serverHandle: PeerServerHandle | undefined;
+  const serverContext: PeerServerContext = {
     nodeId: opts.nodeId,
     clusterId: opts.clusterId,
     clusterSecret: opts.clusterSecret,
@@ -121,7 +118,7 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       return onForward;
     },
     log,
-  });
+  };
 
   // Keepalive: an empty frame to every open peer that got nothing for a heartbeat interval, so that the
   // peer can tell us alive even when Raft has nothing to say to it (followers never talk to each other).
@@ -319,17 +316,10 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       }
       return out;
     },
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(opts.port, opts.host, () => {
-          server.off("error", reject);
-          const a = server.address();
-          const port = typeof a === "object" && a ? a.port : opts.port;
-          const host = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-          resolve({ url: `http://${host}:${port}` });
-        });
-      });
+    async listen() {
+      if (closed) throw new Error("transport is closed");
+      serverHandle ??= await (opts.startServer ?? startNodeHttp2PeerServer)(opts.host, opts.port, serverContext);
+      return { url: serverHandle.url };
     },
     async close() {
       if (closed) return;
@@ -340,8 +330,7 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
         p.outbound = "closed";
         teardown(p);
       }
-      for (const s of serverSessions) s.destroy();
-      await new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
+      await serverHandle?.close();
     },
   };
   return transport;

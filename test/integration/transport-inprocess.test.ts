@@ -7,6 +7,9 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { createHttp2PeerTransport } from "../../runtime-adapters/shared/peer-http2.ts";
+import { handlePeerFetch } from "../../runtime-adapters/shared/peer-fetch-server.ts";
+import type { PeerServerContext } from "../../runtime-adapters/shared/peer-http2-server.ts";
+import { encodeFrame } from "../../src/codec/frame.ts";
 import { PEER_HEADERS, PEER_PATHS, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import type { Message } from "../../src/raft/types.ts";
 
@@ -113,6 +116,46 @@ describe("peer transport in one process", () => {
     await assert.rejects(a.sendSnapshot("zz", { index: 1, term: 1, confState: { voters: [], votersOutgoing: [], learners: [] } }, none()), /not in the member list/);
     await a.close();
     await a.close(); // idempotent
+  });
+});
+
+describe("peer server as a fetch handler (Bun.serve / Deno.serve flavour)", () => {
+  const got: Array<[string, Message[]]> = [];
+  const heard: string[] = [];
+  const ctx: PeerServerContext = {
+    nodeId: "b",
+    clusterId: "c1",
+    clusterSecret: "s3cret-s3cret-s3cret",
+    maxFrameBytes: 1024 * 1024,
+    heard: (from) => heard.push(from),
+    messages: (from, ms) => got.push([from, ms]),
+    log: (l, m) => logs.push(`fetch ${l}: ${m}`),
+  };
+  const good = { [PEER_HEADERS.protocol]: "1", [PEER_HEADERS.cluster]: "c1", [PEER_HEADERS.from]: "a", [PEER_HEADERS.to]: "b", authorization: "Bearer s3cret-s3cret-s3cret" };
+
+  it("refuses bad admission headers with status, JSON code and the peer-error header", async () => {
+    const cases: Array<[Record<string, string>, number, string]> = [
+      [{ ...good, [PEER_HEADERS.protocol]: "0" }, 400, "protocol_mismatch"],
+      [{ ...good, [PEER_HEADERS.cluster]: "c2" }, 403, "cluster_mismatch"],
+      [{ ...good, authorization: "Bearer nope" }, 401, "unauthorized"],
+      [{ ...good, [PEER_HEADERS.to]: "z" }, 421, "wrong_node"],
+    ];
+    for (const [headers, status, code] of cases) {
+      const res = await handlePeerFetch(ctx, new Request(`http://b${PEER_PATHS.stream}`, { method: "POST", headers, body: "x" }));
+      assert.equal(res.status, status);
+      assert.equal(res.headers.get(PEER_HEADERS.peerError), code);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, code);
+    }
+    assert.equal(got.length, 0);
+  });
+
+  it("decodes the frames of a message stream, skipping keepalives, and ends with the request", async () => {
+    const frames = [encodeFrame([append(1, 4)]), encodeFrame([]), encodeFrame([append(2, 4), append(3, 4)])];
+    const res = await handlePeerFetch(ctx, new Request(`http://b${PEER_PATHS.stream}`, { method: "POST", headers: good, body: new Blob(frames as BlobPart[]) }));
+    assert.equal(res.status, 200);
+    await res.arrayBuffer(); // the response body closes once the request body has been read
+    assert.deepEqual(got.map(([from, ms]) => [from, ms.length]), [["a", 1], ["a", 2]]);
+    assert.ok(heard.length >= 3, "every frame, keepalive included, counts as heard");
   });
 });
 
