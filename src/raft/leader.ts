@@ -132,6 +132,10 @@ export class LeaderState {
         if (!pr) return;
         pr.recentActive = true;
         pr.probeSent = false;
+        // A lost AppendEntries would hold its in-flight slot forever: when the window is full, free the
+        // oldest slot so one more goes out; if entries were lost it is rejected and we fall back to
+        // probing from the match index (as etcd does; found by the simulator, test/sim/FINDINGS.md #1).
+        if (pr.state === "replicate" && pr.isPaused()) pr.inflights.shift();
         if (pr.matchIndex < this.n.log.lastIndex()) this.sendAppend(m.from);
         if (m.readSeq > 0) this.ackRead(m.from, m.readSeq);
         return;

@@ -72,6 +72,23 @@ describe("raft replication", () => {
     assert.equal(a.status().progress!.b!.inflight, 0);
   });
 
+  it("recovers from a lost AppendEntries when the in-flight window is full (heartbeat frees a slot)", () => {
+    const net = new RaftNet(["a", "b", "c"], { maxInflight: 1 });
+    net.elect("a");
+    net.node("a").propose(bytes("lost"));
+    net.handleReady("a");
+    net.queue = net.queue.filter((m) => !(m.type === "appendEntries" && m.to === "b")); // silently lost
+    net.stabilize();
+    net.node("a").propose(bytes("next"));
+    net.stabilize();
+    assert.equal(net.node("a").status().progress!.b!.inflight, 1, "the lost message still holds the only slot");
+    for (let i = 0; i < 3; i++) {
+      net.tick("a", 3);
+      net.stabilize();
+    }
+    assert.deepEqual(appliedData(net.get("b")), ["lost", "next"]);
+  });
+
   it("probes a new follower with one AppendEntries at a time, then pipelines once it answered", () => {
     const net = new RaftNet(["a", "b"], { preVote: false });
     net.node("a").campaign();
