@@ -1,14 +1,14 @@
 /**
  * The runtime primitives an `EdgeNode` (src/server/node.ts `NodePorts`) needs, for the running runtime:
  * the SQLite driver (runtime-adapters/sqlite.ts), the HTTP/2 peer transport of this runtime's folder, the
- * node:fs snapshot files and a stderr logger.
+ * node:fs snapshot files (with the chunked reader and durable writer of snapshot transfer) and a stderr logger.
  */
 import type { SnapshotFiles } from "../src/kv/snapshot.ts";
 import type { SqlDriver } from "../src/kv/sql-driver.ts";
 import type { PeerTransport } from "../src/server/transport.ts";
 import { currentRuntime } from "./runtime.ts";
 import type { Http2PeerTransportOptions } from "./shared/peer-http2.ts";
-import { nodeFsSnapshotFiles } from "./snapshot-files.ts";
+import { SnapshotFileWriter, nodeFsSnapshotFiles, readFileChunks } from "./snapshot-files.ts";
 import { loadSqliteDriver } from "./sqlite.ts";
 
 /** Log levels, least to most severe. */
@@ -20,6 +20,10 @@ export interface RuntimeNodePorts {
   openSqlite(path: string): Promise<SqlDriver>;
   createPeerTransport(opts: Http2PeerTransportOptions): PeerTransport;
   snapshotFiles: SnapshotFiles;
+  /** Chunks of a file for streaming a snapshot to a follower (1 MiB each). */
+  readFileChunks(path: string): Iterable<Uint8Array>;
+  /** Receives a streamed snapshot file durably; `finish` checks CRC-32C and size. */
+  createFileWriter(path: string): { write(chunk: Uint8Array): void; finish(crc32c: number, sizeBytes?: number): number; abort(): void };
   log(level: LogLevel, msg: string): void;
 }
 
@@ -53,6 +57,8 @@ export async function createNodePorts(options: NodePortsOptions = {}): Promise<R
     // Peer transport logs go through the same filtered sink.
     createPeerTransport: (opts) => transport.createPeerTransport({ log, ...opts }),
     snapshotFiles: nodeFsSnapshotFiles,
+    readFileChunks: (path) => readFileChunks(path),
+    createFileWriter: (path) => new SnapshotFileWriter(path),
     log,
   };
 }

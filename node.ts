@@ -1,0 +1,81 @@
+/**
+ * edgekv node entry point: `bun run node.ts`, `deno run -A node.ts`, `npx tsx node.ts` (or
+ * `node --import tsx node.ts`). Loads the configuration (src/config: defaults < YAML < EDGEKV_* env < flags),
+ * opens the node (src/server/node.ts), serves the client API on clientHost:clientPort with the runtime's own
+ * HTTP server, and stops gracefully on SIGTERM/SIGINT (leadership transfer first, then the listener).
+ *
+ * With no node id and no peers configured it runs a single-node cluster: node id "n1", bootstrapped with
+ * itself as the only voter, data in ./data. Exit status: 0 after a graceful stop, 1 on a fatal error,
+ * 2 on invalid configuration (the message names the field and its source).
+ * Prints one line on stdout when ready: `edgekv <id> serving clients on <url> (peers on <url>)`.
+ */
+import process from "node:process";
+import { readFileSync } from "node:fs";
+import { ConfigError, configHelp, isHelpRequested, loadConfig } from "./src/config/load.ts";
+import type { Config } from "./src/config/schema.ts";
+import { EdgeNode } from "./src/server/node.ts";
+import { createNodePorts } from "./runtime-adapters/ports.ts";
+import { serveHttp } from "./runtime-adapters/serve.ts";
+import { onStopSignal } from "./runtime-adapters/signals.ts";
+import { currentRuntime } from "./runtime-adapters/runtime.ts";
+
+/** The default node id of a node started without one (single-node quick start). */
+const DEFAULT_NODE_ID = "n1";
+
+/**
+ * Resolves the configuration; a missing node id defaults to "n1", and no peers means a single-node cluster
+ * bootstrapped with this node as its only voter. Throws ConfigError (exit 2) for anything invalid.
+ */
+function resolveConfig(argv: string[], env: Record<string, string | undefined>): Config {
+  const readFile = (path: string) => readFileSync(path, "utf8");
+  let config: Config;
+  try {
+    config = loadConfig({ argv, env, readFile });
+  } catch (e) {
+    if (!(e instanceof ConfigError && e.field === "nodeId" && e.source === "")) throw e;
+    config = loadConfig({ argv: [...argv, "--node-id", DEFAULT_NODE_ID], env, readFile });
+  }
+  if (Object.keys(config.peers).length === 0) {
+    // Single node: bootstrap is a no-op once the data dir holds state, so this is safe on every restart.
+    config = { ...config, peers: { [config.nodeId]: config.advertisePeerUrl }, bootstrap: true };
+  }
+  return config;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (isHelpRequested(argv)) {
+    process.stdout.write(configHelp());
+    return;
+  }
+  let config: Config;
+  try {
+    config = resolveConfig(argv, process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`edgekv: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const ports = await createNodePorts({ logLevel: config.logLevel, name: config.nodeId });
+  ports.log("info", `starting on ${currentRuntime()}: data ${config.dataDir}, peers ${JSON.stringify(config.peers)}`);
+  const node = await EdgeNode.open(config, ports);
+  await node.start();
+  const server = await serveHttp({ host: config.clientHost, port: config.clientPort, maxConnections: config.maxConnections, fetch: (r) => node.fetch(r) });
+  onStopSignal(
+    async () => {
+      // Leader hands over first (in-flight requests finish or get a definite error), then the listener goes.
+      await node.stop();
+      await server.close();
+      ports.log("info", "stopped");
+    },
+    (msg) => ports.log("info", msg),
+  );
+  process.stdout.write(`edgekv ${node.id} serving clients on ${server.url} (peers on ${config.advertisePeerUrl})\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`edgekv: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
