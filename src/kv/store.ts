@@ -42,6 +42,15 @@ function rangeSql(range: KeyRange, col: string): { cond: string; params: SqlValu
   return { cond: `${col} >= ? AND ${col} < ?`, params: [range.key, range.end] };
 }
 
+/**
+ * Subquery `m(key, rev)`: each key of the range with its newest history revision <= the next parameter.
+ * One ordered scan of the (key, revision) index, instead of one lookup per history row.
+ */
+function latestAt(range: KeyRange): string {
+  const { cond } = rangeSql(range, "key");
+  return `(SELECT key, MAX(revision) AS rev FROM kv_history WHERE ${cond} AND revision <= ? GROUP BY key) m`;
+}
+
 /** Copies nothing: views the driver's BLOB (possibly a Buffer) as a plain Uint8Array. NULL/missing -> empty. */
 export function asBytes(v: SqlValue | undefined): Bytes {
   if (v instanceof Uint8Array) return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -166,22 +175,18 @@ export class KvStore {
    * what that needs).
    */
   rangeAt(range: KeyRange, revision: number, limit: number, keysOnly: boolean): KeyValue[] {
-    const { cond, params } = rangeSql(range, "h.key");
     const value = keysOnly ? "x'' AS value" : "h.value AS value";
     const sql =
       `SELECT h.key AS key, ${value}, h.create_revision AS create_revision, h.revision AS mod_revision, h.version AS version, ` +
-      `h.lease AS lease FROM kv_history h WHERE ${cond} AND h.kind = ${EVENT_PUT} AND h.revision = ` +
-      `(SELECT MAX(h2.revision) FROM kv_history h2 WHERE h2.key = h.key AND h2.revision <= ?) ORDER BY h.key LIMIT ?`;
-    return this.stmt(sql).all(...params, revision, limit > 0 ? limit : -1).map(rowToKv);
+      `h.lease AS lease FROM ${latestAt(range)} JOIN kv_history h ON h.key = m.key AND h.revision = m.rev ` +
+      `WHERE h.kind = ${EVENT_PUT} ORDER BY h.key LIMIT ?`;
+    return this.stmt(sql).all(...rangeSql(range, "key").params, revision, limit > 0 ? limit : -1).map(rowToKv);
   }
 
   /** Number of keys in a range as of `revision`. */
   countAt(range: KeyRange, revision: number): number {
-    const { cond, params } = rangeSql(range, "h.key");
-    const sql =
-      `SELECT COUNT(*) AS n FROM kv_history h WHERE ${cond} AND h.kind = ${EVENT_PUT} AND h.revision = ` +
-      `(SELECT MAX(h2.revision) FROM kv_history h2 WHERE h2.key = h.key AND h2.revision <= ?)`;
-    return this.stmt(sql).get(...params, revision)?.n as number;
+    const sql = `SELECT COUNT(*) AS n FROM ${latestAt(range)} JOIN kv_history h ON h.key = m.key AND h.revision = m.rev WHERE h.kind = ${EVENT_PUT}`;
+    return this.stmt(sql).get(...rangeSql(range, "key").params, revision)?.n as number;
   }
 
   /** Up to `limit` events with revision >= fromRevision in a range, ordered by (revision, sub). */
