@@ -12,11 +12,13 @@
  *   revision can need (see compaction in state-machine.ts).
  * - `kv_leases`: live leases and their granted TTL (remaining time is the leader Lessor's business).
  * - `kv_sessions`: last applied (sequence, result) per client (Raft thesis §6.3).
+ * - `kv_members`: each member's peer and client URL, from the bootstrap configuration and from the context
+ *   of applied conf change entries, so addresses replicate with membership and travel in snapshots.
  */
 import type { SqlDriver } from "./sql-driver.ts";
 
 /** The KV tables, in creation order; snapshot restore copies exactly these. */
-export const KV_TABLES: string[] = ["kv_meta", "kv_keys", "kv_history", "kv_leases", "kv_sessions"];
+export const KV_TABLES: string[] = ["kv_meta", "kv_keys", "kv_history", "kv_leases", "kv_sessions", "kv_members"];
 
 /** Meta row names in `kv_meta` (name TEXT -> value INTEGER or TEXT). */
 export const META = {
@@ -70,6 +72,11 @@ export function createKvSchema(driver: SqlDriver): void {
       result TEXT NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS kv_sessions_by_use ON kv_sessions (last_index);
+    CREATE TABLE IF NOT EXISTS kv_members (
+      id TEXT PRIMARY KEY,
+      peer_url TEXT NOT NULL,
+      client_url TEXT NOT NULL
+    ) WITHOUT ROWID;
   `);
 }
 

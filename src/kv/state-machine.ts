@@ -7,7 +7,7 @@
  * to it, so after a crash the state is exactly "every entry <= appliedIndex applied once".
  */
 import { applyConfChange, emptyConfState } from "../raft/confchange.ts";
-import type { ConfState, Entry } from "../raft/types.ts";
+import type { ConfChangeStep, ConfState, Entry } from "../raft/types.ts";
 import { META } from "./schema.ts";
 import { Sessions } from "./sessions.ts";
 import type { SqlDriver, SqlStatement } from "./sql-driver.ts";
@@ -39,6 +39,12 @@ export interface AppliedEntry {
   events: WatchEvent[];
 }
 
+/** A member's URLs (kv_members): where peers dial it and where clients reach it. */
+export interface MemberAddress {
+  peerUrl: string;
+  clientUrl: string;
+}
+
 /** A page of watch history: events in (revision, sub) order; resume from `nextRevision`. */
 export interface EventsPage {
   events: WatchEvent[];
@@ -60,6 +66,9 @@ export class KvStateMachine {
   private readonly sLeaseAll: SqlStatement;
   private readonly sCompactPuts: SqlStatement;
   private readonly sCompactDeletes: SqlStatement;
+  private readonly sMemberPut: SqlStatement;
+  private readonly sMemberDel: SqlStatement;
+  private readonly sMemberAll: SqlStatement;
 
   /** Creates the KV schema if missing. Throws the driver's error if SQLite refuses. */
   constructor(
@@ -82,6 +91,11 @@ export class KvStateMachine {
         "WHERE h2.key = kv_history.key AND h2.revision > kv_history.revision AND h2.revision <= ?)",
     );
     this.sCompactDeletes = driver.prepare("DELETE FROM kv_history WHERE revision < ? AND kind = 1");
+    this.sMemberPut = driver.prepare(
+      "INSERT INTO kv_members (id, peer_url, client_url) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET peer_url = excluded.peer_url, client_url = excluded.client_url",
+    );
+    this.sMemberDel = driver.prepare("DELETE FROM kv_members WHERE id = ?");
+    this.sMemberAll = driver.prepare("SELECT id, peer_url, client_url FROM kv_members ORDER BY id");
   }
 
   /** Index of the last applied entry (0 before any). */
@@ -100,13 +114,24 @@ export class KvStateMachine {
     return text === undefined ? emptyConfState() : (JSON.parse(text) as ConfState);
   }
 
-  /** Records the bootstrap membership of a new cluster; ignored once anything was applied or a membership is stored. */
-  bootstrap(confState: ConfState): void {
+  /**
+   * Records the bootstrap membership of a new cluster and the members' URLs (`addresses`: id -> peer and
+   * client URL); ignored once anything was applied or a membership is stored.
+   */
+  bootstrap(confState: ConfState, addresses: Record<string, MemberAddress> = {}): void {
     this.driver.transaction(() => {
       if (this.appliedIndex() === 0 && this.store.metaText(META.confState) === undefined) {
         this.store.setMeta(META.confState, JSON.stringify(confState));
+        for (const [id, a] of Object.entries(addresses)) this.sMemberPut.run(id, a.peerUrl, a.clientUrl);
       }
     });
+  }
+
+  /** Member id -> URLs, as applied (bootstrap plus the context of applied addLearner steps, minus removals). */
+  members(): Record<string, MemberAddress> {
+    const out: Record<string, MemberAddress> = {};
+    for (const r of this.sMemberAll.all()) out[r.id as string] = { peerUrl: r.peer_url as string, clientUrl: r.client_url as string };
+    return out;
   }
 
   /** The store revision: bumped once per request that changed at least one key; never lowered (C20). */
@@ -152,6 +177,7 @@ export class KvStateMachine {
       const given = (e as { confState?: ConfState }).confState;
       const next = given ?? applyConfChange(this.confState(), e.confChange ?? { steps: [] });
       this.store.setMeta(META.confState, JSON.stringify(next));
+      for (const step of e.confChange?.steps ?? []) this.applyMemberAddress(step);
       return { index: e.index, events: [] };
     }
     if (e.data.length === 0) return { index: e.index, events: [] };
@@ -170,6 +196,27 @@ export class KvStateMachine {
     const outcome = this.applyRequest(cmd.request);
     if (session) this.sessions.record(session.clientId, session.sequence, e.index, outcome);
     return { index: e.index, ...outcome };
+  }
+
+  /**
+   * Records a member's URLs from an addLearner step's context (JSON `{"peerUrl","clientUrl"}`, see
+   * ConfChangeStep.context) and forgets them on remove. A context that does not parse is ignored: the
+   * membership change itself already applied, and every replica ignores it the same way.
+   */
+  private applyMemberAddress(step: ConfChangeStep): void {
+    if (step.type === "remove") {
+      this.sMemberDel.run(step.nodeId);
+      return;
+    }
+    if (step.type !== "addLearner" || step.context === undefined) return;
+    let a: unknown;
+    try {
+      a = JSON.parse(step.context);
+    } catch {
+      return;
+    }
+    const { peerUrl, clientUrl } = (a ?? {}) as { peerUrl?: unknown; clientUrl?: unknown };
+    if (typeof peerUrl === "string" && typeof clientUrl === "string") this.sMemberPut.run(step.nodeId, peerUrl, clientUrl);
   }
 
   /** Runs one request inside a savepoint so that a KvError undoes its partial writes. */

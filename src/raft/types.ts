@@ -35,6 +35,12 @@ export interface ConfChangeStep {
   /** addLearner: join as non-voting member; promote: learner -> voter; remove: leave (voter or learner). */
   type: "addLearner" | "promote" | "remove";
   nodeId: NodeId;
+  /**
+   * Opaque to the core, replicated with the entry (etcd's ConfChange.Context): the node puts the new
+   * member's URLs here as JSON `{"peerUrl","clientUrl"}` on addLearner, and every replica's state machine
+   * records them when it applies the entry, so member addresses travel with membership and snapshots.
+   */
+  context?: string;
 }
 
 /**

@@ -1,0 +1,98 @@
+/**
+ * The node's read-only views: the cluster view (`GET /v1/cluster`), member addresses, and the node's
+ * Prometheus metrics. Plain functions of the node's state, so they are easy to test.
+ */
+import type { ClusterView, MemberInfo, MemberStatus } from "../api/service.ts";
+import type { KvStateMachine, MemberAddress } from "../kv/state-machine.ts";
+import type { RaftStatus } from "../raft/types.ts";
+import type { PeerStatus } from "./transport.ts";
+
+
+export type { MemberAddress } from "../kv/state-machine.ts";
+
+/** Member id -> URLs, as applied on this node. */
+export function memberAddresses(kv: KvStateMachine): Record<string, MemberAddress> {
+  return kv.members();
+}
+
+/**
+ * The cluster as this node sees it: membership from the Raft core's configuration (in force as soon as it
+ * is appended, Raft thesis §4.1), URLs from the applied member table, liveness from the peer transport
+ * (this node itself is always `connected`).
+ */
+export function clusterView(selfId: string, clusterId: string, st: RaftStatus, kv: KvStateMachine, peers: Record<string, PeerStatus>): ClusterView {
+  const addresses = memberAddresses(kv);
+  const roles = new Map<string, MemberInfo["role"]>();
+  for (const id of st.confState.votersOutgoing) roles.set(id, "voter");
+  for (const id of st.confState.voters) roles.set(id, "voter");
+  for (const id of st.confState.learners) roles.set(id, "learner");
+  const members: MemberInfo[] = [...roles.keys()].sort().map((id) => ({
+    id,
+    role: roles.get(id)!,
+    clientUrl: addresses[id]?.clientUrl ?? "",
+    peerUrl: addresses[id]?.peerUrl ?? peers[id]?.url ?? "",
+    status: id === selfId ? "connected" : memberStatus(peers[id]),
+    isLeader: id === st.leaderId,
+  }));
+  return {
+    clusterId,
+    selfId,
+    leaderId: st.leaderId,
+    term: st.term,
+    commitIndex: st.commitIndex,
+    appliedIndex: kv.appliedIndex(),
+    revision: kv.revision(),
+    members,
+  };
+}
+
+function memberStatus(p: PeerStatus | undefined): MemberStatus {
+  if (!p) return "failed";
+  return p.state === "connecting" ? "suspect" : p.state;
+}
+
+/** Inputs of `nodeMetricsText`. Fsync histogram: cumulative buckets are computed here from per-bucket counts. */
+export interface NodeMetricsInput {
+  status: RaftStatus;
+  appliedIndex: number;
+  revision: number;
+  proposalsPending: number;
+  readsPending: number;
+  watchers: number;
+  peers: Record<string, PeerStatus>;
+  fsync: { buckets: number[]; counts: number[]; sumSeconds: number };
+}
+
+/** Prometheus text exposition (0.0.4) of the node's Raft, storage and peer metrics. */
+export function nodeMetricsText(m: NodeMetricsInput): string {
+  const st = m.status;
+  const out: string[] = [];
+  const gauge = (name: string, help: string, value: number, labels = "") => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name}${labels} ${value}`);
+  };
+  gauge("edgekv_raft_term", "Current Raft term.", st.term);
+  gauge("edgekv_raft_is_leader", "1 when this node is the leader.", st.role === "leader" ? 1 : 0);
+  gauge("edgekv_raft_commit_index", "Raft commit index.", st.commitIndex);
+  gauge("edgekv_raft_applied_index", "Index of the last entry applied to the state machine.", m.appliedIndex);
+  gauge("edgekv_raft_last_index", "Index of the last entry in the local log.", st.lastIndex);
+  gauge("edgekv_kv_revision", "Store revision.", m.revision);
+  gauge("edgekv_proposals_pending", "Proposals waiting to apply.", m.proposalsPending);
+  gauge("edgekv_reads_pending", "Linearizable reads waiting for their ReadIndex.", m.readsPending);
+  gauge("edgekv_watchers_waiting", "Watchers parked waiting for new events.", m.watchers);
+  out.push("# HELP edgekv_fsync_duration_seconds Duration of one Raft persist (one SQLite transaction, one fsync).", "# TYPE edgekv_fsync_duration_seconds histogram");
+  let cumulative = 0;
+  m.fsync.buckets.forEach((b, i) => {
+    cumulative += m.fsync.counts[i];
+    out.push(`edgekv_fsync_duration_seconds_bucket{le="${b}"} ${cumulative}`);
+  });
+  cumulative += m.fsync.counts[m.fsync.buckets.length];
+  out.push(`edgekv_fsync_duration_seconds_bucket{le="+Inf"} ${cumulative}`, `edgekv_fsync_duration_seconds_sum ${m.fsync.sumSeconds}`, `edgekv_fsync_duration_seconds_count ${cumulative}`);
+  out.push("# HELP edgekv_peer_up Peer state: 1 connected, 0.5 suspect, 0 failed or connecting.", "# TYPE edgekv_peer_up gauge");
+  for (const [id, p] of Object.entries(m.peers).sort()) {
+    const v = p.state === "connected" ? 1 : p.state === "suspect" ? 0.5 : 0;
+    out.push(`edgekv_peer_up{peer="${id}",state="${p.state}"} ${v}`);
+  }
+  out.push("# HELP edgekv_peer_dropped_batches_total Message batches dropped by a full peer queue.", "# TYPE edgekv_peer_dropped_batches_total counter");
+  for (const [id, p] of Object.entries(m.peers).sort()) out.push(`edgekv_peer_dropped_batches_total{peer="${id}"} ${p.droppedBatches}`);
+  return out.join("\n") + "\n";
+}

@@ -1,0 +1,790 @@
+/**
+ * EdgeNode: one edgekv member. Drives the Raft core (src/raft) over the node's SQLite file (Raft log in
+ * src/kv/raft-log.ts, state machine in src/kv/state-machine.ts), exchanges messages with peers through the
+ * PeerTransport port, and implements the KvService port the HTTP API (src/api) serves.
+ *
+ * The Ready loop follows the I/O contract written on `Ready` (src/raft/types.ts, docs/raft.md):
+ * send `sendNow` -> persist (one SQLite transaction = one fsync) -> send `messages` -> apply -> advance.
+ * It runs in a `setImmediate` callback, after the event loop has delivered every request and peer frame
+ * that arrived meanwhile, so all proposals made since the last persist share one fsync (group commit).
+ *
+ * Writes and leader-only reads that arrive at a follower are forwarded to the leader over the peer
+ * transport (see `fetch`); linearizable reads are served by any member through ReadIndex.
+ */
+import { createApp } from "../api/app.ts";
+import { ApiError, toApiError } from "../api/errors.ts";
+import type {
+  CallOptions,
+  ClusterView,
+  HealthStatus,
+  KvService,
+  LeaseStatus,
+  ReadOptions,
+  ServiceRangeResult,
+  WatchMessage,
+  WatchRequest,
+  WriteOptions,
+} from "../api/service.ts";
+import { decodeCommand, encodeCommand } from "../codec/command.ts";
+import type { Config } from "../config/schema.ts";
+import { SqliteRaftLog } from "../kv/raft-log.ts";
+import { type SnapshotFiles, parseSnapshotRef, restoreSnapshot, takeSnapshot, latestSnapshot } from "../kv/snapshot.ts";
+import type { SqlDriver } from "../kv/sql-driver.ts";
+import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
+import { Lessor } from "../kv/lessor.ts";
+import type {
+  CompactResult,
+  DeleteRangeRequest,
+  DeleteResult,
+  KvRequest,
+  KvResult,
+  LeaseGrantResult,
+  LeaseRevokeResult,
+  PutRequest,
+  PutResult,
+  RangeRequest,
+  TxnRequest,
+  TxnResult,
+} from "../kv/types.ts";
+import { RaftNode } from "../raft/raw-node.ts";
+import { createRng } from "../raft/rng.ts";
+import { NotLeaderError, type ConfChange, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
+import type { PeerTransport } from "./transport.ts";
+import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
+import { WatchHub, openWatch } from "./watch.ts";
+import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
+import type { Hono } from "hono";
+
+/** Options of the peer transport the node asks its ports for (runtime-adapters/shared/peer-http2.ts). */
+export interface NodeTransportOptions {
+  nodeId: NodeId;
+  clusterId: string;
+  clusterSecret: string;
+  host: string;
+  port: number;
+  heartbeatIntervalMs: number;
+  reconnectMsMin: number;
+  reconnectMsMax: number;
+  maxFrameBytes: number;
+  log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
+}
+
+/** Runtime primitives the entry point passes in (runtime-adapters/ports.ts builds them per runtime). */
+export interface NodePorts {
+  openSqlite(path: string): Promise<SqlDriver>;
+  createPeerTransport(opts: NodeTransportOptions): PeerTransport;
+  snapshotFiles: SnapshotFiles;
+  /** Chunks of a file for streaming (runtime-adapters/snapshot-files.ts readFileChunks). */
+  readFileChunks(path: string): Iterable<Uint8Array>;
+  /** Writes a streamed snapshot file durably; `finish` checks CRC-32C and size (SnapshotFileWriter). */
+  createFileWriter(path: string): { write(chunk: Uint8Array): void; finish(crc32c: number, sizeBytes?: number): number; abort(): void };
+  log(level: "debug" | "info" | "warn" | "error", message: string): void;
+}
+
+/** Header marking a request forwarded by a follower, so it is never forwarded twice. */
+const FORWARDED_HEADER = "x-edgekv-forwarded";
+/** Ticks a graceful stop waits for a leadership transfer to finish. */
+const TRANSFER_WAIT_MS = 2000;
+
+/** Fsync latency histogram buckets, seconds (Prometheus). */
+const FSYNC_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+/**
+ * One member. Create with `EdgeNode.open`, then `start()`; serve `fetch` on the client port; `stop()` on
+ * SIGTERM. All methods of `KvService` reject with `ApiError` only.
+ */
+export class EdgeNode implements KvService {
+  readonly id: NodeId;
+  private readonly raft: RaftNode;
+  private readonly app: Hono;
+  private readonly proposals = new ProposalWaiters();
+  private readonly reads = new ReadWaiters();
+  private readonly hub = new WatchHub();
+  private readonly lessor = new Lessor();
+  private scheduled = false;
+  private ticker: ReturnType<typeof setInterval> | undefined;
+  private stopped = false;
+  private fatal: Error | undefined;
+  private lastSnapshotIndex: number;
+  private lastSnapshotMs = performance.now();
+  private lastLeaderContactMs: number | null = null;
+  private readonly snapshotsInFlight = new Set<NodeId>();
+  private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
+  private fsyncSumS = 0;
+  private removed = false;
+
+  private constructor(
+    readonly config: Config,
+    private readonly ports: NodePorts,
+    private readonly db: SqlDriver,
+    private readonly log: SqliteRaftLog,
+    private readonly kv: KvStateMachine,
+    private readonly transport: PeerTransport,
+    private readonly snapshotDir: string,
+  ) {
+    this.id = config.nodeId;
+    const electionTicks = Math.max(2, Math.round(config.electionTimeoutMsMin / config.tickMs));
+    const heartbeatTicks = Math.max(1, Math.min(electionTicks - 1, Math.round(config.heartbeatIntervalMs / config.tickMs)));
+    const seed = crypto.getRandomValues(new Uint32Array(1))[0];
+    this.raft = new RaftNode(
+      {
+        id: config.nodeId,
+        electionTicks,
+        heartbeatTicks,
+        maxPayloadEntries: config.maxPayloadEntries,
+        maxPayloadBytes: Math.min(config.maxFrameBytes / 2, 4 * 1024 * 1024),
+        maxInflight: 256,
+        preVote: true,
+        checkQuorum: true,
+        readOnly: config.readOnly,
+        applied: kv.appliedIndex(),
+        bugs: new Set(),
+      },
+      log,
+      createRng(seed),
+    );
+    this.lastSnapshotIndex = latestSnapshot(ports.snapshotFiles, snapshotDir)?.meta.index ?? 0;
+    this.app = createApp(this, {
+      maxValueBytes: config.maxValueBytes,
+      requestTimeoutMs: config.requestTimeoutMs,
+    });
+  }
+
+  /**
+   * Opens `<dataDir>/edgekv.db` (creating it), bootstraps a brand-new cluster when `config.bootstrap` (or
+   * when `peers` names only this node) and the store is empty, and builds the node. Throws when the
+   * database cannot be opened or its contents are corrupt.
+   */
+  static async open(config: Config, ports: NodePorts): Promise<EdgeNode> {
+    const files = ports.snapshotFiles;
+    files.ensureDir(config.dataDir);
+    const snapshotDir = `${config.dataDir}/snapshots`;
+    files.ensureDir(snapshotDir);
+    const db = await ports.openSqlite(`${config.dataDir}/edgekv.db`);
+    const log = new SqliteRaftLog(db);
+    const kv = new KvStateMachine(db, {
+      decode: decodeCommand,
+      limits: { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes },
+    });
+    const peers = { ...config.peers };
+    if (!(config.nodeId in peers)) peers[config.nodeId] = config.advertisePeerUrl;
+    const soleMember = Object.keys(peers).length === 1;
+    if (log.isEmpty() && kv.appliedIndex() === 0 && (config.bootstrap || soleMember)) {
+      const voters = Object.keys(peers).sort();
+      const confState = { voters, votersOutgoing: [], learners: [] };
+      const addresses: Record<string, MemberAddress> = {};
+      for (const id of voters) addresses[id] = { peerUrl: peers[id], clientUrl: id === config.nodeId ? config.advertiseClientUrl : "" };
+      log.bootstrap(confState);
+      kv.bootstrap(confState, addresses);
+      ports.log("info", `bootstrapped a new cluster with voters ${voters.join(", ")}`);
+    }
+    const transport = ports.createPeerTransport({
+      nodeId: config.nodeId,
+      clusterId: config.clusterId,
+      clusterSecret: config.clusterSecret,
+      host: config.peerHost,
+      port: config.peerPort,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      reconnectMsMin: config.peerReconnectMsMin,
+      reconnectMsMax: config.peerReconnectMsMax,
+      maxFrameBytes: config.maxFrameBytes,
+      log: ports.log,
+    });
+    const node = new EdgeNode(config, ports, db, log, kv, transport, snapshotDir);
+    node.refreshPeers(peers);
+    return node;
+  }
+
+  /** Starts the peer transport, the tick timer and the lease clock. Resolves once peers can connect. */
+  async start(): Promise<void> {
+    this.transport.onMessages((from, messages) => this.onPeerMessages(from, messages));
+    this.transport.onSnapshot((from, meta, chunks) => this.receiveSnapshot(from, meta, chunks));
+    this.transport.onForward(async (req) => this.app.fetch(req));
+    await this.transport.listen();
+    const voters = this.raft.status().confState.voters;
+    if (voters.length === 1 && voters[0] === this.id) this.raft.campaign();
+    this.ticker = setInterval(() => this.onTick(), this.config.tickMs);
+    this.schedule();
+  }
+
+  /**
+   * The client HTTP handler. Requests that need the leader (writes, lease keepalive/TTL, `lease` reads)
+   * are forwarded to it when this node is a follower; no known leader -> 503 `no_leader` with Retry-After.
+   */
+  async fetch(request: Request): Promise<Response> {
+    if (this.needsLeader(request) && !request.headers.has(FORWARDED_HEADER)) {
+      const st = this.raft.status();
+      if (st.role !== "leader") {
+        if (!st.leaderId) return errorJson(new ApiError("no_leader", "no leader is known; retry shortly", { retryAfterSec: 1 }));
+        const headers = new Headers(request.headers);
+        headers.set(FORWARDED_HEADER, this.id);
+        const fwd = new Request(request, { headers });
+        try {
+          return await this.transport.forward(st.leaderId, fwd, request.signal);
+        } catch (err) {
+          const e = err as Error;
+          return errorJson(new ApiError("unavailable", `forwarding to leader ${st.leaderId} failed: ${e.message}`, { retryAfterSec: 1 }));
+        }
+      }
+    }
+    return this.app.fetch(request);
+  }
+
+  /**
+   * Graceful stop (SIGTERM): a leader first transfers leadership to the most caught-up voter and waits up to
+   * 2 s for it; then every waiting request gets a definite error, timers stop, the transport and the
+   * database close. Idempotent.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    const st = this.raft.status();
+    if (st.role === "leader" && st.progress && !this.fatal) {
+      const target = Object.entries(st.progress)
+        .filter(([id, p]) => id !== this.id && !p.isLearner && p.recentActive)
+        .sort((a, b) => b[1].matchIndex - a[1].matchIndex)[0]?.[0];
+      if (target) {
+        try {
+          this.raft.transferLeader(target);
+          this.schedule();
+          const until = performance.now() + TRANSFER_WAIT_MS;
+          while (performance.now() < until && this.raft.status().role === "leader") await sleep(20);
+        } catch (err) {
+          this.ports.log("warn", `leadership transfer on stop failed: ${(err as Error).message}`);
+        }
+      }
+    }
+    this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    this.proposals.failAll("the node is shutting down");
+    this.reads.failAll(new ApiError("unavailable", "the node is shutting down", { retryAfterSec: 1 }));
+    this.hub.notify();
+    await this.transport.close();
+    this.db.close();
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // The Ready loop
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.process();
+    });
+  }
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.raft.tick();
+    const now = performance.now();
+    if (this.lessor.isPrimary()) {
+      const ids = this.lessor.expired(now);
+      if (ids.length > 0) this.proposeQuietly({ op: "leaseExpire", ids });
+    }
+    this.schedule();
+  }
+
+  private onPeerMessages(from: NodeId, messages: Message[]): void {
+    if (this.stopped) return;
+    for (const m of messages) {
+      if (m.type === "installSnapshot" && !this.hasSnapshotFile(m)) {
+        this.ports.log("warn", `dropping InstallSnapshot from ${from}: file ${describeRef(m)} not received yet`);
+        continue;
+      }
+      if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") this.lastLeaderContactMs = Date.now();
+      try {
+        this.raft.step(m);
+      } catch (err) {
+        this.fail(err as Error);
+        return;
+      }
+    }
+    this.schedule();
+  }
+
+  /** Handles every pending Ready. Any storage error is fatal: the node stops serving (never serves wrong data). */
+  private process(): void {
+    if (this.stopped || this.fatal) return;
+    try {
+      for (let guard = 0; guard < 64 && this.raft.hasReady(); guard++) this.handleReady(this.raft.ready());
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private handleReady(rd: Ready): void {
+    this.sendAll(rd.sendNow);
+    this.persist(rd);
+    this.sendAll(rd.messages);
+    if (rd.softState) this.onRoleChange(rd.softState.role === "leader");
+    if (rd.committedEntries.length > 0) this.apply(rd);
+    for (const rs of rd.readStates) this.reads.indexKnown(rs.requestId, rs.index);
+    for (const id of rd.droppedReadIds) this.reads.fail(id, new ApiError("unavailable", "leadership changed before the read was confirmed; retry", { retryAfterSec: 1 }));
+    this.raft.advance();
+    this.reads.release(this.kv.appliedIndex());
+    this.maybeSnapshot();
+  }
+
+  private persist(rd: Ready): void {
+    const t0 = performance.now();
+    if (rd.snapshot) {
+      const ref = parseSnapshotRef(rd.snapshot.data);
+      restoreSnapshot(this.db, this.log, `${this.snapshotDir}/${ref.name}`, {
+        files: this.ports.snapshotFiles,
+        expected: { crc32c: ref.crc32c, sizeBytes: ref.sizeBytes },
+        hardState: rd.hardState,
+      });
+      this.lastSnapshotIndex = rd.snapshot.meta.index;
+      this.lessor.restore(this.kv.leases(), performance.now());
+      this.refreshPeers();
+      this.hub.notify();
+    }
+    if (rd.entries.length > 0 || rd.hardState) this.log.save({ entries: rd.entries, hardState: rd.hardState });
+    const s = (performance.now() - t0) / 1000;
+    if (rd.entries.length > 0 || rd.hardState || rd.snapshot) this.observeFsync(s);
+  }
+
+  private apply(rd: Ready): void {
+    const entries = rd.committedEntries;
+    const results = this.kv.applyEntries(entries);
+    const termOf = new Map(entries.map((e) => [e.index, e.term]));
+    let changed = false;
+    let membership = false;
+    const now = performance.now();
+    for (const r of results) {
+      if (r.events.length > 0) changed = true;
+      this.trackLease(r.result, now);
+      this.proposals.applied(r, termOf.get(r.index)!);
+    }
+    for (const e of entries) if (e.type === "confChange") membership = true;
+    if (membership) this.onMembershipApplied();
+    if (changed) this.hub.notify();
+  }
+
+  private trackLease(result: KvResult | undefined, nowMs: number): void {
+    if (!result) return;
+    if (result.op === "leaseGrant") this.lessor.grant(result.id, result.ttlSeconds, nowMs);
+    else if (result.op === "leaseRevoke") this.lessor.revoke(result.id);
+    else if (result.op === "leaseExpire") for (const id of result.expired) this.lessor.revoke(id);
+  }
+
+  private onRoleChange(isLeader: boolean): void {
+    if (isLeader && !this.lessor.isPrimary()) {
+      // A new leader gives every lease a full TTL plus one election timeout (SCENARIOS.md C06).
+      this.lessor.promote(performance.now(), this.config.electionTimeoutMsMax);
+      this.ports.log("info", `became leader in term ${this.raft.status().term}`);
+    } else if (!isLeader && this.lessor.isPrimary()) {
+      this.lessor.demote();
+    }
+  }
+
+  private onMembershipApplied(): void {
+    this.refreshPeers();
+    const cs = this.kv.confState();
+    const member = cs.voters.includes(this.id) || cs.votersOutgoing.includes(this.id) || cs.learners.includes(this.id);
+    if (!member && !this.removed) {
+      this.removed = true;
+      this.ports.log("warn", `this node (${this.id}) was removed from the cluster; it now refuses client requests with not_member`);
+    }
+  }
+
+  /** Points the transport at every member's peer URL (from the applied membership), plus `extra` at start. */
+  private refreshPeers(extra: Record<string, string> = {}): void {
+    const peers: Record<string, string> = { ...extra };
+    for (const [id, a] of Object.entries(memberAddresses(this.kv))) if (a.peerUrl) peers[id] = a.peerUrl;
+    // Members of the log's configuration not yet applied (e.g. a learner being added) are reachable too.
+    const st = this.raft?.status();
+    if (st) for (const id of [...st.confState.voters, ...st.confState.learners]) if (!(id in peers) && this.config.peers[id]) peers[id] = this.config.peers[id];
+    delete peers[this.id];
+    this.transport.setPeers(peers);
+  }
+
+  private sendAll(messages: Message[]): void {
+    if (messages.length === 0) return;
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of messages) {
+      if (m.type === "installSnapshot") {
+        this.sendSnapshot(m);
+        continue;
+      }
+      const list = byPeer.get(m.to);
+      if (list) list.push(m);
+      else byPeer.set(m.to, [m]);
+    }
+    for (const [to, list] of byPeer) this.transport.send(to, list);
+  }
+
+  /** InstallSnapshot: stream the file on its own stream first, then send the message that refers to it. */
+  private sendSnapshot(m: InstallSnapshotMessage): void {
+    if (this.snapshotsInFlight.has(m.to)) return;
+    this.snapshotsInFlight.add(m.to);
+    const ref = parseSnapshotRef(m.snapshot.data);
+    const path = `${this.snapshotDir}/${ref.name}`;
+    const meta = { ...m.snapshot.meta, crc32c: ref.crc32c, sizeBytes: ref.sizeBytes };
+    const chunks = this.ports.readFileChunks(path);
+    (async () => {
+      try {
+        await this.transport.sendSnapshot(m.to, meta, toAsync(chunks));
+        this.transport.send(m.to, [m]);
+        this.ports.log("info", `sent snapshot ${ref.name} (${ref.sizeBytes} bytes) to ${m.to}`);
+      } catch (err) {
+        this.ports.log("warn", `snapshot ${ref.name} to ${m.to} failed: ${(err as Error).message}`);
+        if (!this.stopped) this.raft.reportSnapshot(m.to, false);
+        this.schedule();
+      } finally {
+        this.snapshotsInFlight.delete(m.to);
+      }
+    })();
+  }
+
+  private async receiveSnapshot(from: NodeId, meta: { index: number; term: number }, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const m = meta as { index: number; term: number; crc32c?: number; sizeBytes?: number };
+    if (typeof m.crc32c !== "number") throw new Error("snapshot metadata lacks its crc32c");
+    const path = `${this.snapshotDir}/snap-${m.term}-${m.index}.db`;
+    const writer = this.ports.createFileWriter(path);
+    try {
+      for await (const c of chunks) writer.write(c);
+      writer.finish(m.crc32c, m.sizeBytes);
+      this.ports.log("info", `received snapshot at index ${m.index} from ${from}`);
+    } catch (err) {
+      writer.abort();
+      throw err;
+    }
+  }
+
+  private hasSnapshotFile(m: InstallSnapshotMessage): boolean {
+    try {
+      return this.ports.snapshotFiles.exists(`${this.snapshotDir}/${parseSnapshotRef(m.snapshot.data).name}`);
+    } catch {
+      return false;
+    }
+  }
+
+  private maybeSnapshot(): void {
+    const applied = this.kv.appliedIndex();
+    const due = applied - this.lastSnapshotIndex >= this.config.snapshotEntries || (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs);
+    if (!due || this.snapshotsInFlight.size > 0) return;
+    const info = takeSnapshot(this.db, this.log, {
+      dir: this.snapshotDir,
+      files: this.ports.snapshotFiles,
+      logTailEntries: this.config.snapshotEntries,
+    });
+    this.lastSnapshotIndex = info.meta.index;
+    this.lastSnapshotMs = performance.now();
+    this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes)`);
+  }
+
+  private observeFsync(seconds: number): void {
+    this.fsyncSumS += seconds;
+    let i = FSYNC_BUCKETS_S.findIndex((b) => seconds <= b);
+    if (i < 0) i = FSYNC_BUCKETS_S.length;
+    this.fsyncCounts[i]++;
+  }
+
+  private fail(err: Error): void {
+    if (this.fatal) return;
+    this.fatal = err;
+    this.ports.log("error", `fatal: ${err.stack ?? err.message}; the node stops serving`);
+    this.proposals.failAll(`fatal node error: ${err.message}`);
+    this.reads.failAll(new ApiError("internal", `fatal node error: ${err.message}`));
+    if (this.ticker) clearInterval(this.ticker);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Proposals and reads
+
+  private checkServing(): void {
+    if (this.fatal) throw new ApiError("internal", `the node stopped after a fatal error: ${this.fatal.message}`);
+    if (this.stopped) throw new ApiError("unavailable", "the node is shutting down", { retryAfterSec: 1 });
+    if (this.removed) throw new ApiError("not_member", `node ${this.id} is no longer a member of the cluster`, this.leaderDetails());
+  }
+
+  private leaderDetails(): { leader?: { id: string; clientUrl: string }; retryAfterSec?: number } {
+    const leaderId = this.raft.status().leaderId;
+    if (!leaderId) return { retryAfterSec: 1 };
+    return { leader: { id: leaderId, clientUrl: memberAddresses(this.kv)[leaderId]?.clientUrl ?? "" }, retryAfterSec: 1 };
+  }
+
+  /** Proposes a KV request and waits for it to apply; maps every failure to ApiError. */
+  private async propose(request: KvRequest, opts: WriteOptions = {}): Promise<KvResult> {
+    this.checkServing();
+    if (this.proposals.size >= this.config.queueDepth) throw new ApiError("too_many_requests", `more than ${this.config.queueDepth} proposals are pending`, { retryAfterSec: 1 });
+    if (opts.signal?.aborted) throw new ApiError("timeout", "the request deadline passed before it was proposed");
+    let at: { index: number; term: number };
+    try {
+      at = this.raft.propose(encodeCommand({ request, ...(opts.session ? { session: opts.session } : {}) }));
+    } catch (err) {
+      throw this.raftError(err);
+    }
+    this.schedule();
+    const outcome = await this.proposals.wait(at.index, at.term, opts.signal);
+    if (outcome.kind === "dropped") throw new ApiError("unavailable", "leadership changed and the request was not committed; it is safe to retry", { retryAfterSec: 1 });
+    if (outcome.kind === "unknown") throw new ApiError("outcome_unknown", outcome.reason);
+    if (outcome.entry.error) throw toApiError(outcome.entry.error);
+    return outcome.entry.result!;
+  }
+
+  /** Fire-and-forget proposal of the node's own (lease expiry): failures are retried by the Lessor. */
+  private proposeQuietly(request: KvRequest): void {
+    try {
+      this.raft.propose(encodeCommand({ request }));
+      this.schedule();
+    } catch {
+      // Not leader any more or a transfer in flight: the Lessor reports the ids again after retryMs.
+    }
+  }
+
+  private raftError(err: unknown): ApiError {
+    if (err instanceof NotLeaderError) {
+      if (!err.leaderId) return new ApiError("no_leader", "no leader is known; retry shortly", { retryAfterSec: 1 });
+      return new ApiError("not_leader", err.message, this.leaderDetails());
+    }
+    return toApiError(err);
+  }
+
+  /** Waits until a linearizable read may be served here (ReadIndex, Raft thesis §6.4). */
+  private async readBarrier(opts: ReadOptions = {}): Promise<void> {
+    this.checkServing();
+    if ((opts.consistency ?? "linearizable") === "stale") return;
+    if (this.reads.size >= this.config.queueDepth) throw new ApiError("too_many_requests", `more than ${this.config.queueDepth} reads are pending`, { retryAfterSec: 1 });
+    const id = this.reads.nextId();
+    const done = this.reads.wait(id, opts.signal);
+    try {
+      this.raft.readIndex(id);
+    } catch (err) {
+      this.reads.fail(id, this.raftError(err));
+    }
+    this.schedule();
+    try {
+      await done;
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // KvService
+
+  /** See KvService.put. */
+  async put(req: PutRequest, opts?: WriteOptions): Promise<PutResult> {
+    return (await this.propose(req, opts)) as PutResult;
+  }
+
+  /** See KvService.deleteRange. */
+  async deleteRange(req: DeleteRangeRequest, opts?: WriteOptions): Promise<DeleteResult> {
+    return (await this.propose(req, opts)) as DeleteResult;
+  }
+
+  /** See KvService.txn. */
+  async txn(req: TxnRequest, opts?: WriteOptions): Promise<TxnResult> {
+    return (await this.propose(req, opts)) as TxnResult;
+  }
+
+  /** See KvService.range: ReadIndex by default; `stale` serves local state and reports how stale. */
+  async range(req: RangeRequest, opts: ReadOptions = {}): Promise<ServiceRangeResult> {
+    await this.readBarrier(opts);
+    let result: ServiceRangeResult;
+    try {
+      result = this.kv.range(req);
+    } catch (err) {
+      throw toApiError(err);
+    }
+    if ((opts.consistency ?? "linearizable") === "stale") {
+      const isLeader = this.raft.status().role === "leader";
+      result.stale = { appliedIndex: this.kv.appliedIndex(), stalenessMs: isLeader || this.lastLeaderContactMs === null ? null : Date.now() - this.lastLeaderContactMs };
+    }
+    return result;
+  }
+
+  /** See KvService.leaseGrant. The id is drawn here when absent, then carried in the entry (deterministic apply). */
+  async leaseGrant(req: { ttlSeconds: number; id?: number }, opts?: WriteOptions): Promise<LeaseGrantResult> {
+    const id = req.id ?? randomLeaseId();
+    return (await this.propose({ op: "leaseGrant", id, ttlSeconds: req.ttlSeconds }, opts)) as LeaseGrantResult;
+  }
+
+  /** See KvService.leaseKeepAlive: served by the leader's Lessor only (followers forward it). */
+  async leaseKeepAlive(id: number, opts?: CallOptions): Promise<LeaseStatus> {
+    await this.readBarrier({ signal: opts?.signal });
+    this.requireLeader();
+    try {
+      const info = this.kv.leaseInfo(id);
+      const ttl = this.lessor.keepAlive(id, performance.now());
+      return { id, ttlSeconds: ttl, grantedTtlSeconds: info.ttlSeconds };
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** See KvService.leaseRevoke. */
+  async leaseRevoke(id: number, opts?: WriteOptions): Promise<LeaseRevokeResult> {
+    return (await this.propose({ op: "leaseRevoke", id }, opts)) as LeaseRevokeResult;
+  }
+
+  /** See KvService.leaseTimeToLive: remaining TTL from the leader's Lessor (followers forward it). */
+  async leaseTimeToLive(id: number, opts: ReadOptions & { keys?: boolean } = {}): Promise<LeaseStatus> {
+    await this.readBarrier(opts);
+    this.requireLeader();
+    try {
+      const info = this.kv.leaseInfo(id, opts.keys ?? false);
+      const remaining = this.lessor.remainingMs(id, performance.now());
+      const out: LeaseStatus = { id, ttlSeconds: Math.ceil(remaining / 1000), grantedTtlSeconds: info.ttlSeconds };
+      if (info.keys) out.keys = info.keys;
+      return out;
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  private requireLeader(): void {
+    if (this.raft.status().role !== "leader") throw this.raftError(new NotLeaderError(this.raft.status().leaderId));
+  }
+
+  /** See KvService.watch: served locally from the applied history (any member). */
+  async watch(req: WatchRequest, opts: CallOptions = {}): Promise<AsyncIterable<WatchMessage>> {
+    this.checkServing();
+    const signal = opts.signal ?? new AbortController().signal;
+    try {
+      return openWatch(this.kv, this.hub, req, signal, 5000);
+    } catch (err) {
+      throw toApiError(err);
+    }
+  }
+
+  /** See KvService.compact. */
+  async compact(revision: number, opts?: WriteOptions): Promise<CompactResult> {
+    return (await this.propose({ op: "compact", revision }, opts)) as CompactResult;
+  }
+
+  /** See KvService.cluster. */
+  async cluster(): Promise<ClusterView> {
+    return clusterView(this.id, this.config.clusterId, this.raft.status(), this.kv, this.transport.peerStatus());
+  }
+
+  /** See KvService.addLearner: proposes the conf change with the member's URLs as its context. */
+  async addLearner(id: string, peerUrl: string, clientUrl: string, opts?: CallOptions): Promise<ClusterView> {
+    const cs = this.raft.status().confState;
+    if ([...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(id)) throw new ApiError("conflict", `member ${id} already exists`);
+    await this.proposeConf({ steps: [{ type: "addLearner", nodeId: id, context: JSON.stringify({ peerUrl, clientUrl }) }] }, opts);
+    return this.cluster();
+  }
+
+  /** See KvService.promote. */
+  async promote(id: string, opts?: CallOptions): Promise<ClusterView> {
+    const st = this.raft.status();
+    if (!st.confState.learners.includes(id)) throw new ApiError(st.confState.voters.includes(id) ? "bad_request" : "not_found", `${id} is not a learner`);
+    const pr = st.progress?.[id];
+    if (pr && st.commitIndex - pr.matchIndex > this.config.maxPayloadEntries) throw new ApiError("unavailable", `learner ${id} is not caught up yet (match ${pr.matchIndex}, commit ${st.commitIndex})`, { retryAfterSec: 1 });
+    await this.proposeConf({ steps: [{ type: "promote", nodeId: id }] }, opts);
+    return this.cluster();
+  }
+
+  /** See KvService.remove. */
+  async remove(id: string, opts?: CallOptions): Promise<ClusterView> {
+    const cs = this.raft.status().confState;
+    if (![...cs.voters, ...cs.learners].includes(id)) throw new ApiError("not_found", `${id} is not a member`);
+    await this.proposeConf({ steps: [{ type: "remove", nodeId: id }] }, opts);
+    return this.cluster();
+  }
+
+  /** See KvService.transferLeader: returns once `id` leads or after 2 s with the view at that time. */
+  async transferLeader(id: string, opts?: CallOptions): Promise<ClusterView> {
+    this.checkServing();
+    const cs = this.raft.status().confState;
+    if (!cs.voters.includes(id)) throw new ApiError(cs.learners.includes(id) ? "bad_request" : "not_found", `${id} is not a voter`);
+    try {
+      this.raft.transferLeader(id);
+    } catch (err) {
+      throw this.raftError(err);
+    }
+    this.schedule();
+    const until = performance.now() + TRANSFER_WAIT_MS;
+    while (performance.now() < until && this.raft.status().leaderId !== id && !opts?.signal?.aborted) await sleep(20);
+    return this.cluster();
+  }
+
+  private async proposeConf(cc: ConfChange, opts: CallOptions = {}): Promise<void> {
+    this.checkServing();
+    let at: { index: number; term: number };
+    try {
+      at = this.raft.proposeConfChange(cc);
+    } catch (err) {
+      throw this.raftError(err);
+    }
+    this.schedule();
+    const outcome = await this.proposals.wait(at.index, at.term, opts.signal);
+    if (outcome.kind === "dropped") throw new ApiError("unavailable", "leadership changed and the membership change was not committed; retry", { retryAfterSec: 1 });
+    if (outcome.kind === "unknown") throw new ApiError("outcome_unknown", outcome.reason);
+  }
+
+  /** See KvService.health: the process serves (no leader needed). */
+  async health(): Promise<HealthStatus> {
+    if (this.fatal) return { ok: false, reason: `fatal error: ${this.fatal.message}` };
+    return { ok: true, details: { id: this.id } };
+  }
+
+  /** See KvService.readiness: a member with a known leader, applied up to the commit index it knows. */
+  async readiness(): Promise<HealthStatus> {
+    const st = this.raft.status();
+    const details = { id: this.id, leaderId: st.leaderId, commitIndex: st.commitIndex, appliedIndex: this.kv.appliedIndex() };
+    if (this.fatal) return { ok: false, reason: "fatal error", details };
+    if (this.removed) return { ok: false, reason: "not a member", details };
+    if (!st.leaderId) return { ok: false, reason: "no leader", details };
+    if (this.kv.appliedIndex() < st.commitIndex) return { ok: false, reason: "catching up", details };
+    return { ok: true, details };
+  }
+
+  /** See KvService.metricsText. */
+  async metricsText(): Promise<string> {
+    return nodeMetricsText({
+      status: this.raft.status(),
+      appliedIndex: this.kv.appliedIndex(),
+      revision: this.kv.revision(),
+      proposalsPending: this.proposals.size,
+      readsPending: this.reads.size,
+      watchers: this.hub.parked,
+      peers: this.transport.peerStatus(),
+      fsync: { buckets: FSYNC_BUCKETS_S, counts: this.fsyncCounts, sumSeconds: this.fsyncSumS },
+    });
+  }
+
+  /** Which client requests must run on the leader: every write, lease keepalive/TTL, and `lease` reads. */
+  private needsLeader(request: Request): boolean {
+    const method = request.method;
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/v1/cluster") && method === "GET") return false;
+    if (method !== "GET" && method !== "HEAD") return url.pathname.startsWith("/v1/");
+    if (url.pathname.startsWith("/v1/leases/")) return true;
+    return url.searchParams.get("consistency") === "lease";
+  }
+}
+
+function errorJson(err: ApiError): Response {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (err.retryAfterSec !== undefined) headers["retry-after"] = String(err.retryAfterSec);
+  return new Response(JSON.stringify(err.toJSON()), { status: err.status, headers });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A random positive lease id below 2^53 (ids are JSON-safe integers; etcd uses int64). */
+function randomLeaseId(): number {
+  const [hi, lo] = crypto.getRandomValues(new Uint32Array(2));
+  return ((hi & 0x1fffff) * 2 ** 32 + lo) || 1;
+}
+
+async function* toAsync(chunks: Iterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  for (const c of chunks) yield c;
+}
+
+function describeRef(m: InstallSnapshotMessage): string {
+  try {
+    return parseSnapshotRef(m.snapshot.data).name;
+  } catch {
+    return "(unreadable reference)";
+  }
+}
+
+export type { AppliedEntry };

@@ -1,0 +1,78 @@
+/**
+ * Watches served from the applied watch history (src/kv `eventsSince`). A watcher never holds a private
+ * copy of events: it pages through the history table from its next revision whenever the node signals
+ * that something was applied, so memory stays bounded by one page per watcher, a slow watcher can never
+ * make the node buffer, and resuming from a revision is the same code path as catching up (no gap between
+ * "history" and "live", SCENARIOS.md C05).
+ */
+import type { KvStateMachine } from "../kv/state-machine.ts";
+import type { WatchMessage, WatchRequest } from "../api/service.ts";
+
+/** Events per page read from the history table. */
+const PAGE_EVENTS = 1000;
+
+/** Wakes every waiting watcher when the applied revision moves. */
+export class WatchHub {
+  private waiting = new Set<() => void>();
+
+  /** Number of watchers currently parked. */
+  get parked(): number {
+    return this.waiting.size;
+  }
+
+  /** Called by the node after each applied batch that changed the revision (and on shutdown). */
+  notify(): void {
+    const ws = this.waiting;
+    this.waiting = new Set();
+    for (const w of ws) w();
+  }
+
+  /** Resolves on the next `notify`, after `timeoutMs`, or when `signal` aborts, whichever comes first. */
+  wait(timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal.addEventListener("abort", done, { once: true });
+      this.waiting.add(done);
+    });
+  }
+}
+
+/**
+ * The message stream of one watch. The first page is read before this returns, so a compacted
+ * `fromRevision` or an invalid range throws here (KvError `compacted` / `bad_request`) rather than later.
+ * Progress messages go out after `progressIntervalMs` without events. Ends when `signal` aborts.
+ */
+export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, signal: AbortSignal, defaultProgressMs: number): AsyncIterable<WatchMessage> {
+  let next = req.fromRevision ?? kv.revision() + 1;
+  let first = kv.eventsSince(next, req.key, req.rangeEnd, PAGE_EVENTS);
+  const progressMs = req.progressIntervalMs ?? defaultProgressMs;
+  return {
+    async *[Symbol.asyncIterator]() {
+      let page = first;
+      let lastSent = Date.now();
+      while (!signal.aborted) {
+        if (page.events.length > 0) {
+          const last = page.events[page.events.length - 1].kv.modRevision;
+          yield { type: "events", revision: last, events: page.events };
+          lastSent = Date.now();
+          next = page.nextRevision;
+        } else {
+          next = Math.max(next, page.nextRevision);
+          if (Date.now() - lastSent >= progressMs) {
+            yield { type: "progress", revision: page.revision };
+            lastSent = Date.now();
+          }
+          await hub.wait(Math.max(1, progressMs - (Date.now() - lastSent)), signal);
+        }
+        if (signal.aborted) return;
+        page = kv.eventsSince(next, req.key, req.rangeEnd, PAGE_EVENTS);
+      }
+    },
+  };
+}
