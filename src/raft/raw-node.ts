@@ -70,8 +70,11 @@ export class RaftNode {
   private votes = new Map<NodeId, boolean>();
   /** Present while leader. */
   leader: LeaderState | undefined;
-  /** Follower side: ids of reads forwarded to the leader and not answered yet. */
-  private forwardedReads = new Set<string>();
+  /**
+   * Follower side: reads forwarded to the leader and not answered yet, with the ticks left before they
+   * are given up (the request or the answer may be lost; a late answer is then ignored).
+   */
+  private forwardedReads = new Map<string, number>();
 
   // Output buffers, drained by ready().
   sendNowBuf: Message[] = [];
@@ -121,6 +124,14 @@ export class RaftNode {
 
   /** Advances logical time by one tick: election timeout on followers/candidates, heartbeats on the leader. */
   tick(): void {
+    for (const [id, left] of this.forwardedReads) {
+      if (left > 1) {
+        this.forwardedReads.set(id, left - 1);
+      } else {
+        this.forwardedReads.delete(id);
+        this.droppedBuf.push(id);
+      }
+    }
     if (this.leader) {
       this.leader.tick();
       return;
@@ -165,7 +176,8 @@ export class RaftNode {
 
   /**
    * Asks for a linearizable read (thesis §6.4). The answer arrives in a later Ready: `readStates` (serve
-   * once applied >= index) or `droppedReadIds` (definitely not served; retry).
+   * once applied >= index) or `droppedReadIds` (definitely not served; retry). A read forwarded by a
+   * follower is dropped when the leader changes or no answer came within 2 * electionTicks ticks.
    * @throws NotLeaderError when no leader is known.
    */
   readIndex(requestId: string): void {
@@ -174,7 +186,8 @@ export class RaftNode {
       return;
     }
     if (!this.leaderId) throw new NotLeaderError("");
-    this.forwardedReads.add(requestId);
+    // Two election timeouts: ample for one round trip plus a confirmation round on a healthy leader.
+    this.forwardedReads.set(requestId, 2 * this.cfg.electionTicks);
     this.send({ type: "readIndex", to: this.leaderId, requestIds: [requestId] });
   }
 
@@ -532,7 +545,7 @@ export class RaftNode {
       this.leader = undefined;
       this.dropReads(l.readOnly.drain().concat(l.waitingReads));
     }
-    for (const id of this.forwardedReads) this.droppedBuf.push(id);
+    for (const id of this.forwardedReads.keys()) this.droppedBuf.push(id);
     this.forwardedReads.clear();
   }
 

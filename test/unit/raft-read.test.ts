@@ -106,6 +106,22 @@ describe("raft ReadIndex", () => {
     assert.ok(net.get("b").droppedReads.includes("fr"), "the follower reports the read as failed");
   });
 
+  it("a forwarded read whose request or answer is lost fails after two election timeouts; a late answer is ignored", () => {
+    const net = new RaftNet(["a", "b", "c"]);
+    net.elect("a");
+    net.node("b").readIndex("lost");
+    net.handleReady("b");
+    net.queue = []; // the forwarded request is lost
+    for (let i = 0; i < 11; i++) net.tickAll();
+    assert.deepEqual(net.get("b").droppedReads, [], "still waiting within the timeout");
+    net.tickAll();
+    assert.deepEqual(net.get("b").droppedReads, ["lost"]);
+    net.node("b").step({ type: "readIndexResponse", from: "a", to: "b", term: 1, requestIds: ["lost"], index: 1 });
+    net.stabilize();
+    assert.deepEqual(net.get("b").readStates, [], "never served after being reported failed");
+    assert.deepEqual(net.node("a").status().role, "leader");
+  });
+
   it("lease reads (readOnly: lease, with CheckQuorum) are served without a heartbeat round", () => {
     const net = new RaftNet(["a", "b", "c"], { readOnly: "lease" });
     net.elect("a");
