@@ -3,7 +3,7 @@
  * normalisation, the transaction wrapper and the pragmas every edgekv database is opened with. Uses no
  * runtime API, so every driver may import it.
  */
-import type { SqlRow, SqlValue } from "../src/kv/sql-driver.ts";
+import type { SqlValue } from "../src/kv/sql-driver.ts";
 
 /**
  * Pragmas applied on open (DESIGN.md "Storage"; SQLite docs pragma.html): `busy_timeout=5000` ms so a
@@ -18,6 +18,8 @@ export const OPEN_PRAGMAS = "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; 
  * node:sqlite and better-sqlite3 bind every JS number as REAL; the SqlDriver contract wants integers bound
  * as INTEGER (so `? + 1` and `typeof(?)` behave as in bun:sqlite). Integral numbers become BigInt, which
  * both bind as INTEGER. Returns the same array when nothing needs changing (the common blob/text case).
+ * Rows need no conversion back: every driver is opened without safeIntegers/readBigInts, so INTEGER
+ * columns already read as numbers.
  */
 export function integersAsBigInt(params: SqlValue[]): unknown[] {
   let out: unknown[] | undefined;
@@ -29,15 +31,6 @@ export function integersAsBigInt(params: SqlValue[]): unknown[] {
     }
   }
   return out ?? params;
-}
-
-/** Turns BigInt columns (from rowid helpers or huge values) into numbers; rows are otherwise passed through. */
-export function normalizeRow(row: Record<string, unknown>): SqlRow {
-  for (const k in row) {
-    const v = row[k];
-    if (typeof v === "bigint") row[k] = Number(v);
-  }
-  return row as SqlRow;
 }
 
 /** A statement the transaction wrapper can run with no parameters. */

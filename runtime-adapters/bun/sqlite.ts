@@ -8,7 +8,7 @@
  */
 import { Database, type BunStatement } from "bun:sqlite";
 import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "../../src/kv/sql-driver.ts";
-import { makeTransaction, normalizeRow, OPEN_PRAGMAS } from "../sql-common.ts";
+import { makeTransaction, OPEN_PRAGMAS } from "../sql-common.ts";
 
 /**
  * Opens (creating if missing) the SQLite file at `path` (or ":memory:") with edgekv's pragmas (WAL,
@@ -32,10 +32,10 @@ export function openBunSqlite(path: string): SqlDriver {
       },
       get(...params: SqlValue[]): SqlRow | undefined {
         const row = st.get(...params);
-        return row === null ? undefined : normalizeRow(row);
+        return row === null ? undefined : (row as SqlRow);
       },
       all(...params: SqlValue[]): SqlRow[] {
-        return st.all(...params).map(normalizeRow);
+        return st.all(...params) as SqlRow[];
       },
     };
   };

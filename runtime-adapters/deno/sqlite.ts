@@ -6,7 +6,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "../../src/kv/sql-driver.ts";
-import { integersAsBigInt, makeTransaction, normalizeRow, OPEN_PRAGMAS } from "../sql-common.ts";
+import { integersAsBigInt, makeTransaction, OPEN_PRAGMAS } from "../sql-common.ts";
 
 /**
  * Opens (creating if missing) the SQLite file at `path` (or ":memory:") with edgekv's pragmas (WAL,
@@ -24,10 +24,10 @@ export function openNodeSqlite(path: string): SqlDriver {
       },
       get(...params: SqlValue[]): SqlRow | undefined {
         const row = st.get(...integersAsBigInt(params));
-        return row === undefined || row === null ? undefined : normalizeRow(row);
+        return row === undefined || row === null ? undefined : (row as SqlRow);
       },
       all(...params: SqlValue[]): SqlRow[] {
-        return st.all(...integersAsBigInt(params)).map(normalizeRow);
+        return st.all(...integersAsBigInt(params)) as SqlRow[];
       },
     };
   };

@@ -8,7 +8,7 @@
  */
 import Database from "better-sqlite3";
 import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "../../src/kv/sql-driver.ts";
-import { integersAsBigInt, makeTransaction, normalizeRow, OPEN_PRAGMAS } from "../sql-common.ts";
+import { integersAsBigInt, makeTransaction, OPEN_PRAGMAS } from "../sql-common.ts";
 
 /**
  * Opens (creating if missing) the SQLite file at `path` (or ":memory:") with better-sqlite3 and edgekv's
@@ -26,10 +26,10 @@ export function openBetterSqlite(path: string): SqlDriver {
       },
       get(...params: SqlValue[]): SqlRow | undefined {
         const row = st.get(...integersAsBigInt(params));
-        return row === undefined ? undefined : normalizeRow(row);
+        return row === undefined ? undefined : (row as SqlRow);
       },
       all(...params: SqlValue[]): SqlRow[] {
-        return st.all(...integersAsBigInt(params)).map(normalizeRow);
+        return st.all(...integersAsBigInt(params)) as SqlRow[];
       },
     };
   };
