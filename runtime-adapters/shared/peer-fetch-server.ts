@@ -8,6 +8,7 @@ import { FrameDecoder, decodeFramePayload } from "../../src/codec/frame.ts";
 import type { Message, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
 import { admissionProblem } from "./peer-auth.ts";
+import { readSnapshotBody } from "./snapshot-body.ts";
 import type { PeerServerContext } from "./peer-http2-server.ts";
 
 function refusal(status: number, code: string, message: string): Response {
@@ -102,7 +103,7 @@ async function snapshot(ctx: PeerServerContext, from: string, req: Request): Pro
   } catch (e) {
     return refusal(400, "bad_request", `bad snapshot meta: ${(e as Error).message}`);
   }
-  await ctx.snapshot(from, meta, chunksOf(req.body));
+  await ctx.snapshot(from, meta, readSnapshotBody(chunksOf(req.body), ctx.maxFrameBytes));
   return Response.json({ ok: true });
 }
 

@@ -9,6 +9,7 @@ import { FrameDecoder, decodeFramePayload } from "../../src/codec/frame.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
 import { admissionProblem } from "./peer-auth.ts";
+import { readSnapshotBody } from "./snapshot-body.ts";
 
 /** What the server half needs from the transport. */
 export interface PeerServerContext {
@@ -139,14 +140,6 @@ function serveMessageStream(ctx: PeerServerContext, from: NodeId, stream: Server
   });
 }
 
-/** Turns a readable http2 stream into an async iterable of chunks that throws when the stream breaks. */
-async function* chunksOf(stream: ServerHttp2Stream): AsyncIterable<Uint8Array> {
-  let ended = false;
-  stream.once("end", () => (ended = true));
-  for await (const chunk of stream) yield chunk as Uint8Array;
-  if (!ended && !stream.readableEnded) throw new Error("snapshot stream broken before its end");
-}
-
 async function serveSnapshot(ctx: PeerServerContext, from: NodeId, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
   if (!ctx.snapshot) {
     stream.resume();
@@ -161,7 +154,7 @@ async function serveSnapshot(ctx: PeerServerContext, from: NodeId, stream: Serve
     return refuse(stream, 400, "bad_request", `bad snapshot meta: ${(e as Error).message}`);
   }
   try {
-    await ctx.snapshot(from, meta, chunksOf(stream));
+    await ctx.snapshot(from, meta, readSnapshotBody(stream as AsyncIterable<Uint8Array>, ctx.maxFrameBytes));
     if (!stream.closed && !stream.destroyed) {
       stream.respond({ ":status": 200, "content-type": "application/json" });
       stream.end(JSON.stringify({ ok: true }));

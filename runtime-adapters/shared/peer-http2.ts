@@ -12,6 +12,7 @@ import { DEFAULT_MAX_FRAME_BYTES, PEER_PROTOCOL_VERSION, encodeFrame } from "../
 import { CodecError } from "../../src/codec/cbor.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
+import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 
 /** Options of `createHttp2PeerTransport`. Times in ms, sizes in bytes. */
@@ -280,11 +281,20 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       const p = peerOrThrow(to);
       const stream = p.session!.request({ ":method": "POST", ":path": PEER_PATHS.snapshot, [PEER_HEADERS.to]: to, [PEER_HEADERS.snapshotMeta]: encodeURIComponent(JSON.stringify(meta)), ...authHeaders }, { endStream: false });
       const response = responseOf(stream);
-      for await (const chunk of chunks) {
-        if (stream.destroyed || stream.closed) break;
-        if (!stream.write(chunk)) await new Promise<void>((r) => stream.once("drain", r).once("close", r));
+      response.catch(() => {}); // observed below; avoid an unhandled rejection if the chunks fail first
+      try {
+        for await (const chunk of chunks) {
+          for (const part of snapshotPieces(chunk, maxFrameBytes)) {
+            if (stream.destroyed || stream.closed) break;
+            if (!stream.write(part)) await new Promise<void>((r) => stream.once("drain", r).once("close", r));
+          }
+        }
+      } catch (e) {
+        // Reset, not end: the receiver must see a broken upload, never a short but "complete" snapshot.
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        throw e;
       }
-      stream.end();
+      stream.end(SNAPSHOT_END);
       const [status, h] = await response;
       if (status !== 200) throw new PeerRequestError(String(h[PEER_HEADERS.peerError] ?? "snapshot_failed"), `snapshot to ${to} refused: ${await readRefusal(stream, status)}`);
       stream.resume();
@@ -296,8 +306,14 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       request.headers.forEach((v, k) => {
         if (k !== "host" && k !== "connection" && k !== "keep-alive" && k !== "transfer-encoding" && k !== "authorization" && !k.startsWith("x-edgekv-")) headers[k] = v;
       });
-      const stream = p.session!.request({ ...headers, ":method": "POST", ":path": PEER_PATHS.forward, [PEER_HEADERS.to]: to, [PEER_HEADERS.forwardMethod]: request.method, [PEER_HEADERS.forwardPath]: u.pathname + u.search, ...authHeaders }, { endStream: false, signal } as http2.ClientSessionRequestOptions);
+      signal?.throwIfAborted();
+      const stream = p.session!.request({ ...headers, ":method": "POST", ":path": PEER_PATHS.forward, [PEER_HEADERS.to]: to, [PEER_HEADERS.forwardMethod]: request.method, [PEER_HEADERS.forwardPath]: u.pathname + u.search, ...authHeaders }, { endStream: false });
+      // Abort by hand (the request option `signal` is not honoured the same way on every runtime).
+      const onAbort = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      stream.once("close", () => signal?.removeEventListener("abort", onAbort));
       const response = responseOf(stream);
+      response.catch(() => {});
       const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
       stream.end(body);
       const [status, h] = await response;

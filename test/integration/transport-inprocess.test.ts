@@ -10,6 +10,7 @@ import { createHttp2PeerTransport } from "../../runtime-adapters/shared/peer-htt
 import { handlePeerFetch } from "../../runtime-adapters/shared/peer-fetch-server.ts";
 import type { PeerServerContext } from "../../runtime-adapters/shared/peer-http2-server.ts";
 import { encodeFrame } from "../../src/codec/frame.ts";
+import { SNAPSHOT_END, readSnapshotBody, snapshotPieces } from "../../runtime-adapters/shared/snapshot-body.ts";
 import { PEER_HEADERS, PEER_PATHS, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import type { Message } from "../../src/raft/types.ts";
 
@@ -119,6 +120,62 @@ describe("peer transport in one process", () => {
   });
 });
 
+describe("peer transport snapshot and forward failures", () => {
+  it("resets a snapshot upload whose source fails, so the receiver never sees it complete", async () => {
+    const a = make("a");
+    const b = make("b");
+    let receiverSaw = "";
+    b.onSnapshot(async (_from, _meta, chunks) => {
+      let n = 0;
+      try {
+        for await (const c of chunks) n += c.length;
+        receiverSaw = `complete ${n}`;
+      } catch {
+        receiverSaw = `broken after ${n}`;
+        throw new Error("incomplete snapshot");
+      }
+    });
+    const [ua, ub] = [await a.listen(), await b.listen()];
+    a.setPeers({ b: ub.url });
+    b.setPeers({ a: ua.url });
+    await until("a connected to b", () => a.peerStatus().b.outbound === "open");
+    async function* failing(): AsyncIterable<Uint8Array> {
+      yield new Uint8Array(1000);
+      yield new Uint8Array(1000);
+      throw new Error("disk read failed");
+    }
+    const meta = { index: 5, term: 1, confState: { voters: ["a", "b"], votersOutgoing: [], learners: [] } };
+    await assert.rejects(a.sendSnapshot("b", meta, failing()), /disk read failed/);
+    await until("receiver noticed", () => receiverSaw !== "");
+    assert.match(receiverSaw, /^broken after/);
+  });
+
+  it("aborts a forwarded request whose signal fires while the leader is still working on it", async () => {
+    const a = make("a");
+    const b = make("b");
+    let handlerStarted = false;
+    b.onForward(async () => {
+      handlerStarted = true;
+      await new Promise((r) => setTimeout(r, 3000));
+      return new Response("late");
+    });
+    const [ua, ub] = [await a.listen(), await b.listen()];
+    a.setPeers({ b: ub.url });
+    b.setPeers({ a: ua.url });
+    await until("a connected to b", () => a.peerStatus().b.outbound === "open");
+    const ac = new AbortController();
+    const pending = a.forward("b", new Request("http://client/v1/kv/k", { method: "PUT", body: "v" }), ac.signal);
+    await until("handler started", () => handlerStarted);
+    const t0 = Date.now();
+    ac.abort();
+    await assert.rejects(pending, (e: unknown) => (e as { code?: string }).code === "reset");
+    assert.ok(Date.now() - t0 < 2500, "rejected on abort, not when the handler finished");
+    const pre = new AbortController();
+    pre.abort();
+    await assert.rejects(a.forward("b", new Request("http://client/x"), pre.signal), { name: "AbortError" });
+  });
+});
+
 describe("peer server as a fetch handler (Bun.serve / Deno.serve flavour)", () => {
   const got: Array<[string, Message[]]> = [];
   const heard: string[] = [];
@@ -160,6 +217,22 @@ describe("peer server as a fetch handler (Bun.serve / Deno.serve flavour)", () =
 });
 
 describe("peer transport rules", () => {
+  it("frames snapshot bodies so that a truncated upload is an error, not a short snapshot", async () => {
+    async function* from(parts: Uint8Array[]): AsyncIterable<Uint8Array> {
+      yield* parts;
+    }
+    async function read(parts: Uint8Array[]): Promise<number[]> {
+      const out: number[] = [];
+      for await (const c of readSnapshotBody(from(parts), 4)) out.push(...c);
+      return out;
+    }
+    const pieces = snapshotPieces(new Uint8Array([1, 2, 3, 4, 5, 6]), 4); // split at the piece limit
+    assert.equal(pieces.length, 4);
+    assert.deepEqual(await read([...pieces, SNAPSHOT_END]), [1, 2, 3, 4, 5, 6]);
+    await assert.rejects(read(pieces), /broken before its end marker/);
+    await assert.rejects(read([...pieces, SNAPSHOT_END, ...snapshotPieces(new Uint8Array([7]), 4)]), /after its end marker/);
+  });
+
   it("backs off exponentially from min to max with jitter in [0.5, 1)", () => {
     const lo = () => 0;
     const hi = () => 0.999999;
