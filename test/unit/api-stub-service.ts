@@ -13,7 +13,11 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "
 
 /** In-memory stand-in for a node (see file header). */
 export class StubKvService implements KvService {
-  rev = 0;
+  revNow = 0;
+  /** The store revision (tests read it). */
+  get rev(): number {
+    return this.revNow;
+  }
   compactRev = 0;
   private readonly kvs = new Map<string, KeyValue>();
   private readonly history: Array<{ revision: number; event: WatchEvent }> = [];
@@ -57,6 +61,8 @@ export class StubKvService implements KvService {
     if (!s) return run();
     const prev = this.sessions.get(s.clientId);
     if (prev && prev.sequence === s.sequence) return prev.result as T;
+    // The state machine's rules (src/kv/sessions.ts): an older sequence, or an unknown client past 1.
+    if ((prev && s.sequence < prev.sequence) || (!prev && s.sequence > 1)) throw new ApiError("session_expired", "session expired; use a new client id");
     const result = run();
     this.sessions.set(s.clientId, { sequence: s.sequence, result });
     return result;
@@ -85,17 +91,17 @@ export class StubKvService implements KvService {
       this.kvs.delete(hex(kv.key));
       events.push({ type: "delete", kv: { key: kv.key, value: new Uint8Array(0), createRevision: 0, modRevision: rev, version: 0, lease: 0 } });
     }
-    return { op: "deleteRange", revision: gone.length ? rev : this.rev, deleted: gone.length, ...(r.prevKv ? { prevKvs: gone } : {}) };
+    return { op: "deleteRange", revision: gone.length ? rev : this.revNow, deleted: gone.length, ...(r.prevKv ? { prevKvs: gone } : {}) };
   }
 
   private doRange(r: RangeRequest): ServiceRangeResult {
     this.checkRange(r.key, r.rangeEnd);
-    if (r.revision && r.revision > this.rev) throw new ApiError("future_revision", `revision ${r.revision} is in the future`);
+    if (r.revision && r.revision > this.revNow) throw new ApiError("future_revision", `revision ${r.revision} is in the future`);
     if (r.revision && r.revision < this.compactRev) throw new ApiError("compacted", "compacted", { compactRevision: this.compactRev });
     const all = this.sorted(r.key, r.rangeEnd);
     const limited = r.limit ? all.slice(0, r.limit) : all;
     const kvs = r.countOnly ? [] : limited.map((kv) => (r.keysOnly ? { ...kv, value: new Uint8Array(0) } : kv));
-    return { op: "range", kvs, count: all.length, more: limited.length < all.length, revision: this.rev };
+    return { op: "range", kvs, count: all.length, more: limited.length < all.length, revision: this.revNow };
   }
 
   private compareHolds(c: Compare): boolean {
@@ -114,8 +120,8 @@ export class StubKvService implements KvService {
     this.enter("put", opts);
     return this.dedup(opts, () => {
       const events: WatchEvent[] = [];
-      const r = this.doPut(req, this.rev + 1, events);
-      this.rev++;
+      const r = this.doPut(req, this.revNow + 1, events);
+      this.revNow++;
       this.emit(events);
       return r;
     });
@@ -125,8 +131,8 @@ export class StubKvService implements KvService {
     this.enter("deleteRange", opts);
     return this.dedup(opts, () => {
       const events: WatchEvent[] = [];
-      const r = this.doDelete(req, this.rev + 1, events);
-      if (events.length) this.rev++;
+      const r = this.doDelete(req, this.revNow + 1, events);
+      if (events.length) this.revNow++;
       this.emit(events);
       return r;
     });
@@ -137,7 +143,7 @@ export class StubKvService implements KvService {
     return this.dedup(opts, () => {
       const ok = req.compare.every((c) => this.compareHolds(c));
       const events: WatchEvent[] = [];
-      const rev = this.rev + 1;
+      const rev = this.revNow + 1;
       const responses: ResponseOp[] = [];
       for (const op of ok ? req.success : req.failure) {
         if (op.op === "put") responses.push(this.doPut(op, rev, events));
@@ -145,16 +151,16 @@ export class StubKvService implements KvService {
         else if (op.op === "range") responses.push(this.doRange(op) as ResponseOp);
         else throw new ApiError("bad_request", "nested txn not supported by the stub");
       }
-      if (events.length) this.rev = rev;
+      if (events.length) this.revNow = rev;
       this.emit(events);
-      return { op: "txn", succeeded: ok, responses, revision: this.rev };
+      return { op: "txn", succeeded: ok, responses, revision: this.revNow };
     });
   }
 
   async range(req: RangeRequest, opts?: ReadOptions): Promise<ServiceRangeResult> {
     this.enter("range", opts);
     const r = this.doRange(req);
-    return opts?.consistency === "stale" ? { ...r, stale: { appliedIndex: this.rev + 10, stalenessMs: 42 } } : r;
+    return opts?.consistency === "stale" ? { ...r, stale: { appliedIndex: this.revNow, stalenessMs: 42 } } : r;
   }
 
   async leaseGrant(req: { ttlSeconds: number; id?: number }, opts?: WriteOptions) {
@@ -162,7 +168,7 @@ export class StubKvService implements KvService {
     const id = req.id ?? this.nextLeaseId++;
     if (this.leases.has(id)) throw new ApiError("conflict", `lease ${id} exists`);
     this.leases.set(id, req.ttlSeconds);
-    return { op: "leaseGrant" as const, id, ttlSeconds: req.ttlSeconds, revision: this.rev };
+    return { op: "leaseGrant" as const, id, ttlSeconds: req.ttlSeconds, revision: this.revNow };
   }
 
   private leaseStatus(id: number, keys = false): LeaseStatus {
@@ -183,12 +189,12 @@ export class StubKvService implements KvService {
     this.leaseStatus(id);
     this.leases.delete(id);
     const events: WatchEvent[] = [];
-    const rev = this.rev + 1;
+    const rev = this.revNow + 1;
     let deleted = 0;
     for (const kv of [...this.kvs.values()].filter((k) => k.lease === id)) deleted += this.doDelete({ op: "deleteRange", key: kv.key }, rev, events).deleted;
-    if (deleted) this.rev = rev;
+    if (deleted) this.revNow = rev;
     this.emit(events);
-    return { op: "leaseRevoke" as const, id, deleted, revision: this.rev };
+    return { op: "leaseRevoke" as const, id, deleted, revision: this.revNow };
   }
 
   async leaseTimeToLive(id: number, opts?: ReadOptions & { keys?: boolean }): Promise<LeaseStatus> {
@@ -199,7 +205,7 @@ export class StubKvService implements KvService {
   async watch(req: WatchRequest, opts?: CallOptions): Promise<AsyncIterable<WatchMessage>> {
     this.enter("watch", opts);
     this.checkRange(req.key, req.rangeEnd);
-    const from = req.fromRevision ?? this.rev + 1;
+    const from = req.fromRevision ?? this.revNow + 1;
     if (from < this.compactRev) throw new ApiError("compacted", `revision ${from} is compacted`, { compactRevision: this.compactRev });
     const signal = opts?.signal;
     const self = this;
@@ -214,7 +220,7 @@ export class StubKvService implements KvService {
       try {
         // Bounded: ends when the signal aborts; each pass waits for a new event or the abort.
         while (!signal?.aborted) {
-          const upTo = self.rev;
+          const upTo = self.revNow;
           const events = self.history.filter((h) => h.revision >= next && h.revision <= upTo && self.inRange(h.event.kv.key, req.key, req.rangeEnd));
           if (events.length) {
             const last = events[events.length - 1].revision;
@@ -225,7 +231,7 @@ export class StubKvService implements KvService {
             sentProgress = true;
             yield { type: "progress", revision: upTo };
           }
-          if (self.rev > upTo) continue;
+          if (self.revNow > upTo) continue;
           await new Promise<void>((r) => {
             wake = r;
             if (signal?.aborted) r();
@@ -241,10 +247,10 @@ export class StubKvService implements KvService {
 
   async compact(revision: number, opts?: WriteOptions) {
     this.enter("compact", opts);
-    if (revision > this.rev) throw new ApiError("future_revision", `revision ${revision} is in the future`);
+    if (revision > this.revNow) throw new ApiError("future_revision", `revision ${revision} is in the future`);
     if (revision <= this.compactRev) throw new ApiError("compacted", "already compacted", { compactRevision: this.compactRev });
     this.compactRev = revision;
-    return { op: "compact" as const, compactRevision: revision, revision: this.rev };
+    return { op: "compact" as const, compactRevision: revision, revision: this.revNow };
   }
 
   private view(): ClusterView {
@@ -253,9 +259,9 @@ export class StubKvService implements KvService {
       selfId: "n1",
       leaderId: "n1",
       term: 3,
-      commitIndex: this.rev,
-      appliedIndex: this.rev,
-      revision: this.rev,
+      commitIndex: this.revNow,
+      appliedIndex: this.revNow,
+      revision: this.revNow,
       members: [{ id: "n1", role: "voter", clientUrl: "http://127.0.0.1:8080", peerUrl: "http://127.0.0.1:7000", status: "connected", isLeader: true }],
     };
   }

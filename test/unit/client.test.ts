@@ -2,98 +2,103 @@
  * The SDK against the real API app over the STUB service (fetch = `app.request`, no network), plus
  * scripted fetches for leader redirects, retries, sessions and deadlines.
  */
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createApp } from "../../src/api/app.ts";
 import { ApiError } from "../../src/api/errors.ts";
 import { CompactedError, CompareFailedError, EdgeKvClient, LeaseNotFoundError, OutcomeUnknownError, TimeoutError, BadRequestError, UnavailableError, text } from "../../src/client/index.ts";
-import { StubKvService } from "./api-stub-service.ts";
+import { SERVICE_KINDS, closeAllSmServices, type ServiceKind } from "./api-services.ts";
 
-function setup(format: "json" | "cbor" = "json") {
-  const service = new StubKvService();
+async function setupWith(kind: ServiceKind, format: "json" | "cbor" = "json") {
+  const service = await kind.make();
   const app = createApp(service);
   const client = new EdgeKvClient({ endpoints: ["http://n1.test"], format, clientId: "c", fetch: async (input, init) => app.request(input as string, init), random: () => 0 });
   return { service, client };
 }
 
-describe("client: kv over the API", () => {
-  it("puts, gets, CASes and deletes", async () => {
-    const { client } = setup();
-    const p = await client.put("a/b", "one");
-    assert.equal(p.revision, 1);
-    const g = (await client.get("a/b"))!;
-    assert.deepEqual([g.key, text(g.value), g.modRevision, g.version, g.lease, g.revision], ["a/b", "one", 1, 1, "0", 1]);
-    assert.equal(await client.get("nope"), null);
-    await assert.rejects(client.put("a/b", "x", { ifAbsent: true }), CompareFailedError);
-    await assert.rejects(client.put("a/b", "x", { ifMatch: 9 }), (e: CompareFailedError) => e.status === 412 && e.code === "compare_failed");
-    assert.equal((await client.put("a/b", "two", { ifMatch: 1 })).revision, 2);
-    assert.deepEqual(await client.delete("a/b", { ifMatch: 2 }), { revision: 3, deleted: 1 });
-  });
+after(() => closeAllSmServices());
 
-  for (const format of ["json", "cbor"] as const) {
-    it(`ranges and runs txns (${format})`, async () => {
-      const { client } = setup(format);
-      for (const k of ["p/1", "p/2", "q"]) await client.put(k, new Uint8Array([k.length, 255]));
-      const r = await client.range({ prefix: "p/" });
-      assert.deepEqual(r.kvs.map((kv) => [kv.key, [...kv.value]]), [["p/1", [3, 255]], ["p/2", [3, 255]]]);
-      assert.deepEqual((await client.range({ start: "p/2" })).kvs.map((kv) => kv.key), ["p/2", "q"]);
-      assert.deepEqual((await client.range({ key: "q" })).kvs.map((kv) => kv.key), ["q"]);
-      await assert.rejects(client.range({ start: "q", end: "p" }), BadRequestError);
-      const t = await client.txn({
-        compare: [{ key: "q", target: "value", result: "=", value: new Uint8Array([1, 255]) }],
-        success: [{ op: "put", key: "t", value: "ok" }, { op: "range", key: "p/", prefix: true }],
-        failure: [{ op: "put", key: "t", value: "no" }],
-      });
-      assert.equal(t.succeeded, true);
-      assert.deepEqual(t.responses.map((x) => x.op), ["put", "range"]);
-      assert.equal(t.responses[1].op === "range" && t.responses[1].count, 2);
-      assert.equal(text((await client.get("t"))!.value), "ok");
-      assert.deepEqual(await client.deleteRange({ prefix: "p/" }), { revision: 5, deleted: 2 });
+for (const kind of SERVICE_KINDS) {
+  const setup = (format: "json" | "cbor" = "json") => setupWith(kind, format);
+  describe(`client (${kind.name}): kv over the API`, () => {
+    it("puts, gets, CASes and deletes", async () => {
+      const { client } = await setup();
+      const p = await client.put("a/b", "one");
+      assert.equal(p.revision, 1);
+      const g = (await client.get("a/b"))!;
+      assert.deepEqual([g.key, text(g.value), g.modRevision, g.version, g.lease, g.revision], ["a/b", "one", 1, 1, "0", 1]);
+      assert.equal(await client.get("nope"), null);
+      await assert.rejects(client.put("a/b", "x", { ifAbsent: true }), CompareFailedError);
+      await assert.rejects(client.put("a/b", "x", { ifMatch: 9 }), (e: CompareFailedError) => e.status === 412 && e.code === "compare_failed");
+      assert.equal((await client.put("a/b", "two", { ifMatch: 1 })).revision, 2);
+      assert.deepEqual(await client.delete("a/b", { ifMatch: 2 }), { revision: 3, deleted: 1 });
     });
-  }
 
-  it("grants leases, attaches keys and reports a missing lease as LeaseNotFoundError", async () => {
-    const { client } = setup();
-    const l = await client.leaseGrant(20);
-    await client.put("k", "v", { lease: l.id });
-    assert.equal((await client.get("k"))!.lease, l.id);
-    assert.deepEqual((await client.leaseTimeToLive(l.id, { keys: true })).keys, ["k"]);
-    assert.equal((await client.leaseKeepAlive(l.id)).ttl, 20);
-    assert.equal((await client.leaseRevoke(l.id)).deleted, 1);
-    await assert.rejects(client.leaseKeepAlive(l.id), LeaseNotFoundError);
-    await assert.rejects(client.put("k", "v", { lease: "0" }), BadRequestError);
-  });
-
-  it("watches from a revision and stops on abort; compacted history throws CompactedError", async () => {
-    const { client } = setup();
-    await client.put("w", "1");
-    await client.put("w", "2");
-    const ac = new AbortController();
-    const seen: string[] = [];
-    const timer = setTimeout(() => ac.abort(), 5000);
-    for await (const m of client.watch({ key: "w" }, { fromRevision: 1, signal: ac.signal })) {
-      if (m.type === "events") for (const e of m.events) seen.push(`${e.type}:${text(e.kv.value)}@${e.kv.modRevision}`);
-      if (m.type === "progress" && seen.length === 2) void client.delete("w");
-      if (seen.length === 3) ac.abort();
+    for (const format of ["json", "cbor"] as const) {
+      it(`ranges and runs txns (${format})`, async () => {
+        const { client } = await setup(format);
+        for (const k of ["p/1", "p/2", "q"]) await client.put(k, new Uint8Array([k.length, 255]));
+        const r = await client.range({ prefix: "p/" });
+        assert.deepEqual(r.kvs.map((kv) => [kv.key, [...kv.value]]), [["p/1", [3, 255]], ["p/2", [3, 255]]]);
+        assert.deepEqual((await client.range({ start: "p/2" })).kvs.map((kv) => kv.key), ["p/2", "q"]);
+        assert.deepEqual((await client.range({ key: "q" })).kvs.map((kv) => kv.key), ["q"]);
+        await assert.rejects(client.range({ start: "q", end: "p" }), BadRequestError);
+        const t = await client.txn({
+          compare: [{ key: "q", target: "value", result: "=", value: new Uint8Array([1, 255]) }],
+          success: [{ op: "put", key: "t", value: "ok" }, { op: "range", key: "p/", prefix: true }],
+          failure: [{ op: "put", key: "t", value: "no" }],
+        });
+        assert.equal(t.succeeded, true);
+        assert.deepEqual(t.responses.map((x) => x.op), ["put", "range"]);
+        assert.equal(t.responses[1].op === "range" && t.responses[1].count, 2);
+        assert.equal(text((await client.get("t"))!.value), "ok");
+        assert.deepEqual(await client.deleteRange({ prefix: "p/" }), { revision: 5, deleted: 2 });
+      });
     }
-    clearTimeout(timer);
-    assert.deepEqual(seen, ["put:1@1", "put:2@2", "delete:@3"]);
-    await client.compact(3);
-    const it2 = client.watch({ key: "w" }, { fromRevision: 1 });
-    await assert.rejects(it2.next(), (e: CompactedError) => e instanceof CompactedError && e.details.compactRevision === 3);
-  });
 
-  it("returns the cluster view and drives membership", async () => {
-    const { client, service } = setup();
-    assert.equal((await client.cluster()).leaderId, "n1");
-    await client.addLearner("n4", "http://127.0.0.1:7004", "http://127.0.0.1:8084");
-    await client.promote("n4");
-    await client.transferLeader("n4");
-    await assert.rejects(client.removeMember("n9"), (e: Error & { code: string }) => e.code === "not_found");
-    assert.deepEqual(service.calls.slice(-4).map((c) => c.method), ["addLearner", "promote", "transferLeader", "remove"]);
-    assert.equal(await client.health(), true);
+    it("grants leases, attaches keys and reports a missing lease as LeaseNotFoundError", async () => {
+      const { client } = await setup();
+      const l = await client.leaseGrant(20);
+      await client.put("k", "v", { lease: l.id });
+      assert.equal((await client.get("k"))!.lease, l.id);
+      assert.deepEqual((await client.leaseTimeToLive(l.id, { keys: true })).keys, ["k"]);
+      assert.equal((await client.leaseKeepAlive(l.id)).ttl, 20);
+      assert.equal((await client.leaseRevoke(l.id)).deleted, 1);
+      await assert.rejects(client.leaseKeepAlive(l.id), LeaseNotFoundError);
+      await assert.rejects(client.put("k", "v", { lease: "0" }), BadRequestError);
+    });
+
+    it("watches from a revision and stops on abort; compacted history throws CompactedError", async () => {
+      const { client } = await setup();
+      await client.put("w", "1");
+      await client.put("w", "2");
+      const ac = new AbortController();
+      const seen: string[] = [];
+      const timer = setTimeout(() => ac.abort(), 5000);
+      for await (const m of client.watch({ key: "w" }, { fromRevision: 1, signal: ac.signal })) {
+        if (m.type === "events") for (const e of m.events) seen.push(`${e.type}:${text(e.kv.value)}@${e.kv.modRevision}`);
+        if (m.type === "progress" && seen.length === 2) void client.delete("w");
+        if (seen.length === 3) ac.abort();
+      }
+      clearTimeout(timer);
+      assert.deepEqual(seen, ["put:1@1", "put:2@2", "delete:@3"]);
+      await client.compact(3);
+      const it2 = client.watch({ key: "w" }, { fromRevision: 1 });
+      await assert.rejects(it2.next(), (e: CompactedError) => e instanceof CompactedError && e.details.compactRevision === 3);
+    });
+
+    it("returns the cluster view and drives membership", async () => {
+      const { client, service } = await setup();
+      assert.equal((await client.cluster()).leaderId, "n1");
+      await client.addLearner("n4", "http://127.0.0.1:7004", "http://127.0.0.1:8084");
+      await client.promote("n4");
+      await client.transferLeader("n4");
+      await assert.rejects(client.removeMember("n9"), (e: Error & { code: string }) => e.code === "not_found");
+      assert.deepEqual(service.calls.slice(-4).map((c) => c.method), ["addLearner", "promote", "transferLeader", "remove"]);
+      assert.equal(await client.health(), true);
+    });
   });
-});
+}
 
 /** A fetch that answers from a script of (url -> handler), recording calls. */
 function scripted(handler: (url: string, init: RequestInit, n: number) => Response | Promise<Response>) {
@@ -180,7 +185,7 @@ describe("client: leader following, retries, sessions, deadlines", () => {
   });
 
   it("maps a service ApiError through the app to the typed SDK error", async () => {
-    const { client, service } = setup();
+    const { client, service } = await setupWith(SERVICE_KINDS[0]);
     service.failNext = new ApiError("future_revision", "revision 99 is in the future");
     await assert.rejects(client.get("k", { revision: 99 }), (e: Error & { code: string; status: number }) => e.code === "future_revision" && e.status === 400);
   });
