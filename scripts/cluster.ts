@@ -1,0 +1,184 @@
+/**
+ * Starts a local edgekv cluster of N node processes on 127.0.0.1 (`npm start`, `npm run cluster`,
+ * `deno task cluster`, `bun run scripts/cluster.ts`) and keeps it running until Ctrl-C / SIGTERM, which
+ * stops every node it started (SIGTERM, then SIGKILL after --stop-timeout-ms).
+ *
+ *   --nodes N           members n1..nN (default 3; on an existing data dir, its member count)
+ *   --runtime R         bun | deno | node | mixed (one node per runtime, round-robin: n1 bun, n2 deno, n3 node)
+ *                       default: bun when node_modules/.bin/bun exists (fastest start), else node
+ *   --base-port P       client ports P..P+N-1, peer ports P+100..P+100+N-1 (default 8081)
+ *   --data-dir D        default ./data/cluster; node nK keeps D/nK/ and logs to D/nK.log
+ *   --stop-timeout-ms T SIGKILL nodes still running T ms after SIGTERM (default 10000)
+ *
+ * Writes D/cluster.json (each member's id, pid, runtime, client URL, peer URL, log path), prints one line
+ * per member and `cluster ready: leader <id>` once every member's GET /v1/cluster names the same leader. The first
+ * start on an empty D bootstraps the cluster; later starts on the same D resume it (no bootstrap).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
+
+interface Options {
+  nodes?: number;
+  runtime: NodeRuntime | "mixed";
+  basePort: number;
+  dataDir: string;
+  stopTimeoutMs: number;
+}
+
+/** What D/cluster.json holds. */
+interface ClusterFile {
+  clusterId: string;
+  /** Peer authentication secret of this local cluster, made at first start (passed as EDGEKV_CLUSTER_SECRET). */
+  clusterSecret: string;
+  createdAt: string;
+  startedAt: string;
+  members: Array<{ id: string; pid: number; runtime: NodeRuntime; clientUrl: string; peerUrl: string; log: string }>;
+}
+
+const USAGE = `usage: cluster [--nodes N] [--runtime bun|deno|node|mixed] [--base-port P] [--data-dir D] [--stop-timeout-ms T]
+Starts N edgekv nodes on 127.0.0.1 (client ports P.., peer ports P+100..), writes D/cluster.json, and stops
+them on Ctrl-C. Defaults: 3 nodes, runtime bun if installed else node, base port 8081, data dir ./data/cluster.`;
+
+function fail(msg: string): never {
+  process.stderr.write(`cluster: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { runtime: runtimeAvailable("bun") ? "bun" : "node", basePort: 8081, dataDir: "./data/cluster", stopTimeoutMs: 10_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].includes("=") ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
+    const value = () => inline ?? argv[++i] ?? fail(`${flag} needs a value`);
+    const int = (min: number, max: number) => {
+      const v = value();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min || n > max) fail(`${flag} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+      return n;
+    };
+    if (flag === "--help" || flag === "-h") {
+      process.stdout.write(USAGE + "\n");
+      process.exit(0);
+    } else if (flag === "--nodes") o.nodes = int(1, 9);
+    else if (flag === "--base-port") o.basePort = int(1, 65_000);
+    else if (flag === "--stop-timeout-ms") o.stopTimeoutMs = int(0, 600_000);
+    else if (flag === "--data-dir") o.dataDir = value();
+    else if (flag === "--runtime") {
+      const r = value();
+      if (r !== "bun" && r !== "deno" && r !== "node" && r !== "mixed") fail(`--runtime must be bun, deno, node or mixed, got ${JSON.stringify(r)}`);
+      o.runtime = r;
+    } else fail(`unknown argument ${JSON.stringify(argv[i])}`);
+  }
+  return o;
+}
+
+function readClusterFile(path: string): ClusterFile | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as ClusterFile;
+  } catch (e) {
+    fail(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The leader id GET /v1/cluster reports on `url`, or "" (no leader yet or node unreachable). */
+async function leaderOf(url: string): Promise<string> {
+  try {
+    const res = await fetch(`${url}/v1/cluster`, { signal: AbortSignal.timeout(1000) });
+    if (!res.ok) return "";
+    return ((await res.json()) as { leaderId?: string }).leaderId ?? "";
+  } catch {
+    return "";
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const dataDir = resolve(o.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const filePath = join(dataDir, "cluster.json");
+  const previous = readClusterFile(filePath);
+  const n = o.nodes ?? previous?.members.length ?? 3;
+  if (previous && previous.members.length !== n) {
+    fail(`${dataDir} holds a ${previous.members.length}-node cluster; change membership through the API (POST /v1/cluster/members) or use another --data-dir`);
+  }
+  for (const rt of o.runtime === "mixed" ? (["bun", "deno", "node"] as const) : [o.runtime]) {
+    if (!runtimeAvailable(rt)) fail(`runtime ${rt} is not installed (npm install brings bun and deno as devDependencies)`);
+  }
+  const bootstrap = previous === undefined;
+  const clusterSecret = previous?.clusterSecret || `local-${crypto.randomUUID()}`;
+  // Through the environment, not argv: `ps` shows arguments to every local user.
+  const env = { ...process.env, EDGEKV_CLUSTER_SECRET: clusterSecret };
+  const plans: MemberPlan[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `n${i + 1}`;
+    plans.push({ id, runtime: runtimeOf(o.runtime, i), clientPort: o.basePort + i, peerPort: o.basePort + 100 + i, dataDir: join(dataDir, id) });
+  }
+
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const members: ClusterFile["members"] = [];
+  for (const m of plans) {
+    const [cmd, baseArgs] = nodeCommand(m.runtime);
+    const logPath = join(dataDir, `${m.id}.log`);
+    const fd = openSync(logPath, "a");
+    // detached: a terminal Ctrl-C reaches only this script, which then stops each node once with SIGTERM.
+    const child = spawn(cmd, [...baseArgs, ...memberArgs(m, plans, { bootstrap })], { cwd: repoRoot, env, stdio: ["ignore", fd, fd], detached: true });
+    closeSync(fd);
+    children.set(m.id, child);
+    child.on("exit", (code, signal) => {
+      children.delete(m.id);
+      if (!stopping) process.stdout.write(`${m.id} exited (${signal ?? `status ${code}`}); see ${logPath}\n`);
+    });
+    members.push({ id: m.id, pid: child.pid ?? -1, runtime: m.runtime, clientUrl: loopbackUrl(m.clientPort), peerUrl: loopbackUrl(m.peerPort), log: logPath });
+  }
+  const file: ClusterFile = { clusterId: "edgekv", clusterSecret, createdAt: previous?.createdAt ?? new Date().toISOString(), startedAt: new Date().toISOString(), members };
+  writeFileSync(filePath, JSON.stringify(file, null, 2) + "\n");
+  for (const m of members) process.stdout.write(`${m.id}  ${m.runtime.padEnd(4)}  pid ${m.pid}  client ${m.clientUrl}  peer ${m.peerUrl}  log ${m.log}\n`);
+  process.stdout.write(`${bootstrap ? "bootstrapping a new" : "resuming the"} cluster in ${dataDir} (Ctrl-C stops it)\n`);
+
+  const stopAll = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${why}: stopping ${children.size} node(s)\n`);
+    for (const c of children.values()) c.kill("SIGTERM");
+    const deadline = Date.now() + o.stopTimeoutMs;
+    while (children.size > 0 && Date.now() < deadline) await sleep(50);
+    for (const [id, c] of children) {
+      process.stdout.write(`${id} still running after ${o.stopTimeoutMs} ms: SIGKILL\n`);
+      c.kill("SIGKILL");
+    }
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stopAll("SIGINT"));
+  process.on("SIGTERM", () => void stopAll("SIGTERM"));
+
+  // Bounded wait for a leader: 60 s covers a cold start of tsx/deno on a slow machine.
+  const deadline = Date.now() + 60_000;
+  while (!stopping && Date.now() < deadline) {
+    if (children.size === 0) {
+      process.stdout.write("every node exited; see the logs above\n");
+      process.exit(1);
+    }
+    // Ready = every member names the same leader, so every URL printed above serves reads and writes.
+    const leaders = await Promise.all(members.map((m) => leaderOf(m.clientUrl)));
+    const leader = leaders[0];
+    if (leader !== "" && leaders.every((l) => l === leader)) {
+      process.stdout.write(`cluster ready: leader ${leader}\n`);
+      return;
+    }
+    await sleep(200);
+  }
+  if (!stopping) process.stdout.write("no leader after 60 s; the nodes keep trying (see their logs)\n");
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`cluster: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,285 @@
+/**
+ * The nemesis harness's cluster: N real edgekv node processes (node.ts) on 127.0.0.1, each peer link i -> j
+ * routed through its own {@link LinkProxy}, with kill -9, restart, SIGSTOP/SIGCONT, disk wipe and link
+ * faults under the harness's control. Node i is `n<i+1>`; its log is `<dir>/<id>.log`, its data
+ * `<dir>/<id>/`. Only PIDs this harness spawned are ever signalled.
+ *
+ * (test/helpers/cluster.ts, the generic real-process harness, had not landed when this was written and
+ * has no proxies; this one is specific to fault injection.)
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { LinkProxy } from "./proxy.ts";
+
+/** A runtime one node process runs on. */
+export type NodeRuntime = "bun" | "deno" | "node";
+
+/** The repository root (where node.ts lives). */
+export const repoRoot = new URL("../..", import.meta.url).pathname;
+
+/** `[command, args]` running node.ts on `rt` (binaries as in the project brief). */
+export function nodeCommand(rt: NodeRuntime): [string, string[]] {
+  const entry = join(repoRoot, "node.ts");
+  if (rt === "bun") return [join(repoRoot, "node_modules/.bin/bun"), ["run", entry]];
+  if (rt === "deno") return [join(repoRoot, "node_modules/.bin/deno"), ["run", "-A", "--no-check", entry]];
+  return ["node", ["--import", "tsx", entry]];
+}
+
+/** Round-robin runtimes for `mixed`: n1 bun, n2 deno, n3 node, ... */
+export function runtimeOf(spec: NodeRuntime | "mixed", index: number): NodeRuntime {
+  return spec === "mixed" ? (["bun", "deno", "node"] as const)[index % 3] : spec;
+}
+
+/** Options of {@link NemesisCluster.create}. */
+export interface ClusterOptions {
+  nodes: number;
+  runtime: NodeRuntime | "mixed";
+  /** Folder for data dirs and logs (created). */
+  dir: string;
+  /** Extra environment for every node (e.g. EDGEKV_UNSAFE_BUG). */
+  env?: Record<string, string>;
+  /** Extra node flags. */
+  extraArgs?: string[];
+}
+
+/** One member process. `proc` is undefined while it is down. */
+export interface Member {
+  id: string;
+  index: number;
+  runtime: NodeRuntime;
+  clientPort: number;
+  peerPort: number;
+  dataDir: string;
+  log: string;
+  proc: ChildProcess | undefined;
+  paused: boolean;
+}
+
+/** Asks the OS for a free loopback port (bind 0, read, close). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** See the file comment. */
+export class NemesisCluster {
+  readonly members: Member[] = [];
+  /** proxies.get(`${from}>${to}`) */
+  readonly proxies = new Map<string, LinkProxy>();
+  private started = false;
+
+  private constructor(readonly options: ClusterOptions) {}
+
+  /** Allocates ports, starts every proxy and every node (bootstrapping the cluster). */
+  static async create(options: ClusterOptions): Promise<NemesisCluster> {
+    const c = new NemesisCluster(options);
+    mkdirSync(options.dir, { recursive: true });
+    for (let i = 0; i < options.nodes; i++) {
+      const id = `n${i + 1}`;
+      c.members.push({
+        id,
+        index: i,
+        runtime: runtimeOf(options.runtime, i),
+        clientPort: await freePort(),
+        peerPort: await freePort(),
+        dataDir: join(options.dir, id),
+        log: join(options.dir, `${id}.log`),
+        proc: undefined,
+        paused: false,
+      });
+    }
+    for (const a of c.members)
+      for (const b of c.members) {
+        if (a === b) continue;
+        const p = new LinkProxy(a.id, b.id, b.peerPort);
+        await p.start();
+        c.proxies.set(`${a.id}>${b.id}`, p);
+      }
+    for (const m of c.members) c.spawn(m, true);
+    c.started = true;
+    return c;
+  }
+
+  /** `http://127.0.0.1:<client port>` of a member. */
+  url(m: Member | string): string {
+    return `http://127.0.0.1:${this.member(m).clientPort}`;
+  }
+
+  /** The member by id (or itself). Throws on an unknown id. */
+  member(m: Member | string): Member {
+    if (typeof m !== "string") return m;
+    const found = this.members.find((x) => x.id === m);
+    if (!found) throw new Error(`no member ${m}`);
+    return found;
+  }
+
+  /** The directed link proxy from -> to. */
+  link(from: string, to: string): LinkProxy {
+    const p = this.proxies.get(`${from}>${to}`);
+    if (!p) throw new Error(`no link ${from}>${to}`);
+    return p;
+  }
+
+  /** Members whose process runs and is not paused. */
+  live(): Member[] {
+    return this.members.filter((m) => m.proc !== undefined && !m.paused);
+  }
+
+  private spawn(m: Member, bootstrap: boolean): void {
+    mkdirSync(m.dataDir, { recursive: true });
+    const peers = this.members.map((p) => `${p.id}=http://127.0.0.1:${p === m ? p.peerPort : this.link(m.id, p.id).listenPort}`).join(",");
+    const args = [
+      "--node-id", m.id, "--client-port", String(m.clientPort), "--peer-port", String(m.peerPort), "--data-dir", m.dataDir,
+      "--peers", peers, "--cluster-secret", "nemesis-secret-0123456789",
+      "--peer-reconnect-ms-min", "100", "--peer-reconnect-ms-max", "1000", "--request-timeout-ms", "5000",
+      ...(bootstrap ? ["--bootstrap", "true"] : []),
+      ...(this.options.extraArgs ?? []),
+    ];
+    const [cmd, pre] = nodeCommand(m.runtime);
+    const fd = openSync(m.log, "a");
+    const proc = spawn(cmd, [...pre, ...args], { cwd: repoRoot, stdio: ["ignore", fd, fd], env: { ...process.env, ...this.options.env } });
+    closeSync(fd);
+    m.proc = proc;
+    m.paused = false;
+    proc.on("exit", () => {
+      if (m.proc === proc) m.proc = undefined;
+    });
+  }
+
+  /** kill -9 (the process loses nothing it fsynced). No-op when already down. */
+  async kill(m: Member | string): Promise<void> {
+    const x = this.member(m);
+    const proc = x.proc;
+    if (!proc || proc.pid === undefined) return;
+    const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+    if (x.paused) proc.kill("SIGCONT");
+    proc.kill("SIGKILL");
+    await Promise.race([exited, sleep(5000)]);
+    x.proc = undefined;
+    x.paused = false;
+  }
+
+  /** Starts a stopped member again on the same data dir (no bootstrap: it resumes, or rejoins when wiped). */
+  restart(m: Member | string): void {
+    const x = this.member(m);
+    if (x.proc) return;
+    this.spawn(x, false);
+  }
+
+  /** Deletes a stopped member's data dir (disk loss). Throws when the member runs. */
+  wipe(m: Member | string): void {
+    const x = this.member(m);
+    if (x.proc) throw new Error(`wipe ${x.id}: still running`);
+    rmSync(x.dataDir, { recursive: true, force: true });
+  }
+
+  /** SIGSTOP: the process freezes with its sockets open. */
+  pause(m: Member | string): void {
+    const x = this.member(m);
+    if (!x.proc || x.paused) return;
+    x.proc.kill("SIGSTOP");
+    x.paused = true;
+  }
+
+  /** SIGCONT after {@link pause}. */
+  resume(m: Member | string): void {
+    const x = this.member(m);
+    if (!x.proc || !x.paused) return;
+    x.proc.kill("SIGCONT");
+    x.paused = false;
+  }
+
+  /** Cuts every link between the two groups, both ways (a symmetric partition). */
+  partition(a: string[], b: string[]): void {
+    for (const x of a) for (const y of b) if (x !== y) { this.link(x, y).cut(); this.link(y, x).cut(); }
+  }
+
+  /** Heals every link (partitions and delays). */
+  healLinks(): void {
+    for (const p of this.proxies.values()) p.heal();
+  }
+
+  /** Links currently cut, as "a>b" strings (for reports). */
+  cutLinks(): string[] {
+    return [...this.proxies.entries()].filter(([, p]) => p.isDown).map(([k]) => k);
+  }
+
+  /** Waits until every member answers GET /healthz (bounded by `timeoutMs`). Throws naming the laggards. */
+  async waitHealthy(timeoutMs = 60_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (let i = 0; i < 10_000; i++) {
+      const ok = await Promise.all(this.members.map((m) => getJson(`${this.url(m)}/healthz`, 1000).then((r) => r !== undefined)));
+      if (ok.every(Boolean)) return;
+      if (performance.now() > deadline) throw new Error(`nodes not healthy after ${timeoutMs} ms: ${this.members.filter((_, i) => !ok[i]).map((m) => m.id).join(", ")}`);
+      await sleep(200);
+    }
+  }
+
+  /** The leader some live member reports (highest term wins), or undefined. */
+  async leader(): Promise<string | undefined> {
+    const views = await Promise.all(this.live().map((m) => clusterView(this.url(m))));
+    let best: { id: string; term: number } | undefined;
+    for (const v of views) if (v && v.leaderId && (!best || v.term > best.term)) best = { id: v.leaderId, term: v.term };
+    return best?.id;
+  }
+
+  /** Waits for a leader that is live (bounded); returns its id or throws. */
+  async waitLeader(timeoutMs = 30_000): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    for (let i = 0; i < 10_000 && performance.now() < deadline; i++) {
+      const l = await this.leader();
+      if (l && this.live().some((m) => m.id === l)) return l;
+      await sleep(100);
+    }
+    throw new Error(`no leader within ${timeoutMs} ms`);
+  }
+
+  /** Stops everything this harness started: resumes paused nodes, kill -9 each spawned PID, closes proxies. */
+  async destroy(): Promise<void> {
+    if (!this.started) return;
+    await Promise.all(this.members.map((m) => this.kill(m)));
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+    this.started = false;
+  }
+}
+
+/** The subset of the cluster view (docs/api.md) the harness reads. */
+export interface ClusterView {
+  selfId: string;
+  leaderId: string;
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  revision: number;
+  members: Array<{ id: string; role: string }>;
+}
+
+/** GET `url` as JSON within `timeoutMs`; undefined on any error or non-2xx. */
+export async function getJson<T = unknown>(url: string, timeoutMs: number): Promise<T | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    return (await res.json()) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** GET /v1/cluster of one node (1 s deadline). */
+export function clusterView(baseUrl: string): Promise<ClusterView | undefined> {
+  return getJson<ClusterView>(`${baseUrl}/v1/cluster`, 1000);
+}
