@@ -37,6 +37,11 @@ export interface AppliedEntry {
   error?: KvError;
   /** Put/delete events in revision order (empty for reads, no-ops, conf changes, errors, session duplicates). */
   events: WatchEvent[];
+  /**
+   * True when the entry was a retry of an already applied (clientId, sequence): `result`/`error` are the
+   * stored ones and nothing was applied, so the node must not repeat side effects (e.g. Lessor.grant).
+   */
+  duplicate?: boolean;
 }
 
 /** A member's URLs (kv_members): where peers dial it and where clients reach it. */
@@ -151,6 +156,7 @@ export class KvStateMachine {
    * other error (I/O) rolls the whole batch back and is rethrown (fatal for the node).
    */
   applyEntries(entries: Entry[]): AppliedEntry[] {
+    if (entries.length === 0) return [];
     return this.driver.transaction(() => {
       let applied = this.appliedIndex();
       let term = this.appliedTerm();
@@ -187,11 +193,17 @@ export class KvStateMachine {
     } catch (err) {
       return { index: e.index, error: new KvError("bad_request", `undecodable command: ${(err as Error).message}`), events: [] };
     }
+    if (cmd === null || typeof cmd !== "object") return { index: e.index, error: new KvError("bad_request", "command must be an object"), events: [] };
     const session = cmd.session;
     if (session) {
       const seen = this.sessions.lookup(session.clientId, session.sequence, e.index);
       if (seen.kind === "rejected") return { index: e.index, error: seen.error, events: [] };
-      if (seen.kind === "duplicate") return { index: e.index, result: seen.result, error: seen.error, events: [] };
+      if (seen.kind === "duplicate") {
+        const dup: AppliedEntry = { index: e.index, events: [], duplicate: true };
+        if (seen.result) dup.result = seen.result;
+        if (seen.error) dup.error = seen.error;
+        return dup;
+      }
     }
     const outcome = this.applyRequest(cmd.request);
     if (session) this.sessions.record(session.clientId, session.sequence, e.index, outcome);

@@ -172,7 +172,7 @@ describe("kv client sessions (Raft thesis §6.3)", () => {
     const h = await Harness.open();
     const first = h.apply({ op: "put", key: b("k"), value: b("1") }, { clientId: "c1", sequence: 1 });
     const retry = h.apply({ op: "put", key: b("k"), value: b("1") }, { clientId: "c1", sequence: 1 });
-    assert.deepEqual(retry.result, first.result);
+    assert.deepEqual([retry.result, retry.duplicate, first.duplicate], [first.result, true, undefined]);
     assert.deepEqual([retry.events.length, h.sm.revision(), h.sm.range({ key: b("k") }).kvs[0].version], [0, 1, 1]);
     const failed = h.apply({ op: "put", key: b("k"), value: b("1"), lease: 9 }, { clientId: "c1", sequence: 2 });
     const failedRetry = h.apply({ op: "put", key: b("k"), value: b("1"), lease: 9 }, { clientId: "c1", sequence: 2 });

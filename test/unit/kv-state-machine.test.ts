@@ -198,6 +198,7 @@ describe("kv state machine: applying entries", () => {
     assert.deepEqual(out.map((o) => o.index), [2]);
     assert.equal(h.sm.range({ key: b("a") }).kvs[0].version, 2);
     assert.throws(() => h.sm.applyEntries([{ index: 9, term: 1, type: "normal", data: new Uint8Array(0) }]), /does not follow/);
+    assert.deepEqual(h.sm.applyEntries([]), []);
     h.close();
   });
 
