@@ -30,10 +30,10 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
-      buf += decoder.decode(value, { stream: true });
-      // A trailing CR may be the first half of CRLF: keep it until the next chunk.
-      for (let m = /\r\n|\n|\r(?!$)/.exec(buf); m; m = /\r\n|\n|\r(?!$)/.exec(buf)) {
+      if (!done) buf += decoder.decode(value, { stream: true });
+      // A trailing CR may be the first half of CRLF: keep it until the next chunk, or the end.
+      const lineEnd = done ? /\r\n|\n|\r/ : /\r\n|\n|\r(?!$)/;
+      for (let m = lineEnd.exec(buf); m; m = lineEnd.exec(buf)) {
         const line = buf.slice(0, m.index);
         buf = buf.slice(m.index + m[0].length);
         if (line === "") {
@@ -54,6 +54,8 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
           hasData = true;
         } else if (field === "id" && !val.includes("\u0000")) lastId = val;
       }
+      // At the end, an unterminated event is dropped (WHATWG: only a blank line dispatches).
+      if (done) return;
       if (buf.length > SSE_MAX_LINE_CHARS) throw new Error("sse line too long");
     }
   } finally {

@@ -179,13 +179,15 @@ export class Transport {
           attempt++;
           continue;
         }
-        const retryable = res.status === 429 || res.status === 503 || (res.status === 504 && c.kind !== "admin");
+        // A not_leader without a usable URL is handled like 503: nothing was done, try another endpoint.
+        const leaderless = err instanceof NotLeaderError;
+        const retryable = leaderless || res.status === 429 || res.status === 503 || (res.status === 504 && c.kind !== "admin");
         if (!retryable) {
           if (slot) slot.nextSequence++;
           throw err;
         }
         if (res.status === 504 && c.kind === "write") maybeApplied = true;
-        if (res.status === 503) this.failover(url);
+        if (res.status === 503 || leaderless) this.failover(url);
         attempt++;
         if (attempt < this.options.retry.attempts) await this.pause(attempt, err.details.retryAfterSec, signal, c.kind);
       }

@@ -125,6 +125,13 @@ describe("client: leader following, retries, sessions, deadlines", () => {
     assert.deepEqual(calls.map((x) => x.url), ["http://a/v1/kv/k", "http://b/v1/kv/k", "http://b/v1/kv/k"]);
   });
 
+  it("moves to the next endpoint on a not_leader without a leader URL", async () => {
+    const { f, calls } = scripted((url) => (url.startsWith("http://a") ? errorResponse(421, "not_leader", { leader: { id: "b", clientUrl: "" } }) : new Response(JSON.stringify({ revision: 2 }))));
+    const c = new EdgeKvClient({ endpoints: ["http://a", "http://b"], fetch: f, random: () => 0, retry: { baseMs: 1 } });
+    assert.equal((await c.put("k", "v")).revision, 2);
+    assert.deepEqual(calls.map((x) => x.url), ["http://a/v1/kv/k", "http://b/v1/kv/k"]);
+  });
+
   it("retries a write on 503 and network errors with the same session, then moves to the next sequence", async () => {
     const { f, calls } = scripted((_url, _init, n) => {
       if (n === 1) return errorResponse(503, "no_leader", {}, { "retry-after": "0" });
