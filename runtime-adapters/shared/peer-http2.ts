@@ -13,6 +13,7 @@ import { CodecError } from "../../src/codec/cbor.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
+import { readRefusal, responseOf, streamBody } from "./peer-http2-streams.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 
 /** Options of `createHttp2PeerTransport`. Times in ms, sizes in bytes. */
@@ -132,7 +133,14 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
 
   function write(p: Peer, frame: Uint8Array): void {
     p.lastWriteMs = now();
-    if (!p.stream!.write(frame)) {
+    let ok: boolean;
+    try {
+      ok = p.stream!.write(frame);
+    } catch (e) {
+      // `send` must never throw; a dead stream is noticed and reconnected through its events.
+      return scheduleReconnect(p, `write failed: ${(e as Error).message}`);
+    }
+    if (!ok) {
       p.blocked = true;
       p.stream!.once("drain", () => {
         p.blocked = false;
@@ -350,54 +358,4 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     },
   };
   return transport;
-}
-
-/** Resolves with the response status and headers of a client stream, or rejects when it fails first. */
-function responseOf(stream: http2.ClientHttp2Stream): Promise<[number, http2.IncomingHttpHeaders]> {
-  return new Promise((resolve, reject) => {
-    stream.once("response", (h) => resolve([Number(h[":status"]), h]));
-    stream.once("error", (e) => reject(new PeerRequestError("reset", e.message)));
-    stream.once("close", () => reject(new PeerRequestError("reset", "stream closed before a response")));
-  });
-}
-
-/** Reads a refusal body (`{"error": {code, message}}`) into "code: message"; bounded to 64 KiB. */
-function readRefusal(stream: http2.ClientHttp2Stream, status: number): Promise<string> {
-  return new Promise((resolve) => {
-    let text = "";
-    const done = () => {
-      try {
-        const e = (JSON.parse(text) as { error: { code: string; message: string } }).error;
-        resolve(`${status} ${e.code}: ${e.message}`);
-      } catch {
-        resolve(`status ${status}`);
-      }
-    };
-    stream.setEncoding("utf8");
-    stream.on("data", (c: string) => {
-      if (text.length < 65536) text += c;
-    });
-    stream.once("end", done);
-    stream.once("close", done);
-    stream.once("error", done);
-  });
-}
-
-/** Wraps a client stream's response body as a web ReadableStream (pull-based, so HTTP/2 flow control applies). */
-function streamBody(stream: http2.ClientHttp2Stream): ReadableStream<Uint8Array> {
-  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { done, value } = await it.next();
-        if (done) controller.close();
-        else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-      } catch (e) {
-        controller.error(e);
-      }
-    },
-    cancel() {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-    },
-  });
 }

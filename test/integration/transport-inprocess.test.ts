@@ -10,6 +10,8 @@ import { createHttp2PeerTransport } from "../../runtime-adapters/shared/peer-htt
 import { handlePeerFetch } from "../../runtime-adapters/shared/peer-fetch-server.ts";
 import type { PeerServerContext } from "../../runtime-adapters/shared/peer-http2-server.ts";
 import { encodeFrame } from "../../src/codec/frame.ts";
+import { peerTransportOptions } from "../../runtime-adapters/shared/peer-options.ts";
+import { loadConfig } from "../../src/config/load.ts";
 import { SNAPSHOT_END, readSnapshotBody, snapshotPieces } from "../../runtime-adapters/shared/snapshot-body.ts";
 import { PEER_HEADERS, PEER_PATHS, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import type { Message } from "../../src/raft/types.ts";
@@ -231,6 +233,21 @@ describe("peer transport rules", () => {
     assert.deepEqual(await read([...pieces, SNAPSHOT_END]), [1, 2, 3, 4, 5, 6]);
     await assert.rejects(read(pieces), /broken before its end marker/);
     await assert.rejects(read([...pieces, SNAPSHOT_END, ...snapshotPieces(new Uint8Array([7]), 4)]), /after its end marker/);
+  });
+
+  it("takes its options from the node configuration", () => {
+    const c = loadConfig({ argv: ["--node-id", "n7", "--peer-port", "7007", "--cluster-secret", "0123456789abcdef"], env: {} });
+    assert.deepEqual(peerTransportOptions(c), {
+      nodeId: "n7",
+      clusterId: "edgekv",
+      clusterSecret: "0123456789abcdef",
+      host: "127.0.0.1",
+      port: 7007,
+      heartbeatIntervalMs: 150,
+      reconnectMsMin: 1000,
+      reconnectMsMax: 60_000,
+      maxFrameBytes: 16 * 1024 * 1024,
+    });
   });
 
   it("backs off exponentially from min to max with jitter in [0.5, 1)", () => {

@@ -112,7 +112,9 @@ describe("peer transport (HTTP/2 h2c) between runtimes", () => {
       assert.notEqual(st.b.outbound, "open");
       a.cmd({ cmd: "forward", to: "b", path: "/x", body: "" });
       const fwd = await a.event("forwarded", (e) => e.event === "forwarded");
-      assert.ok(fwd.code === "unauthorized" || fwd.code === "unreachable", `forward refused, got ${JSON.stringify(fwd)}`);
+      // Refused by the peer, or cut off with the session the refused message stream tears down: never served.
+      assert.ok(["unauthorized", "unreachable", "reset"].includes(fwd.code), `forward refused, got ${JSON.stringify(fwd)}`);
+      assert.equal(fwd.status, undefined);
       assert.equal(b.events.filter((e) => e.event === "batch").length, 0, "nothing delivered");
     } finally {
       await Promise.all([a.kill(), b.kill()]);
