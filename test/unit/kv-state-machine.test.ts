@@ -211,6 +211,25 @@ describe("kv state machine: applying entries", () => {
     h2.close();
   });
 
+  it("an I/O error part-way through a batch rolls the whole batch back, applied index included, and is rethrown", async () => {
+    const h = await Harness.open();
+    h.ok({ op: "put", key: b("a"), value: b("1") });
+    let releases = 0;
+    const real = h.driver.exec.bind(h.driver);
+    // Fail the second request's RELEASE: the first entry of the batch has already written by then.
+    (h.driver as { exec: (sql: string) => void }).exec = (sql: string) => {
+      if (sql.startsWith("RELEASE") && ++releases === 2) throw new Error("disk I/O error (simulated)");
+      real(sql);
+    };
+    const batch = [h.entry({ request: { op: "put", key: b("b"), value: b("1") } }), h.entry({ request: { op: "put", key: b("c"), value: b("1") } })];
+    assert.throws(() => h.sm.applyEntries(batch), /simulated/);
+    (h.driver as { exec: (sql: string) => void }).exec = real;
+    assert.deepEqual([h.sm.appliedIndex(), h.sm.revision(), h.sm.range({ key: b("b") }).count], [1, 1, 0]);
+    assert.deepEqual(h.sm.applyEntries(batch).map((o) => o.error), [undefined, undefined], "the same batch applies once retried");
+    assert.deepEqual([h.sm.appliedIndex(), h.sm.revision()], [3, 3]);
+    h.close();
+  });
+
   it("an undecodable entry is that entry's bad_request, and later entries still apply", async () => {
     const h = await Harness.open();
     const bad = { index: h.nextIndex++, term: 1, type: "normal" as const, data: new Uint8Array([1, 2]) };
