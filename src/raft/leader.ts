@@ -275,7 +275,7 @@ export class LeaderState {
   private release(index: number, reads: PendingRead[]): void {
     const byFollower = new Map<NodeId, string[]>();
     for (const r of reads) {
-      if (r.from === "") this.n.readStatesBuf.push({ requestId: r.requestId, index });
+      if (r.from === "") this.n.out.readStates.push({ requestId: r.requestId, index });
       else byFollower.set(r.from, [...(byFollower.get(r.from) ?? []), r.requestId]);
     }
     for (const [to, requestIds] of byFollower) this.n.send({ type: "readIndexResponse", to, requestIds, index });

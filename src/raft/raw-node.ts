@@ -7,10 +7,13 @@
  * §9.6; CheckQuorum and ignoring votes while a leader is known — thesis §6.2 and §4.2.3; ReadIndex —
  * thesis §6.4; leadership transfer — thesis §3.10; joint consensus — thesis §4.3; flow control — etcd raft.
  */
-import { applyConfChange, emptyConfState, isJoint, isVoter } from "./confchange.ts";
-import { RaftLog, invariant } from "./log.ts";
+import { applyConfChange, isJoint, isVoter } from "./confchange.ts";
+import { admitTerm, handleAppendEntries, handleRequestVote, handleSnapshot } from "./follower.ts";
+import { ConfTracker } from "./membership.ts";
+import { RaftLog } from "./log.ts";
 import { committedIndex, hasQuorum, voteResult } from "./quorum.ts";
-import { ReadOnlyQueue, type PendingRead } from "./read-only.ts";
+import type { PendingRead } from "./read-only.ts";
+import { Outbox } from "./ready.ts";
 import { LeaderState } from "./leader.ts";
 import {
   DEFAULT_RAFT_CONFIG,
@@ -26,21 +29,11 @@ import {
   type RaftConfig,
   type RaftStatus,
   type RaftStorage,
-  type ReadState,
   type Ready,
-  type RequestVoteMessage,
   type Rng,
   type Role,
   type Snapshot,
 } from "./types.ts";
-
-/** What the last Ready handed out, so `advance()` knows what became durable and applied. */
-interface Handed {
-  hardState: HardState | undefined;
-  lastEntry: { index: number; term: number } | undefined;
-  snapshotIndex: number;
-  appliedTo: number;
-}
 
 /** Distributes `Omit<Message, "from" | "term">` shapes; `send` fills in the sender and term. */
 export type Outgoing = Message extends infer M ? (M extends Message ? Omit<M, "from" | "term"> & { term?: number } : never) : never;
@@ -59,11 +52,7 @@ export class RaftNode {
   vote: NodeId = "";
   role: Role = "follower";
   leaderId: NodeId = "";
-  /** Membership in force: the latest conf entry appended (thesis §4.1), else the base. */
-  conf: ConfState = emptyConfState();
-  private confBase: ConfState = emptyConfState();
-  /** Conf entries in the log after the base, oldest first, with the membership each one installs. */
-  private confEntries: Array<{ index: number; cs: ConfState }> = [];
+  private membership = new ConfTracker();
   electionElapsed = 0;
   heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -76,14 +65,8 @@ export class RaftNode {
    */
   private forwardedReads = new Map<string, number>();
 
-  // Output buffers, drained by ready().
-  sendNowBuf: Message[] = [];
-  messagesBuf: Message[] = [];
-  readStatesBuf: ReadState[] = [];
-  droppedBuf: string[] = [];
-  private prevHard: HardState;
-  private prevSoft: { role: Role; leaderId: NodeId };
-  private handed: Handed | undefined;
+  /** Output buffers and the Ready/advance bookkeeping. */
+  readonly out: Outbox;
 
   /**
    * @param config see `RaftConfig` (missing fields take `DEFAULT_RAFT_CONFIG`); throws RaftError("invariant")
@@ -109,14 +92,12 @@ export class RaftNode {
     this.log = new RaftLog(storage, init.hardState.commit, this.cfg.applied);
     this.term = init.hardState.term;
     this.vote = init.hardState.vote;
-    this.confBase = init.confState;
-    this.conf = init.confState;
+    this.membership.reset(init.confState);
     const first = storage.firstIndex();
     const last = storage.lastIndex();
-    if (last >= first) this.trackConfEntries(storage.entries(first, last + 1, Infinity));
-    this.prevHard = { term: this.term, vote: this.vote, commit: this.log.committed };
+    if (last >= first) this.membership.track(storage.entries(first, last + 1, Infinity));
     this.becomeFollower(this.term, "");
-    this.prevSoft = { role: this.role, leaderId: this.leaderId };
+    this.out = new Outbox(this.hardState(), { role: this.role, leaderId: this.leaderId });
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -129,7 +110,7 @@ export class RaftNode {
         this.forwardedReads.set(id, left - 1);
       } else {
         this.forwardedReads.delete(id);
-        this.droppedBuf.push(id);
+        this.out.dropped.push(id);
       }
     }
     if (this.leader) {
@@ -219,13 +200,7 @@ export class RaftNode {
 
   /** True when `ready()` has work (and no earlier Ready is awaiting `advance()`). */
   hasReady(): boolean {
-    if (this.handed) return false;
-    if (this.role !== this.prevSoft.role || this.leaderId !== this.prevSoft.leaderId) return true;
-    if (!sameHardState(this.hardState(), this.prevHard)) return true;
-    if (this.log.unstable.length > 0 || this.log.unstableSnapshot) return true;
-    if (this.sendNowBuf.length > 0 || this.messagesBuf.length > 0) return true;
-    if (this.readStatesBuf.length > 0 || this.droppedBuf.length > 0) return true;
-    return this.log.committed > this.applyFrom() - 1;
+    return this.out.hasReady(this);
   }
 
   /**
@@ -233,57 +208,16 @@ export class RaftNode {
    * @throws RaftError("invariant") when called again before `advance()`.
    */
   ready(): Ready {
-    if (this.handed) throw new RaftError("invariant", "ready() called again before advance()");
-    const rd: Ready = {
-      entries: this.log.unstable.slice(),
-      sendNow: this.sendNowBuf,
-      messages: this.messagesBuf,
-      committedEntries: [],
-      readStates: this.readStatesBuf,
-      droppedReadIds: this.droppedBuf,
-    };
-    this.sendNowBuf = [];
-    this.messagesBuf = [];
-    this.readStatesBuf = [];
-    this.droppedBuf = [];
-    if (this.role !== this.prevSoft.role || this.leaderId !== this.prevSoft.leaderId) {
-      rd.softState = { role: this.role, leaderId: this.leaderId };
-      this.prevSoft = { ...rd.softState };
-    }
-    const hs = this.hardState();
-    let handedHard: HardState | undefined;
-    if (!sameHardState(hs, this.prevHard)) {
-      handedHard = hs;
-      // forget-vote (test-only): the persisted hard state loses the vote, so a restart may vote twice.
-      rd.hardState = this.cfg.bugs.has("forget-vote") ? { ...hs, vote: "" } : hs;
-    }
-    if (this.log.unstableSnapshot) rd.snapshot = this.log.unstableSnapshot;
-    const from = this.applyFrom();
-    if (this.log.committed >= from) rd.committedEntries = this.log.entries(from, this.log.committed + 1, Infinity);
-    const last = rd.entries[rd.entries.length - 1];
-    this.handed = {
-      hardState: handedHard,
-      lastEntry: last ? { index: last.index, term: last.term } : undefined,
-      snapshotIndex: rd.snapshot ? rd.snapshot.meta.index : 0,
-      appliedTo: Math.max(from - 1, rd.committedEntries.length > 0 ? rd.committedEntries[rd.committedEntries.length - 1]!.index : 0),
-    };
-    return rd;
+    return this.out.ready(this);
   }
 
   /**
    * The last Ready was fully handled: its entries, snapshot and hard state are durable and its committed
    * entries applied. The leader now counts its own log toward the quorum (thesis §10.2.1).
+   * @throws RaftInvariantError when the log positions broke snapshot <= applied <= commit <= last.
    */
   advance(): void {
-    const h = this.handed;
-    if (!h) return;
-    this.handed = undefined;
-    if (h.hardState) this.prevHard = h.hardState;
-    if (h.snapshotIndex > 0) this.log.stableSnapshotTo(h.snapshotIndex);
-    if (h.lastEntry) this.log.stableTo(h.lastEntry.index, h.lastEntry.term);
-    this.log.appliedTo(h.appliedTo);
-    this.checkLogInvariants();
-    if (this.leader) this.leader.onSelfDurable();
+    if (this.out.advance(this) && this.leader) this.leader.onSelfDurable();
   }
 
   /** A plain snapshot of the core's state. */
@@ -312,36 +246,10 @@ export class RaftNode {
 
   /** Feeds one received message. Messages of older terms are ignored or answered so the sender catches up. */
   step(m: Message): void {
-    if (m.to !== this.id) return;
-    if (m.term > this.term) {
-      if (m.type === "requestVote") {
-        // Thesis §4.2.3: while a leader is known and was heard within the minimum election timeout, votes
-        // are ignored, so a removed or partitioned node cannot depose a healthy leader.
-        const inLease = this.leaderId !== "" && this.electionElapsed < this.cfg.electionTicks;
-        if (inLease && !m.leadershipTransfer) return;
-      }
-      if (m.type === "requestVote" && m.preVote) {
-        // A PreVote never changes the receiver's term (thesis §9.6).
-      } else if (m.type === "requestVoteResponse" && m.preVote && m.granted) {
-        // A granted PreVote carries the term the candidate will campaign in; not a newer leader.
-      } else if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") {
-        this.becomeFollower(m.term, m.from);
-      } else {
-        this.becomeFollower(m.term, "");
-      }
-    } else if (m.term < this.term) {
-      if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === "appendEntries" || m.type === "heartbeat")) {
-        // A stale leader cut off by a partition learns the newer term from this answer and steps down.
-        this.send({ type: "appendEntriesResponse", to: m.from, success: false, matchIndex: 0, rejectIndex: 0, conflictIndex: 0, conflictTerm: 0 });
-      } else if (m.type === "requestVote" && m.preVote) {
-        this.send({ type: "requestVoteResponse", to: m.from, preVote: true, granted: false });
-      }
-      return;
-    }
-
+    if (m.to !== this.id || !admitTerm(this, m)) return;
     switch (m.type) {
       case "requestVote":
-        this.handleRequestVote(m);
+        handleRequestVote(this, m);
         return;
       case "readIndexResponse":
         this.handleReadIndexResponse(m.requestIds, m.index);
@@ -356,16 +264,17 @@ export class RaftNode {
     switch (m.type) {
       case "appendEntries":
         this.becomeFollowerOf(m.from);
-        this.handleAppendEntries(m);
+        handleAppendEntries(this, m);
         return;
       case "heartbeat":
         this.becomeFollowerOf(m.from);
+        // The leader never sends a commit index past what it knows this follower holds.
         this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
         this.send({ type: "heartbeatResponse", to: m.from, readSeq: m.readSeq });
         return;
       case "installSnapshot":
         this.becomeFollowerOf(m.from);
-        this.handleSnapshot(m.from, m.snapshot);
+        handleSnapshot(this, m.from, m.snapshot);
         return;
       case "requestVoteResponse":
         this.handleVoteResponse(m.from, m.preVote, m.granted);
@@ -382,21 +291,6 @@ export class RaftNode {
     }
   }
 
-  private handleRequestVote(m: RequestVoteMessage): void {
-    const canVote =
-      this.vote === m.from || (this.vote === "" && this.leaderId === "") || (m.preVote && m.term > this.term);
-    if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
-      // A granted answer carries the candidate's term, so a pre-candidate counts it for its next term.
-      this.send({ type: "requestVoteResponse", to: m.from, term: m.term, preVote: m.preVote, granted: true });
-      if (!m.preVote) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send({ type: "requestVoteResponse", to: m.from, preVote: m.preVote, granted: false });
-    }
-  }
-
   private handleVoteResponse(from: NodeId, preVote: boolean, granted: boolean): void {
     if ((this.role === "preCandidate") !== preVote) return;
     if (this.role !== "preCandidate" && this.role !== "candidate") return;
@@ -410,60 +304,18 @@ export class RaftNode {
     }
   }
 
-  /** Follower side of AppendEntries (Raft paper figure 2, receiver steps 1-5). */
-  private handleAppendEntries(m: Extract<Message, { type: "appendEntries" }>): void {
-    const reply = (success: boolean, matchIndex: number, conflictIndex = 0, conflictTerm = 0) =>
-      this.send({ type: "appendEntriesResponse", to: m.from, success, matchIndex, rejectIndex: success ? 0 : m.prevLogIndex, conflictIndex, conflictTerm });
-    if (m.prevLogIndex < this.log.committed) {
-      reply(true, this.log.committed);
-      return;
-    }
-    if (this.log.matchTerm(m.prevLogIndex, m.prevLogTerm)) {
-      const lastNew = m.prevLogIndex + m.entries.length;
-      let conflictAt = -1;
-      for (let i = 0; i < m.entries.length; i++) {
-        if (!this.log.matchTerm(m.entries[i]!.index, m.entries[i]!.term)) {
-          conflictAt = i;
-          break;
-        }
-      }
-      if (conflictAt >= 0) this.appendToLog(m.entries.slice(conflictAt));
-      this.log.commitTo(Math.min(m.commit, lastNew));
-      reply(true, lastNew);
-      return;
-    }
-    // Rejection hint (etcd findConflictByTerm): the last index whose term is <= the leader's prevLogTerm,
-    // so the leader can skip a whole term of mismatching entries per round trip.
-    const hint = this.log.findConflictByTerm(Math.min(m.prevLogIndex, this.log.lastIndex()), m.prevLogTerm);
-    reply(false, 0, hint, Math.max(0, this.log.termOrNone(hint)));
-  }
-
-  /** Follower side of InstallSnapshot (Raft paper figure 13). */
-  private handleSnapshot(from: NodeId, s: Snapshot): void {
-    const reply = (matchIndex: number) =>
-      this.send({ type: "appendEntriesResponse", to: from, success: true, matchIndex, rejectIndex: 0, conflictIndex: 0, conflictTerm: 0 });
-    if (s.meta.index <= this.log.committed) {
-      reply(this.log.committed);
-      return;
-    }
-    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
-      // Our log already holds the snapshot's last entry: just commit up to it and keep the tail.
-      this.log.commitTo(s.meta.index);
-      reply(s.meta.index);
-      return;
-    }
+  /** Replaces the log with an InstallSnapshot's snapshot; its membership becomes the base. */
+  restoreSnapshot(s: Snapshot): void {
     this.log.restore(s);
-    this.confBase = s.meta.confState;
-    this.confEntries = [];
-    this.setConf(s.meta.confState);
-    reply(s.meta.index);
+    this.membership.reset(s.meta.confState);
+    this.onConfChanged();
   }
 
   private handleReadIndexResponse(ids: string[], index: number): void {
     for (const id of ids) {
       if (!this.forwardedReads.delete(id)) continue;
-      if (index > 0) this.readStatesBuf.push({ requestId: id, index });
-      else this.droppedBuf.push(id);
+      if (index > 0) this.out.readStates.push({ requestId: id, index });
+      else this.out.dropped.push(id);
     }
   }
 
@@ -545,13 +397,13 @@ export class RaftNode {
       this.leader = undefined;
       this.dropReads(l.readOnly.drain().concat(l.waitingReads));
     }
-    for (const id of this.forwardedReads.keys()) this.droppedBuf.push(id);
+    for (const id of this.forwardedReads.keys()) this.out.dropped.push(id);
     this.forwardedReads.clear();
   }
 
   private dropReads(reads: PendingRead[]): void {
     for (const r of reads) {
-      if (r.from === "") this.droppedBuf.push(r.requestId);
+      if (r.from === "") this.out.dropped.push(r.requestId);
       else this.send({ type: "readIndexResponse", to: r.from, requestIds: [r.requestId], index: 0 });
     }
   }
@@ -563,41 +415,26 @@ export class RaftNode {
   // ---------------------------------------------------------------------------------------------------
   // Log and membership
 
-  /** Appends to the log and tracks conf entries; conf changes take effect when appended (thesis §4.1). */
+  /** Membership in force: the latest conf entry appended (thesis §4.1), else the snapshot's or bootstrap one. */
+  get conf(): ConfState {
+    return this.membership.current;
+  }
+
+  /** Appends to the log; conf entries take effect now and are undone if truncated (thesis §4.1). */
   appendToLog(entries: Entry[]): void {
     if (entries.length === 0) return;
-    const after = entries[0]!.index;
-    if (after <= this.log.lastIndex() && this.confEntries.some((c) => c.index >= after)) {
-      // Truncation: revert to the latest conf entry that survives, else the base membership.
-      this.confEntries = this.confEntries.filter((c) => c.index < after);
-      const latest = this.confEntries[this.confEntries.length - 1];
-      this.setConf(latest ? latest.cs : this.confBase);
-    }
+    const truncated = entries[0]!.index <= this.log.lastIndex() && this.membership.truncateFrom(entries[0]!.index);
     this.log.append(entries);
-    this.trackConfEntries(entries);
-    // Committed conf entries can never be truncated: fold all but the newest into the base.
-    while (this.confEntries.length > 1 && this.confEntries[1]!.index <= this.log.committed) this.confEntries.shift();
-    if (this.confEntries.length > 0 && this.confEntries[0]!.index <= this.log.committed) {
-      this.confBase = this.confEntries.shift()!.cs;
-    }
+    if (this.membership.track(entries) || truncated) this.onConfChanged();
+    this.membership.fold(this.log.committed);
   }
 
-  private trackConfEntries(entries: Entry[]): void {
-    for (const e of entries) {
-      if (e.type !== "confChange") continue;
-      const cs = e.confState ?? applyConfChange(this.conf, e.confChange ?? { steps: [] });
-      this.confEntries.push({ index: e.index, cs });
-      this.setConf(cs);
-    }
-  }
-
-  private setConf(cs: ConfState): void {
-    this.conf = cs;
+  private onConfChanged(): void {
     if (this.leader) this.leader.onConfChange();
   }
 
   /** Index of the first committed entry not yet handed out for applying. */
-  private applyFrom(): number {
+  applyFrom(): number {
     const snap = this.log.unstableSnapshot ? this.log.unstableSnapshot.meta.index : 0;
     return Math.max(this.log.applied, snap) + 1;
   }
@@ -629,19 +466,13 @@ export class RaftNode {
   /** Queues `m` from this node at the current term: the leader's AppendEntries/heartbeats may go before persisting. */
   send(m: Outgoing): void {
     const full = { ...m, from: this.id, term: m.term ?? this.term } as Message;
-    if (this.leader && (full.type === "appendEntries" || full.type === "heartbeat")) this.sendNowBuf.push(full);
-    else this.messagesBuf.push(full);
+    if (this.leader && (full.type === "appendEntries" || full.type === "heartbeat")) this.out.sendNow.push(full);
+    else this.out.messages.push(full);
   }
 
-  private hardState(): HardState {
+  /** The current hard state (what the next Ready persists if it changed). */
+  hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.log.committed };
-  }
-
-  private checkLogInvariants(): void {
-    const l = this.log;
-    invariant(l.snapshotIndex() <= l.applied, `snapshot ${l.snapshotIndex()} > applied ${l.applied}`);
-    invariant(l.applied <= l.committed, `applied ${l.applied} > commit ${l.committed}`);
-    invariant(l.committed <= l.lastIndex(), `commit ${l.committed} > last ${l.lastIndex()}`);
   }
 
   private requireLeader() {
@@ -649,8 +480,4 @@ export class RaftNode {
     if (this.leader.transferee) throw new ProposalDroppedError(`leadership transfer to ${this.leader.transferee} in progress`);
     return this.leader;
   }
-}
-
-function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
 }
