@@ -53,7 +53,7 @@ export interface MemberAddress {
 /** A page of watch history: events in (revision, sub) order; resume from `nextRevision`. */
 export interface EventsPage {
   events: WatchEvent[];
-  /** Revision to ask from next time (last included revision + 1; store revision + 1 when caught up). */
+  /** Revision to ask from next time (last included revision + 1; when caught up, max(from, store revision + 1)). */
   nextRevision: number;
   /** Store revision when read. */
   revision: number;
@@ -350,7 +350,8 @@ export class KvStateMachine {
     }
     const revision = this.store.revision();
     const rows = this.store.events(range, from, limit + 1);
-    if (rows.length <= limit) return { events: rows.map(plainEvent), nextRevision: revision + 1, revision };
+    // Caught up: resume after the store revision, but never before what was asked (a watch from the future).
+    if (rows.length <= limit) return { events: rows.map(plainEvent), nextRevision: Math.max(from, revision + 1), revision };
     const cut = rows[limit - 1].revision;
     if (rows[limit].revision !== cut) return { events: rows.slice(0, limit).map(plainEvent), nextRevision: cut + 1, revision };
     const kept = rows.filter((r) => r.revision < cut);

@@ -118,6 +118,8 @@ describe("kv watch pages", () => {
     const p2 = h.sm.eventsSince(p1.nextRevision, new Uint8Array(0), ALL, 2);
     assert.deepEqual([p2.events.map((e) => s(e.kv.key)), p2.nextRevision, p2.revision], [["f"], 3, 2]);
     assert.throws(() => h.sm.eventsSince(1, b("a"), undefined, 0), (e: KvError) => e.code === "bad_request");
+    const future = h.sm.eventsSince(10, new Uint8Array(0), ALL, 2);
+    assert.deepEqual([future.events.length, future.nextRevision], [0, 10], "a watch from the future keeps its start");
     h.close();
   });
 });
