@@ -83,6 +83,20 @@ export interface NodePorts {
 
 /** Header marking a request forwarded by a follower, so it is never forwarded twice. */
 const FORWARDED_HEADER = "x-edgekv-forwarded";
+
+/**
+ * >>> EDGEKV_UNSAFE_BUG: a deliberately wrong rule for checker self-tests, read once from the environment
+ * (Node/Bun `process.env`, Deno `Deno.env`); only "local-reads" is known. Empty in every normal run.
+ */
+const UNSAFE_BUG: string = (() => {
+  const g = globalThis as { process?: { env?: Record<string, string | undefined> }; Deno?: { env?: { get(k: string): string | undefined } } };
+  try {
+    return g.process?.env?.EDGEKV_UNSAFE_BUG ?? g.Deno?.env?.get("EDGEKV_UNSAFE_BUG") ?? "";
+  } catch {
+    return ""; // Deno without env permission
+  }
+})();
+// <<< EDGEKV_UNSAFE_BUG
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
 const TRANSFER_WAIT_MS = 2000;
 
@@ -547,6 +561,11 @@ export class EdgeNode implements KvService {
   private async readBarrier(opts: ReadOptions = {}): Promise<void> {
     this.checkServing();
     if ((opts.consistency ?? "linearizable") === "stale") return;
+    // >>> EDGEKV_UNSAFE_BUG (test only: test/nemesis/unsafe-bug.test.ts proves the nemesis checker catches
+    // stale reads). With EDGEKV_UNSAFE_BUG=local-reads every read skips the ReadIndex barrier and is served
+    // from local state, which a deposed leader may hold stale. Unreachable without the env var.
+    if (UNSAFE_BUG === "local-reads") return;
+    // <<< EDGEKV_UNSAFE_BUG
     if (this.reads.size >= this.config.queueDepth) throw new ApiError("too_many_requests", `more than ${this.config.queueDepth} reads are pending`, { retryAfterSec: 1 });
     const id = this.reads.nextId();
     const done = this.reads.wait(id, opts.signal);

@@ -57,16 +57,25 @@ export interface Member {
   paused: boolean;
 }
 
-/** Asks the OS for a free loopback port (bind 0, read, close). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Reserves `n` distinct free loopback ports: each is held open until `release()` so neither the OS nor the
+ * proxies started meanwhile can hand the same port out twice.
+ */
+async function reservePorts(n: number): Promise<{ ports: number[]; release: () => Promise<void> }> {
+  const servers: net.Server[] = [];
+  const ports: number[] = [];
+  for (let i = 0; i < n; i++) {
     const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
+    servers.push(s);
+    ports.push(
+      await new Promise<number>((resolve, reject) => {
+        s.once("error", reject);
+        s.listen(0, "127.0.0.1", () => resolve((s.address() as net.AddressInfo).port));
+      }),
+    );
+  }
+  const release = () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => undefined);
+  return { ports, release };
 }
 
 /** Resolves after `ms` milliseconds. */
@@ -85,14 +94,15 @@ export class NemesisCluster {
   static async create(options: ClusterOptions): Promise<NemesisCluster> {
     const c = new NemesisCluster(options);
     mkdirSync(options.dir, { recursive: true });
+    const reserved = await reservePorts(2 * options.nodes);
     for (let i = 0; i < options.nodes; i++) {
       const id = `n${i + 1}`;
       c.members.push({
         id,
         index: i,
         runtime: runtimeOf(options.runtime, i),
-        clientPort: await freePort(),
-        peerPort: await freePort(),
+        clientPort: reserved.ports[2 * i],
+        peerPort: reserved.ports[2 * i + 1],
         dataDir: join(options.dir, id),
         log: join(options.dir, `${id}.log`),
         proc: undefined,
@@ -106,6 +116,7 @@ export class NemesisCluster {
         await p.start();
         c.proxies.set(`${a.id}>${b.id}`, p);
       }
+    await reserved.release();
     for (const m of c.members) c.spawn(m, true);
     c.started = true;
     return c;
