@@ -5,6 +5,7 @@
  * (errors.ts); 429/503 carry `Retry-After`. See docs/api.md for every route with examples.
  */
 import { Hono, type Context } from "hono";
+import { cors } from "hono/cors";
 import { ApiError } from "./errors.ts";
 import { deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, consistencyOf, type RouteLimits } from "./http.ts";
 import { registerKvRoutes } from "./kv-routes.ts";
@@ -27,7 +28,16 @@ export interface ApiOptions {
   nowMs?: () => number;
   /** Metrics collector (default a new one); pass one to share it across apps. */
   metrics?: RequestMetrics;
+  /**
+   * Browser origins allowed to call the API (CORS, so the fetch-only SDK works from web pages); `["*"]`
+   * allows any. Default none: no CORS headers are sent.
+   */
+  corsOrigins?: string[];
 }
+
+/** Request headers a browser may send and response headers it may read (the API's own; CORS). */
+const CORS_ALLOW_HEADERS = ["Content-Type", "Accept", "If-Match", "If-None-Match", "X-Client-Id", "X-Request-Seq", "Last-Event-ID"];
+const CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "X-Revision", "X-Mod-Revision", "X-Create-Revision", "X-Version", "X-Lease", "X-Consistency", "X-Applied-Index", "X-Staleness-Ms", "X-Leader-Id", "X-Leader-Url"];
 
 /** Defaults of `ApiOptions`. */
 export const API_DEFAULTS = {
@@ -73,6 +83,10 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
     const route = c.req.routePath;
     metrics.observe(c.req.method, route, c.res.status, nowMs() - t0);
   });
+  const origins = options.corsOrigins ?? [];
+  if (origins.length > 0) {
+    app.use("*", cors({ origin: origins.includes("*") ? "*" : origins, allowHeaders: CORS_ALLOW_HEADERS, exposeHeaders: CORS_EXPOSE_HEADERS, maxAge: 600 }));
+  }
   app.onError((err) => errorResponse(err));
   app.notFound((c) => errorResponse(new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 

@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createApp } from "../../src/api/app.ts";
 import { SERVICE_KINDS, closeAllSmServices, type ServiceKind } from "./api-services.ts";
+import { StubKvService } from "./api-stub-service.ts";
 
 const BASE = "http://edgekv.test";
 
@@ -176,3 +177,20 @@ for (const kind of SERVICE_KINDS) {
     });
   });
 }
+
+describe("api: CORS for browsers", () => {
+  it("answers preflights and exposes the API headers only for configured origins", async () => {
+    const app = createApp(new StubKvService(), { corsOrigins: ["https://app.example"] });
+    const pre = await app.request(BASE + "/v1/kv/k", { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "PUT", "access-control-request-headers": "if-match,x-client-id" } });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get("access-control-allow-origin"), "https://app.example");
+    assert.match(pre.headers.get("access-control-allow-headers") ?? "", /If-Match.*X-Client-Id/);
+    await app.request(BASE + "/v1/kv/k", { method: "PUT", body: "v" });
+    const get = await app.request(BASE + "/v1/kv/k", { headers: { origin: "https://app.example" } });
+    assert.match(get.headers.get("access-control-expose-headers") ?? "", /ETag.*X-Revision/);
+    const other = await app.request(BASE + "/v1/kv/k", { headers: { origin: "https://evil.example" } });
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+    const none = await createApp(new StubKvService()).request(BASE + "/healthz", { headers: { origin: "https://app.example" } });
+    assert.equal(none.headers.get("access-control-allow-origin"), null);
+  });
+});
