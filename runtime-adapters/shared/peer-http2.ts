@@ -216,7 +216,7 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       return scheduleReconnect(p, `connect failed: ${(e as Error).message}`);
     }
     p.session = session;
-    session.on("error", (e) => scheduleReconnect(p, `session error: ${e.message}`));
+    session.on("error", (e) => p.session === session && scheduleReconnect(p, `session error: ${e.message}`));
     session.on("close", () => p.session === session && scheduleReconnect(p, "session closed"));
     session.on("goaway", () => p.session === session && scheduleReconnect(p, "peer sent GOAWAY"));
     const stream = session.request({ ":method": "POST", ":path": PEER_PATHS.stream, [PEER_HEADERS.to]: p.id, ...authHeaders }, { endStream: false });
