@@ -9,6 +9,8 @@
  *   --ticks T           safety-phase length in ticks (default: drawn per seed, 2000..4000)
  *   --bug NAME          turn on a deliberately wrong rule in every node: commit-prior-term, forget-vote,
  *                       stale-read (the run must then report violations)
+ *   --silent-loss       lost messages are not reported to the sender (UDP-like; default: HTTP/2-like,
+ *                       the sender's transport sees the failure and calls reportUnreachable)
  *   --trace             print the whole event trace of each seed (use with --seed)
  *   --quiet             no progress lines on stderr
  *   --help              this text
@@ -19,13 +21,14 @@
 import type { RaftBug } from "../src/raft/types.ts";
 import { runSimulation, type SimResult } from "../test/sim/sim.ts";
 
-const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--ticks T] [--bug NAME] [--trace] [--quiet]
+const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--ticks T] [--bug NAME] [--silent-loss] [--trace] [--quiet]
 
   --seeds A..B   run seeds A to B inclusive (default 1..100)
   --seed S       run one seed
   --nodes N      cluster size (default: drawn per seed among 3, 5, sometimes 7)
   --ticks T      safety-phase ticks (default: drawn per seed, 2000..4000); a liveness phase follows
   --bug NAME     enable a deliberately wrong rule in every node: commit-prior-term | forget-vote | stale-read
+  --silent-loss  lost messages are not reported to the sender (UDP-like); default: reported, as HTTP/2 would
   --trace        print every event of each seed (deterministic across Node, Bun and Deno)
   --quiet        no progress lines on stderr
   --help         show this text
@@ -43,6 +46,7 @@ interface Args {
   bug?: RaftBug;
   trace: boolean;
   quiet: boolean;
+  silentLoss: boolean;
 }
 
 function usage(message: string): never {
@@ -64,7 +68,7 @@ function int(flag: string, v: string | undefined): number {
 
 /** Parses the flags above; exits with status 2 on bad usage. */
 export function parseArgs(argv: string[]): Args {
-  const a: Args = { from: 1, to: 100, trace: false, quiet: false };
+  const a: Args = { from: 1, to: 100, trace: false, quiet: false, silentLoss: false };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
     if (f === "--help" || f === "-h") {
@@ -88,6 +92,7 @@ export function parseArgs(argv: string[]): Args {
       if (!BUGS.includes(b)) usage(`--bug must be one of ${BUGS.join(", ")}`);
       a.bug = b;
     } else if (f === "--trace") a.trace = true;
+    else if (f === "--silent-loss") a.silentLoss = true;
     else if (f === "--quiet") a.quiet = true;
     else usage(`unknown argument ${f}`);
   }
@@ -100,6 +105,7 @@ export function replayCommand(a: Args, seed: number): string {
   if (a.nodes !== undefined) cmd += ` --nodes ${a.nodes}`;
   if (a.ticks !== undefined) cmd += ` --ticks ${a.ticks}`;
   if (a.bug) cmd += ` --bug ${a.bug}`;
+  if (a.silentLoss) cmd += " --silent-loss";
   return cmd + " --trace";
 }
 
@@ -117,7 +123,7 @@ function main(): void {
   let simTicks = 0;
   const t0 = Date.now();
   for (let seed = a.from; seed <= a.to; seed++) {
-    const r: SimResult = runSimulation({ seed, nodes: a.nodes, ticks: a.ticks, bug: a.bug, trace: a.trace });
+    const r: SimResult = runSimulation({ seed, nodes: a.nodes, ticks: a.ticks, bug: a.bug, trace: a.trace, silentLoss: a.silentLoss });
     simTicks += r.ticks;
     if (a.trace) {
       for (const line of r.trace) console.log(line);

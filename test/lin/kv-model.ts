@@ -51,6 +51,16 @@ export const kvModel: Model<RegisterState, KvInput, KvOutput> = {
     // Sorted keys so reports are the same on every run and runtime.
     return [...byKey.keys()].sort().map((k) => byKey.get(k)!);
   },
+  prune(partition) {
+    // Values some completed operation observed: read by a get, or matched by a successful CAS.
+    const observed = new Set<string>();
+    for (const op of partition) {
+      if (op.output === undefined) continue;
+      if (op.input.kind === "get" && typeof op.output.value === "string") observed.add(op.output.value);
+      if (op.input.kind === "cas" && op.output.ok && op.input.expected !== null) observed.add(op.input.expected);
+    }
+    return partition.filter((op) => op.output !== undefined || op.input.kind === "get" || observed.has(op.input.value));
+  },
   describe(op) {
     const i = op.input;
     const what =

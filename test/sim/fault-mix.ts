@@ -33,6 +33,10 @@ export interface FaultMix {
   maxDownTicks: number;
   /** Chance that a node which just granted a (real) vote crashes right then, restarting soon after. */
   crashAfterVotePerMille: number;
+  /** Chance that a node which just became leader crashes a few ticks later (leader churn, figure-8 bait). */
+  crashNewLeaderPerMille: number;
+  /** Chance that a leader crashes right after its commit index advances (before telling followers). */
+  crashAfterCommitPerMille: number;
   /** Chance per tick of pausing one node (leader more often) for [1, pauseTicksMax]. */
   pausePerMille: number;
   pauseTicksMax: number;
@@ -52,7 +56,9 @@ export interface MixOverrides {
 
 /** Draws a fault mix from `rng`; see the file comment. */
 export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
-  const nodes = o.nodes ?? (rng.chance(100) ? 7 : rng.chance(500) ? 5 : 3);
+  // Draw every knob even when overridden, so an override does not shift the rest of the mix.
+  const drawnNodes = rng.chance(100) ? 7 : rng.chance(500) ? 5 : 3;
+  const nodes = o.nodes ?? drawnNodes;
   const electionTicks = rng.range(5, 10);
   const heartbeatTicks = rng.range(1, Math.max(1, Math.floor(electionTicks / 3)));
   const delayTicksMax = rng.pick([0, 1, 1, 2, 3]);
@@ -64,11 +70,12 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
     longDelayPerMille: rng.pick([0, 0, 10, 50]),
     longDelayTicksMax: rng.range(2, 3 * electionTicks),
   };
+  const drawnTicks = rng.range(2000, 4000);
   const allKinds: PartitionKind[] = ["symmetric", "asymmetric", "isolate-leader", "bridge"];
   const partitionKinds = allKinds.filter(() => rng.chance(500));
   const mix: FaultMix = {
     nodes,
-    safetyTicks: o.ticks ?? rng.range(2000, 4000),
+    safetyTicks: drawnTicks,
     livenessTicks: 40 * electionTicks + 200,
     electionTicks,
     heartbeatTicks,
@@ -82,6 +89,8 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
     crashPerMille: rng.pick([0, 2, 5, 15]),
     maxDownTicks: rng.range(5, 8 * electionTicks),
     crashAfterVotePerMille: rng.pick([0, 0, 100, 300]),
+    crashNewLeaderPerMille: rng.pick([0, 0, 0, 100, 300]),
+    crashAfterCommitPerMille: rng.pick([0, 0, 0, 20, 100]),
     pausePerMille: rng.pick([0, 0, 3, 10]),
     pauseTicksMax: rng.range(2, 6 * electionTicks),
     membershipPerMille: rng.pick([0, 0, 2, 5]),
@@ -95,10 +104,15 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
       opTimeoutTicks: rng.range(10, 40) * 3,
     },
   };
+  if (o.ticks !== undefined) mix.safetyTicks = o.ticks;
   // Each bug needs its own trigger often enough to be seen within the seed budget.
   if (o.bug === "forget-vote") {
-    mix.crashAfterVotePerMille = 700;
-    mix.network.longDelayPerMille = Math.max(mix.network.longDelayPerMille, 100);
+    // Two candidates in one term, a voter that crashes right after voting and hears the other one after
+    // its restart: needs split votes (short, close timeouts) and vote requests that arrive late.
+    mix.crashAfterVotePerMille = 1000;
+    mix.network.delayTicksMax = Math.max(mix.network.delayTicksMax, 2);
+    mix.network.longDelayPerMille = Math.max(mix.network.longDelayPerMille, 200);
+    mix.network.longDelayTicksMax = 4;
     mix.partitionKinds = mix.partitionKinds.length ? mix.partitionKinds : ["symmetric"];
     mix.partitionChangePerMille = Math.max(mix.partitionChangePerMille, 20);
   } else if (o.bug === "stale-read") {
@@ -109,9 +123,18 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
     mix.partitionKinds = [...new Set<PartitionKind>([...mix.partitionKinds, "isolate-leader"])];
     mix.partitionChangePerMille = Math.max(mix.partitionChangePerMille, 20);
   } else if (o.bug === "commit-prior-term") {
-    mix.crashPerMille = Math.max(mix.crashPerMille, 15);
-    mix.partitionKinds = [...new Set<PartitionKind>([...mix.partitionKinds, "isolate-leader", "symmetric"])];
-    mix.partitionChangePerMille = Math.max(mix.partitionChangePerMille, 30);
+    // Raft paper figure 8: leaders that replicate an old-term entry to a bare majority and crash.
+    // Silent loss leaves old-term entries on a minority more often (the sender does not retry at once).
+    mix.network.silentLoss = true;
+    mix.crashNewLeaderPerMille = 300;
+    mix.crashAfterCommitPerMille = 300;
+    mix.maxPayloadEntries = 1;
+    mix.maxInflight = 1;
+    mix.network.lossPerMille = Math.max(mix.network.lossPerMille, 150);
+    mix.maxDownTicks = 2 * electionTicks;
+    mix.crashPerMille = 30;
+    mix.partitionKinds = ["isolate-leader", "symmetric"];
+    mix.partitionChangePerMille = 100;
     mix.workload.startPerMille = 700;
   }
   return mix;
@@ -124,8 +147,8 @@ export function describeFaultMix(m: FaultMix): string {
   return [
     `nodes=${m.nodes} safetyTicks=${m.safetyTicks} livenessTicks=${m.livenessTicks} electionTicks=${m.electionTicks} heartbeatTicks=${m.heartbeatTicks}`,
     `maxPayloadEntries=${m.maxPayloadEntries} maxInflight=${m.maxInflight} snapshotEveryEntries=${m.snapshotEveryEntries} keepTailEntries=${m.keepTailEntries}`,
-    `network: loss=${n.lossPerMille}‰ dup=${n.duplicatePerMille}‰ delay=${n.delayTicksMin}..${n.delayTicksMax} ticks longDelay=${n.longDelayPerMille}‰ up to ${n.longDelayTicksMax} ticks`,
-    `partitions=[${m.partitionKinds.join(",")}] change=${m.partitionChangePerMille}‰/tick crash=${m.crashPerMille}‰/tick down<=${m.maxDownTicks} crashAfterVote=${m.crashAfterVotePerMille}‰ pause=${m.pausePerMille}‰/tick <=${m.pauseTicksMax} membership=${m.membershipPerMille}‰ transfer=${m.transferPerMille}‰`,
+    `network: loss=${n.lossPerMille}‰${n.silentLoss ? " (silent)" : ""} dup=${n.duplicatePerMille}‰ delay=${n.delayTicksMin}..${n.delayTicksMax} ticks longDelay=${n.longDelayPerMille}‰ up to ${n.longDelayTicksMax} ticks`,
+    `partitions=[${m.partitionKinds.join(",")}] change=${m.partitionChangePerMille}‰/tick crash=${m.crashPerMille}‰/tick down<=${m.maxDownTicks} crashAfterVote=${m.crashAfterVotePerMille}‰ crashNewLeader=${m.crashNewLeaderPerMille}‰ crashAfterCommit=${m.crashAfterCommitPerMille}‰ pause=${m.pausePerMille}‰/tick <=${m.pauseTicksMax} membership=${m.membershipPerMille}‰ transfer=${m.transferPerMille}‰`,
     `workload: clients=${w.clients} keys=${w.keys.join(",")} start=${w.startPerMille}‰ get=${w.getPerMille}‰ cas=${w.casPerMille}‰ opTimeout=${w.opTimeoutTicks} ticks`,
   ].join("\n");
 }

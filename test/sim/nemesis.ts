@@ -22,6 +22,7 @@ export class Nemesis {
   private restartAtTick = new Map<NodeId, number>();
   private resumeAtTick = new Map<NodeId, number>();
   private voteCrashes: NodeId[] = [];
+  private leaderCrashAtTick = new Map<NodeId, number>();
   private plan: Plan | undefined;
   private phase: "safety" | "liveness" = "safety";
   private partitioned = false;
@@ -56,14 +57,26 @@ export class Nemesis {
     if (this.phase === "safety" && this.rng.chance(this.sim.mix.crashAfterVotePerMille) && !this.voteCrashes.includes(id)) this.voteCrashes.push(id);
   }
 
+  /** Called when `id` becomes leader: maybe crash it a few ticks later (leader churn). */
+  onBecameLeader(id: NodeId): void {
+    if (this.phase !== "safety" || !this.rng.chance(this.sim.mix.crashNewLeaderPerMille)) return;
+    const at = this.sim.nowTick + this.rng.range(0, 2 * this.sim.mix.heartbeatTicks + 2);
+    this.leaderCrashAtTick.set(id, at);
+  }
+
+  /** Called when leader `id` made a higher commit index durable: maybe crash it right then. */
+  onLeaderCommitted(id: NodeId): void {
+    if (this.phase === "safety" && this.rng.chance(this.sim.mix.crashAfterCommitPerMille) && !this.voteCrashes.includes(id)) this.voteCrashes.push(id);
+  }
+
   /** Runs the crashes queued by {@link onVoteGranted}; called between deliveries and after ticks. */
   afterStep(): void {
     for (const id of this.voteCrashes.splice(0)) {
       const n = this.sim.node(id)!;
       if (!n.up) continue;
-      this.sim.trace(`nemesis: crash ${id} right after it voted`);
+      this.sim.trace(`nemesis: crash ${id} right after it voted or committed`);
       this.sim.crashNode(n);
-      this.restartAtTick.set(id, this.sim.nowTick + this.rng.range(1, 3));
+      this.restartAtTick.set(id, this.sim.nowTick + this.rng.range(1, 2));
     }
   }
 
@@ -86,6 +99,15 @@ export class Nemesis {
     }
     this.stepPlan();
     if (phase === "liveness") return;
+    for (const n of this.sim.nodes) {
+      const at = this.leaderCrashAtTick.get(n.id);
+      if (at === undefined || at > now) continue;
+      this.leaderCrashAtTick.delete(n.id);
+      if (!n.up || this.retired.has(n.id)) continue;
+      this.sim.trace(`nemesis: crash ${n.id} soon after it became leader`);
+      this.sim.crashNode(n);
+      this.restartAtTick.set(n.id, now + this.rng.range(1, mix.maxDownTicks));
+    }
     const rng = this.rng;
     if (rng.chance(mix.partitionChangePerMille)) {
       if (this.partitioned && rng.chance(500)) {
@@ -269,6 +291,7 @@ export class Nemesis {
     this.phase = "liveness";
     this.partitioned = false;
     this.voteCrashes = [];
+    this.leaderCrashAtTick.clear();
     for (const n of this.sim.nodes) {
       if (this.retired.has(n.id)) continue;
       if (!n.up) this.sim.startNode(n);

@@ -18,6 +18,12 @@ export interface NetworkFaults {
   /** Probability that one message gets an extra long delay (reordering well past the usual window). */
   longDelayPerMille: number;
   longDelayTicksMax: number;
+  /**
+   * False (default): a lost message is reported to the sender's transport (reportUnreachable), as over
+   * HTTP/2 a send either arrives or fails the stream. True: loss is silent, like a dropped UDP packet
+   * (`--silent-loss`; see FINDINGS.md #1).
+   */
+  silentLoss?: boolean;
 }
 
 /** No faults: used in the liveness phase. One-tick delay keeps the message flow realistic. */
@@ -51,6 +57,8 @@ export class SimNetwork {
   readonly stats: NetworkStats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, cut: 0 };
   private queue: InFlight[] = [];
   private seq = 0;
+  /** Non-snapshot messages lost on the wire and not silently (see NetworkFaults.silentLoss); drained by the simulator. */
+  readonly lostMessages: Message[] = [];
   /** InstallSnapshot messages lost or cut, for the sender's reportSnapshot(to, false); drained by the simulator. */
   readonly droppedSnapshots: Message[] = [];
   /** Non-snapshot messages dropped at a cut link (the sender's transport would notice); drained by the simulator. */
@@ -72,6 +80,7 @@ export class SimNetwork {
     if (this.rng.chance(f.lossPerMille)) {
       this.stats.lost++;
       if (message.type === "installSnapshot") this.droppedSnapshots.push(message);
+      else if (!f.silentLoss) this.lostMessages.push(message);
       return;
     }
     const copies = this.rng.chance(f.duplicatePerMille) ? 2 : 1;

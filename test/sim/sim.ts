@@ -32,6 +32,8 @@ export interface SimOptions {
   ticks?: number;
   /** Deliberately wrong rule turned on in every node. */
   bug?: RaftBug;
+  /** Lost messages are not reported to the sender (UDP-like); default false (HTTP/2-like). */
+  silentLoss?: boolean;
   /** Keep the whole event trace (else only the fault mix and the outcome). */
   trace?: boolean;
   /** Builds the Raft core (default: src/raft/raw-node.ts RaftNode). */
@@ -50,7 +52,7 @@ export interface SimResult {
   ticks: number;
   opsCompleted: number;
   opsUnknown: number;
-  stats: { messagesSent: number; messagesDelivered: number; crashes: number; leaders: number; snapshotsInstalled: number; membershipChanges: number };
+  stats: { messagesSent: number; messagesDelivered: number; crashes: number; leaders: number; snapshotsInstalled: number; membershipChanges: number; priorTermCommits: number };
 }
 
 /** The real core: src/raft/raw-node.ts. */
@@ -74,13 +76,13 @@ export class Simulation implements WorkloadEnv {
   readonly workload: Workload;
   readonly nemesis: Nemesis;
   readonly traceLines: string[] = [];
-  readonly stats = { crashes: 0, leaders: 0, snapshotsInstalled: 0, membershipChanges: 0 };
+  readonly stats = { crashes: 0, leaders: 0, snapshotsInstalled: 0, membershipChanges: 0, priorTermCommits: 0 };
   private coreSeeds: SimRng;
   private positions = new Map<NodeId, { commit: number; applied: number; incarnation: number }>();
   /**
    * What a real transport would tell the sender, handled between deliveries: whether an InstallSnapshot got
    * through (reportSnapshot) and that a peer could not be reached (reportUnreachable, for messages to a
-   * down node or over a cut link; a message lost on the wire is silent, like a dropped packet).
+   * down node, over a cut link, or lost on the wire unless loss is silent).
    */
   private transportReports: Array<{ from: NodeId; to: NodeId; kind: "snapshotOk" | "snapshotFailed" | "unreachable" }> = [];
   /** Nodes that granted a vote this step and are to crash right after (nemesis "crash after vote"). */
@@ -89,7 +91,7 @@ export class Simulation implements WorkloadEnv {
   constructor(readonly options: SimOptions) {
     const root = new SimRng(options.seed);
     this.mix = drawFaultMix(root.fork(1), { nodes: options.nodes, ticks: options.ticks, bug: options.bug });
-    this.net = new SimNetwork(root.fork(2), { ...this.mix.network });
+    this.net = new SimNetwork(root.fork(2), { ...this.mix.network, silentLoss: options.silentLoss === true || this.mix.network.silentLoss === true });
     this.coreSeeds = root.fork(5);
     const ids: NodeId[] = [];
     for (let i = 1; i <= this.mix.nodes; i++) ids.push(`n${i}`);
@@ -107,7 +109,7 @@ export class Simulation implements WorkloadEnv {
     }
     this.workload = new Workload(root.fork(3), this.mix.workload, ids);
     this.nemesis = new Nemesis(root.fork(4), this);
-    this.trace(`seed ${options.seed}${options.bug ? ` bug=${options.bug}` : ""}`);
+    this.trace(`seed ${options.seed}${options.bug ? ` bug=${options.bug}` : ""}${options.silentLoss ? " silent-loss" : ""}`);
     for (const line of describeFaultMix(this.mix).split("\n")) this.trace(line);
     for (const n of this.nodes) this.startNode(n);
   }
@@ -172,10 +174,21 @@ export class Simulation implements WorkloadEnv {
     if (rd.softState) this.trace(`${node.id} is ${rd.softState.role} in term ${st.term} (leader ${rd.softState.leaderId || "-"})`);
     if (rd.softState?.role === "leader") {
       this.stats.leaders++;
+      this.nemesis.onBecameLeader(node.id);
       this.fail(checks.checkElectionSafety(this.ledger, st.term, node.id));
       this.fail(checks.checkLeaderCompleteness(this.ledger, node, st.term));
     }
-    if (rd.hardState) this.fail(checks.recordCommitted(this.ledger, node, rd.hardState.commit));
+    if (rd.hardState) {
+      this.fail(checks.recordCommitted(this.ledger, node, rd.hardState.commit));
+      if (st.role === "leader" && rd.hardState.commit > (this.positions.get(node.id)?.commit ?? 0)) {
+        // A correct leader only moves its commit index onto an entry of its own term (Raft paper §5.4.2).
+        if (rd.hardState.commit <= node.storage.lastIndex() && rd.hardState.commit >= node.storage.firstIndex() && node.storage.term(rd.hardState.commit) < st.term) {
+          this.stats.priorTermCommits++;
+          this.trace(`${node.id} (leader, term ${st.term}) committed index ${rd.hardState.commit} of term ${node.storage.term(rd.hardState.commit)}`);
+        }
+        this.nemesis.onLeaderCommitted(node.id);
+      }
+    }
   }
 
   /** Records a violation (the first one stops the run). */
@@ -211,6 +224,7 @@ export class Simulation implements WorkloadEnv {
   private flushTransportReports(): void {
     for (const m of this.net.droppedSnapshots.splice(0)) this.transportReports.push({ from: m.from, to: m.to, kind: "snapshotFailed" });
     for (const m of this.net.cutMessages.splice(0)) this.transportReports.push({ from: m.from, to: m.to, kind: "unreachable" });
+    for (const m of this.net.lostMessages.splice(0)) this.transportReports.push({ from: m.from, to: m.to, kind: "unreachable" });
     for (const r of this.transportReports.splice(0)) {
       const from = this.node(r.from);
       if (!from || !from.up || from.paused) continue;
@@ -313,7 +327,20 @@ export function runSimulation(options: SimOptions): SimResult {
     const failures = sim.workload.livenessFailures.length > 0 ? sim.workload.livenessFailures : sim.workload.pending(sim.nowTick);
     const leaders = sim.nodes.filter((n) => n.core && n.core.status().role === "leader");
     if (leaders.length === 0) failures.unshift(`no leader ${sim.mix.livenessTicks} ticks after healing`);
-    if (failures.length > 0) stop({ invariant: "liveness", detail: failures[0] + (failures.length > 1 ? ` (and ${failures.length - 1} more)` : "") });
+    if (failures.length > 0) {
+      const l = sim.nemesis.leader()?.core?.status();
+      const progress = l?.progress
+        ? Object.keys(l.progress)
+            .sort()
+            .map((id) => {
+              const p = l.progress![id];
+              return `${id}:${p.state} match=${p.matchIndex} next=${p.nextIndex} inflight=${p.inflight}`;
+            })
+            .join(", ")
+        : "";
+      const where = l ? `; leader ${l.id} term ${l.term} commit ${l.commitIndex} last ${l.lastIndex} progress [${progress}]` : "";
+      stop({ invariant: "liveness", detail: failures[0] + (failures.length > 1 ? ` (and ${failures.length - 1} more)` : "") + where });
+    }
   } catch (err) {
     if (err instanceof ViolationStop) stop(err.v);
     else stop({ invariant: "core-error", detail: `the core or driver threw: ${err instanceof Error ? err.stack ?? err.message : String(err)}` });

@@ -1,0 +1,82 @@
+/**
+ * The deterministic simulator run in process: a few dozen seeds (3 and 5 nodes) must keep every invariant
+ * and stay linearizable, a seed must replay to the same trace, and each deliberately wrong rule (`--bug`)
+ * must be caught within its seed budget (which proves the checks can fail). Longer runs: `npm run sim`.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { RaftBug } from "../../src/raft/types.ts";
+import type { InvariantName } from "./checks.ts";
+import { runSimulation } from "./sim.ts";
+
+/** Short runs keep the file well under a minute per runtime; the CLI runs full-length seeds. */
+const SAFETY_TICKS = 700;
+
+function violationsOf(seeds: number[], nodes: number): string[] {
+  const out: string[] = [];
+  for (const seed of seeds) {
+    const r = runSimulation({ seed, nodes, ticks: SAFETY_TICKS });
+    assert.ok(r.opsCompleted > 0, `seed ${seed}: no client operation completed`);
+    if (r.violation) out.push(`seed ${seed} (${nodes} nodes): ${r.violation.invariant}: ${r.violation.detail.slice(0, 300)}`);
+  }
+  return out;
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe("simulator: safety and liveness on healthy seeds", () => {
+  it("seeds 1..16 with 3 nodes keep every invariant and are linearizable", () => {
+    assert.deepEqual(violationsOf(range(1, 16), 3), []);
+  });
+
+  it("seeds 1..10 with 5 nodes keep every invariant and are linearizable", () => {
+    assert.deepEqual(violationsOf(range(1, 10), 5), []);
+  });
+});
+
+describe("simulator: determinism", () => {
+  it("the same seed gives the same trace, event for event", () => {
+    const a = runSimulation({ seed: 7, ticks: 300, trace: true });
+    const b = runSimulation({ seed: 7, ticks: 300, trace: true });
+    assert.ok(a.trace.length > 500, `trace too short to mean anything: ${a.trace.length} lines`);
+    assert.deepEqual(a.trace, b.trace);
+  });
+
+  it("different seeds give different runs", () => {
+    const a = runSimulation({ seed: 1, ticks: 200, trace: true });
+    const b = runSimulation({ seed: 2, ticks: 200, trace: true });
+    assert.notDeepEqual(a.trace, b.trace);
+  });
+});
+
+/** Runs seeds 1.. until one breaks a safety invariant (liveness failures do not count); bounded by `budget`. */
+function firstCaught(bug: RaftBug, budget: number, ticks: number): { seed: number; invariant: InvariantName } | undefined {
+  for (let seed = 1; seed <= budget; seed++) {
+    const r = runSimulation({ seed, bug, ticks });
+    if (r.violation && r.violation.invariant !== "liveness") return { seed, invariant: r.violation.invariant };
+  }
+  return undefined;
+}
+
+describe("simulator: deliberately wrong rules are caught", () => {
+  it("commit-prior-term (Raft paper figure 8) breaks leader completeness or state machine safety", () => {
+    const caught = firstCaught("commit-prior-term", 40, 1500);
+    assert.ok(caught, "commit-prior-term not caught within 40 seeds");
+    assert.ok(
+      ["leader-completeness", "state-machine-safety", "committed-entry-changed", "log-matching", "linearizability"].includes(caught.invariant),
+      `unexpected invariant ${caught.invariant}`,
+    );
+  });
+
+  it("forget-vote (vote not durable) gives two leaders in one term", () => {
+    const caught = firstCaught("forget-vote", 40, 800);
+    assert.ok(caught, "forget-vote not caught within 40 seeds");
+    assert.equal(caught.invariant, "election-safety");
+  });
+
+  it("stale-read (reads served without confirming leadership) is not linearizable", () => {
+    const caught = firstCaught("stale-read", 10, 600);
+    assert.ok(caught, "stale-read not caught within 10 seeds");
+    assert.equal(caught.invariant, "linearizability");
+  });
+});
