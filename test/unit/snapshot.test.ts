@@ -158,6 +158,23 @@ describe("snapshots", () => {
     assert.equal(log.firstIndex(), 1);
   });
 
+  it("a restore that fails inside its transaction leaves the KV tables and the log as they were", async () => {
+    const dst = await open("dst4.sqlite");
+    createKvSchema(dst);
+    writeKeys(dst, 0, 3, 1, 1, 1);
+    const log = new SqliteRaftLog(dst);
+    log.save({ entries: entries(1, 4, 1), hardState: { term: 1, vote: "a", commit: 1 } });
+    dst.exec("CREATE TRIGGER no_lease BEFORE INSERT ON kv_leases BEGIN SELECT RAISE(ABORT, 'injected restore failure'); END;");
+    assert.throws(() => restoreSnapshot(dst, log, first.path, { files }), /injected restore failure/);
+    assert.equal(dst.prepare("SELECT count(*) AS n FROM kv_keys").get()!.n, 3);
+    assert.equal(log.firstIndex(), 1);
+    assert.equal(log.lastIndex(), 4);
+    assert.throws(() => log.snapshot(), /unavailable/);
+    dst.exec("DROP TRIGGER no_lease");
+    restoreSnapshot(dst, log, first.path, { files }); // the database is not left attached or locked
+    assert.equal(log.firstIndex(), 151);
+  });
+
   it("keeps only the last two snapshots", () => {
     writeKeys(src, 0, 10, 10, 180, 3);
     takeSnapshot(src, srcLog, { dir: snapDir, files, logTailEntries: 100 });
