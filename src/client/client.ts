@@ -84,6 +84,15 @@ function deleteResult(w: unknown): DeleteResult {
   return rest;
 }
 
+/**
+ * A random 128-bit client id as 32 hex chars. `crypto.getRandomValues` rather than `randomUUID`, which
+ * browsers only offer on secure (https) pages.
+ */
+export function randomClientId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 /** The edgekv client. Safe for concurrent use; keep one per application. */
 export class EdgeKvClient {
   readonly transport: Transport;
@@ -96,7 +105,7 @@ export class EdgeKvClient {
       endpoints: options.endpoints.map((e) => e.replace(/\/+$/, "")),
       timeoutMs: options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs,
       retry: { ...CLIENT_DEFAULTS.retry, ...options.retry },
-      clientId: options.clientId ?? crypto.randomUUID(),
+      clientId: options.clientId ?? randomClientId(),
       fetch: f,
       random: options.random ?? Math.random,
     });

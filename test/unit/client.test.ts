@@ -149,6 +149,15 @@ describe("client: leader following, retries, sessions, deadlines", () => {
     ]);
   });
 
+  it("picks a random 128-bit hex client id when none is given", async () => {
+    const { f, calls } = scripted(() => new Response(JSON.stringify({ revision: 1 })));
+    await new EdgeKvClient({ endpoints: ["http://a"], fetch: f }).put("k", "v");
+    await new EdgeKvClient({ endpoints: ["http://a"], fetch: f }).put("k", "v");
+    const [a, b] = calls.map((c) => c.headers["x-client-id"]);
+    assert.match(a, /^[0-9a-f]{32}$/);
+    assert.notEqual(a, b);
+  });
+
   it("gives concurrent writes distinct client ids (one request per session at a time)", async () => {
     const { f, calls } = scripted(async () => {
       await new Promise((r) => setTimeout(r, 5));
