@@ -257,11 +257,13 @@ export class LeaderState {
       this.release(n.log.committed, reads);
       return;
     }
+    // The round starts when the next Ready is built (`startReadRound`), so every read asked until then
+    // shares one heartbeat round.
     this.readOnly.enqueue(reads);
-    this.maybeStartReadRound();
   }
 
-  private maybeStartReadRound(): void {
+  /** Starts a confirmation round for the queued reads if none is in flight (called when building a Ready). */
+  startReadRound(): void {
     if (!this.readOnly.shouldStartRound()) return;
     this.readOnly.startRound(this.n.log.committed, this.n.id);
     this.broadcastHeartbeat();
@@ -269,7 +271,6 @@ export class LeaderState {
 
   private ackRead(from: NodeId, seq: number): void {
     for (const round of this.readOnly.ack(from, seq, (acks) => this.n.hasQuorum(acks))) this.release(round.index, round.reads);
-    this.maybeStartReadRound();
   }
 
   private release(index: number, reads: PendingRead[]): void {
