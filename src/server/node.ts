@@ -368,7 +368,8 @@ export class EdgeNode implements KvService {
     const now = performance.now();
     for (const r of results) {
       if (r.events.length > 0) changed = true;
-      this.trackLease(r.result, now);
+      // A session replay returns the stored result without applying again: its lease effect already happened.
+      if (!r.duplicate) this.trackLease(r.result, now);
       this.proposals.applied(r, termOf.get(r.index)!);
     }
     for (const e of entries) if (e.type === "confChange") membership = true;

@@ -92,14 +92,17 @@ export class InProcessCluster {
     await n.stop();
   }
 
-  /** The current leader's id, waiting up to `timeoutMs`; throws if none. */
+  /**
+   * The current leader's id once every running node knows it (a follower that has not heard the new
+   * leader yet answers writes with 503 no_leader, by design), waiting up to `timeoutMs`; throws if none.
+   */
   async leader(timeoutMs = 5000): Promise<string> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      for (const [id, n] of this.nodes) {
-        const v = await n.cluster();
-        if (v.leaderId === id) return id;
-      }
+      const seen = new Set<string>();
+      for (const n of this.nodes.values()) seen.add((await n.cluster()).leaderId);
+      const [only] = [...seen];
+      if (seen.size === 1 && only && this.nodes.has(only)) return only;
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`no leader within ${timeoutMs} ms; logs:\n${this.logs.slice(-50).join("\n")}`);
