@@ -178,6 +178,25 @@ describe("client: leader following, retries, sessions, deadlines", () => {
     await assert.rejects(c.addLearner("n", "http://p", "http://c"), OutcomeUnknownError);
   });
 
+  it("resumes a dropped watch from the last revision seen + 1, without repeats", async () => {
+    const sse = (body: string) => new Response(body, { headers: { "content-type": "text/event-stream" } });
+    const batch = (rev: number) => `event: events\nid: ${rev}\ndata: ${JSON.stringify({ revision: rev, events: [{ type: "put", kv: { key: "k", value: btoa(String(rev)), createRevision: 1, modRevision: rev, version: rev, lease: "0" } }] })}\n\n`;
+    const { f, calls } = scripted((_u, _i, n) => {
+      if (n === 1) return sse(batch(4) + batch(5));
+      if (n === 2) throw new TypeError("connection refused");
+      return sse(batch(6) + `event: progress\nid: 6\ndata: {"revision":6}\n\n`);
+    });
+    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f, random: () => 0, retry: { baseMs: 1 } });
+    const ac = new AbortController();
+    const revs: number[] = [];
+    for await (const m of c.watch({ prefix: "k" }, { fromRevision: 4, signal: ac.signal })) {
+      if (m.type === "events") revs.push(...m.events.map((e) => e.kv.modRevision));
+      else ac.abort();
+    }
+    assert.deepEqual(revs, [4, 5, 6]);
+    assert.deepEqual(calls.map((x) => new URL(x.url).searchParams.get("fromRevision")), ["4", "6", "6"]);
+  });
+
   it("does not retry a definite error", async () => {
     const { f, calls } = scripted(() => errorResponse(412, "compare_failed"));
     const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f });
