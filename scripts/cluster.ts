@@ -6,7 +6,8 @@
  *   --nodes N           members n1..nN (default 3; on an existing data dir, its member count)
  *   --runtime R         bun | deno | node | mixed (one node per runtime, round-robin: n1 bun, n2 deno, n3 node)
  *                       default: bun when node_modules/.bin/bun exists (fastest start), else node
- *   --base-port P       client ports P..P+N-1, peer ports P+100..P+100+N-1 (default 8081)
+ *   --base-port P       client ports P..P+N-1, peer ports P+100..P+100+N-1 (default 8080, the CLI's default
+ *                     endpoint, so `npx edgekv get k` talks to n1)
  *   --data-dir D        default ./data/cluster; node nK keeps D/nK/ and logs to D/nK.log
  *   --stop-timeout-ms T SIGKILL nodes still running T ms after SIGTERM (default 10000)
  *
@@ -40,7 +41,7 @@ interface ClusterFile {
 
 const USAGE = `usage: cluster [--nodes N] [--runtime bun|deno|node|mixed] [--base-port P] [--data-dir D] [--stop-timeout-ms T]
 Starts N edgekv nodes on 127.0.0.1 (client ports P.., peer ports P+100..), writes D/cluster.json, and stops
-them on Ctrl-C. Defaults: 3 nodes, runtime bun if installed else node, base port 8081, data dir ./data/cluster.`;
+them on Ctrl-C. Defaults: 3 nodes, runtime bun if installed else node, base port 8080, data dir ./data/cluster.`;
 
 function fail(msg: string): never {
   process.stderr.write(`cluster: ${msg}\n${USAGE}\n`);
@@ -48,7 +49,7 @@ function fail(msg: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { runtime: runtimeAvailable("bun") ? "bun" : "node", basePort: 8081, dataDir: "./data/cluster", stopTimeoutMs: 10_000 };
+  const o: Options = { runtime: runtimeAvailable("bun") ? "bun" : "node", basePort: 8080, dataDir: "./data/cluster", stopTimeoutMs: 10_000 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].includes("=") ? argv[i].split(/=(.*)/s, 2) : [argv[i], undefined];
     const value = () => inline ?? argv[++i] ?? fail(`${flag} needs a value`);
