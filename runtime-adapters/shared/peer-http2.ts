@@ -106,7 +106,16 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     heard(from) {
       heardFrom.set(from, now());
       const p = peers.get(from);
-      if (p) p.lastHeardMs = now();
+      if (!p) return;
+      p.lastHeardMs = now();
+      // The peer reached us, so it is up again: do not sit out the rest of a long backoff (up to
+      // peerReconnectMsMax) before our own stream to it reopens — a restarted follower would otherwise get
+      // no AppendEntries from the leader for up to a minute.
+      if (p.outbound === "backoff") {
+        clearTimeout(p.retryTimer);
+        p.attempt = 0;
+        connect(p);
+      }
     },
     messages(from, batch) {
       const p = peers.get(from);

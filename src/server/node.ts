@@ -233,10 +233,17 @@ export class EdgeNode implements KvService {
         const headers = new Headers(request.headers);
         headers.set(FORWARDED_HEADER, this.id);
         const fwd = new Request(request, { headers });
+        // A frozen (SIGSTOPped) leader keeps its connection open and never answers: bound the forward by the
+        // request timeout (scenario C23; test/nemesis/scenarios.test.ts). Past it the write may have been
+        // proposed, so the answer is outcome_unknown, never a silent hang.
+        const deadline = AbortSignal.timeout(this.config.requestTimeoutMs);
         try {
-          return await this.transport.forward(st.leaderId, fwd, request.signal);
+          return await this.transport.forward(st.leaderId, fwd, AbortSignal.any([request.signal, deadline]));
         } catch (err) {
           const e = err as Error;
+          if (deadline.aborted && !request.signal.aborted) {
+            return errorJson(new ApiError("outcome_unknown", `leader ${st.leaderId} did not answer the forwarded request within ${this.config.requestTimeoutMs} ms; it may have been applied`));
+          }
           return errorJson(new ApiError("unavailable", `forwarding to leader ${st.leaderId} failed: ${e.message}`, { retryAfterSec: 1 }));
         }
       }
@@ -295,8 +302,20 @@ export class EdgeNode implements KvService {
     if (this.lessor.isPrimary()) {
       const ids = this.lessor.expired(now);
       if (ids.length > 0) this.proposeQuietly({ op: "leaseExpire", ids });
+      this.reportUnreachablePeers();
     }
     this.schedule();
+  }
+
+  /**
+   * A follower whose stream is down goes back to probe mode (etcd's ReportUnreachable), so the leader stops
+   * pipelining AppendEntries into a dead link (they would pile up in the transport queue) and, once the
+   * follower is back, probes it and sends a snapshot if its next index was compacted meanwhile.
+   */
+  private reportUnreachablePeers(): void {
+    for (const [id, p] of Object.entries(this.transport.peerStatus())) {
+      if (p.outbound !== "open") this.raft.reportUnreachable(id);
+    }
   }
 
   private onPeerMessages(from: NodeId, messages: Message[]): void {

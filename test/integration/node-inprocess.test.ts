@@ -1,7 +1,8 @@
 /**
  * The node end to end in one process: three EdgeNodes with real SQLite files and real HTTP/2 peer links on
  * loopback, driven through their client handlers. Checks the write path (propose -> persist -> replicate ->
- * apply -> answer), forwarding from followers, ReadIndex reads on followers and conditional writes.
+ * apply -> answer), forwarding from followers, ReadIndex reads on followers, conditional writes, restart
+ * catch-up, and InstallSnapshot for a node that fell behind a compacted log.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -42,5 +43,33 @@ describe("EdgeNode in process, 3 nodes", () => {
     assert.equal(good.status, 200, await text(good.clone()));
     const get = await c.request(leader, "GET", "/v1/kv/cas");
     assert.equal(await get.text(), "v2");
+  });
+
+  it("a stopped follower catches up after restart, through InstallSnapshot when the log was compacted", async () => {
+    const leader = await c.leader();
+    const victim = [...c.nodes.keys()].find((id) => id !== leader)!;
+    await c.stopNode(victim);
+    // 40-entry snapshots, a 40-entry log tail: 150 writes compact the victim's next index away.
+    for (let i = 0; i < 150; i++) {
+      const r = await c.request(leader, "PUT", `/v1/kv/bulk/${String(i).padStart(3, "0")}`, `value-${i}`);
+      assert.equal(r.status, 200, await text(r.clone()));
+    }
+    await c.startNode(victim);
+    const until = Date.now() + 10_000;
+    let got = "";
+    while (Date.now() < until) {
+      const r = await c.request(victim, "GET", "/v1/kv/bulk/149?consistency=stale");
+      if (r.status === 200) {
+        got = await r.text();
+        break;
+      }
+      await r.body?.cancel();
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    assert.equal(got, "value-149", c.logs.slice(-40).join("\n"));
+    assert.ok(c.logs.some((l) => l.includes("received snapshot")), "the restarted follower should have installed a snapshot:\n" + c.logs.filter((l) => /snapshot/i.test(l)).join("\n"));
+    const range = await c.request(victim, "GET", "/v1/kv?prefix=bulk/&countOnly=true&consistency=stale");
+    assert.equal(range.status, 200);
+    assert.equal(((await range.json()) as { count: number }).count, 150);
   });
 });
