@@ -40,16 +40,29 @@ export class LeaderState {
     this.appendEntry({ type: "normal", data: new Uint8Array(0) });
   }
 
-  /** Appends one entry of the current term to the leader's log and sends it out. */
+  /**
+   * Appends one entry of the current term to the leader's log. It goes out when the next Ready is built
+   * (`flushAppends`), so every proposal made until then shares one AppendEntries per follower.
+   */
   appendEntry(e: Omit<Entry, "index" | "term">): Entry {
     const entry: Entry = { ...e, index: this.n.log.lastIndex() + 1, term: this.n.term };
     this.n.appendToLog([entry]);
     if (entry.type === "confChange") this.pendingConfIndex = entry.index;
-    if (this.n.leader !== this) return entry;
+    this.appendsPending = true;
     // A smaller voter set may already be satisfied (e.g. a lagging voter was removed).
-    if (this.n.maybeCommit()) this.afterCommit();
-    if (this.n.leader === this) this.broadcastAppend();
+    if (this.n.leader === this && this.n.maybeCommit()) this.afterCommit();
     return entry;
+  }
+
+  /** True when appended entries have not been offered to the followers yet. */
+  appendsPending = false;
+
+  /** Sends the entries appended since the last Ready (called when building a Ready). */
+  flushAppends(): void {
+    if (!this.appendsPending) return;
+    this.appendsPending = false;
+    // A follower still in probe (e.g. a member just added) gets a probe even with nothing new for it.
+    for (const [id, pr] of this.prs) this.sendAppend(id, pr.state === "probe");
   }
 
   /** Keeps `prs` in line with the membership in force. */

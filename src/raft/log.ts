@@ -140,7 +140,7 @@ export class RaftLog {
     invariant(after > this.committed, `truncating committed entry ${after} (commit ${this.committed})`);
     invariant(after <= this.lastIndex() + 1, `append at ${after} leaves a hole after ${this.lastIndex()}`);
     if (after === this.offset + this.unstable.length && this.unstable.length > 0) {
-      this.unstable = this.unstable.concat(entries);
+      for (const e of entries) this.unstable.push(e); // in place: many proposals per Ready stay linear
     } else if (after <= this.offset) {
       this.offset = after;
       this.unstable = entries.slice();

@@ -45,7 +45,7 @@ export class Outbox {
   /** True when a Ready has work, and none is awaiting `advance()`. */
   hasReady(n: RaftNode): boolean {
     if (this.handed) return false;
-    if (n.leader?.readOnly.shouldStartRound()) return true;
+    if (n.leader?.readOnly.shouldStartRound() || n.leader?.appendsPending) return true;
     if (this.softChanged(n) || !sameHardState(n.hardState(), this.prevHard)) return true;
     if (n.log.unstable.length > 0 || n.log.unstableSnapshot) return true;
     if (this.sendNow.length > 0 || this.messages.length > 0) return true;
@@ -56,6 +56,7 @@ export class Outbox {
   /** Drains the buffers into a Ready. Throws RaftError("invariant") when the last one was not advanced. */
   ready(n: RaftNode): Ready {
     if (this.handed) throw new RaftError("invariant", "ready() called again before advance()");
+    n.leader?.flushAppends();
     n.leader?.startReadRound();
     const rd: Ready = {
       entries: n.log.unstable.slice(),

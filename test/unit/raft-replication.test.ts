@@ -62,9 +62,12 @@ describe("raft replication", () => {
     const net = new RaftNet(["a", "b", "c"], { maxInflight: 2 });
     net.elect("a");
     const a = net.node("a");
-    for (let i = 0; i < 5; i++) a.propose(bytes(`p${i}`));
-    const rd = net.handleReady("a")!;
-    assert.equal(appendsTo(rd.sendNow, "b").length, 2, "two in flight, the rest waits");
+    const sentToB: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      a.propose(bytes(`p${i}`));
+      sentToB.push(appendsTo(net.handleReady("a")!.sendNow, "b").length); // responses are not delivered
+    }
+    assert.deepEqual(sentToB, [1, 1, 0, 0, 0], "two in flight, the rest waits");
     assert.equal(a.status().progress!.b!.state, "replicate");
     assert.equal(a.status().progress!.b!.inflight, 2);
     net.stabilize();
@@ -252,6 +255,15 @@ describe("raft replication", () => {
     log.append([{ index: 3, term: 2, type: "normal", data: new Uint8Array(0) }]);
     assert.equal(log.term(3), 2, "an uncommitted entry may be replaced");
     assert.throws(() => new RaftLog(st, 9, 0), RaftInvariantError, "a hard state commit past the log is corrupt");
+  });
+
+  it("proposals made between two Readies share one AppendEntries per follower", () => {
+    const net = new RaftNet(["a", "b", "c"]);
+    net.elect("a");
+    for (let i = 0; i < 4; i++) net.node("a").propose(bytes(`p${i}`));
+    const rd = net.handleReady("a")!;
+    assert.deepEqual(appendsTo(rd.sendNow, "b").map((m) => m.entries.length), [4]);
+    assert.deepEqual(appendsTo(rd.sendNow, "c").map((m) => m.entries.length), [4]);
   });
 
   it("keeps the proposed payload object (entries are never copied)", () => {
