@@ -5,7 +5,9 @@
  *
  * Tables (created if missing):
  * - `raft_log(idx, term, type, data, conf_change, checksum)`: one row per entry; `type` 0 normal /
- *   1 confChange; `conf_change` is the ConfChange as JSON text; `checksum` is CRC-32C (src/kv/checksum.ts)
+ *   1 confChange; `conf_change` is JSON text `{"change": ConfChange, "state"?: ConfState}` (the entry's
+ *   `confChange` and `confState`, both kept so a joined member rebuilds membership from its own log after a
+ *   restart); `checksum` is CRC-32C (src/kv/checksum.ts)
  *   over every other column, verified on every read.
  * - `raft_state` (one row): hard state (term, vote, commit), the conf state given at bootstrap or by the
  *   last installed snapshot, the log's start (`prev_index`/`prev_term`: the entry just before the first
@@ -287,7 +289,7 @@ export class SqliteRaftLog implements RaftStorage {
       for (const e of entries) {
         if (e.index !== expect) throw new RaftInvariantError(`save: entries not contiguous at ${e.index} (expected ${expect})`);
         const type = e.type === "confChange" ? 1 : 0;
-        const cc = e.confChange === undefined ? null : JSON.stringify(e.confChange);
+        const cc = e.confChange === undefined ? null : JSON.stringify(e.confState ? { change: e.confChange, state: e.confState } : { change: e.confChange });
         this.st.insert.run(e.index, e.term, type, e.data, cc, entryChecksum(e.index, e.term, type, e.data, cc));
         const tail = runs[runs.length - 1];
         if (tail === undefined || tail[1] !== e.term) runs.push([e.index, e.term]);
@@ -360,7 +362,11 @@ function decodeRow(row: SqlRow): Entry {
     throw new RaftInvariantError(`stored entry ${index} is corrupt (checksum mismatch)`);
   }
   const e: Entry = { index, term, type: type === 1 ? "confChange" : "normal", data };
-  if (cc !== null) e.confChange = JSON.parse(cc) as ConfChange;
+  if (cc !== null) {
+    const stored = JSON.parse(cc) as { change: ConfChange; state?: ConfState };
+    e.confChange = stored.change;
+    if (stored.state) e.confState = stored.state;
+  }
   return e;
 }
 

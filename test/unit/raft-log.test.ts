@@ -83,6 +83,17 @@ describe("SqliteRaftLog", () => {
     assert.deepEqual([log.term(1), log.term(2), log.term(3)], [1, 1, 2]);
   });
 
+  it("keeps a conf change entry's confState (the membership it installs) across a reopen", async () => {
+    const { log, db } = await fresh();
+    const cs = { voters: ["a", "b"], votersOutgoing: [], learners: ["d"] };
+    const cc = { steps: [{ type: "addLearner" as const, nodeId: "d", context: '{"peerUrl":"http://d:7000","clientUrl":""}' }] };
+    log.save({ entries: [{ index: 1, term: 1, type: "confChange", data: new Uint8Array(0), confChange: cc, confState: cs }] });
+    const reopened = new SqliteRaftLog(db);
+    const [e] = reopened.entries(1, 2, Infinity);
+    assert.deepEqual(e.confChange, cc);
+    assert.deepEqual(e.confState, cs);
+  });
+
   it("entries honours maxBytes but always returns at least one entry", async () => {
     const { log } = await fresh();
     log.save({ entries: [ent(1, 1, [1, 1, 1, 1]), ent(2, 1, [2, 2, 2, 2]), ent(3, 1, [3, 3, 3, 3])] });
