@@ -80,7 +80,9 @@ export class RaftNode {
     storage: RaftStorage,
     private readonly rng: Rng,
   ) {
-    this.cfg = { ...DEFAULT_RAFT_CONFIG, ...config };
+    // Fields left undefined take the defaults (a spread alone would let `undefined` override them).
+    const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
+    this.cfg = { ...DEFAULT_RAFT_CONFIG, ...given } as RaftConfig;
     this.id = this.cfg.id;
     if (!(this.cfg.heartbeatTicks > 0 && this.cfg.heartbeatTicks < this.cfg.electionTicks)) {
       throw new RaftError("invariant", "config: need 0 < heartbeatTicks < electionTicks");

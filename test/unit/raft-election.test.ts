@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { RaftNet, bytes } from "../helpers/raft-net.ts";
-import { DEFAULT_RAFT_CONFIG, MemoryStorage, RaftNode, createRng, type Message } from "../../src/raft/index.ts";
+import { DEFAULT_RAFT_CONFIG, MemoryStorage, RaftNode, createRng, type Message, type RaftConfig } from "../../src/raft/index.ts";
 
 function ticksUntilCampaign(seed: number): number {
   const node = new RaftNode({ ...DEFAULT_RAFT_CONFIG, id: "a", preVote: false }, new MemoryStorage({ confState: { voters: ["a", "b", "c"], votersOutgoing: [], learners: [] } }), createRng(seed));
@@ -205,6 +205,15 @@ describe("raft election", () => {
     net.stabilize();
     assert.equal(net.node("a").status().leaderId, nl);
     assert.equal(net.node("a").status().term, net.node(nl).status().term);
+  });
+
+  it("config fields left undefined take the defaults; an inconsistent config throws", () => {
+    const st = new MemoryStorage({ confState: { voters: ["a"], votersOutgoing: [], learners: [] } });
+    const node = new RaftNode({ id: "a", bugs: undefined, electionTicks: undefined } as unknown as RaftConfig, st, createRng(1));
+    node.campaign();
+    assert.equal(node.status().role, "leader");
+    assert.equal(node.cfg.electionTicks, 6);
+    assert.throws(() => new RaftNode({ ...DEFAULT_RAFT_CONFIG, id: "a", heartbeatTicks: 6 }, st, createRng(1)), { code: "invariant" });
   });
 
   it("learners and non-members never campaign", () => {
