@@ -6,6 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 /** A runtime a node can run on. */
 export type NodeRuntime = "bun" | "deno" | "node";
@@ -27,7 +28,8 @@ export function nodeCommand(rt: NodeRuntime, root = repoRoot): [string, string[]
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
   // Under Bun or Deno, process.execPath is bun/deno itself, so use the node on PATH.
   const nodeBin = g.Bun === undefined && g.Deno === undefined ? process.execPath : "node";
-  return [nodeBin, ["--import", "tsx", entry]];
+  // tsx by absolute URL: `--import tsx` resolves from the cwd, and nodes may run elsewhere (the tests use temp dirs).
+  return [nodeBin, ["--import", pathToFileURL(join(root, "node_modules/tsx/dist/loader.mjs")).href, entry]];
 }
 
 /** One member of a local cluster: its id, ports and data dir. */

@@ -1,0 +1,99 @@
+/**
+ * node.ts as a process on the runtime running the test: `--help`, invalid configuration (exit 2 naming the
+ * field and its source), and the no-arguments single-node cluster (id n1, ready line, put/get, graceful
+ * SIGTERM). Only PIDs spawned here are signalled.
+ */
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { currentRuntime } from "../../runtime-adapters/runtime.ts";
+import { nodeCommand, repoRoot, type NodeRuntime } from "../../scripts/node-command.ts";
+import { freePorts, sleep } from "../helpers/cluster.ts";
+
+const runtime = (process.env.EDGEKV_TEST_RUNTIME ?? currentRuntime()) as NodeRuntime;
+const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
+
+interface Run {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  exit: Promise<string>;
+}
+
+const started: ChildProcess[] = [];
+function run(args: string[], env: Record<string, string> = {}, cwd = repoRoot): Run {
+  const [cmd, base] = nodeCommand(runtime);
+  const child = spawn(cmd, [...base, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  started.push(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  const exit = new Promise<string>((r) => child.on("exit", (code, sig) => r(code === null ? `signal ${sig}` : String(code))));
+  return { child, out: () => out, err: () => err, exit };
+}
+
+/** Waits at most `ms` for the exit status. */
+function exitWithin(r: Run, ms: number): Promise<string> {
+  return Promise.race([r.exit, sleep(ms).then(() => "still running")]);
+}
+
+describe(`node.ts on ${runtime}`, () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("--help prints every option with its env var and exits 0", async () => {
+    const r = run(["--help"]);
+    assert.equal(await exitWithin(r, 30_000), "0");
+    assert.match(r.out(), /^usage: edgekv/);
+    assert.match(r.out(), /--election-timeout-ms-min <int> \[ms\]  default 300/);
+    assert.match(r.out(), /env EDGEKV_CLUSTER_SECRET/);
+  });
+
+  it("invalid configuration exits 2 with a message naming the field and its source", async () => {
+    const flag = run(["--peer-port", "99999"]);
+    assert.equal(await exitWithin(flag, 30_000), "2");
+    assert.match(flag.err(), /invalid peerPort from flag \(--peer-port\): "99999"/);
+    const env = run([], { EDGEKV_HEARTBEAT_INTERVAL_MS: "soon" });
+    assert.equal(await exitWithin(env, 30_000), "2");
+    assert.match(env.err(), /invalid heartbeatIntervalMs from env \(EDGEKV_HEARTBEAT_INTERVAL_MS\)/);
+    const cross = run(["--election-timeout-ms-min", "100", "--heartbeat-interval-ms", "150"]);
+    assert.equal(await exitWithin(cross, 30_000), "2");
+    assert.match(cross.err(), /invalid electionTimeoutMsMin .*must be > heartbeatIntervalMs/);
+  });
+
+  it("with no node id or peers runs a single-node cluster n1, serves put/get and stops on SIGTERM", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgekv-entry-"));
+    dirs.push(dir);
+    const [clientPort, peerPort] = await freePorts(2);
+    // cwd = the temp dir: the default data dir ./data lands there.
+    const r = run(["--client-port", String(clientPort), "--peer-port", String(peerPort)], {}, dir);
+    const deadline = Date.now() + 60_000;
+    while (!r.out().includes("serving clients") && Date.now() < deadline && r.child.exitCode === null) await sleep(50);
+    assert.equal(r.out(), `edgekv n1 serving clients on http://127.0.0.1:${clientPort} (peers on http://127.0.0.1:${peerPort})\n`, r.err());
+    assert.ok(existsSync(join(dir, "data", "edgekv.db")));
+    const url = `http://127.0.0.1:${clientPort}`;
+    let put: Response | undefined;
+    // Bounded: the lone voter elects itself within an election timeout.
+    for (let i = 0; i < 50; i++) {
+      put = await fetch(`${url}/v1/kv/solo`, { method: "PUT", body: "one" });
+      if (put.status === 200) break;
+      await put.body?.cancel();
+      await sleep(100);
+    }
+    assert.equal(put!.status, 200);
+    assert.equal(await (await fetch(`${url}/v1/kv/solo`)).text(), "one");
+    r.child.kill("SIGTERM");
+    const code = await exitWithin(r, 15_000);
+    // Deno's child_process reports a child it signalled as killed by the signal even when it exited 0.
+    assert.ok(code === "0" || (isDenoParent && code === "signal SIGTERM"), `exit ${code}: ${r.err()}`);
+    assert.match(r.err(), /SIGTERM: stopping/);
+    assert.match(r.err(), /stopped/);
+  });
+});
