@@ -42,6 +42,11 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Extra node flags. */
   extraArgs?: string[];
+  /**
+   * Members beyond `nodes` that get ports and proxies but are not started nor part of the bootstrap
+   * configuration (for membership scenarios: start them with {@link NemesisCluster.restart}).
+   */
+  spares?: number;
 }
 
 /** One member process. `proc` is undefined while it is down. */
@@ -55,6 +60,8 @@ export interface Member {
   log: string;
   proc: ChildProcess | undefined;
   paused: boolean;
+  /** Not a founding member (see ClusterOptions.spares). */
+  spare: boolean;
 }
 
 /**
@@ -86,6 +93,9 @@ export class NemesisCluster {
   readonly members: Member[] = [];
   /** proxies.get(`${from}>${to}`) */
   readonly proxies = new Map<string, LinkProxy>();
+  /** Exits the harness did not cause (crashes), e.g. "n2 exited with code 1"; a run with any fails. */
+  readonly crashes: string[] = [];
+  private readonly killing = new Set<ChildProcess>();
   private started = false;
 
   private constructor(readonly options: ClusterOptions) {}
@@ -94,8 +104,9 @@ export class NemesisCluster {
   static async create(options: ClusterOptions): Promise<NemesisCluster> {
     const c = new NemesisCluster(options);
     mkdirSync(options.dir, { recursive: true });
-    const reserved = await reservePorts(2 * options.nodes);
-    for (let i = 0; i < options.nodes; i++) {
+    const total = options.nodes + (options.spares ?? 0);
+    const reserved = await reservePorts(2 * total);
+    for (let i = 0; i < total; i++) {
       const id = `n${i + 1}`;
       c.members.push({
         id,
@@ -107,6 +118,7 @@ export class NemesisCluster {
         log: join(options.dir, `${id}.log`),
         proc: undefined,
         paused: false,
+        spare: i >= options.nodes,
       });
     }
     for (const a of c.members)
@@ -117,7 +129,7 @@ export class NemesisCluster {
         c.proxies.set(`${a.id}>${b.id}`, p);
       }
     await reserved.release();
-    for (const m of c.members) c.spawn(m, true);
+    for (const m of c.members) if (!m.spare) c.spawn(m, true);
     c.started = true;
     return c;
   }
@@ -149,7 +161,8 @@ export class NemesisCluster {
 
   private spawn(m: Member, bootstrap: boolean): void {
     mkdirSync(m.dataDir, { recursive: true });
-    const peers = this.members.map((p) => `${p.id}=http://127.0.0.1:${p === m ? p.peerPort : this.link(m.id, p.id).listenPort}`).join(",");
+    // Founding members do not list spares (they would be bootstrapped as voters); a spare lists everyone.
+    const peers = this.members.filter((p) => m.spare || !p.spare).map((p) => `${p.id}=http://127.0.0.1:${p === m ? p.peerPort : this.link(m.id, p.id).listenPort}`).join(",");
     const args = [
       "--node-id", m.id, "--client-port", String(m.clientPort), "--peer-port", String(m.peerPort), "--data-dir", m.dataDir,
       "--peers", peers, "--cluster-secret", "nemesis-secret-0123456789",
@@ -163,7 +176,8 @@ export class NemesisCluster {
     closeSync(fd);
     m.proc = proc;
     m.paused = false;
-    proc.on("exit", () => {
+    proc.on("exit", (code, signal) => {
+      if (!this.killing.has(proc)) this.crashes.push(`${m.id} (${m.runtime}) exited by itself with code ${code} signal ${signal}; see ${m.log}`);
       if (m.proc === proc) m.proc = undefined;
     });
   }
@@ -174,6 +188,7 @@ export class NemesisCluster {
     const proc = x.proc;
     if (!proc || proc.pid === undefined) return;
     const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+    this.killing.add(proc);
     if (x.paused) proc.kill("SIGCONT");
     proc.kill("SIGKILL");
     await Promise.race([exited, sleep(5000)]);
@@ -230,9 +245,10 @@ export class NemesisCluster {
   async waitHealthy(timeoutMs = 60_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     for (let i = 0; i < 10_000; i++) {
-      const ok = await Promise.all(this.members.map((m) => getJson(`${this.url(m)}/healthz`, 1000).then((r) => r !== undefined)));
+      const expected = this.members.filter((m) => !m.spare || m.proc);
+      const ok = await Promise.all(expected.map((m) => getJson(`${this.url(m)}/healthz`, 1000).then((r) => r !== undefined)));
       if (ok.every(Boolean)) return;
-      if (performance.now() > deadline) throw new Error(`nodes not healthy after ${timeoutMs} ms: ${this.members.filter((_, i) => !ok[i]).map((m) => m.id).join(", ")}`);
+      if (performance.now() > deadline) throw new Error(`nodes not healthy after ${timeoutMs} ms: ${expected.filter((_, i) => !ok[i]).map((m) => m.id).join(", ")}`);
       await sleep(200);
     }
   }

@@ -134,12 +134,13 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
       if (duplicated) problems.push(`appends applied twice: ${a.duplicated.slice(0, 20).join(", ")}`);
     }
     for (const f of faults) if (f.error) problems.push(`fault ${f.kind} failed: ${f.error.split("\n")[0]}`);
+    for (const crash of cluster.crashes) problems.push(`node crash: ${crash}`);
     const unav = unavailability(history, faults, startMs, endMs);
     const ops = history.length + appends.length;
     const linearizable = lin.verdict === "ok" ? "yes" : lin.verdict === "illegal" ? "no" : "unknown";
     const summary = `nemesis: ${ops} ops, linearizable: ${linearizable === "yes" ? "yes" : "no"}, lost: ${lost}, duplicated: ${duplicated}, unavailable: ${unav.totalSec}s`;
     // Fault failures (e.g. a refused membership call) are reported but do not make the history wrong.
-    const ok = lin.verdict === "ok" && lost === 0 && duplicated === 0 && recoveryMs >= 0 && conv === undefined && finalDump !== undefined;
+    const ok = lin.verdict === "ok" && lost === 0 && duplicated === 0 && recoveryMs >= 0 && conv === undefined && finalDump !== undefined && cluster.crashes.length === 0;
     writeFileSync(join(dir, "history.jsonl"), history.map((h) => JSON.stringify(h)).join("\n") + "\n");
     writeFileSync(join(dir, "appends.json"), JSON.stringify(appends));
     writeFileSync(join(dir, "faults.json"), JSON.stringify(faults, null, 1));
