@@ -34,6 +34,12 @@ export class Ledger {
   readonly leaderOfTerm = new Map<number, NodeId>();
   /** index -> term of the entry known committed at that index. */
   readonly committedTerm = new Map<number, number>();
+  /**
+   * index -> the lowest term in which some node was seen holding that index as committed. It is at least the
+   * term in which the entry really committed (a node may learn of the commit later), so requiring only
+   * entries with commitTerm < L of a leader of term L never raises a false alarm.
+   */
+  readonly commitTerm = new Map<number, number>();
   /** Highest index recorded in committedTerm. */
   maxCommitted = 0;
   /** index -> signature of the entry some node applied there (term + payload). */
@@ -114,12 +120,14 @@ export function checkLogMatching(a: DurableLog, b: DurableLog): Violation | unde
  * Records the entries `node` knows committed (its log up to `commitIndex`) and checks that a committed
  * entry never changes: the same index must always be committed with the same term.
  */
-export function recordCommitted(ledger: Ledger, node: DurableLog, commitIndex: number): Violation | undefined {
+export function recordCommitted(ledger: Ledger, node: DurableLog, commitIndex: number, currentTerm: number): Violation | undefined {
   const s = node.storage;
   const from = Math.max(s.firstIndex(), 1);
   const to = Math.min(commitIndex, s.lastIndex());
   for (let i = from; i <= to; i++) {
     const term = s.term(i);
+    const seenIn = ledger.commitTerm.get(i);
+    if (seenIn === undefined || currentTerm < seenIn) ledger.commitTerm.set(i, currentTerm);
     const known = ledger.committedTerm.get(i);
     if (known === undefined) {
       ledger.committedTerm.set(i, term);
@@ -132,17 +140,28 @@ export function recordCommitted(ledger: Ledger, node: DurableLog, commitIndex: n
 }
 
 /**
- * Leader Completeness (Raft paper §5.4): a new leader's log holds every entry committed before its term.
- * Checked when `leader` is first seen leading; entries compacted into its snapshot are taken as present.
+ * Leader Completeness (Raft paper §5.4): a new leader's log holds every entry committed in an earlier term.
+ * (A leader of term L may legitimately be elected after an entry committed in a term > L, from votes
+ * granted earlier; such entries are not required.) Checked when `leader` is first seen leading; entries
+ * compacted into its snapshot are taken as present.
  */
 export function checkLeaderCompleteness(ledger: Ledger, leader: DurableLog, term: number): Violation | undefined {
   const s = leader.storage;
-  if (s.lastIndex() < ledger.maxCommitted) {
-    return { invariant: "leader-completeness", detail: `leader ${leader.id} of term ${term} ends at index ${s.lastIndex()} but index ${ledger.maxCommitted} is committed` };
+  let required = 0;
+  for (let i = ledger.maxCommitted; i > 0; i--) {
+    const seenIn = ledger.commitTerm.get(i);
+    if (seenIn !== undefined && seenIn < term) {
+      required = i;
+      break;
+    }
   }
-  for (let i = s.firstIndex(); i <= ledger.maxCommitted; i++) {
+  if (s.lastIndex() < required) {
+    return { invariant: "leader-completeness", detail: `leader ${leader.id} of term ${term} ends at index ${s.lastIndex()} but index ${required} was committed before term ${term}` };
+  }
+  for (let i = s.firstIndex(); i <= required; i++) {
     const want = ledger.committedTerm.get(i);
-    if (want === undefined) continue;
+    const seenIn = ledger.commitTerm.get(i);
+    if (want === undefined || seenIn === undefined || seenIn >= term) continue;
     const have = s.term(i);
     if (have !== want) {
       return { invariant: "leader-completeness", detail: `leader ${leader.id} of term ${term} has term ${have} at index ${i}, committed with term ${want}` };

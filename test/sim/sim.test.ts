@@ -7,7 +7,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { RaftBug } from "../../src/raft/types.ts";
 import type { InvariantName } from "./checks.ts";
-import { runSimulation } from "./sim.ts";
+import type { KvOperation } from "../lin/kv-model.ts";
+import { resolveUnknowns, runSimulation } from "./sim.ts";
 
 /** Short runs keep the file well under a minute per runtime; the CLI runs full-length seeds. */
 const SAFETY_TICKS = 700;
@@ -46,6 +47,20 @@ describe("simulator: determinism", () => {
     const a = runSimulation({ seed: 1, ticks: 200, trace: true });
     const b = runSimulation({ seed: 2, ticks: 200, trace: true });
     assert.notDeepEqual(a.trace, b.trace);
+  });
+});
+
+describe("simulator: unknown outcomes", () => {
+  it("resolves an unknown write to its first apply, and drops one that never applied", () => {
+    const applied: KvOperation = { clientId: 1, input: { kind: "cas", key: "a", expected: null, value: "x" }, call: 5 };
+    const never: KvOperation = { clientId: 2, input: { kind: "put", key: "a", value: "y" }, call: 6 };
+    const done: KvOperation = { clientId: 3, input: { kind: "get", key: "a" }, call: 7, ret: 9, output: { value: "x" } };
+    const ids = new Map([
+      [applied, "1.1.2"],
+      [never, "2.1.1"],
+    ]);
+    const out = resolveUnknowns([applied, never, done], ids, new Map([["1.1.2", { at: 8, ok: true }]]));
+    assert.deepEqual(out, [{ ...applied, ret: 8, output: { ok: true } }, done]);
   });
 });
 

@@ -58,6 +58,8 @@ export interface WorkloadEnv {
 /** The client population and the history it records. */
 export class Workload {
   readonly history: KvOperation[] = [];
+  /** For each unknown-outcome write in `history`: the op id of its last attempt (the only one that may apply). */
+  readonly unknownOpIds = new Map<KvOperation, string>();
   private clients: Client[] = [];
   private opCounter = 0;
   /** When set, no op may time out: liveness phase. */
@@ -197,7 +199,11 @@ export class Workload {
   /** Gives up: a write's outcome becomes unknown (recorded without output); a read is dropped. */
   private giveUp(c: Client, env: WorkloadEnv, why: string): void {
     const op = c.op!;
-    if (op.input.kind !== "get" && op.attempt > 0) this.history.push({ clientId: c.id, input: op.input, call: op.call });
+    if (op.input.kind !== "get" && op.attempt > 0) {
+      const entry: KvOperation = { clientId: c.id, input: op.input, call: op.call };
+      this.history.push(entry);
+      this.unknownOpIds.set(entry, `${c.id}.${op.no}.${op.attempt}`);
+    }
     c.op = undefined;
     const up = env.upNodeIds();
     if (up.length > 0) c.guess = this.rng.pick(up);
