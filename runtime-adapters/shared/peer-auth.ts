@@ -24,7 +24,9 @@ export function admissionProblem(self: { nodeId: NodeId; clusterId: string; clus
   if (protocol !== String(PEER_PROTOCOL_VERSION)) return [400, "protocol_mismatch", `peer protocol ${String(protocol)} not supported; this node speaks ${PEER_PROTOCOL_VERSION}`];
   const cluster = get(PEER_HEADERS.cluster);
   if (cluster !== self.clusterId) return [403, "cluster_mismatch", `cluster id ${String(cluster)} does not match this node's cluster`];
-  if (!sameSecret(get("authorization") ?? "", `Bearer ${self.clusterSecret}`)) return [401, "unauthorized", "cluster secret does not match"];
+  // Trimmed on both sides: HTTP strips trailing whitespace from header values, so with the empty secret
+  // allowed locally the sender's "Bearer " arrives as "Bearer".
+  if (!sameSecret((get("authorization") ?? "").trim(), `Bearer ${self.clusterSecret}`.trim())) return [401, "unauthorized", "cluster secret does not match"];
   const to = get(PEER_HEADERS.to);
   if (to !== undefined && to !== self.nodeId) return [421, "wrong_node", `this is node ${self.nodeId}, not ${to}`];
   if (!get(PEER_HEADERS.from)) return [400, "bad_request", "missing x-edgekv-from"];

@@ -21,7 +21,7 @@ export async function handlePeerFetch(ctx: PeerServerContext, req: Request): Pro
   const bad = admissionProblem(ctx, (n) => req.headers.get(n) ?? undefined);
   if (bad) {
     ctx.log("warn", `refused peer request ${path} from ${String(req.headers.get(PEER_HEADERS.from))}: ${bad[1]}: ${bad[2]}`);
-    void req.body?.cancel().catch(() => {});
+    discardBody(req);
     return refusal(...bad);
   }
   const from = req.headers.get(PEER_HEADERS.from)!;
@@ -80,7 +80,7 @@ function messageStream(ctx: PeerServerContext, from: string, req: Request): Resp
       }
     } catch (e) {
       ctx.log("debug", `message stream from ${from} ended: ${(e as Error).message}`);
-      void req.body?.cancel().catch(() => {});
+      discardBody(req);
     } finally {
       finish();
     }
@@ -139,4 +139,17 @@ async function forward(ctx: PeerServerContext, req: Request): Promise<Response> 
     if (!HOP_BY_HOP.has(k)) out.set(k, v);
   });
   return new Response(response.body, { status: response.status, headers: out });
+}
+
+/**
+ * Cancels a request body we will not read. On Deno, touching `req.body` of a request whose stream already
+ * closed throws `TypeError: Request closed` synchronously; escaping an async block, that would be an
+ * unhandled rejection that kills the node (seen when the leader was killed). Never throws.
+ */
+function discardBody(req: Request): void {
+  try {
+    void req.body?.cancel().catch(() => {});
+  } catch {
+    // the body is already gone: nothing to discard
+  }
 }

@@ -134,6 +134,16 @@ export function createSnapshot(db: SqlDriver, opts: SnapshotOptions): SnapshotIn
   return info;
 }
 
+/**
+ * Records a snapshot file that arrived from the leader (InstallSnapshot) as a complete local snapshot: writes
+ * its `.json` metadata durably, so `listSnapshots` sees it, `pruneSnapshots` keeps it as one of the newest,
+ * and this node can stream it on if it becomes leader (without the metadata the next prune would delete the
+ * file the Raft log's snapshot record still names).
+ */
+export function recordSnapshotFile(files: SnapshotFiles, info: SnapshotInfo): void {
+  files.writeTextDurably(metaPath(info.path), JSON.stringify(info));
+}
+
 function metaPath(dbPath: string): string {
   return dbPath.replace(/\.db$/, ".json");
 }

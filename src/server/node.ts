@@ -28,7 +28,7 @@ import type {
 import { decodeCommand, encodeCommand } from "../codec/command.ts";
 import type { Config } from "../config/schema.ts";
 import { SqliteRaftLog } from "../kv/raft-log.ts";
-import { type SnapshotFiles, parseSnapshotRef, restoreSnapshot, takeSnapshot, latestSnapshot } from "../kv/snapshot.ts";
+import { type SnapshotFiles, parseSnapshotRef, recordSnapshotFile, restoreSnapshot, takeSnapshot, latestSnapshot } from "../kv/snapshot.ts";
 import type { SqlDriver } from "../kv/sql-driver.ts";
 import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
@@ -116,6 +116,10 @@ export class EdgeNode implements KvService {
   private readonly hub = new WatchHub();
   private readonly lessor = new Lessor();
   private scheduled = false;
+  /** SQLite `synchronous` currently set on the connection (the driver opens with FULL). */
+  private synchronous: "FULL" | "NORMAL" = "FULL";
+  /** `term/vote` of the last persisted hard state ("" before the first save: that one is synced). */
+  private durableTermVote = "";
   private ticker: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   private fatal: Error | undefined;
@@ -126,6 +130,8 @@ export class EdgeNode implements KvService {
   private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
   private fsyncSumS = 0;
   private removed = false;
+  /** Set when the snapshot file to send was missing: take a new one at the next Ready. */
+  private forceSnapshot = false;
 
   private constructor(
     readonly config: Config,
@@ -363,24 +369,59 @@ export class EdgeNode implements KvService {
     const t0 = performance.now();
     if (rd.snapshot) {
       const ref = parseSnapshotRef(rd.snapshot.data);
-      restoreSnapshot(this.db, this.log, `${this.snapshotDir}/${ref.name}`, {
+      const path = `${this.snapshotDir}/${ref.name}`;
+      restoreSnapshot(this.db, this.log, path, {
         files: this.ports.snapshotFiles,
         expected: { crc32c: ref.crc32c, sizeBytes: ref.sizeBytes },
         hardState: rd.hardState,
       });
+      recordSnapshotFile(this.ports.snapshotFiles, { name: ref.name, path, meta: rd.snapshot.meta, sizeBytes: ref.sizeBytes, crc32c: ref.crc32c });
       this.lastSnapshotIndex = rd.snapshot.meta.index;
       this.lessor.restore(this.kv.leases(), performance.now());
       this.refreshPeers();
       this.hub.notify();
     }
-    if (rd.entries.length > 0 || rd.hardState) this.log.save({ entries: rd.entries, hardState: rd.hardState });
+    if (rd.entries.length > 0 || rd.hardState) {
+      // etcd raft's MustSync: only new entries or a new term/vote must be fsynced before messages leave. A
+      // save that only moves the commit index is written without its own fsync; the WAL is append-only, so
+      // the next synced commit makes it durable, and after a power loss the commit index is re-learned.
+      const termVote = rd.hardState ? `${rd.hardState.term}/${rd.hardState.vote}` : this.durableTermVote;
+      const mustSync = rd.entries.length > 0 || termVote !== this.durableTermVote || rd.snapshot !== undefined;
+      this.setSynchronous(mustSync ? "FULL" : "NORMAL");
+      try {
+        this.log.save({ entries: rd.entries, hardState: rd.hardState });
+      } finally {
+        this.setSynchronous("FULL");
+      }
+      this.durableTermVote = termVote;
+    }
     const s = (performance.now() - t0) / 1000;
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) this.observeFsync(s);
   }
 
+  /**
+   * Sets SQLite's `synchronous` for the next transactions (WAL mode: FULL fsyncs the WAL at each commit,
+   * NORMAL leaves it to the next FULL commit or checkpoint). Only the Raft log's entries and term/vote need
+   * FULL; everything else is re-derivable from them (see persist and apply).
+   */
+  private setSynchronous(mode: "FULL" | "NORMAL"): void {
+    if (this.synchronous === mode) return;
+    this.db.exec(`PRAGMA synchronous=${mode}`);
+    this.synchronous = mode;
+  }
+
   private apply(rd: Ready): void {
     const entries = rd.committedEntries;
-    const results = this.kv.applyEntries(entries);
+    // Applying commits without an fsync (etcd's backend also commits its bolt txn lazily): the entries are
+    // already durable in the Raft log, the applied index moves in the same transaction, and WAL frames
+    // become durable in order, so after a power loss the node re-applies from a consistent applied index.
+    this.setSynchronous("NORMAL");
+    let results: AppliedEntry[];
+    try {
+      results = this.kv.applyEntries(entries);
+    } finally {
+      this.setSynchronous("FULL");
+    }
     const termOf = new Map(entries.map((e) => [e.index, e.term]));
     let changed = false;
     let membership = false;
@@ -464,6 +505,9 @@ export class EdgeNode implements KvService {
         this.ports.log("info", `sent snapshot ${ref.name} (${ref.sizeBytes} bytes) to ${m.to}`);
       } catch (err) {
         this.ports.log("warn", `snapshot ${ref.name} to ${m.to} failed: ${(err as Error).message}`);
+        // The file the log's snapshot record names is gone (should not happen: received snapshots are
+        // recorded, local ones pruned only behind newer ones): take a fresh one rather than retry forever.
+        if (!this.stopped && !this.ports.snapshotFiles.exists(path)) this.forceSnapshot = true;
         if (!this.stopped) this.raft.reportSnapshot(m.to, false);
         this.schedule();
       } finally {
@@ -497,8 +541,12 @@ export class EdgeNode implements KvService {
 
   private maybeSnapshot(): void {
     const applied = this.kv.appliedIndex();
-    const due = applied - this.lastSnapshotIndex >= this.config.snapshotEntries || (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs);
+    const due =
+      applied - this.lastSnapshotIndex >= this.config.snapshotEntries ||
+      (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs) ||
+      this.forceSnapshot;
     if (!due || this.snapshotsInFlight.size > 0) return;
+    this.forceSnapshot = false;
     const info = takeSnapshot(this.db, this.log, {
       dir: this.snapshotDir,
       files: this.ports.snapshotFiles,

@@ -19,7 +19,6 @@ const enc = new TextEncoder();
  * "TypeError: Request closed" there, the rejection escapes, and every Deno follower dies when the leader is
  * killed. Remove this skip once that line is guarded.
  */
-const leaderKillSkip = runtime === "deno" ? "Deno followers crash when the leader dies (peer-fetch-server.ts req.body getter)" : false;
 
 /** The JSON error body's code, or a description of what came back instead. */
 async function errorCode(res: Response): Promise<string> {
@@ -126,7 +125,7 @@ describe(`a 3-node cluster of ${runtime} processes`, () => {
     }));
 
   let killed = "";
-  it("kill -9 of the leader: a new leader within 2 s and every acknowledged write still readable", { skip: leaderKillSkip }, () =>
+  it("kill -9 of the leader: a new leader within 2 s and every acknowledged write still readable", () =>
     withLogs(async () => {
       const client = c.client();
       for (let i = 0; i < 20; i++) {
@@ -151,7 +150,7 @@ describe(`a 3-node cluster of ${runtime} processes`, () => {
       acknowledged.set("written/while-down", "yes");
     }));
 
-  it("the killed node restarts and catches up", { skip: leaderKillSkip }, () =>
+  it("the killed node restarts and catches up", () =>
     withLogs(async () => {
       assert.ok(killed, "depends on the kill -9 test");
       await c.restart(killed);
