@@ -1,0 +1,143 @@
+/**
+ * Process control for `npm run bench`: a 3-node edgekv cluster whose node PIDs this process owns (so one
+ * node can be killed and restarted for the catch-up figure), the anchors' etcd cluster (started and stopped
+ * through `../shared/anchors/etcd-cluster.sh`, which records its own PIDs), and wrk runs. Every child is
+ * tracked; `stopAll()` stops exactly those PIDs (SIGTERM, then SIGKILL after a bounded wait).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, repoRoot } from "../node-command.ts";
+
+/** Folder of the anchor scripts: `shared/anchors` beside the repo clone (CI layout), or EDGEKV_ANCHORS. */
+export const anchorsDir = resolve(process.env.EDGEKV_ANCHORS ?? join(repoRoot, "..", "shared", "anchors"));
+
+const live = new Set<ChildProcess>();
+
+/** Sleeps `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** One running edgekv node: its plan and its process (undefined while killed). */
+export interface EdgeMember {
+  plan: MemberPlan;
+  url: string;
+  child?: ChildProcess;
+}
+
+/** A 3-node (or N-node) edgekv cluster on loopback that this process started. */
+export class EdgeCluster {
+  readonly members: EdgeMember[];
+  private readonly env: NodeJS.ProcessEnv;
+
+  /** Plans N members on client ports basePort.., peer ports basePort+100.., data under `dir`. */
+  constructor(readonly dir: string, runtime: NodeRuntime, basePort: number, nodes = 3) {
+    const plans: MemberPlan[] = [];
+    for (let i = 0; i < nodes; i++) {
+      plans.push({ id: `n${i + 1}`, runtime, clientPort: basePort + i, peerPort: basePort + 100 + i, dataDir: join(dir, `n${i + 1}`) });
+    }
+    this.members = plans.map((plan) => ({ plan, url: loopbackUrl(plan.clientPort) }));
+    this.env = { ...process.env, EDGEKV_CLUSTER_SECRET: "bench-local-secret-0123456789" };
+  }
+
+  /** Starts member `m` (bootstrap on the first start only); its log goes to DIR/<id>.log. */
+  start(m: EdgeMember, bootstrap: boolean): void {
+    mkdirSync(this.dir, { recursive: true });
+    const [cmd, baseArgs] = nodeCommand(m.plan.runtime);
+    const fd = openSync(join(this.dir, `${m.plan.id}.log`), "a");
+    const all = this.members.map((x) => x.plan);
+    const child = spawn(cmd, [...baseArgs, ...memberArgs(m.plan, all, { bootstrap })], { cwd: repoRoot, env: this.env, stdio: ["ignore", fd, fd], detached: true });
+    closeSync(fd);
+    live.add(child);
+    child.on("exit", () => live.delete(child));
+    m.child = child;
+  }
+
+  /** Starts every member and waits (at most `timeoutMs`) until all name the same leader. Returns its id. */
+  async startAll(timeoutMs = 90_000): Promise<string> {
+    for (const m of this.members) this.start(m, true);
+    return this.waitLeader(timeoutMs);
+  }
+
+  /** Polls every live member's GET /v1/cluster until they agree on a leader; throws after `timeoutMs`. */
+  async waitLeader(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const views = await Promise.all(this.members.filter((m) => m.child).map((m) => clusterView(m.url)));
+      const ids = new Set(views.map((v) => v?.leaderId ?? ""));
+      if (ids.size === 1 && !ids.has("")) return [...ids][0];
+      await sleep(250);
+    }
+    throw new Error(`edgekv: no agreed leader within ${timeoutMs} ms; logs in ${this.dir}`);
+  }
+
+  /** The member with id `id`. */
+  byId(id: string): EdgeMember {
+    const m = this.members.find((x) => x.plan.id === id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m;
+  }
+
+  /** SIGKILLs member `m` (kill -9, as a crash) and waits for its exit. */
+  async kill(m: EdgeMember): Promise<void> {
+    const c = m.child;
+    if (!c) return;
+    m.child = undefined;
+    await stopChild(c, "SIGKILL", 5000);
+  }
+
+  /** VmRSS of each live member in bytes, from /proc/<pid>/status. */
+  rssBytes(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const m of this.members) if (m.child?.pid) out[m.plan.id] = vmRssBytes(m.child.pid);
+    return out;
+  }
+}
+
+/** The parts of edgekv's GET /v1/cluster view the bench reads, or undefined when the node does not answer. */
+export async function clusterView(url: string): Promise<{ leaderId: string; appliedIndex: number; revision: number } | undefined> {
+  try {
+    const r = await fetch(`${url}/v1/cluster`, { signal: AbortSignal.timeout(2000) });
+    if (!r.ok) return undefined;
+    return (await r.json()) as { leaderId: string; appliedIndex: number; revision: number };
+  } catch {
+    return undefined;
+  }
+}
+
+/** VmRSS of `pid` in bytes (Linux /proc/<pid>/status, kB units); 0 when unreadable. */
+export function vmRssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** SIGTERM/SIGKILL one child we started and wait (bounded) for it to exit; SIGKILL after `graceMs`. */
+export async function stopChild(c: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise<void>((r) => c.once("exit", () => r()));
+  c.kill(signal);
+  if (await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)])) return;
+  c.kill("SIGKILL");
+  await Promise.race([exited, sleep(2000)]);
+}
+
+/** Stops every child this process started and is still running (edgekv nodes, wrk). */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...live].map((c) => stopChild(c, "SIGTERM", 10_000)));
+}
+
+/** Runs an anchors' etcd-cluster.sh subcommand synchronously (its state file comes from ETCD_ANCHOR_STATE, set by bench.ts) (bounded to 180 s); returns stdout. Throws on failure. */
+export function etcdCluster(sub: "start" | "stop" | "restart" | "clean" | "leader" | "follower" | "pids", dir?: string): string {
+  const r = spawnSync("bash", [join(anchorsDir, "etcd-cluster.sh"), sub, ...(dir ? [dir] : [])], { encoding: "utf8", timeout: 180_000 });
+  if (r.status !== 0) throw new Error(`etcd-cluster.sh ${sub} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  return r.stdout.trim();
+}
+
+/** Tracks a wrk (or other) child so that stopAllChildren() reaches it. */
+export function track(c: ChildProcess): void {
+  live.add(c);
+  c.on("exit", () => live.delete(c));
+}
