@@ -10,6 +10,7 @@ import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
 import { admissionProblem } from "./peer-auth.ts";
 import { readSnapshotBody } from "./snapshot-body.ts";
+import { noDelay } from "./peer-http2-streams.ts";
 
 /** What the server half needs from the transport. */
 export interface PeerServerContext {
@@ -64,6 +65,7 @@ export const startNodeHttp2PeerServer: PeerServerStarter = (host, port, ctx) => 
   const server = http2.createServer({ maxSessionMemory: 64, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
   const sessions = new Set<ServerHttp2Session>();
   server.on("session", (s) => {
+    noDelay(s.socket);
     try {
       s.setLocalWindowSize(SESSION_WINDOW_BYTES);
     } catch {

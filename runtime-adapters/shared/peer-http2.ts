@@ -13,7 +13,7 @@ import { CodecError } from "../../src/codec/cbor.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
-import { readRefusal, responseOf, streamBody } from "./peer-http2-streams.ts";
+import { noDelay, readRefusal, responseOf, streamBody } from "./peer-http2-streams.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 
 /** Options of `createHttp2PeerTransport`. Times in ms, sizes in bytes. */
@@ -225,6 +225,8 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       return scheduleReconnect(p, `connect failed: ${(e as Error).message}`);
     }
     p.session = session;
+    // TCP_NODELAY: see noDelay (a Nagle + delayed-ACK stall on every commit otherwise).
+    session.once("connect", (_s, socket) => noDelay(socket));
     session.on("error", (e) => p.session === session && scheduleReconnect(p, `session error: ${e.message}`));
     session.on("close", () => p.session === session && scheduleReconnect(p, "session closed"));
     session.on("goaway", () => p.session === session && scheduleReconnect(p, "peer sent GOAWAY"));
@@ -368,3 +370,4 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
   };
   return transport;
 }
+
