@@ -281,7 +281,8 @@ export class Simulation implements WorkloadEnv {
     this.net.healAll();
     this.net.faults = { ...HEALED };
     this.nemesis.healAll();
-    this.workload.enterLiveness(this.nowTick);
+    // New operations stop half way through the phase, so each one gets at least half of it to complete.
+    this.workload.enterLiveness(this.nowTick, Math.floor(this.mix.livenessTicks / 2));
     this.trace("liveness phase: all faults healed, all members up");
   }
 }

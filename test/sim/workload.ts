@@ -62,6 +62,8 @@ export class Workload {
   readonly unknownOpIds = new Map<KvOperation, string>();
   private clients: Client[] = [];
   private opCounter = 0;
+  /** Liveness phase: an operation must complete within this many ticks (long enough to drain a backlog). */
+  private livenessBoundTicks = 0;
   /** When set, no op may time out: liveness phase. */
   private noTimeouts = false;
   allowNewOps = true;
@@ -77,8 +79,9 @@ export class Workload {
   }
 
   /** Liveness phase: operations must complete; none may time out. */
-  enterLiveness(nowTick: number): void {
+  enterLiveness(nowTick: number, boundTicks: number): void {
     this.noTimeouts = true;
+    this.livenessBoundTicks = boundTicks;
     for (const c of this.clients) if (c.op) c.op.startTick = nowTick;
   }
 
@@ -95,10 +98,10 @@ export class Workload {
         else continue;
       }
       const op = c.op!;
-      if (env.nowTick - op.startTick > this.mix.opTimeoutTicks) {
+      if (env.nowTick - op.startTick > (this.noTimeouts ? this.livenessBoundTicks : this.mix.opTimeoutTicks)) {
         if (this.noTimeouts) {
           if (this.livenessFailures.length === 0) env.trace(`liveness: client ${c.id} op ${op.no} stuck`);
-          this.livenessFailures.push(`client ${c.id} op ${op.no} ${describeInput(op.input)} did not complete within ${this.mix.opTimeoutTicks} ticks of the liveness phase`);
+          this.livenessFailures.push(`client ${c.id} op ${op.no} ${describeInput(op.input)} did not complete within ${this.livenessBoundTicks} ticks of the liveness phase`);
           op.startTick = Number.POSITIVE_INFINITY; // report each op once
         } else {
           this.giveUp(c, env, "timeout");
