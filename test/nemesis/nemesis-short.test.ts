@@ -23,6 +23,8 @@ describe("nemesis: short run under faults", () => {
     (denoSkipReason(r.runtime) ? it.skip : it)(`${r.name}: linearizable, nothing lost or applied twice, recovers and converges (seed ${r.seed})`, async () => {
       const lines: string[] = [];
       const result = await runNemesis({ timeSec: r.timeSec, seed: r.seed, nodes: 3, runtime: r.runtime, faults: CI_FAULTS, log: (s) => lines.push(s) });
+      // The contract's summary line and per-fault unavailability, for the CI log.
+      console.log(`${result.summary} (unavailable by fault kind: ${JSON.stringify(result.unavailableByKind)}, recovery ${result.recoveryMs} ms)`);
       const why = `${result.summary}\n${result.problems.join("\n").slice(0, 3000)}\nrun folder: ${result.dir}`;
       assert.ok(result.ops > 50, `too few operations to mean anything: ${why}`);
       assert.ok(result.faults.length >= 3, `too few faults: ${why}`);
