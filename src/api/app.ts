@@ -12,7 +12,7 @@ import { registerKvRoutes } from "./kv-routes.ts";
 import { RequestMetrics } from "./metrics.ts";
 import type { HealthStatus, KvService, LeaseStatus } from "./service.ts";
 import { registerWatchRoute } from "./watch-route.ts";
-import { addMemberBodySchema, leaseFromBody, leaseGrantBodySchema, parseFlag, parseLeaseId, parseMemberId, transferLeaderBodySchema, validate } from "./wire.ts";
+import { addMemberBodySchema, updateMemberBodySchema, leaseFromBody, leaseGrantBodySchema, parseFlag, parseLeaseId, parseMemberId, transferLeaderBodySchema, validate } from "./wire.ts";
 
 /** Options of `createApp`; every field has a default. */
 export interface ApiOptions {
@@ -118,6 +118,10 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
   app.post("/v1/cluster/members", async (c) => {
     const b = validate(addMemberBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
     return respond(c, await service.addLearner(b.id, b.peerUrl, b.clientUrl, { signal: signal(c) }));
+  });
+  app.put("/v1/cluster/members/:id", async (c) => {
+    const b = validate(updateMemberBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
+    return respond(c, await service.updateMember(parseMemberId(c.req.param("id")), b.peerUrl, b.clientUrl, { signal: signal(c) }));
   });
   app.post("/v1/cluster/members/:id/promote", async (c) => respond(c, await service.promote(parseMemberId(c.req.param("id")), { signal: signal(c) })));
   app.delete("/v1/cluster/members/:id", async (c) => respond(c, await service.remove(parseMemberId(c.req.param("id")), { signal: signal(c) })));

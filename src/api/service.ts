@@ -168,6 +168,12 @@ export interface KvService {
   cluster(opts?: CallOptions): Promise<ClusterView>;
   /** Add a learner (joint consensus, Raft thesis §4.2.1). Errors: `conflict` (id or URL exists), `bad_request`. */
   addLearner(id: string, peerUrl: string, clientUrl: string, opts?: CallOptions): Promise<ClusterView>;
+  /**
+   * Change a member's URLs without changing membership (etcd `member update`; a conf change entry with an
+   * `update` step, so every replica records them). Members announce their own client URL this way after
+   * joining. Errors: `not_found` (not a member), `bad_request`.
+   */
+  updateMember(id: string, peerUrl: string, clientUrl: string, opts?: CallOptions): Promise<ClusterView>;
   /** Promote a caught-up learner to voter. Errors: `not_found`, `bad_request` (not a learner), `unavailable` (not caught up). */
   promote(id: string, opts?: CallOptions): Promise<ClusterView>;
   /** Remove a member (the leader may remove itself: it hands off first, SCENARIOS.md C10). Errors: `not_found`. */

@@ -132,6 +132,9 @@ const httpUrl = z.string().max(2048).regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, "a
 /** Body of `POST /v1/cluster/members` (adds a learner). */
 export const addMemberBodySchema = z.object({ id: memberId, peerUrl: httpUrl, clientUrl: httpUrl }).strict();
 
+/** Body of `PUT /v1/cluster/members/{id}`: the member's new URLs (etcd member update). */
+export const updateMemberBodySchema = z.object({ peerUrl: httpUrl, clientUrl: httpUrl }).strict();
+
 /** Body of `POST /v1/cluster/leader`. */
 export const transferLeaderBodySchema = z.object({ id: memberId }).strict();
 

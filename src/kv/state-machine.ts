@@ -211,7 +211,7 @@ export class KvStateMachine {
   }
 
   /**
-   * Records a member's URLs from an addLearner step's context (JSON `{"peerUrl","clientUrl"}`, see
+   * Records a member's URLs from an addLearner or update step's context (JSON `{"peerUrl","clientUrl"}`, see
    * ConfChangeStep.context) and forgets them on remove. A context that does not parse is ignored: the
    * membership change itself already applied, and every replica ignores it the same way.
    */
@@ -220,7 +220,7 @@ export class KvStateMachine {
       this.sMemberDel.run(step.nodeId);
       return;
     }
-    if (step.type !== "addLearner" || step.context === undefined) return;
+    if ((step.type !== "addLearner" && step.type !== "update") || step.context === undefined) return;
     let a: unknown;
     try {
       a = JSON.parse(step.context);

@@ -40,7 +40,7 @@ function invalid(message: string): never {
  *
  * - `steps` empty = leave the joint configuration: `votersOutgoing` is dropped (thesis §4.3, C_new).
  * - otherwise each step is applied in order: `addLearner` (id must not be a member), `promote` (id must be a
- *   learner), `remove` (id must be a voter or learner). If the voter set changed, the result is the joint
+ *   learner), `remove` (id must be a voter or learner), `update` (id must be a member; no set changes). If the voter set changed, the result is the joint
  *   configuration voters = new, votersOutgoing = old; a change that only touches learners applies
  *   directly. From an empty voter set (bootstrap) the voters apply directly too.
  *
@@ -72,6 +72,10 @@ export function applyConfChange(cs: ConfState, cc: ConfChange): ConfState {
         break;
       case "remove":
         if (!voters.delete(step.nodeId) && !learners.delete(step.nodeId)) invalid(`${step.nodeId} is not a member`);
+        break;
+      case "update":
+        // Only the step's context (member URLs) changes; the sets stay as they are.
+        if (!voters.has(step.nodeId) && !learners.has(step.nodeId)) invalid(`${step.nodeId} is not a member`);
         break;
       default:
         invalid(`unknown step type ${(step as { type: string }).type}`);

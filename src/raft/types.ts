@@ -32,8 +32,11 @@ export interface Entry {
 
 /** One step of a membership change (Raft thesis §4.3, joint consensus with learners as in etcd). */
 export interface ConfChangeStep {
-  /** addLearner: join as non-voting member; promote: learner -> voter; remove: leave (voter or learner). */
-  type: "addLearner" | "promote" | "remove";
+  /**
+   * addLearner: join as non-voting member; promote: learner -> voter; remove: leave (voter or learner);
+   * update: membership unchanged, only the member's `context` (its URLs) changes (etcd's member update).
+   */
+  type: "addLearner" | "promote" | "remove" | "update";
   nodeId: NodeId;
   /**
    * Opaque to the core, replicated with the entry (etcd's ConfChange.Context): the node puts the new

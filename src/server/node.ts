@@ -97,6 +97,8 @@ const UNSAFE_BUG: string = (() => {
   }
 })();
 // <<< EDGEKV_UNSAFE_BUG
+/** Least ms between two attempts to record this node's URLs in the cluster (see `announceSelf`). */
+const ANNOUNCE_RETRY_MS = 3000;
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
 const TRANSFER_WAIT_MS = 2000;
 
@@ -130,6 +132,8 @@ export class EdgeNode implements KvService {
   private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
   private fsyncSumS = 0;
   private removed = false;
+  private announcing = false;
+  private lastAnnounceMs = -Infinity;
   /** Set when the snapshot file to send was missing: take a new one at the next Ready. */
   private forceSnapshot = false;
 
@@ -193,7 +197,9 @@ export class EdgeNode implements KvService {
       const voters = Object.keys(peers).sort();
       const confState = { voters, votersOutgoing: [], learners: [] };
       const addresses: Record<string, MemberAddress> = {};
-      for (const id of voters) addresses[id] = { peerUrl: peers[id], clientUrl: id === config.nodeId ? config.advertiseClientUrl : "" };
+      // Every founding member must write the same bootstrap state, so no client URL here (only this node
+      // knows its own): each member records its URLs through the log once a leader exists (announceSelf).
+      for (const id of voters) addresses[id] = { peerUrl: peers[id], clientUrl: "" };
       log.bootstrap(confState);
       kv.bootstrap(confState, addresses);
       ports.log("info", `bootstrapped a new cluster with voters ${voters.join(", ")}`);
@@ -310,6 +316,7 @@ export class EdgeNode implements KvService {
       if (ids.length > 0) this.proposeQuietly({ op: "leaseExpire", ids });
       this.reportUnreachablePeers();
     }
+    this.announceSelf();
     this.schedule();
   }
 
@@ -754,6 +761,46 @@ export class EdgeNode implements KvService {
     if ([...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(id)) throw new ApiError("conflict", `member ${id} already exists`);
     await this.proposeConf({ steps: [{ type: "addLearner", nodeId: id, context: JSON.stringify({ peerUrl, clientUrl }) }] }, opts);
     return this.cluster();
+  }
+
+  /** See KvService.updateMember: an `update` conf change step carrying the URLs as its context. */
+  async updateMember(id: string, peerUrl: string, clientUrl: string, opts?: CallOptions): Promise<ClusterView> {
+    const cs = this.raft.status().confState;
+    if (![...cs.voters, ...cs.learners].includes(id)) throw new ApiError("not_found", `${id} is not a member`);
+    await this.proposeConf({ steps: [{ type: "update", nodeId: id, context: JSON.stringify({ peerUrl, clientUrl }) }] }, opts);
+    return this.cluster();
+  }
+
+  /**
+   * Makes the cluster record this node's advertised URLs (the bootstrap configuration carries peer URLs
+   * only): once a leader is known and the applied member table differs, send the leader a member update,
+   * at most one every few seconds. Runs from the tick timer; failures are retried on a later tick.
+   */
+  private announceSelf(): void {
+    if (this.announcing || this.removed || this.fatal) return;
+    const now = performance.now();
+    if (now - this.lastAnnounceMs < ANNOUNCE_RETRY_MS) return;
+    const st = this.raft.status();
+    if (!st.leaderId || ![...st.confState.voters, ...st.confState.learners].includes(this.id)) return;
+    const mine = memberAddresses(this.kv)[this.id];
+    const want = { peerUrl: this.config.advertisePeerUrl, clientUrl: this.config.advertiseClientUrl };
+    if (mine && mine.peerUrl === want.peerUrl && mine.clientUrl === want.clientUrl) return;
+    this.announcing = true;
+    this.lastAnnounceMs = now;
+    const req = new Request(`http://edgekv.internal/v1/cluster/members/${encodeURIComponent(this.id)}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(want),
+    });
+    this.fetch(req)
+      .then(async (res) => {
+        if (!res.ok) this.ports.log("debug", `announcing our URLs to the leader: ${res.status} ${await res.text()}`);
+        else await res.body?.cancel();
+      })
+      .catch((err) => this.ports.log("debug", `announcing our URLs to the leader failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.announcing = false;
+      });
   }
 
   /** See KvService.promote. */

@@ -34,6 +34,19 @@ describe("EdgeNode in process, 3 nodes", () => {
     assert.equal(get.headers.get("etag"), `"${body.revision}"`);
   });
 
+  it("every member's client URL reaches every node's cluster view (members announce themselves with a member update)", async () => {
+    const want = Object.fromEntries([...c.configs].map(([id, cfg]) => [id, cfg.advertiseClientUrl]));
+    const until = Date.now() + 15_000;
+    let views: Record<string, Record<string, string>> = {};
+    while (Date.now() < until) {
+      views = {};
+      for (const [id, n] of c.nodes) views[id] = Object.fromEntries((await n.cluster()).members.map((m) => [m.id, m.clientUrl]));
+      if (Object.values(views).every((v) => JSON.stringify(v) === JSON.stringify(want))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const v of Object.values(views)) assert.deepEqual(v, want);
+  });
+
   it("answers 412 to a failed If-Match and 200 to a matching one", async () => {
     const leader = await c.leader();
     const r1 = await c.request(leader, "PUT", "/v1/kv/cas", "v1");

@@ -276,6 +276,13 @@ export class StubKvService implements KvService {
     v.members.push({ id, role: "learner", clientUrl, peerUrl, status: "connected", isLeader: false });
     return v;
   }
+  async updateMember(id: string, peerUrl: string, clientUrl: string, opts?: CallOptions): Promise<ClusterView> {
+    this.enter("updateMember", { ...opts, id, peerUrl, clientUrl });
+    if (id !== "n1") throw new ApiError("not_found", `member ${id} not found`);
+    const v = this.view();
+    v.members[0] = { ...v.members[0], peerUrl, clientUrl };
+    return v;
+  }
   async promote(id: string, opts?: CallOptions): Promise<ClusterView> {
     this.enter("promote", { ...opts, id });
     return this.view();

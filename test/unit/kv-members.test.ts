@@ -24,7 +24,10 @@ describe("kv member addresses", () => {
     kv.applyEntries([conf(2, { steps: [{ type: "addLearner", nodeId: "d", context: "not json" }] })]);
     assert.equal(kv.members().d, undefined, "an unreadable context is ignored, the membership change still applies");
     assert.deepEqual(kv.confState().learners, ["c", "d"]);
-    kv.applyEntries([conf(3, { steps: [{ type: "remove", nodeId: "b" }] })]);
+    kv.applyEntries([conf(3, { steps: [{ type: "update", nodeId: "a", context: JSON.stringify({ peerUrl: "http://a2:7000", clientUrl: "http://a2:8080" }) }] })]);
+    assert.deepEqual(kv.members().a, { peerUrl: "http://a2:7000", clientUrl: "http://a2:8080" }, "an update step records new URLs");
+    assert.deepEqual(kv.confState().voters, ["a", "b"]);
+    kv.applyEntries([conf(4, { steps: [{ type: "remove", nodeId: "b" }] })]);
     assert.deepEqual(Object.keys(kv.members()), ["a", "c"]);
   });
 

@@ -31,6 +31,13 @@ describe("applyConfChange", () => {
     assert.deepEqual(applyConfChange(cs(["a"], [], ["l"]), { steps: [{ type: "remove", nodeId: "l" }] }), cs(["a"]));
   });
 
+  it("an update step changes no set (only its context matters) and needs an existing member", () => {
+    const base = cs(["a", "b"], [], ["l"]);
+    assert.deepEqual(applyConfChange(base, { steps: [{ type: "update", nodeId: "a", context: "{}" }] }), base);
+    assert.deepEqual(applyConfChange(base, { steps: [{ type: "update", nodeId: "l" }] }), base);
+    assert.throws(() => applyConfChange(base, { steps: [{ type: "update", nodeId: "x" }] }), (e: unknown) => e instanceof RaftError && e.code === "invariant");
+  });
+
   it("rejects invalid changes with RaftError('invariant')", () => {
     const bad: Array<[ConfState, Parameters<typeof applyConfChange>[1]]> = [
       [cs(["a", "b"]), { steps: [] }],
