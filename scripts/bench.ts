@@ -127,7 +127,7 @@ async function catchUp(): Promise<{ ms: number; entriesBehind: number; snapshotI
   await edge.kill(victim);
   const before = (await clusterView(leaderUrl))!.appliedIndex;
   // single puts: one entry each, more than the snapshot interval (5000 entries) so the leader compacts past the victim
-  await loadEdgekv(leaderUrl, 0, 6000, VALUE_BYTES, 16, 1);
+  await loadEdgekv(leaderUrl, 0, 6000, VALUE_BYTES, 64, 1);
   const target = (await clusterView(leaderUrl))!.appliedIndex;
   const logPath = join(edge.dir, `${victim.plan.id}.log`);
   const logBefore = readFileSync(logPath, "utf8").length;
