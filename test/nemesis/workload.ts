@@ -36,6 +36,8 @@ export interface AppendRecord {
   value: string;
   outcome: "ok" | "fail" | "unknown";
   attempts: number;
+  /** The last answer (status and body start, or the error). */
+  detail?: string;
 }
 
 /** What the workload needs from the harness. */
@@ -104,6 +106,7 @@ export async function runWorkload(target: WorkloadTarget, o: WorkloadOptions): P
   const client = async (c: number) => {
     const rng = o.rng.fork(c + 1);
     let sessionSeq = 0;
+    let sessionGen = 0; // a new client id after session_expired (docs/api.md: "use a new X-Client-Id")
     let appendSeq = 0;
     let lastSeen = new Map<string, { value: string | null; etag: string | null }>();
     const pick = () => {
@@ -167,10 +170,16 @@ export async function runWorkload(target: WorkloadTarget, o: WorkloadOptions): P
         for (let attempt = 0; attempt < 5 && !o.stop(); attempt++) {
           const to = attempt === 0 ? node : (pick() ?? node);
           a.attempts++;
-          const headers = { "X-Client-Id": `nemesis-${o.rng.seed}-${c}`, "X-Request-Seq": String(seq) };
+          const headers = { "X-Client-Id": `nemesis-${o.rng.seed}-${c}-${sessionGen}`, "X-Request-Seq": String(seq) };
           const out = await request(`${to.url}/v1/kv/${a.key}`, { method: "PUT", body: a.value, headers }, o.requestTimeoutMs, [200]);
           // A definite failure after an unknown attempt does not undo that attempt: still unknown.
           a.outcome = out.kind === "fail" && attempt > 0 ? "unknown" : out.kind;
+          a.detail = out.detail;
+          if (out.status === 409 && out.body.includes("session_expired")) {
+            // A session whose first write never applied is unknown to the server: start a fresh one.
+            sessionGen++;
+            sessionSeq = 0;
+          }
           if (out.kind !== "unknown") break;
           await new Promise((r) => setTimeout(r, 100));
         }
