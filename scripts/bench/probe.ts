@@ -3,7 +3,8 @@
  * alone, optionally writes `--keys N` keys, runs the given cells once with wrk and prints req/s, p50, p99
  * (ms), then the leader's fsync count and entries (from /metrics) over the run, and stops its PIDs.
  *
- *   node --import tsx scripts/bench/probe.ts [--runtime bun] [--keys 0] [--duration 3] put@1 put@64 get@64 stale@64 ...
+ *   node --import tsx scripts/bench/probe.ts [--runtime bun] [--keys 0] [--duration 3] [--to leader|follower]
+ *     [--runtime-flags "--cpu-prof --cpu-prof-dir=/tmp/prof"] put@1 put@64 get@64 stale@64 ...
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +27,8 @@ const keys = Number(opt("--keys", "0"));
 const durationS = Number(opt("--duration", "3"));
 const role = opt("--to", "leader");
 const root = mkdtempSync("/tmp/edgekv-probe-");
-const edge = new EdgeCluster(join(root, "edgekv"), runtime, Number(opt("--base-port", "7511")));
+const runtimeFlags = opt("--runtime-flags", "").split(" ").filter(Boolean);
+const edge = new EdgeCluster(join(root, "edgekv"), runtime, Number(opt("--base-port", "7511")), 3, runtimeFlags);
 const names: Record<string, Scenario> = { put: "put", get: "get", stale: "get-serializable", mix: "mix" };
 
 async function metric(url: string, name: string): Promise<number> {

@@ -29,8 +29,8 @@ export class EdgeCluster {
   readonly members: EdgeMember[];
   private readonly env: NodeJS.ProcessEnv;
 
-  /** Plans N members on client ports basePort.., peer ports basePort+100.., data under `dir`. */
-  constructor(readonly dir: string, runtime: NodeRuntime, basePort: number, nodes = 3) {
+  /** Plans N members on client ports basePort.., peer ports basePort+100.., data under `dir`; `runtimeFlags` precede the runtime's own arguments. */
+  constructor(readonly dir: string, runtime: NodeRuntime, basePort: number, nodes = 3, private readonly runtimeFlags: string[] = []) {
     const plans: MemberPlan[] = [];
     for (let i = 0; i < nodes; i++) {
       plans.push({ id: `n${i + 1}`, runtime, clientPort: basePort + i, peerPort: basePort + 100 + i, dataDir: join(dir, `n${i + 1}`) });
@@ -42,7 +42,9 @@ export class EdgeCluster {
   /** Starts member `m` (bootstrap on the first start only); its log goes to DIR/<id>.log. */
   start(m: EdgeMember, bootstrap: boolean): void {
     mkdirSync(this.dir, { recursive: true });
-    const [cmd, baseArgs] = nodeCommand(m.plan.runtime);
+    const [cmd, rtArgs] = nodeCommand(m.plan.runtime);
+    // Runtime flags (e.g. Node's --cpu-prof) go before the entry point's arguments.
+    const baseArgs = [...this.runtimeFlags, ...rtArgs];
     const fd = openSync(join(this.dir, `${m.plan.id}.log`), "a");
     const all = this.members.map((x) => x.plan);
     const child = spawn(cmd, [...baseArgs, ...memberArgs(m.plan, all, { bootstrap })], { cwd: repoRoot, env: this.env, stdio: ["ignore", fd, fd], detached: true });
