@@ -49,7 +49,7 @@ import type {
 import { RaftNode } from "../raft/raw-node.ts";
 import { createRng } from "../raft/rng.ts";
 import { NotLeaderError, type ConfChange, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
-import type { PeerTransport } from "./transport.ts";
+import { PeerRequestError, type PeerTransport } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
@@ -255,6 +255,12 @@ export class EdgeNode implements KvService {
           const e = err as Error;
           if (deadline.aborted && !request.signal.aborted) {
             return errorJson(new ApiError("outcome_unknown", `leader ${st.leaderId} did not answer the forwarded request within ${this.config.requestTimeoutMs} ms; it may have been applied`));
+          }
+          // `unavailable` promises "nothing was applied", true only when the request never reached the
+          // leader's handler (not connected, or refused at admission). A stream reset or cancel after
+          // sending may follow an applied write (nemesis finding 5, docs/nemesis.md): outcome_unknown.
+          if (!(err instanceof PeerRequestError) || err.code === "reset") {
+            return errorJson(new ApiError("outcome_unknown", `forwarding to leader ${st.leaderId} broke after sending: ${e.message}; it may have been applied`));
           }
           return errorJson(new ApiError("unavailable", `forwarding to leader ${st.leaderId} failed: ${e.message}`, { retryAfterSec: 1 }));
         }
