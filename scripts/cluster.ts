@@ -135,7 +135,10 @@ async function main(): Promise<void> {
     children.set(m.id, child);
     child.on("exit", (code, signal) => {
       children.delete(m.id);
-      if (!stopping) process.stdout.write(`${m.id} exited (${signal ?? `status ${code}`}); see ${logPath}\n`);
+      if (stopping) return;
+      // Show why (e.g. "Is port 8081 in use?") instead of only where to look.
+      const fatal = readFileSync(logPath, "utf8").split("\n").filter((l) => /fatal|error/i.test(l)).slice(-2).join("\n  ");
+      process.stdout.write(`${m.id} exited (${signal ?? `status ${code}`}); see ${logPath}${fatal ? `\n  ${fatal}` : ""}\n`);
     });
     members.push({ id: m.id, pid: child.pid ?? -1, runtime: m.runtime, clientUrl: loopbackUrl(m.clientPort), peerUrl: loopbackUrl(m.peerPort), log: logPath });
   }
@@ -155,6 +158,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${id} still running after ${o.stopTimeoutMs} ms: SIGKILL\n`);
       c.kill("SIGKILL");
     }
+    process.stdout.write("stopped\n");
     process.exit(0);
   };
   process.on("SIGINT", () => void stopAll("SIGINT"));
@@ -168,10 +172,12 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     // Ready = every member names the same leader, so every URL printed above serves reads and writes.
-    const leaders = await Promise.all(members.map((m) => leaderOf(m.clientUrl)));
-    const leader = leaders[0];
-    if (leader !== "" && leaders.every((l) => l === leader)) {
-      process.stdout.write(`cluster ready: leader ${leader}\n`);
+    const leaders = await Promise.all(members.map((m) => (children.has(m.id) ? leaderOf(m.clientUrl) : Promise.resolve("-"))));
+    const alive = leaders.filter((l) => l !== "-");
+    const leader = alive[0] ?? "";
+    if (leader !== "" && alive.every((l) => l === leader)) {
+      const down = members.filter((m) => !children.has(m.id)).map((m) => m.id);
+      process.stdout.write(`cluster ready: leader ${leader}${down.length > 0 ? ` (without ${down.join(", ")}: exited)` : ""}\n`);
       return;
     }
     await sleep(200);

@@ -477,10 +477,16 @@ export class EdgeNode implements KvService {
     }
   }
 
-  /** Points the transport at every member's peer URL (from the applied membership), plus `extra` at start. */
+  /**
+   * Points the transport at every member's peer URL: the applied member table, overridden by the peers this
+   * node was started with (the operator's current word: after a restart on new ports the table still holds
+   * the old URLs until the members announce the new ones, which needs a leader, which needs these links),
+   * plus `extra` at start.
+   */
   private refreshPeers(extra: Record<string, string> = {}): void {
-    const peers: Record<string, string> = { ...extra };
+    const peers: Record<string, string> = {};
     for (const [id, a] of Object.entries(memberAddresses(this.kv))) if (a.peerUrl) peers[id] = a.peerUrl;
+    Object.assign(peers, this.config.peers, extra);
     // Members of the log's configuration not yet applied (e.g. a learner being added) are reachable too.
     const st = this.raft?.status();
     if (st) for (const id of [...st.confState.voters, ...st.confState.learners]) if (!(id in peers) && this.config.peers[id]) peers[id] = this.config.peers[id];

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { InProcessCluster } from "../helpers/inprocess-cluster.ts";
+import { InProcessCluster, freePort } from "../helpers/inprocess-cluster.ts";
 import { latestSnapshot } from "../../src/kv/snapshot.ts";
 import { nodeFsSnapshotFiles } from "../../runtime-adapters/snapshot-files.ts";
 
@@ -90,5 +90,20 @@ describe("EdgeNode in process, 3 nodes", () => {
     const range = await c.request(victim, "GET", "/v1/kv?prefix=bulk/&countOnly=true&consistency=stale");
     assert.equal(range.status, 200);
     assert.equal(((await range.json()) as { count: number }).count, 150);
+  });
+
+  it("restarted on new peer ports, the cluster follows its --peers over the stale URLs in its member table", async () => {
+    const ids = [...c.configs.keys()];
+    for (const id of ids) await c.stopNode(id);
+    const ports = await Promise.all(ids.map(() => freePort()));
+    const peers = Object.fromEntries(ids.map((id, i) => [id, `http://127.0.0.1:${ports[i]}`]));
+    for (const [i, id] of ids.entries()) {
+      const cfg = c.configs.get(id)!;
+      c.configs.set(id, { ...cfg, peers, peerPort: ports[i], advertisePeerUrl: peers[id] });
+    }
+    for (const id of ids) await c.startNode(id);
+    const leader = await c.leader(10_000);
+    const r = await c.request(leader, "GET", "/v1/kv/greeting");
+    assert.equal(await r.text(), "hello");
   });
 });
