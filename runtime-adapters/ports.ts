@@ -3,29 +3,14 @@
  * the SQLite driver (runtime-adapters/sqlite.ts), the HTTP/2 peer transport of this runtime's folder, the
  * node:fs snapshot files (with the chunked reader and durable writer of snapshot transfer) and a stderr logger.
  */
-import type { SnapshotFiles } from "../src/kv/snapshot.ts";
-import type { SqlDriver } from "../src/kv/sql-driver.ts";
-import type { PeerTransport } from "../src/server/transport.ts";
+import type { NodePorts } from "../src/server/node.ts";
 import { currentRuntime } from "./runtime.ts";
-import type { Http2PeerTransportOptions } from "./shared/peer-http2.ts";
 import { SnapshotFileWriter, nodeFsSnapshotFiles, readFileChunks } from "./snapshot-files.ts";
 import { loadSqliteDriver } from "./sqlite.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
-
-/** Structurally the `NodePorts` of src/server/node.ts (kept here so adapters do not depend on the node). */
-export interface RuntimeNodePorts {
-  openSqlite(path: string): Promise<SqlDriver>;
-  createPeerTransport(opts: Http2PeerTransportOptions): PeerTransport;
-  snapshotFiles: SnapshotFiles;
-  /** Chunks of a file for streaming a snapshot to a follower (1 MiB each). */
-  readFileChunks(path: string): Iterable<Uint8Array>;
-  /** Receives a streamed snapshot file durably; `finish` checks CRC-32C and size. */
-  createFileWriter(path: string): { write(chunk: Uint8Array): void; finish(crc32c: number, sizeBytes?: number): number; abort(): void };
-  log(level: LogLevel, msg: string): void;
-}
 
 /** Options of `createNodePorts`. */
 export interface NodePortsOptions {
@@ -41,7 +26,7 @@ export interface NodePortsOptions {
  * Builds the ports for the running runtime. Log lines are `<ISO time> <level> [<name>] <message>`. Rejects
  * only if the runtime's SQLite module cannot be loaded.
  */
-export async function createNodePorts(options: NodePortsOptions = {}): Promise<RuntimeNodePorts> {
+export async function createNodePorts(options: NodePortsOptions = {}): Promise<NodePorts> {
   const open = await loadSqliteDriver();
   const rt = currentRuntime();
   const transport =
@@ -54,8 +39,8 @@ export async function createNodePorts(options: NodePortsOptions = {}): Promise<R
   };
   return {
     openSqlite: async (path) => open(path),
-    // Peer transport logs go through the same filtered sink.
-    createPeerTransport: (opts) => transport.createPeerTransport({ log, ...opts }),
+    // The node passes this same `log` in `opts`, so peer transport lines go through the same filtered sink.
+    createPeerTransport: (opts) => transport.createPeerTransport(opts),
     snapshotFiles: nodeFsSnapshotFiles,
     readFileChunks: (path) => readFileChunks(path),
     createFileWriter: (path) => new SnapshotFileWriter(path),

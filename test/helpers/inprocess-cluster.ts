@@ -9,9 +9,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
-import { currentRuntime } from "../../runtime-adapters/runtime.ts";
-import { loadSqliteDriver } from "../../runtime-adapters/sqlite.ts";
-import { SnapshotFileWriter, nodeFsSnapshotFiles, readFileChunks } from "../../runtime-adapters/snapshot-files.ts";
+import { createNodePorts } from "../../runtime-adapters/ports.ts";
 import { makeTempDir, removeDir } from "./sql.ts";
 
 /** A free TCP port on 127.0.0.1 (bind 0, read, close). */
@@ -26,24 +24,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** NodePorts for the running runtime with logs collected in `lines` (printed by tests on failure). */
-export async function testPorts(name: string, lines: string[]): Promise<NodePorts> {
-  const open = await loadSqliteDriver();
-  const rt = currentRuntime();
-  const mod =
-    rt === "bun" ? await import("../../runtime-adapters/bun/peer-transport.ts") : rt === "deno" ? await import("../../runtime-adapters/deno/peer-transport.ts") : await import("../../runtime-adapters/node/peer-transport.ts");
-  const log = (level: string, msg: string) => {
-    lines.push(`${name} ${level} ${msg}`);
-    if (lines.length > 5000) lines.splice(0, 1000);
-  };
-  return {
-    openSqlite: async (p) => open(p),
-    createPeerTransport: (opts) => mod.createPeerTransport({ ...opts, log }),
-    snapshotFiles: nodeFsSnapshotFiles,
-    readFileChunks: (p) => readFileChunks(p),
-    createFileWriter: (p) => new SnapshotFileWriter(p),
-    log,
-  };
+/** NodePorts for the running runtime with logs (debug and up) collected in `lines` (printed by tests on failure). */
+export function testPorts(name: string, lines: string[]): Promise<NodePorts> {
+  return createNodePorts({
+    name,
+    logLevel: "debug",
+    write: (line) => {
+      lines.push(line);
+      if (lines.length > 5000) lines.splice(0, 1000);
+    },
+  });
 }
 
 /** Options of `InProcessCluster.start`. */
