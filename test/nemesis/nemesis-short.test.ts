@@ -8,19 +8,19 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { FAULT_KINDS } from "./faults.ts";
 import { runNemesis } from "./run.ts";
-import { denoSkipReason, testRuntime } from "./scenario.ts";
+import { testRuntime } from "./scenario.ts";
 
 const runtime = testRuntime();
-// The membership cycle is left out of CI: a wiped node re-added as a learner before any snapshot replays the
-// log from index 1 and dies with "invalid conf change: <id> is not a member" (reported in docs/nemesis.md;
-// scenarios.test.ts C13 covers it). Every other fault kind is drawn.
+// The membership cycle is left out of this short CI run to keep it short and steady (its remove, wipe,
+// re-add and promote take most of 20 s); membership.test.ts (C25) and `npm run nemesis -- --faults
+// membership` cover it. Every other fault kind is drawn.
 const CI_FAULTS = FAULT_KINDS.filter((k) => k !== "membership");
 const runs: Array<{ name: string; runtime: typeof runtime | "mixed"; seed: number; timeSec: number }> = [{ name: runtime, runtime, seed: 20261129, timeSec: 20 }];
 if (runtime === "node") runs.push({ name: "mixed", runtime: "mixed", seed: 4242, timeSec: 15 });
 
 describe("nemesis: short run under faults", () => {
   for (const r of runs) {
-    (denoSkipReason(r.runtime) ? it.skip : it)(`${r.name}: linearizable, nothing lost or applied twice, recovers and converges (seed ${r.seed})`, async () => {
+    it(`${r.name}: linearizable, nothing lost or applied twice, recovers and converges (seed ${r.seed})`, async () => {
       const lines: string[] = [];
       const result = await runNemesis({ timeSec: r.timeSec, seed: r.seed, nodes: 3, runtime: r.runtime, faults: CI_FAULTS, log: (s) => lines.push(s) });
       // The contract's summary line and per-fault unavailability, for the CI log.

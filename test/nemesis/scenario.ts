@@ -66,7 +66,3 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined 
  * `req.body?.cancel()` in the catch of the message stream: on Deno the `body` getter itself throws once the
  * request closed) as soon as a partition cuts a peer connection. Set EDGEKV_NEMESIS_FINDINGS=1 to run them.
  */
-export function denoSkipReason(runtime: NodeRuntime | "mixed"): string | undefined {
-  if (process.env.EDGEKV_NEMESIS_FINDINGS === "1") return undefined;
-  return runtime === "deno" || runtime === "mixed" ? "Deno nodes crash when a peer connection is cut (docs/nemesis.md finding 4)" : undefined;
-}

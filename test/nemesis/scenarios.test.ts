@@ -11,17 +11,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NemesisCluster, clusterView, sleep } from "./cluster.ts";
 import { dumpNode } from "./checks.ts";
-import { denoSkipReason, testRuntime, until } from "./scenario.ts";
+import { testRuntime, until } from "./scenario.ts";
 
 // Declared before the hooks: Node may run `before` while the module is still being evaluated.
 /** Tests that document a fault found here and fail today: run only with EDGEKV_NEMESIS_FINDINGS=1. */
 const findingIt = process.env.EDGEKV_NEMESIS_FINDINGS === "1" ? it : it.skip;
-const skipAll = denoSkipReason(testRuntime()) !== undefined;
-const sit = skipAll ? it.skip : it;
+/**
+ * On Deno these scenarios stay off by default: a Deno node restarted on its old peer port right after a
+ * kill -9 can fail with `AddrInUse` (seen in C18/C13 runs; open, docs/nemesis.md). Deno nodes do run the
+ * short nemesis run, C03 and C25; EDGEKV_NEMESIS_FINDINGS=1 runs these too.
+ */
+const denoRestartSkip = testRuntime() === "deno" && process.env.EDGEKV_NEMESIS_FINDINGS !== "1";
+const sit = denoRestartSkip ? it.skip : it;
 
 let c: NemesisCluster;
 before(async () => {
-  if (skipAll) return;
+  if (denoRestartSkip) return;
   c = await NemesisCluster.create({ nodes: 3, runtime: testRuntime(), dir: mkdtempSync(join(tmpdir(), "edgekv-scen-")), extraArgs: ["--snapshot-entries", "100"] });
   await c.waitHealthy(90_000);
 });

@@ -12,9 +12,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NemesisCluster, clusterView } from "./cluster.ts";
 import { checkLinearizable } from "./checks.ts";
-import { Recorder, denoSkipReason, testRuntime, until } from "./scenario.ts";
+import { Recorder, testRuntime, until } from "./scenario.ts";
 
-const maybeIt = denoSkipReason(testRuntime()) ? it.skip : it;
+const maybeIt = it;
 
 const clusters: NemesisCluster[] = [];
 after(async () => {
