@@ -11,7 +11,7 @@
  * Writes and leader-only reads that arrive at a follower are forwarded to the leader over the peer
  * transport (see `fetch`); linearizable reads are served by any member through ReadIndex.
  */
-import { createApp } from "../api/app.ts";
+import { API_DEFAULTS, createApp } from "../api/app.ts";
 import { ApiError, toApiError } from "../api/errors.ts";
 import type {
   CallOptions,
@@ -132,6 +132,7 @@ export class EdgeNode implements KvService {
   private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
   private fsyncSumS = 0;
   private removed = false;
+  private markerWritten = false;
   private announcing = false;
   private lastAnnounceMs = -Infinity;
   /** Set when the snapshot file to send was missing: take a new one at the next Ready. */
@@ -184,12 +185,38 @@ export class EdgeNode implements KvService {
     files.ensureDir(config.dataDir);
     const snapshotDir = `${config.dataDir}/snapshots`;
     files.ensureDir(snapshotDir);
-    const db = await ports.openSqlite(`${config.dataDir}/edgekv.db`);
-    const log = new SqliteRaftLog(db);
-    const kv = new KvStateMachine(db, {
-      decode: decodeCommand,
-      limits: { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes },
-    });
+    const dbPath = `${config.dataDir}/edgekv.db`;
+    const marker = readMarker(files, config.dataDir);
+    if (marker && marker.nodeId !== config.nodeId) {
+      throw new Error(`data dir ${config.dataDir} belongs to node ${marker.nodeId}, not ${config.nodeId}; start ${marker.nodeId} with it, or give ${config.nodeId} its own data dir`);
+    }
+    let db: SqlDriver;
+    let log: SqliteRaftLog;
+    let kv: KvStateMachine;
+    try {
+      db = await ports.openSqlite(dbPath);
+      log = new SqliteRaftLog(db);
+      kv = new KvStateMachine(db, {
+        decode: decodeCommand,
+        limits: { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes },
+      });
+    } catch (err) {
+      throw new Error(
+        `cannot use the database ${dbPath}: ${(err as Error).message}. It is damaged: do not edit it. Remove this member ` +
+          `(DELETE /v1/cluster/members/${config.nodeId} on another member), then start it with an empty data dir and add it back as a learner.`,
+      );
+    }
+    if (marker && log.isEmpty() && kv.appliedIndex() === 0) {
+      // SCENARIOS.md C13: a member that lost its state must not vote or count toward a quorum under its old
+      // identity (it may have acknowledged writes the others lack). A wiped dir without the marker cannot be
+      // told from a new node; a truncated or deleted database next to the marker can.
+      db.close();
+      throw new Error(
+        `data dir ${config.dataDir} held node ${config.nodeId}'s state (created ${marker.createdAt}) but its database is empty: ` +
+          `the member lost its data and must not rejoin under its old identity. Remove it (DELETE /v1/cluster/members/${config.nodeId} ` +
+          `on another member), delete ${config.dataDir}, and add it back as a new learner.`,
+      );
+    }
     const peers = { ...config.peers };
     if (!(config.nodeId in peers)) peers[config.nodeId] = config.advertisePeerUrl;
     const soleMember = Object.keys(peers).length === 1;
@@ -217,6 +244,8 @@ export class EdgeNode implements KvService {
       log: ports.log,
     });
     const node = new EdgeNode(config, ports, db, log, kv, transport, snapshotDir);
+    node.markerWritten = marker !== undefined;
+    node.writeMarkerOnce();
     node.refreshPeers(peers);
     return node;
   }
@@ -242,6 +271,10 @@ export class EdgeNode implements KvService {
       const st = this.raft.status();
       if (st.role !== "leader") {
         if (!st.leaderId) return errorJson(new ApiError("no_leader", "no leader is known; retry shortly", { retryAfterSec: 1 }));
+        // A body the leader will refuse anyway gets its 413 here, not after crossing the peer link.
+        const declared = Number(request.headers.get("content-length") ?? "0");
+        const limit = Math.max(this.config.maxValueBytes, API_DEFAULTS.maxRequestBytes);
+        if (declared > limit) return errorJson(new ApiError("payload_too_large", `body of ${declared} bytes is above the limit of ${limit} bytes`));
         const headers = new Headers(request.headers);
         headers.set(FORWARDED_HEADER, this.id);
         const fwd = new Request(request, { headers });
@@ -408,6 +441,7 @@ export class EdgeNode implements KvService {
       }
       this.durableTermVote = termVote;
     }
+    this.writeMarkerOnce();
     const s = (performance.now() - t0) / 1000;
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) this.observeFsync(s);
   }
@@ -574,6 +608,17 @@ export class EdgeNode implements KvService {
     this.lastSnapshotIndex = info.meta.index;
     this.lastSnapshotMs = performance.now();
     this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes)`);
+  }
+
+  /**
+   * Once the database holds state (bootstrapped, or anything persisted), records in the data dir which node
+   * it belongs to, so a later start that finds the marker next to an empty database refuses (see `open`).
+   */
+  private writeMarkerOnce(): void {
+    if (this.markerWritten || this.log.isEmpty()) return;
+    const marker: DataDirMarker = { nodeId: this.id, clusterId: this.config.clusterId, createdAt: new Date().toISOString() };
+    this.ports.snapshotFiles.writeTextDurably(`${this.config.dataDir}/${MARKER_FILE}`, JSON.stringify(marker) + "\n");
+    this.markerWritten = true;
   }
 
   private observeFsync(seconds: number): void {
@@ -771,6 +816,8 @@ export class EdgeNode implements KvService {
   async addLearner(id: string, peerUrl: string, clientUrl: string, opts?: CallOptions): Promise<ClusterView> {
     const cs = this.raft.status().confState;
     if ([...cs.voters, ...cs.learners, ...cs.votersOutgoing].includes(id)) throw new ApiError("conflict", `member ${id} already exists`);
+    const sameUrl = Object.entries(memberAddresses(this.kv)).find(([, a]) => a.peerUrl === peerUrl);
+    if (sameUrl) throw new ApiError("conflict", `peer URL ${peerUrl} already belongs to member ${sameUrl[0]}`);
     await this.proposeConf({ steps: [{ type: "addLearner", nodeId: id, context: JSON.stringify({ peerUrl, clientUrl }) }] }, opts);
     return this.cluster();
   }
@@ -902,6 +949,26 @@ export class EdgeNode implements KvService {
     if (method !== "GET" && method !== "HEAD") return url.pathname.startsWith("/v1/");
     if (url.pathname.startsWith("/v1/leases/")) return true;
     return url.searchParams.get("consistency") === "lease";
+  }
+}
+
+/** Name of the file in the data dir that says which node's state it holds (written once state exists). */
+const MARKER_FILE = "edgekv-node.json";
+
+/** Contents of the data dir marker. */
+interface DataDirMarker {
+  nodeId: string;
+  clusterId: string;
+  createdAt: string;
+}
+
+function readMarker(files: SnapshotFiles, dataDir: string): DataDirMarker | undefined {
+  const text = files.readText(`${dataDir}/${MARKER_FILE}`);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as DataDirMarker;
+  } catch {
+    throw new Error(`${dataDir}/${MARKER_FILE} is unreadable; it records which node owns this data dir`);
   }
 }
 

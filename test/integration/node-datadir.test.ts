@@ -1,0 +1,56 @@
+/**
+ * A member that lost its data must not rejoin under its old identity (SCENARIOS.md C13): once the data dir
+ * has held state, a start that finds its database empty (truncated or deleted) refuses with a message that
+ * says what to do; a data dir of another node is refused too; a damaged database names its path.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { rmSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config/load.ts";
+import { EdgeNode } from "../../src/server/node.ts";
+import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
+import { makeTempDir, removeDir } from "../helpers/sql.ts";
+
+const dirs: string[] = [];
+after(() => dirs.forEach(removeDir));
+
+async function config(dataDir: string, nodeId = "n1") {
+  const port = await freePort();
+  return loadConfig({ argv: ["--node-id", nodeId, "--data-dir", dataDir, "--peer-port", String(port), "--client-port", String(port + 1)], env: {} });
+}
+
+async function startAndStop(dataDir: string): Promise<void> {
+  const node = await EdgeNode.open(await config(dataDir), await testPorts("n1", []));
+  await node.start();
+  const r = await node.fetch(new Request("http://x/v1/kv/k", { method: "PUT", body: "v" }));
+  assert.equal(r.status, 200, await r.text());
+  await node.stop();
+}
+
+describe("data dir identity", () => {
+  it("refuses to start on an emptied database next to the marker, and starts again when the dir is new", async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    await startAndStop(dir);
+    for (const f of ["edgekv.db-wal", "edgekv.db-shm"]) rmSync(join(dir, f), { force: true });
+    truncateSync(join(dir, "edgekv.db"), 0);
+    await assert.rejects(EdgeNode.open(await config(dir), await testPorts("n1", [])), /database is empty.*must not rejoin/);
+  });
+
+  it("refuses a data dir that belongs to another node", async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    await startAndStop(dir);
+    await assert.rejects(EdgeNode.open(await config(dir, "n2"), await testPorts("n2", [])), /belongs to node n1, not n2/);
+  });
+
+  it("names the database and the way out when it is damaged", async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    await startAndStop(dir);
+    for (const f of ["edgekv.db-wal", "edgekv.db-shm"]) rmSync(join(dir, f), { force: true });
+    writeFileSync(join(dir, "edgekv.db"), "this is not an SQLite database, just some bytes of garbage........");
+    await assert.rejects(EdgeNode.open(await config(dir), await testPorts("n1", [])), /cannot use the database .*edgekv\.db.*Remove this member/);
+  });
+});
