@@ -98,6 +98,11 @@ export class Workload {
         else continue;
       }
       const op = c.op!;
+      if (this.proposalOrphaned(op, env)) {
+        // As a real server answers outcome_unknown when leadership moves on before its proposal commits.
+        this.giveUp(c, env, `leader changed: ${op.at!.nodeId}'s log no longer reaches index ${op.at!.index}`);
+        continue;
+      }
       if (env.nowTick - op.startTick > (this.noTimeouts ? this.livenessBoundTicks : this.mix.opTimeoutTicks)) {
         if (this.noTimeouts) {
           if (this.livenessFailures.length === 0) env.trace(`liveness: client ${c.id} op ${op.no} stuck`);
@@ -110,6 +115,20 @@ export class Workload {
       }
       if (op.at === undefined && env.nowTick >= op.retryAtTick) this.send(c, env);
     }
+  }
+
+  /**
+   * A write proposed at (index, term) whose proposing node has moved to a later term with a log that ends
+   * before that index: that node may never apply the index again (no new writes may come), so the client
+   * would wait forever. Its fate is unknown (another node may still hold and commit the entry).
+   */
+  private proposalOrphaned(op: OpState, env: WorkloadEnv): boolean {
+    const at = op.at;
+    if (!at || at.requestId || op.input.kind === "get") return false;
+    const node = env.node(at.nodeId);
+    if (!node || !node.up || node.incarnation !== at.incarnation) return false;
+    const st = node.core?.status();
+    return st !== undefined && st.term > at.term && st.lastIndex < at.index;
   }
 
   private begin(c: Client, env: WorkloadEnv): void {
