@@ -3,14 +3,18 @@
  * Node (via tsx), Bun (`bun test`) and Deno (`deno test`), and prints one plain `N passed, N failed` line
  * per runtime plus a total line. Exit status is non-zero when any runtime fails or reports no tests.
  *
- * Usage: `node --import tsx scripts/test-all.ts [--runtime node|bun|deno]... [--no-typecheck] [filter...]`
- * A filter is a substring of a test file path; without one every `test/**\/*.test.ts` file runs.
+ * Usage: `node --import tsx scripts/test-all.ts [--runtime node|bun|deno]... [--no-typecheck] [--no-sim] [filter...]`
+ * A filter is a substring of a test file path; without one every `test/**\/*.test.ts` file runs, and
+ * before them the simulator runs seeds 1..300 (`npm run sim`; skipped with a filter or `--no-sim`).
  */
 import { spawn } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
+
+/** Simulator seeds every full `npm test` runs (about 1.5 s each on this machine). */
+const SIM_SEEDS = "1..300";
 
 interface Result {
   runtime: string;
@@ -93,7 +97,7 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   if (argv.includes("--help")) {
-    console.log("usage: npm test -- [--runtime node|bun|deno]... [--no-typecheck] [file-filter...]");
+    console.log("usage: npm test -- [--runtime node|bun|deno]... [--no-typecheck] [--no-sim] [file-filter...]");
     return;
   }
   const runtimes: string[] = [];
@@ -102,6 +106,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--runtime") runtimes.push(argv[++i]);
     else if (argv[i] === "--no-typecheck") typecheck = false;
+    else if (argv[i] === "--no-sim") continue;
     else filters.push(argv[i]);
   }
   if (runtimes.length === 0) runtimes.push("node", "bun", "deno");
@@ -120,6 +125,14 @@ async function main(): Promise<void> {
       console.log(`typecheck ${project}: ${r.code === 0 ? "ok" : "FAILED"}`);
       if (r.code !== 0) bad = true;
     }
+  }
+
+  // The deterministic simulator over a few hundred seeds (issue #2: CI runs them on every push). Node only:
+  // the same seed gives the same run on every runtime, and sim.test.ts runs seeds on all three.
+  if (filters.length === 0 && !argv.includes("--no-sim")) {
+    const r = await run(process.execPath, ["--import", "tsx", "scripts/sim.ts", "--seeds", SIM_SEEDS, "--quiet"]);
+    console.log(`sim ${SIM_SEEDS}: ${r.code === 0 ? "ok" : "FAILED"}`);
+    if (r.code !== 0) bad = true;
   }
 
   const results: Result[] = [];
