@@ -7,7 +7,7 @@
  * runtime):
  * - parameters bind positionally (`?`); `Uint8Array` binds as BLOB, `string` as TEXT, `number` as INTEGER
  *   when it is an integer and REAL otherwise, `null` as NULL;
- * - BLOB columns read back as `Uint8Array` (a subclass such as Buffer is fine), INTEGER as `number`
+ * - BLOB columns read back as `Uint8Array` (a subclass, as better-sqlite3 returns, is fine), INTEGER as `number`
  *   (values stay below 2^53), TEXT as `string`; a missing row from `get` is `undefined` (never `null`);
  * - `transaction(fn)` runs `fn` inside BEGIN IMMEDIATE .. COMMIT, rolls back and rethrows if `fn` throws,
  *   and when it returns with `synchronous=FULL` in WAL mode, the transaction is durable (fsynced);

@@ -51,7 +51,7 @@ function latestAt(range: KeyRange): string {
   return `(SELECT key, MAX(revision) AS rev FROM kv_history WHERE ${cond} AND revision <= ? GROUP BY key) m`;
 }
 
-/** Copies nothing: views the driver's BLOB (possibly a Buffer) as a plain Uint8Array. NULL/missing -> empty. */
+/** Copies nothing: views the driver's BLOB (possibly a Node.js subclass of Uint8Array) as a plain Uint8Array. NULL/missing -> empty. */
 export function asBytes(v: SqlValue | undefined): Bytes {
   if (v instanceof Uint8Array) return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   return EMPTY;
