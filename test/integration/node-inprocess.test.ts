@@ -1,8 +1,9 @@
 /**
  * The node end to end in one process: three EdgeNodes with real SQLite files and real HTTP/2 peer links on
  * loopback, driven through their client handlers. Checks the write path (propose -> persist -> replicate ->
- * apply -> answer), forwarding from followers, ReadIndex reads on followers, conditional writes, restart
- * catch-up, and InstallSnapshot for a node that fell behind a compacted log.
+ * apply -> answer), forwarding from followers, ReadIndex reads on followers, conditional writes, member
+ * URLs, restart catch-up and InstallSnapshot for a node that fell behind a compacted log (carrying a value
+ * of exactly the size limit, SCENARIOS.md C19), and a restart of the whole cluster on new peer ports.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -64,6 +65,15 @@ describe("EdgeNode in process, 3 nodes", () => {
     const leader = await c.leader();
     const victim = [...c.nodes.keys()].find((id) => id !== leader)!;
     await c.stopNode(victim);
+    // SCENARIOS.md C19: a value of exactly the limit is stored and later shipped in the snapshot; one byte
+    // more is refused and changes nothing.
+    const big = new Uint8Array(1024 * 1024).map((_, i) => (i * 7 + 3) & 0xff);
+    const atLimit = await c.request(leader, "PUT", "/v1/kv/big", big);
+    assert.equal(atLimit.status, 200, await text(atLimit.clone()));
+    const over = await c.request(leader, "PUT", "/v1/kv/big2", new Uint8Array(1024 * 1024 + 1));
+    assert.equal(over.status, 413);
+    assert.equal(((await over.json()) as { error: { code: string } }).error.code, "payload_too_large");
+    assert.equal((await c.request(leader, "GET", "/v1/kv/big2")).status, 404);
     // 40-entry snapshots, a 40-entry log tail: 150 writes compact the victim's next index away.
     for (let i = 0; i < 150; i++) {
       const r = await c.request(leader, "PUT", `/v1/kv/bulk/${String(i).padStart(3, "0")}`, `value-${i}`);
@@ -87,6 +97,9 @@ describe("EdgeNode in process, 3 nodes", () => {
     // this node can send it on as leader.
     const kept = latestSnapshot(nodeFsSnapshotFiles, `${c.configs.get(victim)!.dataDir}/snapshots`);
     assert.ok(kept && kept.meta.index >= 80, `received snapshot not recorded: ${JSON.stringify(kept)}`);
+    const bigBack = new Uint8Array(await (await c.request(victim, "GET", "/v1/kv/big?consistency=stale")).arrayBuffer());
+    assert.equal(bigBack.length, big.length);
+    assert.ok(bigBack.every((b, i) => b === big[i]), "the 1 MiB value arrived byte-exact through the snapshot");
     const range = await c.request(victim, "GET", "/v1/kv?prefix=bulk/&countOnly=true&consistency=stale");
     assert.equal(range.status, 200);
     assert.equal(((await range.json()) as { count: number }).count, 150);
