@@ -106,28 +106,11 @@ export interface WatchEvent {
 /** A watch message: events (ascending revisions; `revision` = the last) or progress (all up to `revision` delivered). */
 export type WatchMessage = { type: "events"; revision: number; events: WatchEvent[] } | { type: "progress"; revision: number };
 
-/** One cluster member. */
-export interface MemberInfo {
-  id: string;
-  role: "voter" | "learner";
-  clientUrl: string;
-  peerUrl: string;
-  status: "connected" | "suspect" | "failed";
-  isLeader: boolean;
-}
-
-/** The cluster as the answering node sees it. */
-export interface ClusterView {
-  clusterId: string;
-  selfId: string;
-  /** "" when no leader is known. */
-  leaderId: string;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  revision: number;
-  members: MemberInfo[];
-}
+/**
+ * One cluster member and the cluster view: the API's own wire types (src/api/service.ts), imported type-only
+ * so the SDK keeps no runtime dependency on the server code.
+ */
+export type { ClusterView, MemberInfo } from "../api/service.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
