@@ -71,6 +71,27 @@ interface Peer {
 
 const EMPTY_FRAME = encodeFrame([]);
 
+/**
+ * Closes a client stream and destroys its session on a later macrotask, never inside the caller's stack.
+ * Why: teardown mostly runs from the session's own event handlers ('goaway', 'error', 'close', a failed
+ * write in 'response'), and Deno's `node:http2` (2.9.6) calls those handlers synchronously from inside
+ * nghttp2's frame processing and frees the nghttp2 session at once in `destroy()`; nghttp2 then goes on
+ * with the freed session (after a GOAWAY: `session_close_stream_on_goaway`) and the process dies with
+ * SIGSEGV or the assertion `find_stream_on_goaway_func: stream->closed_next == NULL` (denoland/deno issue
+ * 36788; seen in a 10-minute Deno nemesis run; reproduced by test/integration/peer-goaway.test.ts).
+ * The caller has already detached both from its peer, so nothing else uses them meanwhile.
+ */
+function destroyLater(session: http2.ClientHttp2Session | undefined, stream: http2.ClientHttp2Stream | undefined): void {
+  setTimeout(() => {
+    try {
+      stream?.close();
+      session?.destroy();
+    } catch {
+      // already gone
+    }
+  }, 0);
+}
+
 /** Creates the HTTP/2 peer transport. Nothing listens or connects until `listen()` / `setPeers()`. */
 export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerTransport {
   const now = opts.now ?? Date.now;
@@ -197,12 +218,7 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     p.session = undefined;
     p.stream = undefined;
     p.blocked = false;
-    try {
-      stream?.close();
-      session?.destroy();
-    } catch {
-      // already gone
-    }
+    if (session || stream) destroyLater(session, stream);
   }
 
   function scheduleReconnect(p: Peer, reason: string): void {
@@ -365,6 +381,7 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
         p.outbound = "closed";
         teardown(p);
       }
+      await new Promise((r) => setTimeout(r, 0)); // let the deferred session teardowns run (destroyLater)
       await serverHandle?.close();
     },
   };
