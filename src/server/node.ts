@@ -53,6 +53,7 @@ import { PeerRequestError, type PeerTransport } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
+import { WriteBehindSql } from "./unsafe-write-behind.ts";
 import type { Hono } from "hono";
 
 /** Options of the peer transport the node asks its ports for (runtime-adapters/shared/peer-http2.ts). */
@@ -86,7 +87,10 @@ const FORWARDED_HEADER = "x-edgekv-forwarded";
 
 /**
  * >>> EDGEKV_UNSAFE_BUG: a deliberately wrong rule for checker self-tests, read once from the environment
- * (Node/Bun `process.env`, Deno `Deno.env`); only "local-reads" is known. Empty in every normal run.
+ * (Node/Bun `process.env`, Deno `Deno.env`); never from the config file or a flag, so it cannot be enabled
+ * by accident. Known values (docs/nemesis.md): "local-reads" (linearizable reads skip ReadIndex, see
+ * `readBarrier`) and "ack-before-fsync" (the database commits lazily, see src/server/unsafe-write-behind.ts
+ * and `open`). Empty in every normal run; any value is logged as an error at start.
  */
 const UNSAFE_BUG: string = (() => {
   const g = globalThis as { process?: { env?: Record<string, string | undefined> }; Deno?: { env?: { get(k: string): string | undefined } } };
@@ -195,6 +199,11 @@ export class EdgeNode implements KvService {
     let kv: KvStateMachine;
     try {
       db = await ports.openSqlite(dbPath);
+      // >>> EDGEKV_UNSAFE_BUG (test only: test/nemesis/ack-before-fsync.test.ts proves the nemesis harness
+      // catches lost acknowledged writes). Every write is held in memory and committed ~1 s later.
+      if (UNSAFE_BUG !== "") ports.log("error", `EDGEKV_UNSAFE_BUG=${UNSAFE_BUG}: this node is DELIBERATELY BROKEN for a checker self-test; never run it with data you care about`);
+      if (UNSAFE_BUG === "ack-before-fsync") db = new WriteBehindSql(db);
+      // <<< EDGEKV_UNSAFE_BUG
       log = new SqliteRaftLog(db);
       kv = new KvStateMachine(db, {
         decode: decodeCommand,
@@ -693,7 +702,7 @@ export class EdgeNode implements KvService {
   private async readBarrier(opts: ReadOptions = {}): Promise<void> {
     this.checkServing();
     if ((opts.consistency ?? "linearizable") === "stale") return;
-    // >>> EDGEKV_UNSAFE_BUG (test only: test/nemesis/unsafe-bug.test.ts proves the nemesis checker catches
+    // >>> EDGEKV_UNSAFE_BUG (test only: test/nemesis/stale-read.test.ts proves the nemesis checker catches
     // stale reads). With EDGEKV_UNSAFE_BUG=local-reads every read skips the ReadIndex barrier and is served
     // from local state, which a deposed leader may hold stale. Unreachable without the env var.
     if (UNSAFE_BUG === "local-reads") return;

@@ -33,6 +33,10 @@ export interface NemesisOptions {
   log?: (line: string) => void;
   /** Bound on the time from heal to the first successful write, ms (default 30000). */
   recoveryMsMax?: number;
+  /** Register keys move to fresh ones every this many ms (workload.ts; default 10000). */
+  keyWindowMs?: number;
+  /** Quiet time before each fault, ms, drawn in [min, max] (default [1000, 2000]). */
+  quietMs?: [min: number, max: number];
 }
 
 /** The outcome of a run. `ok` = linearizable, nothing lost or duplicated, recovered and converged. */
@@ -57,12 +61,20 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
   const log = o.log ?? ((s: string) => process.stdout.write(s + "\n"));
   const dir = o.dir ?? join(tmpdir(), "edgekv-nemesis", `seed-${o.seed}-${Date.now()}`);
   mkdirSync(dir, { recursive: true });
-  const replay = `npm run nemesis -- --time ${o.timeSec} --seed ${o.seed} --nodes ${o.nodes} --runtime ${o.runtime}`;
+  const bug = o.env?.EDGEKV_UNSAFE_BUG ?? process.env.EDGEKV_UNSAFE_BUG;
+  const replay =
+    (bug ? `EDGEKV_UNSAFE_BUG=${bug} ` : "") +
+    `npm run nemesis -- --time ${o.timeSec} --seed ${o.seed} --nodes ${o.nodes} --runtime ${o.runtime}` +
+    (o.faults ? ` --faults ${o.faults.join(",")}` : "") +
+    (o.quietMs ? ` --quiet-ms ${o.quietMs.join(",")}` : "") +
+    (o.keyWindowMs ? ` --key-window-ms ${o.keyWindowMs}` : "") +
+    (o.clients && o.clients !== 12 ? ` --clients ${o.clients}` : "");
   writeFileSync(join(dir, "replay.txt"), replay + "\n");
   const rng = new Rng(o.seed);
   const t0 = performance.now();
   const now = () => Math.round((performance.now() - t0) * 1000) / 1000;
   log(`nemesis: seed ${o.seed}, ${o.nodes} nodes on ${o.runtime}, ${o.timeSec} s, folder ${dir}`);
+  if (bug) log(`nemesis: WARNING: nodes run with EDGEKV_UNSAFE_BUG=${bug} (a deliberately broken build): this run is expected to fail`);
   const cluster = await NemesisCluster.create({ nodes: o.nodes, runtime: o.runtime, dir, env: o.env });
   const problems: string[] = [];
   const faults: FaultEvent[] = [];
@@ -77,14 +89,14 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
     const counter = { ops: 0 };
     const workload = runWorkload(
       { urls: () => cluster.live().map((m) => ({ id: m.id, url: cluster.url(m) })) },
-      { clients: o.clients ?? 12, registerKeys: 5, requestTimeoutMs: 3000, stop: () => stopping, rng: rng.fork(1000), now, maxOpsPerClient: 100_000, counter },
+      { clients: o.clients ?? 12, registerKeys: 5, keyWindowMs: o.keyWindowMs, requestTimeoutMs: 3000, stop: () => stopping, rng: rng.fork(1000), now, maxOpsPerClient: 100_000, counter },
     );
     const progress = setInterval(() => log(`nemesis: ${Math.round((now() - startMs) / 1000)} s, ${counter.ops} ops, ${faults.length} faults so far, current fault: ${current}`), 5000);
-    // The schedule: quiet 1-2 s, then one fault held 2-4 s, until the time is up.
+    // The schedule: quiet 1-2 s (or quietMs), then one fault held 2-4 s, until the time is up.
     const kinds = o.faults ?? FAULT_KINDS;
     const faultRng = rng.fork(2000);
     for (let i = 0; i < 10_000 && now() < endAt; i++) {
-      await sleep(faultRng.range(1000, 2000));
+      await sleep(faultRng.range(o.quietMs?.[0] ?? 1000, o.quietMs?.[1] ?? 2000));
       if (now() >= endAt) break;
       const kind = faultRng.pick(kinds);
       current = kind;
@@ -118,6 +130,7 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
     if (recoveryMs < 0) problems.push(`cluster did not return to service within ${recoveryMsMax} ms after healing`);
     // Checks.
     const lin = checkLinearizable(history);
+    log(`nemesis: checker: ${lin.keys} register keys, largest ${lin.largestKey} operations, ${lin.steps} search steps, ${lin.illegalKeys.length} not linearizable, ${lin.gaveUpKeys.length} gave up`);
     if (lin.verdict !== "ok") problems.push(`history ${lin.verdict === "illegal" ? "not linearizable" : "could not be checked"}: ${lin.message}`);
     const conv = await checkConvergence(cluster, 30_000);
     if (conv) problems.push(conv);
