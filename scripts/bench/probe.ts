@@ -6,7 +6,7 @@
  *   node --import tsx scripts/bench/probe.ts [--runtime bun] [--keys 0] [--duration 3] [--to leader|follower]
  *     [--runtime-flags "--cpu-prof --cpu-prof-dir=/tmp/prof"] put@1 put@64 get@64 stale@64 ...
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import type { NodeRuntime } from "../node-command.ts";
@@ -38,6 +38,20 @@ async function metric(url: string, name: string): Promise<number> {
   return sum;
 }
 
+/**
+ * CPU time (user + system, ms) a process has used, from /proc/<pid>/stat fields 14-15 (clock ticks, 100/s on
+ * Linux); NaN elsewhere. CPU per committed entry is steadier than req/s on a shared machine.
+ */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 async function main(): Promise<void> {
   const leaderId = await edge.startAll();
   const leader = edge.byId(leaderId).url;
@@ -46,12 +60,14 @@ async function main(): Promise<void> {
   for (const a of argv) {
     const [s, c] = a.split("@");
     const before = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
+    const cpu0 = edge.members.map((m) => cpuMs(m.child?.pid));
     const idx0 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const r = await runWrk("edgekv", names[s], role === "leader" ? leader : follower, Number(c), durationS, keys || 100_000);
     const after = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
     const idx1 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const entries = idx1.commitIndex - idx0.commitIndex;
-    process.stdout.write(`${a}: ${Math.round(r.okRps)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms errors ${r.errors}; leader fsyncs ${after - before}, entries ${entries} (${((entries) / (after - before)).toFixed(1)}/fsync)\n`);
+    const cpu = edge.members.map((m, i) => `${m.plan.id === leaderId ? "leader " : ""}${m.plan.id} ${((cpuMs(m.child?.pid) - cpu0[i]) / Math.max(1, entries)).toFixed(3)}`);
+    process.stdout.write(`${a}: ${Math.round(r.okRps)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms errors ${r.errors}; leader fsyncs ${after - before}, entries ${entries} (${((entries) / (after - before)).toFixed(1)}/fsync); CPU ms/entry: ${cpu.join(", ")}\n`);
   }
 }
 

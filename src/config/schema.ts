@@ -48,7 +48,7 @@ export const CONFIG_FIELDS = {
   electionTimeoutMsMin: { kind: "int", schema: ms, default: 300, unit: "ms", help: "lower bound of the randomized election timeout" },
   electionTimeoutMsMax: { kind: "int", schema: ms, default: 600, unit: "ms", help: "upper bound of the randomized election timeout" },
   tickMs: { kind: "int", schema: ms, default: 50, unit: "ms", help: "length of one Raft tick (the core counts time in ticks)" },
-  snapshotEntries: { kind: "int", schema: positiveInt, default: 5000, unit: "entries", help: "take a snapshot after this many applied entries" },
+  snapshotEntries: { kind: "int", schema: positiveInt, default: 100_000, unit: "entries", help: "take a snapshot after this many applied entries (etcd's --snapshot-count default); the log keeps min(this, 5000) entries behind it" },
   snapshotIntervalMs: { kind: "int", schema: ms, default: 3_600_000, unit: "ms", help: "take a snapshot at least this often" },
   maxPayloadEntries: { kind: "int", schema: positiveInt, default: 1000, unit: "entries", help: "most entries in one AppendEntries" },
   replicationTimeoutMs: { kind: "int", schema: ms, default: 5000, unit: "ms", help: "give up on a replication round trip after this long" },

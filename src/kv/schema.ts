@@ -5,7 +5,9 @@
  * Layout (why each table exists):
  * - `kv_meta`: applied index/term, store revision, compact revision, conf state — written in the same
  *   transaction as the entries they describe, so a crash never applies an entry twice or skips one.
- * - `kv_keys`: the current value of every live key (serves current reads without touching history).
+ * - `kv_keys`: the current value of every live key (serves current reads without touching history). Its
+ *   lease index is partial (`lease != 0`): most keys have no lease, and a full index made every put write
+ *   one more random B-tree page (an earlier schema's full `kv_keys_by_lease` is dropped on open).
  * - `kv_history`: one row per put/delete event, keyed by (revision, sub) where `sub` orders the writes of
  *   one revision (a txn or a lease revoke writes several keys in one revision). Serves watches
  *   (`eventsSince`) and reads at a past revision. Compaction deletes what no read at or after the compact
@@ -48,7 +50,8 @@ export function createKvSchema(driver: SqlDriver): void {
       version INTEGER NOT NULL,
       lease INTEGER NOT NULL
     ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS kv_keys_by_lease ON kv_keys (lease);
+    DROP INDEX IF EXISTS kv_keys_by_lease;
+    CREATE INDEX IF NOT EXISTS kv_keys_by_live_lease ON kv_keys (lease) WHERE lease != 0;
     CREATE TABLE IF NOT EXISTS kv_history (
       revision INTEGER NOT NULL,
       sub INTEGER NOT NULL,

@@ -258,6 +258,21 @@ function createMissingTables(db: SqlDriver, tables: string[]): void {
 }
 
 /**
+ * Most entries kept in the log behind a snapshot: 5000, etcd's SnapshotCatchUpEntries (etcdserver/server.go),
+ * so a follower a few thousand entries behind catches up from the log instead of a whole snapshot.
+ */
+export const LOG_TAIL_ENTRIES_MAX = 5000;
+
+/**
+ * Entries to keep behind a snapshot taken every `snapshotEntries` applied entries: the smaller of the two,
+ * so a small interval (tests use 40-100) still compacts, and the default interval (100 000, etcd's
+ * --snapshot-count) keeps the log at most ~105 000 entries instead of twice the interval.
+ */
+export function logTailEntriesFor(snapshotEntries: number): number {
+  return Math.max(1, Math.min(snapshotEntries, LOG_TAIL_ENTRIES_MAX));
+}
+
+/**
  * Log compaction after a snapshot at `snapshotIndex`: drops the entries older than `logTailEntries` behind
  * it (default 5000, DESIGN.md defaults), so a follower slightly behind catches up from the log instead of a
  * whole snapshot. Returns the new first index.

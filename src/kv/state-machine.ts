@@ -74,6 +74,14 @@ export class KvStateMachine {
   private readonly sMemberPut: SqlStatement;
   private readonly sMemberDel: SqlStatement;
   private readonly sMemberAll: SqlStatement;
+  private readonly sSavepoint: SqlStatement;
+  private readonly sRelease: SqlStatement;
+  private readonly sRollbackTo: SqlStatement;
+  /**
+   * The store revision while `applyEntries` runs (undefined outside it): read once per batch and written
+   * back once at its end, instead of a meta read and upsert per request (same transaction, same result).
+   */
+  private batchRevision: number | undefined;
 
   /** Creates the KV schema if missing. Throws the driver's error if SQLite refuses. */
   constructor(
@@ -101,6 +109,10 @@ export class KvStateMachine {
     );
     this.sMemberDel = driver.prepare("DELETE FROM kv_members WHERE id = ?");
     this.sMemberAll = driver.prepare("SELECT id, peer_url, client_url FROM kv_members ORDER BY id");
+    // Prepared once: `exec` would parse the text again for every applied request.
+    this.sSavepoint = driver.prepare("SAVEPOINT kv_request");
+    this.sRelease = driver.prepare("RELEASE kv_request");
+    this.sRollbackTo = driver.prepare("ROLLBACK TO kv_request");
   }
 
   /** Index of the last applied entry (0 before any). */
@@ -160,19 +172,26 @@ export class KvStateMachine {
     return this.driver.transaction(() => {
       let applied = this.appliedIndex();
       let term = this.appliedTerm();
-      const out: AppliedEntry[] = [];
-      for (const e of entries) {
-        if (e.index <= applied) continue;
-        if (e.index !== applied + 1) throw new Error(`kv apply: entry ${e.index} does not follow applied index ${applied}`);
-        out.push(this.applyEntry(e));
-        applied = e.index;
-        term = e.term;
+      const revisionBefore = this.store.revision();
+      this.batchRevision = revisionBefore;
+      try {
+        const out: AppliedEntry[] = [];
+        for (const e of entries) {
+          if (e.index <= applied) continue;
+          if (e.index !== applied + 1) throw new Error(`kv apply: entry ${e.index} does not follow applied index ${applied}`);
+          out.push(this.applyEntry(e));
+          applied = e.index;
+          term = e.term;
+        }
+        if (out.length > 0) {
+          this.store.setMeta(META.appliedIndex, applied);
+          this.store.setMeta(META.appliedTerm, term);
+        }
+        if (this.batchRevision !== revisionBefore) this.store.setMeta(META.revision, this.batchRevision);
+        return out;
+      } finally {
+        this.batchRevision = undefined;
       }
-      if (out.length > 0) {
-        this.store.setMeta(META.appliedIndex, applied);
-        this.store.setMeta(META.appliedTerm, term);
-      }
-      return out;
     });
   }
 
@@ -231,23 +250,36 @@ export class KvStateMachine {
     if (typeof peerUrl === "string" && typeof clientUrl === "string") this.sMemberPut.run(step.nodeId, peerUrl, clientUrl);
   }
 
-  /** Runs one request inside a savepoint so that a KvError undoes its partial writes. */
+  /**
+   * Runs one request inside a savepoint so that a KvError undoes its partial writes. A plain put needs none:
+   * every KvError it can raise (validation, unknown lease) is thrown before its first write (ops.ts
+   * Writer.put), and any other error rolls back the whole batch anyway.
+   */
   private applyRequest(req: KvRequest): { result?: KvResult; error?: KvError; events: WatchEvent[] } {
-    this.driver.exec("SAVEPOINT kv_request");
+    if (req.op === "put") {
+      try {
+        return this.execute(req);
+      } catch (err) {
+        if (!(err instanceof KvError)) throw err;
+        return { error: err, events: [] };
+      }
+    }
+    this.sSavepoint.run();
     try {
       const r = this.execute(req);
-      this.driver.exec("RELEASE kv_request");
+      this.sRelease.run();
       return r;
     } catch (err) {
       if (!(err instanceof KvError)) throw err;
-      this.driver.exec("ROLLBACK TO kv_request; RELEASE kv_request");
+      this.sRollbackTo.run();
+      this.sRelease.run();
       return { error: err, events: [] };
     }
   }
 
   private execute(req: KvRequest): { result: KvResult; events: WatchEvent[] } {
     validateRequest(req, this.limits);
-    const current = this.store.revision();
+    const current = this.batchRevision ?? this.store.revision();
     const w = new Writer(this.store, current + 1, this.limits, (id) => this.sLeaseGet.get(id) !== undefined);
     let result: KvResult;
     switch (req.op) {
@@ -286,7 +318,10 @@ export class KvStateMachine {
         break;
     }
     const revision = w.wrote ? w.rev : current;
-    if (w.wrote) this.store.setMeta(META.revision, revision);
+    if (w.wrote) {
+      if (this.batchRevision === undefined) this.store.setMeta(META.revision, revision);
+      else this.batchRevision = revision;
+    }
     if (result.op !== "compact") {
       if (result.op === "put" || result.op === "deleteRange" || result.op === "txn") stampRevision(result, revision);
       else result.revision = revision;
@@ -317,7 +352,7 @@ export class KvStateMachine {
 
   /** Reads applied state (never proposed). See `readRange` in ops.ts for errors. */
   range(req: RangeRequest): RangeResult {
-    return readRange(this.store, req, this.limits, this.store.revision());
+    return readRange(this.store, req, this.limits);
   }
 
   /** A live lease's granted TTL and, with `withKeys`, its attached keys. Throws KvError `lease_not_found`. */

@@ -93,7 +93,8 @@ export class KvStore {
     this.sAddEvent = driver.prepare(
       "INSERT INTO kv_history (revision, sub, key, kind, value, create_revision, version, lease) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     );
-    this.sKeysOfLease = driver.prepare("SELECT key FROM kv_keys WHERE lease = ? ORDER BY key");
+    // `lease != 0` lets SQLite use the partial index kv_keys_by_live_lease (schema.ts).
+    this.sKeysOfLease = driver.prepare("SELECT key FROM kv_keys WHERE lease = ? AND lease != 0 ORDER BY key");
   }
 
   /** A statement for a query shape built at run time (range variants); prepared once per distinct SQL. */
@@ -151,6 +152,24 @@ export class KvStore {
   /** Keys attached to a lease, sorted. */
   keysOfLease(id: number): Bytes[] {
     return this.sKeysOfLease.all(id).map((r) => asBytes(r.key));
+  }
+
+  /**
+   * One live key (undefined when absent) together with the store revision, read by ONE statement (a
+   * LEFT JOIN from the revision meta row), so that a single-key read at the current revision costs one
+   * SQLite call instead of four (revision, compact revision, count, range): each autocommit statement also
+   * opens and closes its own WAL read transaction. `keysOnly` skips the value (empty bytes). The revision
+   * is 0 before the first write, and then no key exists.
+   */
+  pointNow(key: Bytes, keysOnly: boolean): { revision: number; kv: KeyValue | undefined } {
+    const value = keysOnly ? "x''" : "k.value";
+    const sql =
+      `SELECT r.value AS store_revision, k.key AS key, ${value} AS value, k.create_revision AS create_revision, ` +
+      `k.mod_revision AS mod_revision, k.version AS version, k.lease AS lease ` +
+      `FROM kv_meta r LEFT JOIN kv_keys k ON k.key = ? WHERE r.name = ?`;
+    const r = this.stmt(sql).get(key, META.revision);
+    if (r === undefined) return { revision: 0, kv: this.getKey(key) };
+    return { revision: typeof r.store_revision === "number" ? r.store_revision : 0, kv: r.mod_revision == null ? undefined : rowToKv(r) };
   }
 
   /**

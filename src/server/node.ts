@@ -28,7 +28,7 @@ import type {
 import { decodeCommand, encodeCommand } from "../codec/command.ts";
 import type { Config } from "../config/schema.ts";
 import { SqliteRaftLog } from "../kv/raft-log.ts";
-import { type SnapshotFiles, parseSnapshotRef, recordSnapshotFile, restoreSnapshot, takeSnapshot, latestSnapshot } from "../kv/snapshot.ts";
+import { type SnapshotFiles, logTailEntriesFor, parseSnapshotRef, recordSnapshotFile, restoreSnapshot, takeSnapshot, latestSnapshot } from "../kv/snapshot.ts";
 import type { SqlDriver } from "../kv/sql-driver.ts";
 import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
@@ -612,7 +612,7 @@ export class EdgeNode implements KvService {
     const info = takeSnapshot(this.db, this.log, {
       dir: this.snapshotDir,
       files: this.ports.snapshotFiles,
-      logTailEntries: this.config.snapshotEntries,
+      logTailEntries: logTailEntriesFor(this.config.snapshotEntries),
     });
     this.lastSnapshotIndex = info.meta.index;
     this.lastSnapshotMs = performance.now();

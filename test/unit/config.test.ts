@@ -33,7 +33,7 @@ describe("configuration", () => {
     assert.equal(c.electionTimeoutMsMin, 300);
     assert.equal(c.electionTimeoutMsMax, 600);
     assert.equal(c.tickMs, 50);
-    assert.equal(c.snapshotEntries, 5000);
+    assert.equal(c.snapshotEntries, 100_000);
     assert.equal(c.snapshotIntervalMs, 3_600_000);
     assert.equal(c.maxPayloadEntries, 1000);
     assert.equal(c.replicationTimeoutMs, 5000);
