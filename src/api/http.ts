@@ -31,6 +31,22 @@ export function sessionOf(c: Context): ClientSession | undefined {
   return { clientId, sequence: Number(seq) };
 }
 
+/**
+ * The raw (still percent-encoded) path and the query text (after "?", "" when none) of an absolute request
+ * URL, by string search: the read path calls this once per request, where a `URL` object was a visible
+ * cost in the profile (docs/bench.md, 2026-11-30). A fragment, which servers never receive, is cut off.
+ */
+export function splitRequestUrl(url: string): { path: string; query: string } {
+  const slash = url.indexOf("/", url.indexOf("://") + 3);
+  if (slash < 0) return { path: "/", query: "" };
+  let end = url.length;
+  const hash = url.indexOf("#", slash);
+  if (hash >= 0) end = hash;
+  const q = url.indexOf("?", slash);
+  if (q >= 0 && q < end) return { path: url.slice(slash, q), query: url.slice(q + 1, end) };
+  return { path: url.slice(slash, end), query: "" };
+}
+
 /** `?consistency=` of a read; default linearizable; `bad_request` for other values. */
 export function consistencyOf(c: Context): Consistency {
   const v = c.req.query("consistency");
@@ -81,6 +97,14 @@ export function errorResponse(err: unknown): Response {
 export async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8Array> {
   const declared = c.req.header("content-length");
   if (declared !== undefined && Number(declared) > maxBytes) throw new ApiError("payload_too_large", `body of ${declared} bytes is above the limit of ${maxBytes}`);
+  if (declared !== undefined) {
+    // A body of known length is read by the runtime in one native call: a JS reader loop costs a promise and
+    // stream-controller callbacks per chunk (about a tenth of a Bun leader's time under put@64, docs/bench.md
+    // 2026-11-30). HTTP framing delivers at most the declared length; it is checked again all the same.
+    const whole = new Uint8Array(await c.req.raw.arrayBuffer());
+    if (whole.byteLength > maxBytes) throw new ApiError("payload_too_large", `body is above the limit of ${maxBytes} bytes`);
+    return whole;
+  }
   const stream = c.req.raw.body;
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();

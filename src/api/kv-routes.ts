@@ -5,7 +5,7 @@
  */
 import type { Context, Hono } from "hono";
 import { ApiError } from "./errors.ts";
-import { consistencyOf, deadlineSignal, readBodyBytes, readStructuredBody, respond, sessionOf, type RouteLimits } from "./http.ts";
+import { consistencyOf, deadlineSignal, readBodyBytes, readStructuredBody, respond, sessionOf, splitRequestUrl, type RouteLimits } from "./http.ts";
 import { compareBytes, prefixEnd, type Compare, type RangeRequest, type RangeResult } from "../kv/types.ts";
 import type { KvService, ServiceRangeResult } from "./service.ts";
 import {
@@ -28,7 +28,7 @@ const KV_PREFIX = "/v1/kv/";
  * survive: the rest of the path, percent-decoded as UTF-8. `bad_request` when empty or malformed.
  */
 export function keyFromPath(c: Context): Uint8Array {
-  const path = new URL(c.req.url).pathname;
+  const path = splitRequestUrl(c.req.url).path;
   const raw = path.slice(path.indexOf(KV_PREFIX) + KV_PREFIX.length);
   let key: string;
   try {
@@ -125,7 +125,10 @@ export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLim
   app.get("/v1/kv/*", async (c) => {
     const key = keyFromPath(c);
     const revision = parseCount("revision", c.req.query("revision"));
-    const r = await service.range({ key, revision }, { consistency: consistencyOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) });
+    const consistency = consistencyOf(c);
+    // A stale read is answered at once from local state: no deadline (and no timer per request) needed.
+    const signal = consistency === "stale" ? undefined : deadlineSignal(c, limits.requestTimeoutMs);
+    const r = await service.range({ key, revision }, { consistency, signal });
     readHeaders(c, r);
     const kv = r.kvs[0];
     if (!kv) throw new ApiError("not_found", `key ${JSON.stringify(new TextDecoder().decode(key))} not found`);

@@ -26,21 +26,33 @@ import {
 } from "./types.ts";
 
 /**
- * Reads a range. `storeRevision` is the committed store revision; `liveIncludesPending` says whether the
- * live table already holds uncommitted writes of a txn being applied (then a read at revision 0 sees them,
- * as etcd's txn reads do). Errors: `compacted` (revision below the compact revision, with
- * compactRevision), `future_revision` (above `storeRevision`), `bad_request`/`key_too_large` (shape).
- * `RangeResult.revision` is `storeRevision` (the caller of a txn rewrites it to the txn's revision).
+ * Reads a range. `storeRevision` is the committed store revision (undefined: read it from the store);
+ * `liveIncludesPending` says whether the live table already holds uncommitted writes of a txn being
+ * applied (then a read at revision 0 sees them, as etcd's txn reads do). Errors: `compacted` (revision
+ * below the compact revision, with compactRevision), `future_revision` (above `storeRevision`),
+ * `bad_request`/`key_too_large` (shape). `RangeResult.revision` is `storeRevision` (the caller of a txn
+ * rewrites it to the txn's revision).
+ *
+ * A single key at the current revision (the common `GET /v1/kv/{key}`) takes a fast path: one statement
+ * reads the key and the store revision together (KvStore.pointNow); the result is the same as the general
+ * path's (count 0 or 1, `more` false, no compaction check at revision 0).
  */
-export function readRange(store: KvStore, req: RangeRequest, limits: KvLimits, storeRevision: number, liveIncludesPending = false): RangeResult {
+export function readRange(store: KvStore, req: RangeRequest, limits: KvLimits, storeRevision?: number, liveIncludesPending = false): RangeResult {
   const range = validateRangeRequest(req, limits);
   const limit = req.limit ?? 0;
   const rev = req.revision ?? 0;
   const keysOnly = req.keysOnly === true;
+  if (storeRevision === undefined) {
+    if (rev === 0 && range.kind === "single") {
+      const { revision, kv } = store.pointNow(range.key, keysOnly);
+      return { op: "range", kvs: kv && !req.countOnly ? [kv] : [], count: kv ? 1 : 0, more: false, revision };
+    }
+    storeRevision = store.revision();
+  }
   if (rev > storeRevision) throw new KvError("future_revision", `revision ${rev} is in the future (current ${storeRevision})`);
-  const compactRevision = store.compactRevision();
-  if (rev > 0 && rev < compactRevision) {
-    throw new KvError("compacted", `revision ${rev} is compacted; the earliest available is ${compactRevision}`, { compactRevision });
+  if (rev > 0) {
+    const compactRevision = store.compactRevision();
+    if (rev < compactRevision) throw new KvError("compacted", `revision ${rev} is compacted; the earliest available is ${compactRevision}`, { compactRevision });
   }
   // A read at the current revision is the live table; only older reads need history.
   const live = rev === 0 || (rev === storeRevision && !liveIncludesPending);

@@ -13,6 +13,7 @@
  */
 import { API_DEFAULTS, createApp } from "../api/app.ts";
 import { ApiError, toApiError } from "../api/errors.ts";
+import { splitRequestUrl } from "../api/http.ts";
 import type {
   CallOptions,
   ClusterView,
@@ -751,7 +752,9 @@ export class EdgeNode implements KvService {
       throw toApiError(err);
     }
     if ((opts.consistency ?? "linearizable") === "stale") {
-      const isLeader = this.raft.status().role === "leader";
+      // The role field, not status(): status() copies the conf state and every follower's progress, which
+      // showed in the profile of stale GETs (docs/bench.md, 2026-11-30).
+      const isLeader = this.raft.role === "leader";
       result.stale = { appliedIndex: this.kv.appliedIndex(), stalenessMs: isLeader || this.lastLeaderContactMs === null ? null : Date.now() - this.lastLeaderContactMs };
     }
     return result;
@@ -953,11 +956,12 @@ export class EdgeNode implements KvService {
   /** Which client requests must run on the leader: every write, lease keepalive/TTL, and `lease` reads. */
   private needsLeader(request: Request): boolean {
     const method = request.method;
-    const url = new URL(request.url);
-    if (url.pathname.startsWith("/v1/cluster") && method === "GET") return false;
-    if (method !== "GET" && method !== "HEAD") return url.pathname.startsWith("/v1/");
-    if (url.pathname.startsWith("/v1/leases/")) return true;
-    return url.searchParams.get("consistency") === "lease";
+    // No URL object: one per request was a visible cost on the read path (docs/bench.md, 2026-11-30).
+    const { path, query } = splitRequestUrl(request.url);
+    if (method === "GET" && path.startsWith("/v1/cluster")) return false;
+    if (method !== "GET" && method !== "HEAD") return path.startsWith("/v1/");
+    if (path.startsWith("/v1/leases/")) return true;
+    return query.includes("lease") && new URLSearchParams(query).get("consistency") === "lease";
   }
 }
 
