@@ -54,6 +54,7 @@ import { PeerRequestError, type PeerTransport } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
+import { checkJoinIdentity } from "./identity.ts";
 import { WriteBehindSql } from "./unsafe-write-behind.ts";
 import type { Hono } from "hono";
 
@@ -230,6 +231,7 @@ export class EdgeNode implements KvService {
     const peers = { ...config.peers };
     if (!(config.nodeId in peers)) peers[config.nodeId] = config.advertisePeerUrl;
     const soleMember = Object.keys(peers).length === 1;
+    const joining = log.isEmpty() && kv.appliedIndex() === 0 && !(config.bootstrap || soleMember);
     if (log.isEmpty() && kv.appliedIndex() === 0 && (config.bootstrap || soleMember)) {
       const voters = Object.keys(peers).sort();
       const confState = { voters, votersOutgoing: [], learners: [] };
@@ -253,6 +255,18 @@ export class EdgeNode implements KvService {
       maxFrameBytes: config.maxFrameBytes,
       log: ports.log,
     });
+    if (joining) {
+      // SCENARIOS.md C13, whole data dir gone (marker too): the cluster is asked whether this id is a voter.
+      const others = Object.fromEntries(Object.entries(peers).filter(([id]) => id !== config.nodeId));
+      transport.setPeers(others);
+      try {
+        await checkJoinIdentity({ nodeId: config.nodeId, peerIds: Object.keys(others), forward: (to, req, signal) => transport.forward(to, req, signal), log: ports.log });
+      } catch (err) {
+        await transport.close();
+        db.close();
+        throw err;
+      }
+    }
     const node = new EdgeNode(config, ports, db, log, kv, transport, snapshotDir);
     node.markerWritten = marker !== undefined;
     node.writeMarkerOnce();
@@ -280,6 +294,8 @@ export class EdgeNode implements KvService {
     if (this.needsLeader(request) && !request.headers.has(FORWARDED_HEADER)) {
       const st = this.raft.status();
       if (st.role !== "leader") {
+        // A removed member no longer hears a leader: say why it refuses, not `no_leader` (SCENARIOS.md C10).
+        if (this.removed) return errorJson(new ApiError("not_member", `node ${this.id} is no longer a member of the cluster; use another node`));
         if (!st.leaderId) return errorJson(new ApiError("no_leader", "no leader is known; retry shortly", { retryAfterSec: 1 }));
         // A body the leader will refuse anyway gets its 413 here, not after crossing the peer link.
         const declared = Number(request.headers.get("content-length") ?? "0");
