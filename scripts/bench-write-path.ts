@@ -27,7 +27,7 @@ const opt = (name: string, d: number): number => {
 const keys = opt("--keys", 100_000);
 const batch = opt("--batch", 20);
 const puts = opt("--puts", 20_000);
-const walPages = opt("--wal-pages", 0);
+const walPages = opt("--wal-pages", 0); // 0: leave the default; -1: pass 0 (never auto-checkpoint)
 
 function keyOf(i: number): Uint8Array {
   const s = `key-${String(i).padStart(8, "0")}`;
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "edgekv-bench-wp-"));
   try {
     const db = await openSqlite(join(dir, "edgekv.db"));
-    if (walPages > 0) db.exec(`PRAGMA wal_autocheckpoint=${walPages}`);
+    if (walPages !== 0) db.exec(`PRAGMA wal_autocheckpoint=${Math.max(0, walPages)}`);
     const log = new SqliteRaftLog(db);
     const kv = new KvStateMachine(db, { decode: decodeCommand });
     const value = new Uint8Array(256).fill(0x62);

@@ -12,7 +12,7 @@
  * error and Ctrl-C.
  *
  *   --runtime bun|node|deno   edgekv nodes' runtime (default bun)
- *   --quick                   ~3-minute subset (6 cells, 2 repetitions, no 1M-key load)
+ *   --quick                   ~3-minute subset (7 cells, 2 repetitions, no 1M-key load)
  *   --duration S              seconds per wrk run (default 3)
  *   --reps R                  repetitions per cell (default 3; --quick 2)
  *   --memory-keys N           keys in edgekv for the memory figure (default 1000000; --quick 100000)
@@ -55,7 +55,7 @@ const readCells: Cell[] = quick
       { role: "follower", scenario: "get-serializable", conns: 64 },
     ];
 const writeCells: Cell[] = quick
-  ? [{ role: "leader", scenario: "put", conns: 1 }, { role: "leader", scenario: "put", conns: 64 }, { role: "leader", scenario: "mix", conns: 64 }]
+  ? [{ role: "leader", scenario: "put", conns: 1 }, { role: "leader", scenario: "put", conns: 64 }, { role: "leader", scenario: "put", conns: 256 }, { role: "leader", scenario: "mix", conns: 64 }]
   : [
       ...[1, 16, 64, 256].map((conns): Cell => ({ role: "leader", scenario: "put", conns })),
       { role: "follower", scenario: "put", conns: 64 },
