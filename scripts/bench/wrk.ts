@@ -1,8 +1,8 @@
 /**
  * One wrk run of a scenario against edgekv or etcd, with the anchors' Lua scripts (`wrk/<api>-<scenario>.lua`
- * in ../shared/anchors) or ours (`scripts/bench/<api>-mix.lua`). wrk -t2 (-t1 at one connection), HTTP/1.1
- * keep-alive, `--latency`, bounded by -d and by a kill at duration + 30 s. The result is the `WRK_JSON`
- * line the scripts print (ms latencies, req/s).
+ * in ../shared/anchors) or ours (`scripts/bench/mix.lua`: one script for both systems, `KV_API` picks the
+ * API). wrk -t2 (-t1 at one connection), HTTP/1.1 keep-alive, `--latency`, bounded by -d and by a kill at
+ * duration + 30 s. The result is the `WRK_JSON` line the scripts print (ms latencies, req/s).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -26,7 +26,7 @@ export interface WrkResult {
 
 /** Path of the Lua script for `system` and `scenario`. */
 export function luaScript(system: System, scenario: Scenario): string {
-  if (scenario === "mix") return join(repoRoot, "scripts", "bench", `${system}-mix.lua`);
+  if (scenario === "mix") return join(repoRoot, "scripts", "bench", "mix.lua");
   const name = system === "edgekv" && scenario === "get-serializable" ? "get-stale" : scenario;
   return join(anchorsDir, "wrk", `${system}-${name}.lua`);
 }
@@ -35,7 +35,7 @@ export function luaScript(system: System, scenario: Scenario): string {
 export function runWrk(system: System, scenario: Scenario, url: string, conns: number, durationS: number, keyspace: number): Promise<WrkResult> {
   const threads = conns === 1 ? 1 : 2;
   const args = [`-t${threads}`, `-c${conns}`, `-d${durationS}s`, "--timeout", "10s", "--latency", "-s", luaScript(system, scenario), url];
-  const env = { ...process.env, KV_KEYSPACE: String(keyspace), KV_ANCHOR_WRK: join(anchorsDir, "wrk") };
+  const env = { ...process.env, KV_KEYSPACE: String(keyspace), KV_ANCHOR_WRK: join(anchorsDir, "wrk"), KV_API: system };
   return new Promise((resolve, reject) => {
     const c = spawn("wrk", args, { env, stdio: ["ignore", "pipe", "pipe"] });
     track(c);
