@@ -145,27 +145,49 @@ export async function runFault(c: NemesisCluster, kind: FaultKind, rng: Rng, hol
   return ev;
 }
 
+/** The member list of the cluster as its leader reports it (waits up to 20 s for a leader); throws when none answers. */
+async function leaderMembers(c: NemesisCluster): Promise<Array<{ id: string; role: string }>> {
+  const view = await getJson<{ members: Array<{ id: string; role: string }> }>(`${c.url(await c.waitLeader(20_000))}/v1/cluster`, 2000);
+  if (!view) throw new Error("the leader did not answer GET /v1/cluster");
+  return view.members;
+}
+
 /**
- * Remove `victim` (a follower), kill it, wipe its disk, start it empty, add it back as a learner with its
- * real peer URL (other members then dial it directly, not through a proxy), wait until it has caught up,
- * promote it. Throws with the failing step and the server's answer.
+ * Repeats `call` until `done()` holds (at most `attempts` times, 500 ms apart). 503 (a change in flight, no
+ * leader) and 504 / network errors (outcome unknown: it may have been applied) are retried, since the
+ * member list, not the answer, says whether the step happened; any other non-2xx answer throws with `what`.
  */
-async function membership(c: NemesisCluster, victim: string, log: (s: string) => void): Promise<string> {
+async function untilMembers(what: string, attempts: number, done: () => Promise<boolean>, call: () => Promise<{ status: number; text: string }>): Promise<void> {
+  let last = "";
+  for (let i = 0; i < attempts; i++) {
+    if (await done().catch(() => false)) return;
+    const r = await call();
+    last = `${r.status} ${r.text}`;
+    if (r.status !== 0 && r.status !== 503 && r.status !== 504 && (r.status < 200 || r.status >= 300) && r.status !== 404 && r.status !== 409) throw new Error(`${what} -> ${last}`);
+    await sleep(500);
+  }
+  if (await done().catch(() => false)) return;
+  throw new Error(`${what}: not done after ${attempts} attempts; last answer ${last}`);
+}
+
+/**
+ * Remove `victim`, kill it, wipe its disk, start it empty, add it back as a learner with its real peer URL
+ * (other members then dial it directly, not through a proxy), wait until it has caught up, promote it.
+ * Works from any state the victim is in — a voter, a learner, or already removed by an earlier cycle that
+ * failed half way (e.g. its removal answered 504 outcome_unknown and was applied) — because each step is
+ * confirmed by the leader's member list rather than by the answer. Throws with the failing step.
+ */
+export async function membership(c: NemesisCluster, victim: string, log: (s: string) => void): Promise<string> {
   log(`fault: membership cycle of ${victim} (remove, wipe, add learner, promote)`);
-  const leaderUrl = async () => c.url((await c.waitLeader(20_000)));
+  const leaderUrl = async () => c.url(await c.waitLeader(20_000));
   const m = c.member(victim);
-  let r = await send(`${await leaderUrl()}/v1/cluster/members/${victim}`, "DELETE", undefined, 10_000);
-  if (r.status !== 200) throw new Error(`remove ${victim}: DELETE /v1/cluster/members/${victim} -> ${r.status} ${r.text}`);
+  const role = async () => (await leaderMembers(c)).find((x) => x.id === victim)?.role;
+  await untilMembers(`remove ${victim}: DELETE /v1/cluster/members/${victim}`, 40, async () => (await role()) === undefined, async () => send(`${await leaderUrl()}/v1/cluster/members/${victim}`, "DELETE", undefined, 10_000));
   await c.kill(victim);
   c.wipe(victim);
   c.restart(victim);
   const body = { id: victim, peerUrl: `http://127.0.0.1:${m.peerPort}`, clientUrl: c.url(victim) };
-  for (let i = 0; i < 20; i++) {
-    r = await send(`${await leaderUrl()}/v1/cluster/members`, "POST", body, 10_000);
-    if (r.status === 200 || r.status === 409) break;
-    await sleep(500);
-  }
-  if (r.status !== 200 && r.status !== 409) throw new Error(`add learner ${victim}: POST /v1/cluster/members -> ${r.status} ${r.text}`);
+  await untilMembers(`add learner ${victim}: POST /v1/cluster/members`, 40, async () => (await role()) !== undefined, async () => send(`${await leaderUrl()}/v1/cluster/members`, "POST", body, 10_000));
   // Caught up: its applied index reaches the leader's commit index seen now (bounded wait).
   const target = (await getJson<{ commitIndex: number }>(`${await leaderUrl()}/v1/cluster`, 2000))?.commitIndex ?? 0;
   let applied = -1;
@@ -175,11 +197,18 @@ async function membership(c: NemesisCluster, victim: string, log: (s: string) =>
     await sleep(100);
   }
   if (applied < target) throw new Error(`learner ${victim} did not catch up: applied ${applied} < ${target} after 30 s`);
-  for (let i = 0; i < 20; i++) {
-    r = await send(`${await leaderUrl()}/v1/cluster/members/${victim}/promote`, "POST", undefined, 10_000);
-    if (r.status === 200) break;
-    await sleep(500);
-  }
-  if (r.status !== 200) throw new Error(`promote ${victim}: POST /v1/cluster/members/${victim}/promote -> ${r.status} ${r.text}`);
+  await untilMembers(`promote ${victim}: POST /v1/cluster/members/${victim}/promote`, 40, async () => (await role()) === "voter", async () => send(`${await leaderUrl()}/v1/cluster/members/${victim}/promote`, "POST", undefined, 10_000));
   return `membership cycle of ${victim}: removed, wiped, re-added, caught up to ${applied}, promoted`;
+}
+
+/**
+ * After the schedule: every founding member must be a voter again before the final checks (a membership
+ * cycle that failed half way would otherwise leave a member out and the replicas "unconverged" for a
+ * harness reason). Runs a full cycle for each one that is not; returns what it did ("" when nothing).
+ */
+export async function restoreVoters(c: NemesisCluster, ids: string[], log: (s: string) => void): Promise<string> {
+  const members = await leaderMembers(c);
+  const missing = ids.filter((id) => members.find((x) => x.id === id)?.role !== "voter");
+  for (const id of missing) await membership(c, id, log);
+  return missing.length === 0 ? "" : `restored as voters: ${missing.join(", ")}`;
 }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkAppends, checkConvergence, checkLinearizable, dumpNode, unavailability } from "./checks.ts";
 import { NemesisCluster, type NodeRuntime, sleep } from "./cluster.ts";
-import { FAULT_KINDS, type FaultEvent, type FaultKind, runFault } from "./faults.ts";
+import { FAULT_KINDS, type FaultEvent, type FaultKind, restoreVoters, runFault } from "./faults.ts";
 import { Rng } from "./rng.ts";
 import { runWorkload } from "./workload.ts";
 
@@ -122,6 +122,14 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
         }
       }
       await sleep(200);
+    }
+    // A membership cycle that failed half way may have left a founding member out: put it back, so the
+    // convergence check compares every replica (the workload keeps running meanwhile).
+    try {
+      const restored = await restoreVoters(cluster, cluster.members.filter((m) => !m.spare).map((m) => m.id), log);
+      if (restored) log(`nemesis: ${restored}`);
+    } catch (e) {
+      problems.push(`could not make every founding member a voter again: ${String((e as Error)?.message ?? e).split("\n")[0]}`);
     }
     stopping = true;
     clearInterval(progress);
