@@ -6,16 +6,19 @@
  */
 import { currentRuntime } from "./runtime.ts";
 import type { HttpServerHandle, ServeOptions } from "./shared-serve.ts";
+import { bindWithRetry } from "./shared/bind-retry.ts";
 
 export type { HttpServerHandle, ServeOptions } from "./shared-serve.ts";
 
 /**
  * Starts serving `options.fetch` on `options.host:options.port`. Resolves once listening, with the reachable
- * URL and a `close()`. Rejects with the runtime's error if the address cannot be bound (e.g. EADDRINUSE).
+ * URL and a `close()`. Rejects with the runtime's error if the address cannot be bound (e.g. EADDRINUSE):
+ * at once when another server listens there; after up to 65 s of retries when nothing listens but a
+ * TIME_WAIT socket holds the port (a quick restart; runtime-adapters/shared/bind-retry.ts).
  */
 export async function serveHttp(options: ServeOptions): Promise<HttpServerHandle> {
   const rt = currentRuntime();
-  if (rt === "bun") return (await import("./bun/serve.ts")).serveHttp(options);
-  if (rt === "deno") return (await import("./deno/serve.ts")).serveHttp(options);
-  return (await import("./node/serve.ts")).serveHttp(options);
+  const impl = rt === "bun" ? await import("./bun/serve.ts") : rt === "deno" ? await import("./deno/serve.ts") : await import("./node/serve.ts");
+  const log = options.log ?? ((m: string) => console.error(`edgekv: ${m}`));
+  return bindWithRetry(() => impl.serveHttp(options), { what: "client port", host: options.host, port: options.port, log });
 }

@@ -21,6 +21,8 @@ export interface ServeOptions {
   maxConnections?: number;
   /** How long `close()` lets in-flight requests finish before cutting streams and connections, ms (default 2000). */
   closeGraceMs?: number;
+  /** Warning sink, e.g. the bind retries of `serveHttp` (default: console.error). */
+  log?: (message: string) => void;
 }
 
 /** A listening server. */

@@ -13,6 +13,7 @@ import { CodecError } from "../../src/codec/cbor.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
+import { bindWithRetry } from "./bind-retry.ts";
 import { noDelay, readRefusal, responseOf, streamBody } from "./peer-http2-streams.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 
@@ -369,7 +370,9 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     },
     async listen() {
       if (closed) throw new Error("transport is closed");
-      serverHandle ??= await (opts.startServer ?? startNodeHttp2PeerServer)(opts.host, opts.port, serverContext);
+      const start = opts.startServer ?? startNodeHttp2PeerServer;
+      // A restarted node may find its peer port held by a TIME_WAIT socket for up to 60 s (bind-retry.ts).
+      serverHandle ??= await bindWithRetry(() => start(opts.host, opts.port, serverContext), { what: "peer port", host: opts.host, port: opts.port, log: (m) => log("warn", m) });
       return { url: serverHandle.url };
     },
     async close() {
