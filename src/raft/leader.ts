@@ -290,7 +290,11 @@ export class LeaderState {
     const byFollower = new Map<NodeId, string[]>();
     for (const r of reads) {
       if (r.from === "") this.n.out.readStates.push({ requestId: r.requestId, index });
-      else byFollower.set(r.from, [...(byFollower.get(r.from) ?? []), r.requestId]);
+      else {
+        const ids = byFollower.get(r.from);
+        if (ids) ids.push(r.requestId);
+        else byFollower.set(r.from, [r.requestId]);
+      }
     }
     for (const [to, requestIds] of byFollower) this.n.send({ type: "readIndexResponse", to, requestIds, index });
   }

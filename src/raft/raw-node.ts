@@ -171,7 +171,11 @@ export class RaftNode {
     if (!this.leaderId) throw new NotLeaderError("");
     // Two election timeouts: ample for one round trip plus a confirmation round on a healthy leader.
     this.forwardedReads.set(requestId, 2 * this.cfg.electionTicks);
-    this.send({ type: "readIndex", to: this.leaderId, requestIds: [requestId] });
+    // Batch: every read asked before the next Ready rides in one message (the leader then handles one
+    // message, not one per read; the reads share its next confirmation round either way).
+    const pending = this.out.messages.find((m) => m.type === "readIndex" && m.to === this.leaderId && m.term === this.term);
+    if (pending && pending.type === "readIndex") pending.requestIds.push(requestId);
+    else this.send({ type: "readIndex", to: this.leaderId, requestIds: [requestId] });
   }
 
   /**

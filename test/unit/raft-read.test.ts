@@ -86,6 +86,27 @@ describe("raft ReadIndex", () => {
     assert.deepEqual(net.get("b").readStates, [{ requestId: "fr", index: w.index }]);
   });
 
+  it("a follower sends the reads asked before its next Ready in one readIndex message; the leader answers them in one", () => {
+    const net = new RaftNet(["a", "b", "c"]);
+    net.elect("a");
+    const w = net.node("a").propose(bytes("w"));
+    net.stabilize();
+    for (let i = 0; i < 5; i++) net.node("b").readIndex(`f${i}`);
+    const rb = net.handleReady("b")!;
+    const asks = rb.messages.filter((m) => m.type === "readIndex");
+    assert.equal(asks.length, 1);
+    assert.deepEqual(asks[0]!.type === "readIndex" && asks[0]!.requestIds, ["f0", "f1", "f2", "f3", "f4"]);
+    net.node("b").readIndex("f5"); // after the Ready: a new message
+    const rb2 = net.handleReady("b")!;
+    assert.deepEqual(rb2.messages.filter((m) => m.type === "readIndex").map((m) => m.type === "readIndex" && m.requestIds), [["f5"]]);
+    net.stabilize();
+    assert.deepEqual(
+      net.get("b").readStates.map((r) => r.requestId).sort(),
+      ["f0", "f1", "f2", "f3", "f4", "f5"],
+    );
+    assert.ok(net.get("b").readStates.every((r) => r.index === w.index));
+  });
+
   it("throws NotLeaderError when no leader is known", () => {
     const net = new RaftNet(["a", "b", "c"]);
     assert.throws(() => net.node("b").readIndex("x"), NotLeaderError);
