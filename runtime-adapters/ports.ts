@@ -7,6 +7,7 @@ import type { NodePorts } from "../src/server/node.ts";
 import { currentRuntime } from "./runtime.ts";
 import { SnapshotFileWriter, nodeFsSnapshotFiles, readFileChunks } from "./snapshot-files.ts";
 import { loadSqliteDriver } from "./sqlite.ts";
+import { createSnapshotOffLoop } from "./snapshot-off-loop.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -44,6 +45,7 @@ export async function createNodePorts(options: NodePortsOptions = {}): Promise<N
     snapshotFiles: nodeFsSnapshotFiles,
     readFileChunks: (path) => readFileChunks(path),
     createFileWriter: (path) => new SnapshotFileWriter(path),
+    createSnapshotOffLoop: (dbPath, dir) => createSnapshotOffLoop(dbPath, dir),
     log,
   };
 }

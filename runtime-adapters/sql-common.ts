@@ -1,9 +1,10 @@
 /**
  * Code shared by the three SQLite drivers (bun:sqlite, node:sqlite, better-sqlite3): parameter
- * normalisation, the transaction wrapper and the pragmas every edgekv database is opened with. Uses no
+ * normalisation, the transaction wrapper, the pragmas every edgekv database is opened with, and the whole
+ * statement adapter of the two drivers that bind numbers as REAL (node:sqlite, better-sqlite3). Uses no
  * runtime API, so every driver may import it.
  */
-import type { SqlValue } from "../src/kv/sql-driver.ts";
+import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "../src/kv/sql-driver.ts";
 
 /**
  * Pragmas applied on open (DESIGN.md "Storage"; SQLite docs pragma.html): `busy_timeout=5000` ms so a
@@ -69,5 +70,53 @@ export function makeTransaction(begin: Runnable, commit: Runnable, rollback: Run
     } finally {
       active = false;
     }
+  };
+}
+
+/** The members of a node:sqlite `StatementSync` / better-sqlite3 `Statement` the drivers call. */
+export interface RealBindingStatement {
+  run(...params: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
+  get(...params: unknown[]): Record<string, unknown> | undefined | null;
+  all(...params: unknown[]): Record<string, unknown>[];
+}
+
+/** The members of a node:sqlite `DatabaseSync` / better-sqlite3 `Database` the drivers call. */
+export interface RealBindingDatabase {
+  exec(sql: string): void;
+  prepare(sql: string): RealBindingStatement;
+  close(): void;
+}
+
+/**
+ * The SqlDriver over an open node:sqlite or better-sqlite3 database (both bind every JS number as REAL):
+ * applies `OPEN_PRAGMAS`, binds integral numbers as INTEGER (`integersAsBigInt`), reports `changes` and
+ * `lastInsertRowid` as numbers, reads a missing row as `undefined` (node:sqlite may say `null`) and wraps
+ * transactions with `makeTransaction`. Throws the database's own errors (e.g. SQLITE_BUSY after the 5 s
+ * busy timeout).
+ */
+export function realBindingDriver(db: RealBindingDatabase, path: string): SqlDriver {
+  db.exec(OPEN_PRAGMAS);
+  const prepare = (sql: string): SqlStatement => {
+    const st = db.prepare(sql);
+    return {
+      run(...params: SqlValue[]) {
+        const r = st.run(...integersAsBigInt(params));
+        return { changes: Number(r.changes), lastInsertRowid: Number(r.lastInsertRowid) };
+      },
+      get(...params: SqlValue[]): SqlRow | undefined {
+        const row = st.get(...integersAsBigInt(params));
+        return row === undefined || row === null ? undefined : (row as SqlRow);
+      },
+      all(...params: SqlValue[]): SqlRow[] {
+        return st.all(...integersAsBigInt(params)) as SqlRow[];
+      },
+    };
+  };
+  return {
+    path,
+    exec: (sql) => db.exec(sql),
+    prepare,
+    transaction: makeTransaction(db.prepare("BEGIN IMMEDIATE"), db.prepare("COMMIT"), db.prepare("ROLLBACK")),
+    close: () => db.close(),
   };
 }

@@ -4,42 +4,19 @@
  * and `node:sqlite` on Node >= 22.13 where it is unflagged (via ../deno/sqlite.ts, the same code Deno uses).
  * better-sqlite3 binds every JS number as REAL, so integral numbers are passed as BigInt to bind as
  * INTEGER; it accepts a plain Uint8Array as a BLOB without copying it, and returns BLOBs as Buffer (a
- * Uint8Array subclass, which the contract allows).
+ * Uint8Array subclass, which the contract allows). The statement adapter is `realBindingDriver`
+ * (../sql-common.ts), shared with node:sqlite.
  */
 import Database from "better-sqlite3";
-import type { SqlDriver, SqlRow, SqlStatement, SqlValue } from "../../src/kv/sql-driver.ts";
-import { integersAsBigInt, makeTransaction, OPEN_PRAGMAS } from "../sql-common.ts";
+import type { SqlDriver } from "../../src/kv/sql-driver.ts";
+import { realBindingDriver } from "../sql-common.ts";
 
 /**
  * Opens (creating if missing) the SQLite file at `path` (or ":memory:") with better-sqlite3 and edgekv's
  * pragmas (WAL, synchronous=FULL, busy_timeout=5000 ms). Throws better-sqlite3's error on failure.
  */
 export function openBetterSqlite(path: string): SqlDriver {
-  const db = new Database(path, { timeout: 5000 });
-  db.exec(OPEN_PRAGMAS);
-  const prepare = (sql: string): SqlStatement => {
-    const st = db.prepare(sql);
-    return {
-      run(...params: SqlValue[]) {
-        const r = st.run(...integersAsBigInt(params));
-        return { changes: r.changes, lastInsertRowid: Number(r.lastInsertRowid) };
-      },
-      get(...params: SqlValue[]): SqlRow | undefined {
-        const row = st.get(...integersAsBigInt(params));
-        return row === undefined ? undefined : (row as SqlRow);
-      },
-      all(...params: SqlValue[]): SqlRow[] {
-        return st.all(...integersAsBigInt(params)) as SqlRow[];
-      },
-    };
-  };
-  return {
-    path,
-    exec: (sql) => db.exec(sql),
-    prepare,
-    transaction: makeTransaction(db.prepare("BEGIN IMMEDIATE"), db.prepare("COMMIT"), db.prepare("ROLLBACK")),
-    close: () => db.close(),
-  };
+  return realBindingDriver(new Database(path, { timeout: 5000 }), path);
 }
 
 /** True when this Node has an unflagged `node:sqlite` (v22.13+ on the 22 line, v23.4+ after). */

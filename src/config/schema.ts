@@ -50,6 +50,7 @@ export const CONFIG_FIELDS = {
   tickMs: { kind: "int", schema: ms, default: 50, unit: "ms", help: "length of one Raft tick (the core counts time in ticks)" },
   snapshotEntries: { kind: "int", schema: positiveInt, default: 100_000, unit: "entries", help: "take a snapshot after this many applied entries (etcd's --snapshot-count default); the log keeps min(this, 5000) entries behind it" },
   snapshotIntervalMs: { kind: "int", schema: ms, default: 3_600_000, unit: "ms", help: "take a snapshot at least this often" },
+  snapshotOffLoopBytes: { kind: "int", schema: z.number().int().min(0), default: 16 * MIB, unit: "bytes", help: "a database at least this large is snapshotted on a worker thread (its own connection) so writes go on meanwhile; smaller ones in place (0 = always on a worker)" },
   maxPayloadEntries: { kind: "int", schema: positiveInt, default: 1000, unit: "entries", help: "most entries in one AppendEntries" },
   replicationTimeoutMs: { kind: "int", schema: ms, default: 5000, unit: "ms", help: "give up on a replication round trip after this long" },
   peerReconnectMsMin: { kind: "int", schema: ms, default: 1000, unit: "ms", help: "first peer reconnect backoff (doubles, with jitter)" },
@@ -92,6 +93,7 @@ export interface Config {
   tickMs: number;
   snapshotEntries: number;
   snapshotIntervalMs: number;
+  snapshotOffLoopBytes: number;
   maxPayloadEntries: number;
   replicationTimeoutMs: number;
   peerReconnectMsMin: number;

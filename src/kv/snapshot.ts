@@ -65,6 +65,13 @@ export interface SnapshotOptions {
    * machine's `kv_meta` rows applied_index, applied_term and conf_state.
    */
   readMeta?: (db: SqlDriver, schema: string) => SnapshotMeta;
+  /**
+   * Whether the copy must be at the live database's applied index (default true: the caller is the only
+   * writer and blocks meanwhile). False when the copy is made on a second connection while the apply loop
+   * goes on (runtime-adapters/snapshot-worker.ts): the copy is then at whatever index its read transaction
+   * saw, and its metadata, read from the copy itself, says which.
+   */
+  checkLive?: boolean;
 }
 
 /** Chunk size used to checksum a file: 1 MiB. */
@@ -108,7 +115,8 @@ export function createSnapshot(db: SqlDriver, opts: SnapshotOptions): SnapshotIn
   const readMeta = opts.readMeta ?? readKvMeta;
   files.ensureDir(dir);
   const live = readMeta(db, "main");
-  const tmp = `${dir}/snap-${live.index}.tmp`;
+  // A second connection's copy may land past `live.index`: a per-call suffix keeps two temp names apart.
+  const tmp = `${dir}/snap-${live.index}${opts.checkLive === false ? "-bg" : ""}.tmp`;
   files.remove(tmp); // VACUUM INTO refuses an existing non-empty target (a leftover from a crash)
   db.exec(`VACUUM INTO ${sqlLiteral(tmp)}`);
   files.fsync(tmp);
@@ -119,7 +127,7 @@ export function createSnapshot(db: SqlDriver, opts: SnapshotOptions): SnapshotIn
   } finally {
     db.exec("DETACH DATABASE snap_new");
   }
-  if (meta.index !== live.index || meta.term !== live.term) {
+  if ((opts.checkLive ?? true) && (meta.index !== live.index || meta.term !== live.term)) {
     files.remove(tmp);
     throw new RaftInvariantError(`snapshot copy is at ${meta.term}/${meta.index} but the database was at ${live.term}/${live.index}`);
   }
@@ -173,7 +181,7 @@ export function pruneSnapshots(files: SnapshotFiles, dir: string, keep: number):
   const keepNames = new Set(complete.slice(Math.max(0, complete.length - keep)).map((s) => s.name));
   for (const name of files.list(dir)) {
     const m = /^(snap-\d+-\d+)\.(db|json)$/.exec(name);
-    const stale = m ? !keepNames.has(`${m[1]}.db`) : /^snap-\d+\.tmp$|\.json\.tmp$/.test(name);
+    const stale = m ? !keepNames.has(`${m[1]}.db`) : /^snap-\d+(?:-bg)?\.tmp$|\.json\.tmp$/.test(name);
     if (stale) files.remove(`${dir}/${name}`);
   }
 }

@@ -29,7 +29,18 @@ import type {
 import { decodeCommand, encodeCommand } from "../codec/command.ts";
 import type { Config } from "../config/schema.ts";
 import { SqliteRaftLog } from "../kv/raft-log.ts";
-import { type SnapshotFiles, logTailEntriesFor, parseSnapshotRef, recordSnapshotFile, restoreSnapshot, takeSnapshot, latestSnapshot } from "../kv/snapshot.ts";
+import {
+  type SnapshotFiles,
+  type SnapshotInfo,
+  compactBehindSnapshot,
+  logTailEntriesFor,
+  parseSnapshotRef,
+  recordSnapshotFile,
+  restoreSnapshot,
+  snapshotRef,
+  takeSnapshot,
+  latestSnapshot,
+} from "../kv/snapshot.ts";
 import type { SqlDriver } from "../kv/sql-driver.ts";
 import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
@@ -81,6 +92,12 @@ export interface NodePorts {
   readFileChunks(path: string): Iterable<Uint8Array>;
   /** Writes a streamed snapshot file durably; `finish` checks CRC-32C and size (SnapshotFileWriter). */
   createFileWriter(path: string): { write(chunk: Uint8Array): void; finish(crc32c: number, sizeBytes?: number): number; abort(): void };
+  /**
+   * Optional: makes a snapshot of the database file on another thread and connection and resolves with its
+   * info (runtime-adapters/snapshot-off-loop.ts); the copy names the applied index it caught. Without it,
+   * every snapshot blocks the Ready loop for its whole VACUUM INTO.
+   */
+  createSnapshotOffLoop?(dbPath: string, dir: string): Promise<SnapshotInfo>;
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
 }
 
@@ -143,6 +160,10 @@ export class EdgeNode implements KvService {
   private lastAnnounceMs = -Infinity;
   /** Set when the snapshot file to send was missing: take a new one at the next Ready. */
   private forceSnapshot = false;
+  /** True while a snapshot is being made on a worker thread (see maybeSnapshot). */
+  private snapshotOffLoopRunning = false;
+  /** Set when an off-loop snapshot failed: later ones are taken in place (the worker path may be broken here). */
+  private snapshotOffLoopBroken = false;
 
   private constructor(
     readonly config: Config,
@@ -624,8 +645,28 @@ export class EdgeNode implements KvService {
       applied - this.lastSnapshotIndex >= this.config.snapshotEntries ||
       (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs) ||
       this.forceSnapshot;
-    if (!due || this.snapshotsInFlight.size > 0) return;
+    if (!due || this.snapshotsInFlight.size > 0 || this.snapshotOffLoopRunning) return;
     this.forceSnapshot = false;
+    const offLoop = this.ports.createSnapshotOffLoop;
+    if (offLoop && !this.snapshotOffLoopBroken && this.dbSizeBytes() >= this.config.snapshotOffLoopBytes) {
+      // VACUUM INTO of a large database takes seconds (docs/bench.md): on a worker's own connection the
+      // Ready loop keeps persisting and applying meanwhile (issue #6: it stalled every write for that long).
+      this.snapshotOffLoopRunning = true;
+      const t0 = performance.now();
+      offLoop(this.db.path, this.snapshotDir).then(
+        (info) => {
+          this.snapshotOffLoopRunning = false;
+          this.recordOffLoopSnapshot(info, performance.now() - t0);
+        },
+        (err: Error) => {
+          this.snapshotOffLoopRunning = false;
+          this.snapshotOffLoopBroken = true;
+          this.ports.log("warn", `snapshot on a worker thread failed (${err.message}); taking snapshots in place from now on`);
+          this.schedule();
+        },
+      );
+      return;
+    }
     const info = takeSnapshot(this.db, this.log, {
       dir: this.snapshotDir,
       files: this.ports.snapshotFiles,
@@ -634,6 +675,34 @@ export class EdgeNode implements KvService {
     this.lastSnapshotIndex = info.meta.index;
     this.lastSnapshotMs = performance.now();
     this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes)`);
+  }
+
+  /**
+   * Records a snapshot made off the loop as the log's latest and compacts behind it, unless the node moved
+   * past it meanwhile (a newer snapshot installed from the leader, or stopped). Storage errors are fatal.
+   */
+  private recordOffLoopSnapshot(info: SnapshotInfo, tookMs: number): void {
+    if (this.stopped || this.fatal || info.meta.index <= this.lastSnapshotIndex) return;
+    try {
+      this.log.setSnapshot(snapshotRef(info));
+      compactBehindSnapshot(this.log, info.meta.index, logTailEntriesFor(this.config.snapshotEntries));
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.lastSnapshotIndex = info.meta.index;
+    this.lastSnapshotMs = performance.now();
+    this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes) made on a worker thread in ${Math.round(tookMs)} ms`);
+    this.schedule();
+  }
+
+  /** Size of the database file in bytes (0 for an in-memory one or when it cannot be read). */
+  private dbSizeBytes(): number {
+    try {
+      return this.ports.snapshotFiles.size(this.db.path);
+    } catch {
+      return 0;
+    }
   }
 
   /**

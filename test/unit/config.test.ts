@@ -35,6 +35,7 @@ describe("configuration", () => {
     assert.equal(c.tickMs, 50);
     assert.equal(c.snapshotEntries, 100_000);
     assert.equal(c.snapshotIntervalMs, 3_600_000);
+    assert.equal(c.snapshotOffLoopBytes, 16 * 1024 * 1024);
     assert.equal(c.maxPayloadEntries, 1000);
     assert.equal(c.replicationTimeoutMs, 5000);
     assert.equal(c.peerReconnectMsMin, 1000);

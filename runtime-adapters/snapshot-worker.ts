@@ -1,0 +1,35 @@
+/**
+ * Worker-thread body of an off-loop snapshot (runtime-adapters/snapshot-off-loop.ts starts it): opens its
+ * OWN connection to the node's SQLite file, makes the snapshot there with `createSnapshot(..., { checkLive:
+ * false })` (VACUUM INTO is one read transaction: in WAL mode it copies the state as of its start while the
+ * node's connection keeps committing), and posts back `{ ok: true, info }` or `{ ok: false, message }`.
+ * Runs under node:worker_threads on Node, Bun and Deno alike.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { createSnapshot } from "../src/kv/snapshot.ts";
+import { nodeFsSnapshotFiles } from "./snapshot-files.ts";
+import { openSqlite } from "./sqlite.ts";
+
+/** What the starter passes as `workerData`. */
+export interface SnapshotWorkerJob {
+  /** The node's database file. */
+  dbPath: string;
+  /** Snapshot directory. */
+  dir: string;
+  /** Snapshot files kept after the new one (createSnapshot's `keep`). */
+  keep?: number;
+}
+
+async function run(job: SnapshotWorkerJob): Promise<void> {
+  const db = await openSqlite(job.dbPath);
+  try {
+    const info = createSnapshot(db, { dir: job.dir, files: nodeFsSnapshotFiles, keep: job.keep, checkLive: false });
+    parentPort!.postMessage({ ok: true, info });
+  } finally {
+    db.close();
+  }
+}
+
+run(workerData as SnapshotWorkerJob).catch((err: Error) => {
+  parentPort!.postMessage({ ok: false, message: err.message });
+});
