@@ -4,12 +4,13 @@
  * HTTP/2 preface on cleartext connections; ecosystem research §2.2, §2.3, and our cross-runtime tests).
  * Same admission, paths and semantics as the node:http2 flavour (peer-http2-server.ts).
  */
-import { FrameDecoder, decodeFramePayload } from "../../src/codec/frame.ts";
-import type { Message, SnapshotMeta } from "../../src/raft/types.ts";
+import { FrameDecoder } from "../../src/codec/frame.ts";
+import type { SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
 import { admissionProblem } from "./peer-auth.ts";
 import { readSnapshotBody } from "./snapshot-body.ts";
 import type { PeerServerContext } from "./peer-http2-server.ts";
+import { deliverMessageChunk } from "./peer-message-frames.ts";
 
 function refusal(status: number, code: string, message: string): Response {
   return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { "content-type": "application/json", [PEER_HEADERS.peerError]: code } });
@@ -60,24 +61,7 @@ function messageStream(ctx: PeerServerContext, from: string, req: Request): Resp
   void (async () => {
     const decoder = new FrameDecoder(ctx.maxFrameBytes);
     try {
-      for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) {
-        for (const payload of decoder.push(chunk)) {
-          ctx.heard(from);
-          let batch: Message[];
-          try {
-            batch = decodeFramePayload(payload);
-          } catch (e) {
-            ctx.log("warn", `dropping malformed frame from ${from}: ${(e as Error).message}`);
-            continue;
-          }
-          if (batch.length === 0) continue; // keepalive
-          try {
-            ctx.messages(from, batch);
-          } catch (e) {
-            ctx.log("error", `message handler failed for a batch from ${from}: ${(e as Error).message}`);
-          }
-        }
-      }
+      for await (const chunk of req.body as unknown as AsyncIterable<Uint8Array>) deliverMessageChunk(ctx, from, decoder, chunk);
     } catch (e) {
       ctx.log("debug", `message stream from ${from} ended: ${(e as Error).message}`);
       discardBody(req);

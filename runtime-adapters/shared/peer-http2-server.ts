@@ -5,12 +5,13 @@
  */
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from "node:http2";
 import http2 from "node:http2";
-import { FrameDecoder, decodeFramePayload } from "../../src/codec/frame.ts";
+import { FrameDecoder } from "../../src/codec/frame.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
 import { admissionProblem } from "./peer-auth.ts";
 import { readSnapshotBody } from "./snapshot-body.ts";
 import { noDelay } from "./peer-http2-streams.ts";
+import { deliverMessageChunk } from "./peer-message-frames.ts";
 
 /** What the server half needs from the transport. */
 export interface PeerServerContext {
@@ -122,29 +123,11 @@ function serveMessageStream(ctx: PeerServerContext, from: NodeId, stream: Server
   ctx.heard(from);
   const decoder = new FrameDecoder(ctx.maxFrameBytes);
   stream.on("data", (chunk: Uint8Array) => {
-    let payloads: Uint8Array[];
     try {
-      payloads = decoder.push(chunk);
+      deliverMessageChunk(ctx, from, decoder, chunk);
     } catch (e) {
       ctx.log("warn", `closing message stream from ${from}: ${(e as Error).message}`);
       stream.close(0x1 /* PROTOCOL_ERROR */);
-      return;
-    }
-    for (const payload of payloads) {
-      ctx.heard(from);
-      let batch: Message[];
-      try {
-        batch = decodeFramePayload(payload);
-      } catch (e) {
-        ctx.log("warn", `dropping malformed frame from ${from}: ${(e as Error).message}`);
-        continue;
-      }
-      if (batch.length === 0) continue; // keepalive
-      try {
-        ctx.messages(from, batch);
-      } catch (e) {
-        ctx.log("error", `message handler failed for a batch from ${from}: ${(e as Error).message}`);
-      }
     }
   });
   stream.on("end", () => {
