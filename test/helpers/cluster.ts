@@ -10,6 +10,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EdgeKvClient } from "../../src/client/index.ts";
+import { type ClusterView, fetchClusterView } from "./cluster-view.ts";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, repoRoot, runtimeOf } from "../../scripts/node-command.ts";
 
 export type { NodeRuntime } from "../../scripts/node-command.ts";
@@ -36,15 +37,8 @@ export interface TestMember {
   pids: number[];
 }
 
-/** `GET /v1/cluster` as the harness reads it. */
-export interface ClusterInfo {
-  selfId: string;
-  leaderId: string;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  revision: number;
-}
+/** `GET /v1/cluster` as the harness reads it: the API's cluster view (test/helpers/cluster-view.ts). */
+export type ClusterInfo = ClusterView;
 
 /** Free TCP ports on 127.0.0.1 (listen on 0, read, close; all held open together so they differ). */
 export async function freePorts(count: number): Promise<number[]> {
@@ -145,17 +139,8 @@ export class TestCluster {
   }
 
   /** `GET /v1/cluster` on `id`, or undefined when it does not answer 200 within 1 s. */
-  async info(id: string): Promise<ClusterInfo | undefined> {
-    try {
-      const res = await fetch(`${this.url(id)}/v1/cluster`, { signal: AbortSignal.timeout(1000) });
-      if (res.status !== 200) {
-        await res.body?.cancel();
-        return undefined;
-      }
-      return (await res.json()) as ClusterInfo;
-    } catch {
-      return undefined;
-    }
+  info(id: string): Promise<ClusterInfo | undefined> {
+    return fetchClusterView(this.url(id), 1000);
   }
 
   /**

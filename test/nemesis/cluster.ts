@@ -12,6 +12,9 @@ import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { LinkProxy } from "./proxy.ts";
+import { type ClusterView, fetchClusterView, getJson } from "../helpers/cluster-view.ts";
+
+export { getJson, type ClusterView };
 
 /** A runtime one node process runs on. */
 export type NodeRuntime = "bun" | "deno" | "node";
@@ -281,32 +284,7 @@ export class NemesisCluster {
   }
 }
 
-/** The subset of the cluster view (docs/api.md) the harness reads. */
-export interface ClusterView {
-  selfId: string;
-  leaderId: string;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  revision: number;
-  members: Array<{ id: string; role: string }>;
-}
-
-/** GET `url` as JSON within `timeoutMs`; undefined on any error or non-2xx. */
-export async function getJson<T = unknown>(url: string, timeoutMs: number): Promise<T | undefined> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return undefined;
-    }
-    return (await res.json()) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-/** GET /v1/cluster of one node (1 s deadline). */
+/** GET /v1/cluster of one node (1 s deadline); the shared reader of test/helpers/cluster-view.ts. */
 export function clusterView(baseUrl: string): Promise<ClusterView | undefined> {
-  return getJson<ClusterView>(`${baseUrl}/v1/cluster`, 1000);
+  return fetchClusterView(baseUrl, 1000);
 }
