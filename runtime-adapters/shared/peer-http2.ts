@@ -11,31 +11,21 @@ import http2 from "node:http2";
 import { DEFAULT_MAX_FRAME_BYTES, PEER_PROTOCOL_VERSION, encodeFrame } from "../../src/codec/frame.ts";
 import { CodecError } from "../../src/codec/cbor.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
-import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
+import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, type PeerTransportOptions, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
 import { bindWithRetry } from "./bind-retry.ts";
 import { noDelay, readRefusal, responseOf, streamBody } from "./peer-http2-streams.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 
-/** Options of `createHttp2PeerTransport`. Times in ms, sizes in bytes. */
-export interface Http2PeerTransportOptions {
-  nodeId: NodeId;
-  clusterId: string;
-  clusterSecret: string;
-  /** Listen address and port (0 = any free port). */
-  host: string;
-  port: number;
-  /** Heartbeat interval: keepalive frames go out this often; peer state thresholds are multiples of it. */
-  heartbeatIntervalMs: number;
+/**
+ * Options of `createHttp2PeerTransport`: the port's `PeerTransportOptions` (identity, listen address,
+ * heartbeat, reconnect bounds, frame limit, log) plus this implementation's knobs. Times in ms, sizes in bytes.
+ */
+export interface Http2PeerTransportOptions extends PeerTransportOptions {
   /** A peer unheard for this many heartbeat intervals is suspect (DESIGN.md: 3). */
   suspectAfterHeartbeats?: number;
   /** ... and failed after this many (default 10). */
   failedAfterHeartbeats?: number;
-  /** Reconnect backoff bounds (config peerReconnectMsMin/Max; defaults 1000 / 60000). */
-  reconnectMsMin?: number;
-  reconnectMsMax?: number;
-  /** Largest frame sent or accepted (default 16 MiB). */
-  maxFrameBytes?: number;
   /** Per-peer send queue bounds; past either, the oldest batches are dropped (defaults 1000 batches, 64 MiB). */
   maxQueuedBatches?: number;
   maxQueuedBytes?: number;
@@ -45,8 +35,6 @@ export interface Http2PeerTransportOptions {
   now?: () => number;
   /** Server flavour (default `node:http2`; the Bun and Deno adapters pass their native servers). */
   startServer?: PeerServerStarter;
-  /** Log sink (default: warn and error to console.error). */
-  log?: (level: "debug" | "info" | "warn" | "error", message: string) => void;
 }
 
 interface Peer {

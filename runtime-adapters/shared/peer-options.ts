@@ -3,14 +3,14 @@
  * the same fields the same way (docs/configuration.md, docs/peer-protocol.md).
  */
 import type { Config } from "../../src/config/schema.ts";
-import type { Http2PeerTransportOptions } from "./peer-http2.ts";
+import type { PeerTransportOptions } from "../../src/server/transport.ts";
 
 /**
  * Peer transport options from a resolved `Config`: identity and secret, listen `peerHost:peerPort`,
  * heartbeat interval (keepalives and suspect/failed thresholds), reconnect backoff bounds (ms) and the
  * frame limit (bytes). Queue bounds keep their defaults (1000 batches / 64 MiB per peer).
  */
-export function peerTransportOptions(c: Config): Http2PeerTransportOptions {
+export function peerTransportOptions(c: Config): PeerTransportOptions {
   return {
     nodeId: c.nodeId,
     clusterId: c.clusterId,

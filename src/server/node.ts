@@ -61,7 +61,7 @@ import type {
 import { RaftNode } from "../raft/raw-node.ts";
 import { createRng } from "../raft/rng.ts";
 import { NotLeaderError, type ConfChange, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
-import { PeerRequestError, type PeerTransport } from "./transport.ts";
+import { PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
@@ -69,24 +69,11 @@ import { checkJoinIdentity } from "./identity.ts";
 import { WriteBehindSql } from "./unsafe-write-behind.ts";
 import type { Hono } from "hono";
 
-/** Options of the peer transport the node asks its ports for (runtime-adapters/shared/peer-http2.ts). */
-export interface NodeTransportOptions {
-  nodeId: NodeId;
-  clusterId: string;
-  clusterSecret: string;
-  host: string;
-  port: number;
-  heartbeatIntervalMs: number;
-  reconnectMsMin: number;
-  reconnectMsMax: number;
-  maxFrameBytes: number;
-  log: (level: "debug" | "info" | "warn" | "error", message: string) => void;
-}
-
 /** Runtime primitives the entry point passes in (runtime-adapters/ports.ts builds them per runtime). */
 export interface NodePorts {
   openSqlite(path: string): Promise<SqlDriver>;
-  createPeerTransport(opts: NodeTransportOptions): PeerTransport;
+  /** The peer transport (options: the port's `PeerTransportOptions`, src/server/transport.ts). */
+  createPeerTransport(opts: PeerTransportOptions): PeerTransport;
   snapshotFiles: SnapshotFiles;
   /** Chunks of a file for streaming (runtime-adapters/snapshot-files.ts readFileChunks). */
   readFileChunks(path: string): Iterable<Uint8Array>;

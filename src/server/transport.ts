@@ -38,6 +38,30 @@ export interface PeerStatus {
 }
 
 /**
+ * What a peer transport is created with (the `createPeerTransport` port of src/server/node.ts, which fills
+ * every field from the node's configuration; an adapter may take more, e.g. `Http2PeerTransportOptions` in
+ * runtime-adapters/shared/peer-http2.ts). Times in ms, sizes in bytes.
+ */
+export interface PeerTransportOptions {
+  nodeId: NodeId;
+  clusterId: string;
+  /** Shared secret every peer request carries (docs/peer-protocol.md "Admission"). */
+  clusterSecret: string;
+  /** Listen address and port (0 = any free port). */
+  host: string;
+  port: number;
+  /** Heartbeat interval: keepalive frames go out this often; peer state thresholds are multiples of it. */
+  heartbeatIntervalMs: number;
+  /** Reconnect backoff bounds (config peerReconnectMsMin/Max; defaults 1000 / 60000). */
+  reconnectMsMin?: number;
+  reconnectMsMax?: number;
+  /** Largest frame sent or accepted (default 16 MiB). */
+  maxFrameBytes?: number;
+  /** Log sink (default: warn and error to the console). */
+  log?: (level: "debug" | "info" | "warn" | "error", message: string) => void;
+}
+
+/**
  * Duties, to be correct (docs/peer-protocol.md):
  * - `send` never blocks or throws; per-peer order is kept; memory is bounded (oldest batches dropped and
  *   counted when the queue is full — Raft retransmits, so loss is safe, reordering would not be).
