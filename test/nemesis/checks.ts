@@ -7,7 +7,7 @@
  */
 import { checkOperations } from "../lin/checker.ts";
 import { type KvInput, type KvOperation, type KvOutput, kvModel } from "../lin/kv-model.ts";
-import { type NemesisCluster, clusterView, getJson, sleep } from "./cluster.ts";
+import { type NemesisCluster, clusterView, sleep } from "./cluster.ts";
 import type { FaultEvent } from "./faults.ts";
 import type { AppendRecord, HistoryRecord } from "./workload.ts";
 
@@ -87,12 +87,20 @@ export interface DumpedKv {
 
 /** Every key of one node, read locally (`consistency=stale`), or undefined when it does not answer. */
 export async function dumpNode(baseUrl: string, consistency = "stale"): Promise<DumpedKv[] | undefined> {
-  const body = await getJson<{ kvs: Array<{ key: string; value: string; modRevision: number; version: number }> }>(
-    `${baseUrl}/v1/kv?prefix=&consistency=${consistency}`,
-    10_000,
-  );
-  if (!body) return undefined;
-  return body.kvs.map((kv) => ({ key: kv.key, value: atob(kv.value), modRevision: Number(kv.modRevision), version: Number(kv.version) }));
+  const r = await dumpNodeOrWhy(baseUrl, consistency);
+  return typeof r === "string" ? undefined : r;
+}
+
+/** Like {@link dumpNode}, but says why it failed (HTTP status and body start, or the error) instead of undefined. */
+export async function dumpNodeOrWhy(baseUrl: string, consistency = "stale", timeoutMs = 10_000): Promise<DumpedKv[] | string> {
+  try {
+    const res = await fetch(`${baseUrl}/v1/kv?prefix=&consistency=${consistency}`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return `${res.status} ${(await res.text()).slice(0, 200)}`;
+    const body = (await res.json()) as { kvs: Array<{ key: string; value: string; modRevision: number; version: number }> };
+    return body.kvs.map((kv) => ({ key: kv.key, value: atob(kv.value), modRevision: Number(kv.modRevision), version: Number(kv.version) }));
+  } catch (e) {
+    return String((e as Error)?.message ?? e).slice(0, 200);
+  }
 }
 
 /** Lost and duplicated appends against a final dump. */

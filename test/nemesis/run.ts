@@ -8,7 +8,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkAppends, checkConvergence, checkLinearizable, dumpNode, unavailability } from "./checks.ts";
+import { type DumpedKv, checkAppends, checkConvergence, checkLinearizable, dumpNodeOrWhy, unavailability } from "./checks.ts";
 import { NemesisCluster, type NodeRuntime, sleep } from "./cluster.ts";
 import { FAULT_KINDS, type FaultEvent, type FaultKind, restoreVoters, runFault } from "./faults.ts";
 import { Rng } from "./rng.ts";
@@ -142,11 +142,21 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
     if (lin.verdict !== "ok") problems.push(`history ${lin.verdict === "illegal" ? "not linearizable" : "could not be checked"}: ${lin.message}`);
     const conv = await checkConvergence(cluster, 30_000);
     if (conv) problems.push(conv);
-    const leader = await cluster.leader();
-    const finalDump = leader ? await dumpNode(cluster.url(leader), "linearizable") : undefined;
+    // The final read is linearizable on the leader; a leader change or a read the new leader cannot
+    // confirm yet is retried (bounded), and every failed attempt is reported with its answer.
+    let finalDump: DumpedKv[] | undefined;
+    const dumpErrors: string[] = [];
+    for (let attempt = 0; attempt < 6 && !finalDump; attempt++) {
+      if (attempt > 0) await sleep(2000);
+      const leader = await cluster.leader();
+      const r = leader ? await dumpNodeOrWhy(cluster.url(leader), "linearizable") : "no leader";
+      if (typeof r === "string") dumpErrors.push(`${leader ?? "-"}: ${r}`);
+      else finalDump = r;
+    }
+    if (dumpErrors.length > 0) log(`nemesis: final linearizable dump: ${dumpErrors.length} failed attempt(s): ${dumpErrors.join("; ")}`);
     let lost = 0;
     let duplicated = 0;
-    if (!finalDump) problems.push("final linearizable dump failed (no leader or no answer)");
+    if (!finalDump) problems.push(`final linearizable dump failed: ${dumpErrors.join("; ")}`);
     else {
       const a = checkAppends(appends, finalDump);
       lost = a.lost.length;
