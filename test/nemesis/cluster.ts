@@ -16,6 +16,19 @@ import { type ClusterView, fetchClusterView, getJson } from "../helpers/cluster-
 
 export { getJson, type ClusterView };
 
+/**
+ * Sends `sig` to the child's PID (exactly the process this harness started). Not `ChildProcess.kill`: on
+ * Deno (2.9.6) it delivers only the first signal of a child and returns false for every later one, so a
+ * paused node was never resumed (SIGCONT) nor killed. A child already gone is ignored.
+ */
+function signalPid(proc: ChildProcess, sig: NodeJS.Signals): void {
+  try {
+    if (proc.pid !== undefined) process.kill(proc.pid, sig);
+  } catch {
+    // ESRCH: it exited meanwhile
+  }
+}
+
 /** A runtime one node process runs on. */
 export type NodeRuntime = "bun" | "deno" | "node";
 
@@ -192,8 +205,8 @@ export class NemesisCluster {
     if (!proc || proc.pid === undefined) return;
     const exited = new Promise<void>((r) => proc.once("exit", () => r()));
     this.killing.add(proc);
-    if (x.paused) proc.kill("SIGCONT");
-    proc.kill("SIGKILL");
+    if (x.paused) signalPid(proc, "SIGCONT");
+    signalPid(proc, "SIGKILL");
     await Promise.race([exited, sleep(5000)]);
     x.proc = undefined;
     x.paused = false;
@@ -217,7 +230,7 @@ export class NemesisCluster {
   pause(m: Member | string): void {
     const x = this.member(m);
     if (!x.proc || x.paused) return;
-    x.proc.kill("SIGSTOP");
+    signalPid(x.proc, "SIGSTOP");
     x.paused = true;
   }
 
@@ -225,7 +238,7 @@ export class NemesisCluster {
   resume(m: Member | string): void {
     const x = this.member(m);
     if (!x.proc || !x.paused) return;
-    x.proc.kill("SIGCONT");
+    signalPid(x.proc, "SIGCONT");
     x.paused = false;
   }
 
