@@ -49,7 +49,11 @@ export function splitRequestUrl(url: string): { path: string; query: string } {
 
 /** `?consistency=` of a read; default linearizable; `bad_request` for other values. */
 export function consistencyOf(c: Context): Consistency {
-  const v = c.req.query("consistency");
+  return consistencyFromQuery(c.req.query("consistency"));
+}
+
+/** A `consistency` query value (undefined when absent): default linearizable; `bad_request` for other values. */
+export function consistencyFromQuery(v: string | undefined): Consistency {
   if (v === undefined || v === "") return "linearizable";
   if (v === "linearizable" || v === "lease" || v === "stale") return v;
   throw new ApiError("bad_request", `consistency must be linearizable, lease or stale, got ${JSON.stringify(v)}`);
@@ -57,8 +61,13 @@ export function consistencyOf(c: Context): Consistency {
 
 /** The request's abort signal bounded by the request deadline (aborts on client disconnect or timeout). */
 export function deadlineSignal(c: Context, timeoutMs: number): AbortSignal {
+  return requestDeadline(c.req.raw, timeoutMs);
+}
+
+/** `deadlineSignal` of a bare Request: its signal (client disconnect) or `timeoutMs`, whichever is first. */
+export function requestDeadline(request: Request, timeoutMs: number): AbortSignal {
   const timeout = AbortSignal.timeout(timeoutMs);
-  const raw = c.req.raw.signal;
+  const raw = request.signal;
   return raw ? AbortSignal.any([raw, timeout]) : timeout;
 }
 

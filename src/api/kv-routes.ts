@@ -5,7 +5,7 @@
  */
 import type { Context, Hono } from "hono";
 import { ApiError } from "./errors.ts";
-import { consistencyOf, deadlineSignal, readBodyBytes, readStructuredBody, respond, sessionOf, splitRequestUrl, type RouteLimits } from "./http.ts";
+import { consistencyFromQuery, consistencyOf, deadlineSignal, readBodyBytes, readStructuredBody, requestDeadline, respond, sessionOf, splitRequestUrl, type RouteLimits } from "./http.ts";
 import { compareBytes, prefixEnd, type Compare, type RangeRequest, type RangeResult } from "../kv/types.ts";
 import type { KvService, ServiceRangeResult } from "./service.ts";
 import {
@@ -27,8 +27,8 @@ const KV_PREFIX = "/v1/kv/";
  * The key of a `/v1/kv/{key}` request, taken from the raw URL path so that `%2F`, `%25` and slashes
  * survive: the rest of the path, percent-decoded as UTF-8. `bad_request` when empty or malformed.
  */
-export function keyFromPath(c: Context): Uint8Array {
-  const path = splitRequestUrl(c.req.url).path;
+export function keyFromPath(c: Context | string): Uint8Array {
+  const path = splitRequestUrl(typeof c === "string" ? c : c.req.url).path;
   const raw = path.slice(path.indexOf(KV_PREFIX) + KV_PREFIX.length);
   let key: string;
   try {
@@ -97,6 +97,42 @@ function readHeaders(c: Context, r: ServiceRangeResult): void {
   }
 }
 
+/**
+ * `GET /v1/kv/{key}` from the bare Request: the value bytes with `ETag: "<modRevision>"`, `X-Revision`,
+ * `X-Mod-Revision`, `X-Create-Revision`, `X-Version`, `X-Lease` (and `X-Consistency`, `X-Applied-Index`,
+ * `X-Staleness-Ms` on a stale read); `not_found` when absent. `?revision=` and `?consistency=` as in
+ * docs/api.md. Needs no hono Context, so the app can also serve it before routing (app.ts `createApp`):
+ * the router, context and middleware chain were a visible share of a one-key GET (docs/bench.md,
+ * 2026-11-30). Throws ApiError (the caller turns it into the error response).
+ */
+export async function getKeyResponse(request: Request, service: KvService, limits: RouteLimits): Promise<Response> {
+  const { query } = splitRequestUrl(request.url);
+  const params = query === "" ? undefined : new URLSearchParams(query);
+  const key = keyFromPath(request.url);
+  const revision = parseCount("revision", params?.get("revision") ?? undefined);
+  const consistency = consistencyFromQuery(params?.get("consistency") ?? undefined);
+  // A stale read is answered at once from local state: no deadline (and no timer per request) needed.
+  const signal = consistency === "stale" ? undefined : requestDeadline(request, limits.requestTimeoutMs);
+  const r = await service.range({ key, revision }, { consistency, signal });
+  const kv = r.kvs[0];
+  if (!kv) throw new ApiError("not_found", `key ${JSON.stringify(new TextDecoder().decode(key))} not found`);
+  const headers: Record<string, string> = {
+    "content-type": "application/octet-stream",
+    "x-revision": String(r.revision),
+    etag: `"${kv.modRevision}"`,
+    "x-mod-revision": String(kv.modRevision),
+    "x-create-revision": String(kv.createRevision),
+    "x-version": String(kv.version),
+    "x-lease": String(kv.lease),
+  };
+  if (r.stale) {
+    headers["x-consistency"] = "stale";
+    headers["x-applied-index"] = String(r.stale.appliedIndex);
+    if (r.stale.stalenessMs !== null) headers["x-staleness-ms"] = String(Math.round(r.stale.stalenessMs));
+  }
+  return new Response(kv.value as Uint8Array<ArrayBuffer>, { status: 200, headers });
+}
+
 /** Registers the KV, txn and compact routes on `app`. */
 export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLimits): void {
   // The range routes first: hono's `/v1/kv/*` would also match `/v1/kv`.
@@ -122,23 +158,7 @@ export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLim
     return respond(c, await service.deleteRange({ op: "deleteRange", key, rangeEnd, prevKv: parseFlag("prevKv", c.req.query("prevKv")) }, opts));
   });
 
-  app.get("/v1/kv/*", async (c) => {
-    const key = keyFromPath(c);
-    const revision = parseCount("revision", c.req.query("revision"));
-    const consistency = consistencyOf(c);
-    // A stale read is answered at once from local state: no deadline (and no timer per request) needed.
-    const signal = consistency === "stale" ? undefined : deadlineSignal(c, limits.requestTimeoutMs);
-    const r = await service.range({ key, revision }, { consistency, signal });
-    readHeaders(c, r);
-    const kv = r.kvs[0];
-    if (!kv) throw new ApiError("not_found", `key ${JSON.stringify(new TextDecoder().decode(key))} not found`);
-    c.header("etag", `"${kv.modRevision}"`);
-    c.header("x-mod-revision", String(kv.modRevision));
-    c.header("x-create-revision", String(kv.createRevision));
-    c.header("x-version", String(kv.version));
-    c.header("x-lease", String(kv.lease));
-    return c.body(kv.value as Uint8Array<ArrayBuffer>, 200, { "content-type": "application/octet-stream" });
-  });
+  app.get("/v1/kv/*", (c) => getKeyResponse(c.req.raw, service, limits));
 
   app.put("/v1/kv/*", async (c) => {
     const key = keyFromPath(c);
