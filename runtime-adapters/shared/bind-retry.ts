@@ -4,9 +4,9 @@
  * process got that port as its ephemeral source port (listen ports picked with port 0 come from the same
  * range, 32768-60999), and once that connection closed actively it sits in TIME_WAIT for 60 s. The
  * listener's SO_REUSEADDR does not override a TIME_WAIT socket that was opened without it (all three
- * runtimes refuse alike; reproduced with a client socket bound to the port). Seen as Deno nodes dying with
- * `AddrInUse` when restarted after kill -9 in the real-process scenarios. So: when the port is refused
- * but nothing accepts connections on it, wait and retry, bounded; when something does accept, fail at once.
+ * runtimes refuse alike; test/integration/bind-retry.test.ts holds a real ephemeral port). So: when the
+ * port is refused but nothing accepts connections on it, wait and retry, bounded; when something does
+ * accept (e.g. the previous process is still alive, even stopped), fail at once.
  */
 import net from "node:net";
 

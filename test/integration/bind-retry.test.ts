@@ -1,7 +1,7 @@
 /**
  * runtime-adapters/shared/bind-retry.ts: a listen port refused with "address in use" while nothing listens
- * on it (a TIME_WAIT socket of an outgoing connection, seen as `AddrInUse` on Deno nodes restarted after
- * kill -9) is retried with bounded backoff; a port another server listens on fails at once.
+ * on it (held by an outgoing connection's ephemeral port, or its TIME_WAIT, after a quick restart) is
+ * retried with bounded backoff; a port another server listens on fails at once.
  */
 import net from "node:net";
 import assert from "node:assert/strict";
@@ -126,7 +126,7 @@ async function heldEphemeralPort(): Promise<{ port: number; free: () => void; cl
   return { port: client.localPort!, free, close: async () => (free(), client.destroy(), await closeServer(server)) };
 }
 
-describe("quick restart on a port held by a closing connection (the AddrInUse of restarted Deno nodes)", () => {
+describe("quick restart on a port held by a closing connection", () => {
   it("this runtime's peer transport waits for the port instead of failing, logging why", async () => {
     const held = await heldEphemeralPort();
     const rt = currentRuntime();
