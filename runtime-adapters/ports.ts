@@ -8,6 +8,7 @@ import { currentRuntime } from "./runtime.ts";
 import { SnapshotFileWriter, nodeFsSnapshotFiles, readFileChunks } from "./snapshot-files.ts";
 import { loadSqliteDriver } from "./sqlite.ts";
 import { createSnapshotOffLoop } from "./snapshot-off-loop.ts";
+import { startWalCheckpointer } from "./wal-checkpointer.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -46,6 +47,7 @@ export async function createNodePorts(options: NodePortsOptions = {}): Promise<N
     readFileChunks: (path) => readFileChunks(path),
     createFileWriter: (path) => new SnapshotFileWriter(path),
     createSnapshotOffLoop: (dbPath, dir) => createSnapshotOffLoop(dbPath, dir),
+    startWalCheckpointer: (dbPath, onFail) => startWalCheckpointer(dbPath, { onFail }),
     log,
   };
 }

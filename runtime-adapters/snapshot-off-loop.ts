@@ -16,11 +16,19 @@ import type { SnapshotWorkerJob } from "./snapshot-worker.ts";
 
 const WORKER_URL = new URL("./snapshot-worker.ts", import.meta.url);
 
-function startWorker(job: SnapshotWorkerJob): Worker {
-  if (currentRuntime() !== "node") return new Worker(WORKER_URL, { workerData: job });
+/**
+ * Starts a node:worker_threads worker running the TypeScript module at `url` with `workerData` (Bun and Deno
+ * load it directly; Node through tsx's `tsImport`, see the file comment). Throws what `new Worker` throws.
+ */
+export function startTsWorker(url: URL, workerData: unknown): Worker {
+  if (currentRuntime() !== "node") return new Worker(url, { workerData });
   const api = import.meta.resolve("tsx/esm/api");
-  const code = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(WORKER_URL.href)}, ${JSON.stringify(WORKER_URL.href)}))`;
-  return new Worker(code, { eval: true, workerData: job });
+  const code = `import(${JSON.stringify(api)}).then((m) => m.tsImport(${JSON.stringify(url.href)}, ${JSON.stringify(url.href)}))`;
+  return new Worker(code, { eval: true, workerData });
+}
+
+function startWorker(job: SnapshotWorkerJob): Worker {
+  return startTsWorker(WORKER_URL, job);
 }
 
 /**

@@ -85,6 +85,13 @@ export interface NodePorts {
    * every snapshot blocks the Ready loop for its whole VACUUM INTO.
    */
   createSnapshotOffLoop?(dbPath: string, dir: string): Promise<SnapshotInfo>;
+  /**
+   * Optional: checkpoints the WAL of the database file on another thread and connection
+   * (runtime-adapters/wal-checkpointer.ts), keeping the -wal file bounded; `onFail` is called once if that
+   * thread fails. With it the node sets `wal_autocheckpoint=0` on its own connection, so no COMMIT of the
+   * Ready loop pays for a checkpoint; without it (or after `onFail`) SQLite checkpoints in the COMMIT.
+   */
+  startWalCheckpointer?(dbPath: string, onFail: (err: Error) => void): { close(): Promise<void> };
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
 }
 
@@ -151,6 +158,8 @@ export class EdgeNode implements KvService {
   private snapshotOffLoopRunning = false;
   /** Set when an off-loop snapshot failed: later ones are taken in place (the worker path may be broken here). */
   private snapshotOffLoopBroken = false;
+  /** The WAL checkpoint thread while it runs (see `startWalCheckpoints`). */
+  private walCheckpointer: { close(): Promise<void> } | undefined;
 
   private constructor(
     readonly config: Config,
@@ -209,6 +218,7 @@ export class EdgeNode implements KvService {
     let kv: KvStateMachine;
     try {
       db = await ports.openSqlite(dbPath);
+      db.exec(`PRAGMA cache_size=${Number((globalThis as any).process?.env?.H2_CACHE ?? -2000)}`);
       // >>> EDGEKV_UNSAFE_BUG (test only: test/nemesis/ack-before-fsync.test.ts proves the nemesis harness
       // catches lost acknowledged writes). Every write is held in memory and committed ~1 s later.
       if (UNSAFE_BUG !== "") ports.log("error", `EDGEKV_UNSAFE_BUG=${UNSAFE_BUG}: this node is DELIBERATELY BROKEN for a checker self-test; never run it with data you care about`);
@@ -290,8 +300,25 @@ export class EdgeNode implements KvService {
     await this.transport.listen();
     const voters = this.raft.status().confState.voters;
     if (voters.length === 1 && voters[0] === this.id) this.raft.campaign();
+    this.startWalCheckpoints();
     this.ticker = setInterval(() => this.onTick(), this.config.tickMs);
     this.schedule();
+  }
+
+  /**
+   * Moves WAL checkpoints off the Ready loop when the ports can (NodePorts.startWalCheckpointer): automatic
+   * checkpoints off on this connection, a worker thread checkpoints instead. If the worker fails, SQLite's
+   * default (a checkpoint in the COMMIT past 1000 WAL pages) is switched back on, so the WAL stays bounded.
+   */
+  private startWalCheckpoints(): void {
+    if (!this.ports.startWalCheckpointer || this.db.path === ":memory:" || this.db.path === "") return;
+    this.db.exec("PRAGMA wal_autocheckpoint=0");
+    this.walCheckpointer = this.ports.startWalCheckpointer(this.db.path, (err) => {
+      this.walCheckpointer = undefined;
+      if (this.stopped) return;
+      this.ports.log("warn", `WAL checkpoint thread failed (${err.message}); checkpoints run in the commit again`);
+      this.db.exec("PRAGMA wal_autocheckpoint=1000");
+    });
   }
 
   /**
@@ -365,6 +392,7 @@ export class EdgeNode implements KvService {
     this.reads.failAll(new ApiError("unavailable", "the node is shutting down", { retryAfterSec: 1 }));
     this.hub.notify();
     await this.transport.close();
+    await this.walCheckpointer?.close();
     this.db.close();
   }
 

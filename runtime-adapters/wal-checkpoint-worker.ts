@@ -1,0 +1,104 @@
+/**
+ * Worker-thread body of the WAL checkpointer (runtime-adapters/wal-checkpointer.ts starts it): opens its OWN
+ * connection to the node's SQLite file and, every `intervalMs`, runs `PRAGMA wal_checkpoint(PASSIVE)`
+ * (copies committed WAL frames into the database file without taking the write lock, so the node's commits
+ * go on meanwhile). When the -wal file is larger than `truncateBytes` it runs `wal_checkpoint(TRUNCATE)`
+ * instead, which waits for the writer (busy_timeout) and cuts the file to zero bytes: PASSIVE alone cannot
+ * shrink the file, and under a steady stream of commits it may never catch up far enough for the writer to
+ * wrap (SQLite docs wal.html "Avoiding Excessively Large WAL Files"). Checkpoints never drop a committed frame
+ * (SQLite copies then syncs the database before it resets the WAL), so crash safety is the driver's, unchanged.
+ * Posts one `CheckpointRound` per round; stops on the message "stop". Runs under node:worker_threads on Node,
+ * Bun and Deno alike.
+ */
+import { statSync } from "node:fs";
+import { parentPort, workerData } from "node:worker_threads";
+import { openSqlite } from "./sqlite.ts";
+
+/** What the starter passes as `workerData`. */
+export interface WalCheckpointJob {
+  /** The node's database file (its WAL is `<dbPath>-wal`). */
+  dbPath: string;
+  /** Ms between two checkpoint rounds. */
+  intervalMs: number;
+  /** A -wal file larger than this many bytes is checkpointed with TRUNCATE (then it is 0 bytes). */
+  truncateBytes: number;
+}
+
+/** One round's outcome, as posted to the starter (fields of SQLite's wal_checkpoint result row). */
+export interface CheckpointRound {
+  kind: "round";
+  /** "PASSIVE" or "TRUNCATE". */
+  mode: "PASSIVE" | "TRUNCATE";
+  /** 1 when the checkpoint could not finish (a reader or the writer held it back), else 0. */
+  busy: number;
+  /** Frames in the WAL at the checkpoint (-1 when unknown). */
+  walFrames: number;
+  /** Frames copied into the database file so far (-1 when unknown). */
+  checkpointedFrames: number;
+  /** Size of the -wal file after the round, bytes (0 when missing). */
+  walBytes: number;
+}
+
+function walSize(dbPath: string): number {
+  try {
+    return statSync(`${dbPath}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function run(job: WalCheckpointJob): Promise<void> {
+  const db = await openSqlite(job.dbPath);
+  // This connection never writes, but make sure it never checkpoints on its own terms either.
+  db.exec("PRAGMA wal_autocheckpoint=0");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const round = () => {
+    if (stopped) return;
+    try {
+      const mode = walSize(job.dbPath) > job.truncateBytes ? "TRUNCATE" : "PASSIVE";
+      const row = db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() ?? {};
+      const msg: CheckpointRound = {
+        kind: "round",
+        mode,
+        busy: Number(row.busy ?? 0),
+        walFrames: Number(row.log ?? -1),
+        checkpointedFrames: Number(row.checkpointed ?? -1),
+        walBytes: walSize(job.dbPath),
+      };
+      parentPort!.postMessage(msg);
+    } catch (err) {
+      // A busy TRUNCATE ("database is locked" after busy_timeout) is not fatal: the next round tries again.
+      if (!/locked|busy/i.test((err as Error).message)) throw err;
+    }
+    timer = setTimeout(() => {
+      try {
+        round();
+      } catch (err) {
+        fail(err as Error);
+      }
+    }, job.intervalMs);
+  };
+  const fail = (err: Error) => {
+    stopped = true;
+    try {
+      db.close();
+    } catch {
+      // already closed
+    }
+    parentPort!.postMessage({ kind: "error", message: err.message });
+  };
+  parentPort!.on("message", (m: unknown) => {
+    if (m !== "stop" || stopped) return;
+    stopped = true;
+    clearTimeout(timer);
+    db.close();
+    // The starter terminates the thread on this answer (Deno's parentPort has no close()).
+    parentPort!.postMessage({ kind: "stopped" });
+  });
+  round();
+}
+
+run(workerData as WalCheckpointJob).catch((err: Error) => {
+  parentPort!.postMessage({ kind: "error", message: err.message });
+});

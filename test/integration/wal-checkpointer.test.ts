@@ -1,0 +1,104 @@
+/**
+ * WAL checkpoints on a worker thread (runtime-adapters/wal-checkpointer.ts): with automatic checkpoints off
+ * on the writing connection, the worker keeps the -wal file bounded while commits go on, every committed row
+ * survives, and a worker that cannot start is reported (the node then turns automatic checkpoints back on).
+ * Runs on Node (worker via tsx), Bun and Deno.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import type { SqlDriver } from "../../src/kv/sql-driver.ts";
+import { startWalCheckpointer } from "../../runtime-adapters/wal-checkpointer.ts";
+import { makeTempDir, openTestDb, removeDir } from "../helpers/sql.ts";
+
+const dir = makeTempDir("edgekv-walcp-");
+const opened: SqlDriver[] = [];
+const MIB = 1024 * 1024;
+/** Rows per transaction and bytes per row: 40 x 2 KiB is ~80 KiB of WAL per commit (plus index pages). */
+const ROWS = 40;
+const ROW_BYTES = 2048;
+const COMMITS = 250; // ~20 MiB of WAL in all
+
+function walBytes(db: SqlDriver): number {
+  try {
+    return statSync(`${db.path}-wal`).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function writer(name: string): Promise<SqlDriver> {
+  const db = await openTestDb(join(dir, name));
+  opened.push(db);
+  db.exec("PRAGMA wal_autocheckpoint=0");
+  db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)");
+  return db;
+}
+
+/** Commits COMMITS transactions (yielding 1 ms between them); returns the largest -wal size seen, bytes. */
+async function writeAll(db: SqlDriver): Promise<number> {
+  const ins = db.prepare("INSERT INTO t (id, v) VALUES (?, ?)");
+  const value = new Uint8Array(ROW_BYTES).fill(7);
+  let maxWal = 0;
+  for (let c = 0; c < COMMITS; c++) {
+    db.transaction(() => {
+      for (let r = 0; r < ROWS; r++) ins.run(c * ROWS + r + 1, value);
+    });
+    maxWal = Math.max(maxWal, walBytes(db));
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return maxWal;
+}
+
+after(() => {
+  for (const db of opened.splice(0)) db.close();
+  removeDir(dir);
+});
+
+describe("WAL checkpoints on a worker thread", () => {
+  it("without a checkpointer the WAL of this workload grows past 16 MiB (the control)", async () => {
+    const db = await writer("control.db");
+    const maxWal = await writeAll(db);
+    assert.ok(maxWal > 16 * MIB, `control WAL reached only ${maxWal} bytes`);
+  });
+
+  it("keeps the -wal file under 8 MiB with a 1 MiB TRUNCATE bound while commits go on, and loses no row", async () => {
+    const db = await writer("bounded.db");
+    let failure: Error | undefined;
+    const cp = startWalCheckpointer(db.path, { intervalMs: 10, truncateBytes: 1 * MIB, onFail: (e) => (failure = e) });
+    let maxWal: number;
+    try {
+      await cp.ready;
+      maxWal = await writeAll(db);
+      // Let at least one round run after the last commit.
+      for (let i = 0; i < 200 && cp.counts().rounds === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      await cp.close();
+    }
+    assert.equal(failure, undefined);
+    assert.ok(cp.counts().rounds > 0, "the worker ran no checkpoint round");
+    assert.ok(maxWal < 8 * MIB, `WAL reached ${maxWal} bytes (${JSON.stringify(cp.counts())}, last ${JSON.stringify(cp.lastRound())})`);
+    const count = db.prepare("SELECT count(*) AS n, sum(length(v)) AS bytes FROM t").get();
+    assert.deepEqual([Number(count?.n), Number(count?.bytes)], [COMMITS * ROWS, COMMITS * ROWS * ROW_BYTES]);
+    db.close();
+    opened.splice(opened.indexOf(db), 1);
+    // Reopened from the file alone (the WAL is folded in or replayed), every row is there.
+    const again = await openTestDb(join(dir, "bounded.db"));
+    opened.push(again);
+    assert.equal(again.prepare("SELECT count(*) AS n FROM t").get()?.n, COMMITS * ROWS);
+  });
+
+  it("reports a worker that cannot open the database through onFail", async () => {
+    const failed = await new Promise<Error>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("onFail was not called within 20 s")), 20_000);
+      startWalCheckpointer(join(dir, "no-such-dir", "x.db"), {
+        onFail: (e) => {
+          clearTimeout(t);
+          resolve(e);
+        },
+      });
+    });
+    assert.match(failed.message, /WAL checkpoint worker|unable to open|no such|exited/i);
+  });
+});
