@@ -218,7 +218,6 @@ export class EdgeNode implements KvService {
     let kv: KvStateMachine;
     try {
       db = await ports.openSqlite(dbPath);
-      db.exec(`PRAGMA cache_size=${Number((globalThis as any).process?.env?.H2_CACHE ?? -2000)}`);
       // >>> EDGEKV_UNSAFE_BUG (test only: test/nemesis/ack-before-fsync.test.ts proves the nemesis harness
       // catches lost acknowledged writes). Every write is held in memory and committed ~1 s later.
       if (UNSAFE_BUG !== "") ports.log("error", `EDGEKV_UNSAFE_BUG=${UNSAFE_BUG}: this node is DELIBERATELY BROKEN for a checker self-test; never run it with data you care about`);
