@@ -4,7 +4,7 @@
  * snapshot `data` decode as `Uint8Array` views into the received frame (DESIGN.md "Peers": no copies on the
  * hot path), so a receiver must not reuse a chunk's memory after handing it to `FrameDecoder.push`.
  */
-import type { Message, MessageType } from "../raft/types.ts";
+import type { Entry, Message, MessageType } from "../raft/types.ts";
 import { CodecError, decodeCbor, encodeCbor } from "./cbor.ts";
 
 export { CodecError } from "./cbor.ts";
@@ -36,14 +36,79 @@ const MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
  * when the payload exceeds `maxFrameBytes` (bytes; default 16 MiB) — the caller should split the batch.
  */
 export function encodeFrame(messages: Message[], maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Uint8Array {
-  const payload = encodeCbor(messages);
-  if (payload.length > maxFrameBytes) {
-    throw new CodecError("frame_too_large", `frame payload of ${payload.length} bytes exceeds the limit of ${maxFrameBytes} bytes`);
+  const parts = messages.some((m) => m.type === "appendEntries" && m.entries.length > 0) ? encodeParts(messages) : [encodeCbor(messages)];
+  let length = 0;
+  for (const p of parts) length += p.length;
+  if (length > maxFrameBytes) {
+    throw new CodecError("frame_too_large", `frame payload of ${length} bytes exceeds the limit of ${maxFrameBytes} bytes`);
   }
-  const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
-  new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_BYTES).setUint32(0, payload.length, false);
-  frame.set(payload, FRAME_HEADER_BYTES);
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + length);
+  new DataView(frame.buffer, frame.byteOffset, FRAME_HEADER_BYTES).setUint32(0, length, false);
+  let at = FRAME_HEADER_BYTES;
+  for (const p of parts) {
+    frame.set(p, at);
+    at += p.length;
+  }
   return frame;
+}
+
+/**
+ * The last `entries` array encoded (issue #6, write path): a leader sends the same new entries to every
+ * follower in one Ready, as the same Entry objects from its unstable log (src/raft/log.ts), so their CBOR is
+ * made once and reused for the next followers. Entries are never mutated once in the log; a log suffix
+ * replaced after a conflict is new objects, so "same first and last object, same length" means same entries.
+ */
+let lastEntries: { first: Entry; last: Entry; count: number; bytes: Uint8Array } | undefined;
+/** Counts of `entries` arrays encoded and reused (read by tests through `frameEncodeCounts`). */
+const counts = { entriesEncoded: 0, entriesReused: 0 };
+
+/** How many AppendEntries `entries` arrays `encodeFrame` encoded and how many it reused from the previous call. */
+export function frameEncodeCounts(): { entriesEncoded: number; entriesReused: number } {
+  return { ...counts };
+}
+
+function encodeEntries(entries: Entry[]): Uint8Array {
+  const c = lastEntries;
+  if (c && c.count === entries.length && c.first === entries[0] && c.last === entries[entries.length - 1]) {
+    counts.entriesReused++;
+    return c.bytes;
+  }
+  const bytes = encodeCbor(entries);
+  counts.entriesEncoded++;
+  lastEntries = { first: entries[0], last: entries[entries.length - 1], count: entries.length, bytes };
+  return bytes;
+}
+
+/** CBOR head of an array of `n` items (RFC 8949 §3.1, major type 4). */
+function arrayHead(n: number): Uint8Array {
+  if (n < 24) return Uint8Array.of(0x80 | n);
+  if (n < 0x100) return Uint8Array.of(0x98, n);
+  if (n < 0x10000) return Uint8Array.of(0x99, n >> 8, n & 0xff);
+  return Uint8Array.of(0x9a, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+/**
+ * The payload as parts to concatenate: the array head, then each message. An AppendEntries with entries is
+ * encoded with `entries: []` as its LAST key (an empty array is the single byte 0x80) and that byte is
+ * replaced by the (possibly reused) encoding of the real entries: the same CBOR map, key order aside,
+ * which the decoder does not care about.
+ */
+function encodeParts(messages: Message[]): Uint8Array[] {
+  const parts: Uint8Array[] = [arrayHead(messages.length)];
+  for (const m of messages) {
+    if (m.type !== "appendEntries" || m.entries.length === 0) {
+      parts.push(encodeCbor(m));
+      continue;
+    }
+    const { entries, ...rest } = m;
+    const head = encodeCbor({ ...rest, entries: [] });
+    if (head[head.length - 1] !== 0x80) {
+      parts.push(encodeCbor(m)); // not the expected shape: encode it whole
+      continue;
+    }
+    parts.push(head.subarray(0, head.length - 1), encodeEntries(entries));
+  }
+  return parts;
 }
 
 /**
