@@ -53,29 +53,34 @@ export function encodeFrame(messages: Message[], maxFrameBytes = DEFAULT_MAX_FRA
 }
 
 /**
- * The last `entries` array encoded (issue #6, write path): a leader sends the same new entries to every
- * follower in one Ready, as the same Entry objects from its unstable log (src/raft/log.ts), so their CBOR is
- * made once and reused for the next followers. Entries are never mutated once in the log; a log suffix
- * replaced after a conflict is new objects, so "same first and last object, same length" means same entries.
+ * Encoded `entries` arrays, keyed by their first Entry object (issue #6, write path): a leader sends the
+ * same new entries to every follower in one Ready, as the same Entry objects from its unstable log
+ * (src/raft/log.ts), often as several AppendEntries per follower (one per proposal), so each array's CBOR is
+ * made once and reused for the other followers. A WeakMap, so an encoding lives only as long as its first
+ * entry does (the unstable log drops it after persist). Entries are never mutated once in the log; a log
+ * suffix replaced after a conflict is new objects, so "same first and last object, same length" means the
+ * same entries.
  */
-let lastEntries: { first: Entry; last: Entry; count: number; bytes: Uint8Array } | undefined;
+const encodedEntries = new WeakMap<Entry, { last: Entry; count: number; bytes: Uint8Array }>();
 /** Counts of `entries` arrays encoded and reused (read by tests through `frameEncodeCounts`). */
 const counts = { entriesEncoded: 0, entriesReused: 0 };
 
-/** How many AppendEntries `entries` arrays `encodeFrame` encoded and how many it reused from the previous call. */
+/** How many AppendEntries `entries` arrays `encodeFrame` encoded and how many it reused from earlier calls. */
 export function frameEncodeCounts(): { entriesEncoded: number; entriesReused: number } {
   return { ...counts };
 }
 
 function encodeEntries(entries: Entry[]): Uint8Array {
-  const c = lastEntries;
-  if (c && c.count === entries.length && c.first === entries[0] && c.last === entries[entries.length - 1]) {
+  const first = entries[0];
+  const last = entries[entries.length - 1];
+  const c = encodedEntries.get(first);
+  if (c && c.count === entries.length && c.last === last) {
     counts.entriesReused++;
     return c.bytes;
   }
   const bytes = encodeCbor(entries);
   counts.entriesEncoded++;
-  lastEntries = { first: entries[0], last: entries[entries.length - 1], count: entries.length, bytes };
+  encodedEntries.set(first, { last, count: entries.length, bytes });
   return bytes;
 }
 

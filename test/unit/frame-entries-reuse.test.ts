@@ -39,6 +39,20 @@ describe("encodeFrame and a leader's shared entries", () => {
     assert.equal(after.entriesReused - before.entriesReused, 1);
   });
 
+  it("reuses every array when each follower gets several AppendEntries (one per proposal) in one Ready", () => {
+    const e1 = entries(31, 2);
+    const e2 = entries(33, 3);
+    const e3 = entries(36, 1);
+    const batch = (to: string) => [append(to, 30, e1), append(to, 32, e2), append(to, 35, e3)];
+    const before = frameEncodeCounts();
+    const got2 = roundTrip(batch("n2"));
+    const got3 = roundTrip(batch("n3"));
+    assert.deepEqual(plainBytes(got2), plainBytes(batch("n2")));
+    assert.deepEqual(plainBytes(got3), plainBytes(batch("n3")));
+    assert.equal(frameEncodeCounts().entriesEncoded - before.entriesEncoded, 3);
+    assert.equal(frameEncodeCounts().entriesReused - before.entriesReused, 3);
+  });
+
   it("does not reuse the encoding for other entries that share only the first object", () => {
     const es = entries(21, 5);
     const other = [...es.slice(0, 4), { ...es[4], data: new Uint8Array([1, 2, 3]) }];
