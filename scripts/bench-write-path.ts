@@ -1,6 +1,6 @@
 /**
  * Write-path micro benchmark (not a test): `node --import tsx scripts/bench-write-path.ts [--keys 100000]
- * [--batch 20] [--puts 20000] [--wal-pages 1000]`, or the same file under `npx bun` / `npx deno run -A`.
+ * [--batch 20] [--puts 20000] [--wal-pages 1000] [--checkpoint-worker 1]`, or the same file under `npx bun` / `npx deno run -A`.
  * Mimics what one node does per Ready for a put workload, in one process, without HTTP or peers:
  * `SqliteRaftLog.save` of a batch of CBOR-encoded put commands (synchronous=FULL: one fsync), then
  * `KvStateMachine.applyEntries` of the same batch (synchronous=NORMAL), random keys out of `--keys` with
@@ -18,6 +18,7 @@ import { decodeCommand, encodeCommand } from "../src/codec/command.ts";
 import type { Entry } from "../src/raft/types.ts";
 import { openSqlite } from "../runtime-adapters/sqlite.ts";
 import { currentRuntime } from "../runtime-adapters/runtime.ts";
+import { startWalCheckpointer } from "../runtime-adapters/wal-checkpointer.ts";
 
 const argv = process.argv.slice(2);
 const opt = (name: string, d: number): number => {
@@ -28,6 +29,8 @@ const keys = opt("--keys", 100_000);
 const batch = opt("--batch", 20);
 const puts = opt("--puts", 20_000);
 const walPages = opt("--wal-pages", 0); // 0: leave the default; -1: pass 0 (never auto-checkpoint)
+// 1: checkpoints on a worker thread (runtime-adapters/wal-checkpointer.ts) and wal_autocheckpoint=0, as a node does
+const checkpointWorker = opt("--checkpoint-worker", 0) === 1;
 
 function keyOf(i: number): Uint8Array {
   const s = `key-${String(i).padStart(8, "0")}`;
@@ -78,6 +81,11 @@ async function main(): Promise<void> {
       kv.applyEntries(es);
       db.exec("PRAGMA synchronous=FULL");
     }
+    const checkpointer = checkpointWorker ? startWalCheckpointer(db.path) : undefined;
+    if (checkpointer) {
+      db.exec("PRAGMA wal_autocheckpoint=0");
+      await checkpointer.ready;
+    }
     const rand = rng(42);
     let persistMs = 0;
     let applyMs = 0;
@@ -97,10 +105,11 @@ async function main(): Promise<void> {
     }
     const wallMs = performance.now() - t0;
     const cpu = cpuMs() - cpu0;
+    await checkpointer?.close();
     db.close();
     const per = (ms: number) => (ms / puts).toFixed(4);
     process.stdout.write(
-      `${currentRuntime()}: ${puts} puts in batches of ${batch} over ${keys} keys${walPages ? `, wal_autocheckpoint=${walPages}` : ""}: ` +
+      `${currentRuntime()}: ${puts} puts in batches of ${batch} over ${keys} keys${walPages ? `, wal_autocheckpoint=${walPages}` : ""}${checkpointer ? `, checkpoint worker (${checkpointer.counts().rounds} rounds, ${checkpointer.counts().truncates} truncates)` : ""}: ` +
         `${Math.round(puts / (wallMs / 1000))} puts/s; ms/entry persist ${per(persistMs)}, apply ${per(applyMs)}, CPU ${per(cpu)}\n`,
     );
   } finally {
