@@ -9,8 +9,8 @@
  * history. The same schedule on a correct build is the C01 power-cut case that nemesis-short.test.ts and
  * scenarios.test.ts pass.
  *
- * Schedule: four or five power cuts 6-8 s apart (so a slow-starting runtime serves again between them),
- * 45 s in all, seed 1. The loss does not depend on the seed's luck: at each cut the writes acknowledged
+ * Schedule: four power cuts 9-11 s apart (so even Node nodes, slow to start on a loaded machine, serve again between them),
+ * 50 s in all, seed 1. The loss does not depend on the seed's luck: at each cut the writes acknowledged
  * since the nodes' last lazy commits are gone, and the workload acknowledges writes every few ms while it
  * is served. Seen on 2026-11-30 with three cuts (30 s): node lost 8; bun lost 16 / lost 6 and not
  * linearizable; deno not linearizable and diverged / lost 1 — hence the longer run, for margin.
@@ -25,12 +25,12 @@ describe("EDGEKV_UNSAFE_BUG=ack-before-fsync: the harness catches acknowledged w
   it("reports lost acknowledged appends or a non-linearizable history (seed 1, power cuts)", async () => {
     const lines: string[] = [];
     const result = await runNemesis({
-      timeSec: 45,
+      timeSec: 50,
       seed: 1,
       nodes: 3,
       runtime: testRuntime(),
       faults: ["power-cut"],
-      quietMs: [6000, 8000],
+      quietMs: [9000, 11000],
       env: { EDGEKV_UNSAFE_BUG: "ack-before-fsync" },
       log: (s) => lines.push(s),
     });
