@@ -4,7 +4,7 @@
  * subclasses (errors.ts); retry, leader following and sessions are in transport.ts.
  */
 import { Encoder } from "cbor-x";
-import { CompactedError, EdgeKvError, UnavailableError } from "./errors.ts";
+import { BadRequestError, CompactedError, EdgeKvError, UnavailableError } from "./errors.ts";
 import { readSse } from "./sse.ts";
 import { CLIENT_DEFAULTS, Transport, type CallKind, type CallOptions, type RetryPolicy } from "./transport.ts";
 import {
@@ -74,7 +74,7 @@ function selectorQuery(sel: KeySelector): Record<string, string | undefined> {
 
 /** The path of one key: every character percent-encoded except unreserved ones (slashes too). */
 function keyPath(key: string): string {
-  if (key === "") throw new EdgeKvError("bad_request", "key must not be empty");
+  if (key === "") throw new BadRequestError("bad_request", "key must not be empty");
   return `/v1/kv/${encodeURIComponent(key)}`;
 }
 

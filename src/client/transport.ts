@@ -9,7 +9,7 @@
  * `OutcomeUnknownError` when the answer was lost. `not_leader` is followed to the leader at once (at most
  * `MAX_REDIRECTS` times) without using up an attempt.
  */
-import { AbortedError, EdgeKvError, NotLeaderError, OutcomeUnknownError, TimeoutError, UnavailableError, errorFromBody } from "./errors.ts";
+import { AbortedError, BadRequestError, EdgeKvError, NotLeaderError, OutcomeUnknownError, TimeoutError, UnavailableError, errorFromBody } from "./errors.ts";
 
 /** Retry policy: total `attempts` (>= 1), backoff `baseMs` doubling per attempt up to `maxMs`, full jitter. */
 export interface RetryPolicy {
@@ -62,6 +62,24 @@ interface SessionSlot {
   nextSequence: number;
 }
 
+/** Error codes meaning the request never left (connect or DNS failed, bad URL): Node undici's `cause.code`, Bun's `code`. */
+const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ERR_INVALID_URL", "ConnectionRefused", "FailedToOpenSocket"]);
+
+/** Deno (and Bun) say it only in the message: hyper's "client error (Connect)", "os error 111", DNS and URL errors. */
+const NEVER_SENT_TEXT = /connection refused|os error 111|client error \(connect\)|dns error|invalid url|unable to connect|requests to port \d+ are blocked/i;
+
+/**
+ * True when a `fetch` rejection proves the request was never sent (connection refused, name not found,
+ * invalid URL), so a write cannot have applied and the next endpoint may be tried without an outcome_unknown.
+ * A reset or a timeout after connecting is NOT proof (the body may have reached the server). Exported for tests.
+ */
+export function neverSent(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  if (!e || typeof e !== "object") return false;
+  for (const code of [e.code, e.cause?.code]) if (typeof code === "string" && NEVER_SENT_CODES.has(code)) return true;
+  return [e.message, e.cause?.message].some((m) => typeof m === "string" && NEVER_SENT_TEXT.test(m));
+}
+
 /** Sleeps `ms`, rejecting with the signal's reason when it aborts first. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -87,7 +105,17 @@ export class Transport {
   private slotCount = 0;
 
   constructor(readonly options: TransportOptions) {
-    if (options.endpoints.length === 0) throw new EdgeKvError("bad_request", "at least one endpoint is needed");
+    if (options.endpoints.length === 0) throw new BadRequestError("bad_request", "at least one endpoint is needed");
+    for (const e of options.endpoints) {
+      // A typo here would otherwise surface later as a network error on every call.
+      let u: URL | undefined;
+      try {
+        u = new URL(e);
+      } catch {
+        u = undefined;
+      }
+      if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) throw new BadRequestError("bad_request", `endpoint ${JSON.stringify(e)} is not an http(s) URL`);
+    }
   }
 
   /** The endpoint the next attempt goes to: the leader hint, else the current endpoint. */
@@ -130,6 +158,8 @@ export class Transport {
     let maybeApplied = false;
     let redirects = 0;
     let lastError: EdgeKvError | undefined;
+    // A live node's own answer (e.g. 503 no_leader) says more than a dead endpoint's network error.
+    let lastServerError: EdgeKvError | undefined;
     try {
       for (let attempt = 0; attempt < this.options.retry.attempts; ) {
         const url = this.endpoint();
@@ -145,9 +175,11 @@ export class Transport {
           if (c.opts?.signal?.aborted) throw c.kind === "read" ? new AbortedError("aborted", "aborted by the caller") : new OutcomeUnknownError("outcome_unknown", "aborted by the caller after sending");
           if (deadline.aborted) throw this.deadlineError(c.kind, c.kind !== "read");
           this.failover(url);
-          lastError = new UnavailableError("network", `${url}: ${(err as Error)?.message ?? String(err)}`, 0, { endpoint: url });
-          if (c.kind === "admin") throw new OutcomeUnknownError("outcome_unknown", `connection failed, the change may have applied: ${lastError.message}`);
-          if (c.kind === "write") maybeApplied = true;
+          const cause = (err as { cause?: { message?: unknown } })?.cause?.message;
+          lastError = new UnavailableError("network", `${url}: ${(err as Error)?.message ?? String(err)}${typeof cause === "string" ? ` (${cause})` : ""}`, 0, { endpoint: url });
+          const sent = !neverSent(err);
+          if (c.kind === "admin" && sent) throw new OutcomeUnknownError("outcome_unknown", `connection failed, the change may have applied: ${lastError.message}`);
+          if (c.kind === "write" && sent) maybeApplied = true;
           attempt++;
           if (attempt < this.options.retry.attempts) await this.pause(attempt, undefined, signal, c.kind);
           continue;
@@ -166,6 +198,7 @@ export class Transport {
         }
         const err = errorFromBody(res.status, body, res.headers, url);
         lastError = err;
+        lastServerError = err;
         if (err instanceof NotLeaderError && err.details.leader?.clientUrl && redirects < MAX_REDIRECTS) {
           redirects++;
           this.leaderUrl = err.details.leader.clientUrl;
@@ -203,7 +236,7 @@ export class Transport {
       }
     }
     if (maybeApplied) throw new OutcomeUnknownError("outcome_unknown", `retries spent; the write may have applied (${lastError?.message ?? "no answer"})`);
-    throw lastError ?? new UnavailableError("unavailable", "retries spent");
+    throw lastServerError ?? lastError ?? new UnavailableError("unavailable", "retries spent");
   }
 
   private deadlineError(kind: CallKind, sent: boolean): EdgeKvError {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createApp } from "../../src/api/app.ts";
 import { ApiError } from "../../src/api/errors.ts";
 import { CompactedError, CompareFailedError, EdgeKvClient, LeaseNotFoundError, OutcomeUnknownError, TimeoutError, BadRequestError, UnavailableError, text } from "../../src/client/index.ts";
+import { neverSent } from "../../src/client/transport.ts";
 import { SERVICE_KINDS, closeAllSmServices, type ServiceKind } from "./api-services.ts";
 
 async function setupWith(kind: ServiceKind, format: "json" | "cbor" = "json") {
@@ -223,5 +224,53 @@ describe("client: leader following, retries, sessions, deadlines", () => {
     const { client, service } = await setupWith(SERVICE_KINDS[0]);
     service.failNext = new ApiError("future_revision", "revision 99 is in the future");
     await assert.rejects(client.get("k", { revision: 99 }), (e: Error & { code: string; status: number }) => e.code === "future_revision" && e.status === 400);
+  });
+});
+
+/** A loopback port nobody listens on: bound by the OS, then closed (connection refused on all runtimes). */
+async function closedPort(): Promise<number> {
+  const net = await import("node:net");
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+describe("client: a request that never left is not outcome_unknown", () => {
+  it("throws UnavailableError (network) for a write and an admin call to a closed loopback port", async () => {
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const c = new EdgeKvClient({ endpoints: [dead], random: () => 0, retry: { attempts: 2, baseMs: 1 }, timeoutMs: 10_000 });
+    const isNetwork = (e: unknown) => e instanceof UnavailableError && !(e instanceof OutcomeUnknownError) && e.code === "network" && e.status === 0;
+    await assert.rejects(c.put("k", "v"), isNetwork);
+    await assert.rejects(c.addLearner("n", "http://p", "http://c"), isNetwork);
+  });
+
+  it("reports a live node's 503 no_leader rather than a dead endpoint's network error", async () => {
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const realFetch = globalThis.fetch.bind(globalThis);
+    const f = (async (input: string | URL | Request, init?: RequestInit) =>
+      String(input).startsWith("http://live") ? errorResponse(503, "no_leader") : realFetch(input, init)) as typeof fetch;
+    const c = new EdgeKvClient({ endpoints: ["http://live", dead], fetch: f, random: () => 0, retry: { attempts: 4, baseMs: 1 }, timeoutMs: 10_000 });
+    await assert.rejects(c.put("k", "v"), (e: unknown) => e instanceof UnavailableError && (e as UnavailableError).code === "no_leader" && (e as UnavailableError).status === 503);
+    await assert.rejects(c.get("k"), (e: unknown) => (e as UnavailableError).code === "no_leader");
+  });
+
+  it("classifies runtime connect failures as never sent, a reset as maybe sent", () => {
+    const refusedNode = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }) });
+    const refusedBun = Object.assign(new TypeError("Unable to connect"), { code: "ConnectionRefused" });
+    const refusedDeno = Object.assign(new TypeError("fetch failed"), { cause: new Error("client error (Connect): tcp connect error: Connection refused (os error 111)") });
+    const dnsNode = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("getaddrinfo ENOTFOUND x"), { code: "ENOTFOUND" }) });
+    for (const e of [refusedNode, refusedBun, refusedDeno, dnsNode]) assert.equal(neverSent(e), true, String(e));
+    const reset = Object.assign(new TypeError("fetch failed"), { cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) });
+    assert.equal(neverSent(reset), false);
+    assert.equal(neverSent(new TypeError("fetch failed")), false);
+  });
+
+  it("refuses a malformed endpoint at construction and an empty key as BadRequestError", async () => {
+    assert.throws(() => new EdgeKvClient({ endpoints: ["not a url"] }), (e: unknown) => e instanceof BadRequestError && (e as BadRequestError).code === "bad_request");
+    assert.throws(() => new EdgeKvClient({ endpoints: ["ftp://a"] }), BadRequestError);
+    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: (async () => new Response("{}")) as typeof fetch });
+    await assert.rejects(c.put("", "x"), (e: unknown) => e instanceof BadRequestError && (e as BadRequestError).code === "bad_request");
   });
 });
