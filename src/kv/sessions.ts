@@ -5,7 +5,12 @@
  *
  * Rules (all decided by applied index, never by a clock, so every replica agrees):
  * - sequence == stored sequence: a retry; return the stored result (or stored error).
- * - sequence < stored sequence: that result was discarded; `session_expired` (the command DID apply once).
+ * - sequence > stored sequence: a new command. The client may skip numbers (sequences it gave up on before
+ *   sending, or whose send never arrived); a skipped number can then never apply, because only the latest
+ *   result is kept and anything lower is refused (next rule).
+ * - sequence < stored sequence: older than the last applied one; its result (if it ever applied) is not
+ *   kept, so it cannot be answered: `session_expired`. The message must not claim it applied — with
+ *   skipping allowed, it may never have been sent.
  * - unknown client with sequence > 1: its session was evicted, so we cannot tell a retry from a new
  *   command; `session_expired` (the client must pick a new clientId). Sequence 1 opens a session.
  * - a session unused for more than `sessionTtlEntries` applied entries is expired (treated as unknown);
@@ -97,7 +102,10 @@ export class Sessions {
     const stored = row.sequence as number;
     if (sequence > stored) return { kind: "new" };
     if (sequence === stored) return { kind: "duplicate", ...decodeOutcome(row.result as string) };
-    return { kind: "rejected", error: new KvError("session_expired", `sequence ${sequence} of client ${clientId} was applied and its result discarded`) };
+    return {
+      kind: "rejected",
+      error: new KvError("session_expired", `sequence ${sequence} of client ${clientId} is older than its last applied sequence ${stored}; its result is not kept (use a new sequence or client id)`),
+    };
   }
 
   /** Records the outcome of (clientId, sequence) applied at entry `index`, evicting expired and LRU sessions. */

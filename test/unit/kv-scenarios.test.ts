@@ -182,6 +182,20 @@ describe("kv client sessions (Raft thesis §6.3)", () => {
     h.close();
   });
 
+  it("a client may skip sequences ahead; a lower one is refused with a message that does not claim it applied", async () => {
+    const h = await Harness.open();
+    const put = (seq: number) => h.apply({ op: "put", key: b("k"), value: b(String(seq)) }, { clientId: "app-1", sequence: seq });
+    assert.equal(put(1).error, undefined);
+    const five = put(5);
+    assert.deepEqual([five.error, five.duplicate, h.sm.range({ key: b("k") }).kvs[0].version], [undefined, undefined, 2], "skipping ahead to 5 applies");
+    const three = put(3);
+    assert.equal(three.error?.code, "session_expired");
+    assert.match(three.error?.message ?? "", /sequence 3 of client app-1 is older than its last applied sequence 5; its result is not kept/);
+    assert.doesNotMatch(three.error?.message ?? "", /was applied/);
+    assert.deepEqual([h.sm.range({ key: b("k") }).kvs[0].version, s(h.sm.range({ key: b("k") }).kvs[0].value)], [2, "5"], "3 did not apply");
+    h.close();
+  });
+
   it("sessions are bounded: the least recently used is evicted, and unused ones expire by applied index", async () => {
     const h = await Harness.open(undefined, { maxSessions: 2, sessionTtlEntries: 5 });
     const put = (c: string, seq: number) => h.apply({ op: "put", key: b(c), value: b(String(seq)) }, { clientId: c, sequence: seq });
