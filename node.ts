@@ -63,6 +63,11 @@ async function main(): Promise<void> {
   const node = await EdgeNode.open(config, ports);
   await node.start();
   const server = await serveHttp({ host: config.clientHost, port: config.clientPort, maxConnections: config.maxConnections, fetch: (r) => node.fetch(r) });
+  node.onFatal(() => {
+    // The node already logged the error and stopped serving; exit so the supervisor sees it (status 1).
+    void server.close().finally(() => process.exit(1));
+    setTimeout(() => process.exit(1), 2000).unref?.();
+  });
   onStopSignal(
     async () => {
       // Leader hands over first (in-flight requests finish or get a definite error), then the listener goes.

@@ -1,11 +1,12 @@
 /**
  * A member that lost its data must not rejoin under its old identity (SCENARIOS.md C13): once the data dir
  * has held state, a start that finds its database empty (truncated or deleted) refuses with a message that
- * says what to do; a data dir of another node is refused too; a damaged database names its path.
+ * says what to do; a data dir of another node is refused too; a damaged database names its path, also when
+ * only some pages in the middle are overwritten (an integrity check at open, before the node votes or serves).
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync, truncateSync, writeFileSync } from "node:fs";
+import { openSync, closeSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode } from "../../src/server/node.ts";
@@ -20,11 +21,13 @@ async function config(dataDir: string, nodeId = "n1") {
   return loadConfig({ argv: ["--node-id", nodeId, "--data-dir", dataDir, "--peer-port", String(port), "--client-port", String(port + 1)], env: {} });
 }
 
-async function startAndStop(dataDir: string): Promise<void> {
+async function startAndStop(dataDir: string, keys = 1): Promise<void> {
   const node = await EdgeNode.open(await config(dataDir), await testPorts("n1", []));
   await node.start();
-  const r = await node.fetch(new Request("http://x/v1/kv/k", { method: "PUT", body: "v" }));
-  assert.equal(r.status, 200, await r.text());
+  for (let i = 0; i < keys; i++) {
+    const r = await node.fetch(new Request(`http://x/v1/kv/k${i}`, { method: "PUT", body: "v".repeat(keys > 1 ? 1000 : 1) }));
+    assert.equal(r.status, 200, await r.text());
+  }
   await node.stop();
 }
 
@@ -52,5 +55,19 @@ describe("data dir identity", () => {
     for (const f of ["edgekv.db-wal", "edgekv.db-shm"]) rmSync(join(dir, f), { force: true });
     writeFileSync(join(dir, "edgekv.db"), "this is not an SQLite database, just some bytes of garbage........");
     await assert.rejects(EdgeNode.open(await config(dir), await testPorts("n1", [])), /cannot use the database .*edgekv\.db.*Remove this member/);
+  });
+
+  it("refuses a database whose header is intact but some pages in the middle are overwritten", async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    await startAndStop(dir, 300); // ~300 KB of values: the tables span many pages
+    for (const f of ["edgekv.db-wal", "edgekv.db-shm"]) rmSync(join(dir, f), { force: true });
+    const fd = openSync(join(dir, "edgekv.db"), "r+");
+    try {
+      writeSync(fd, new Uint8Array(4 * 4096).fill(0xab), 0, 4 * 4096, 3 * 4096); // pages 4..7 (1-based)
+    } finally {
+      closeSync(fd);
+    }
+    await assert.rejects(EdgeNode.open(await config(dir), await testPorts("n1", [])), /cannot use the database .*edgekv\.db: integrity check failed/);
   });
 });
