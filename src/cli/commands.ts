@@ -34,10 +34,14 @@ export interface CliFlags {
 /** A usage error: exit code 2, message printed with the command's help hint. */
 export class UsageError extends Error {}
 
-/** A non-negative integer flag; UsageError otherwise. */
+/**
+ * A non-negative integer flag (`name` without dashes, shown as `--name`) or positional argument (`name` in
+ * capitals, e.g. `TTL_SECONDS`, shown as is); UsageError otherwise.
+ */
 export function intFlag(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (!/^[0-9]{1,15}$/.test(v)) throw new UsageError(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  const label = /^[A-Z_]+$/.test(name) ? name : `--${name}`;
+  if (!/^[0-9]{1,15}$/.test(v)) throw new UsageError(`${label} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
@@ -81,6 +85,8 @@ export async function cmdGet(c: EdgeKvClient, pos: string[], f: CliFlags, io: Cl
 /** `put KEY VALUE`: prints the new revision. */
 export async function cmdPut(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
   need(pos, 2, "edgekv put KEY VALUE [--lease ID] [--if-match REV | --if-absent]");
+  // Both together can never succeed (a key with a revision exists); refuse rather than send a doomed write.
+  if (f["if-match"] !== undefined && f["if-absent"]) throw new UsageError("--if-match and --if-absent are mutually exclusive");
   const r = await c.put(pos[0], pos[1], { lease: f.lease, ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] });
   if (f.json) show(io, r);
   else io.out(`OK revision ${r.revision}`);
@@ -113,7 +119,16 @@ export async function cmdRange(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
 /** `txn FILE|-`: runs the txn JSON (SDK shape, values as text) from a file or stdin; exit 3 when not succeeded. */
 export async function cmdTxn(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, readFile: (p: string) => Promise<string>): Promise<number> {
   need(pos, 1, "edgekv txn FILE|-   (JSON: {compare:[...], success:[...], failure:[...]})");
-  const src = pos[0] === "-" ? await io.readStdin() : await readFile(pos[0]);
+  let src: string;
+  if (pos[0] === "-") src = await io.readStdin();
+  else {
+    try {
+      src = await readFile(pos[0]);
+    } catch (err) {
+      // A missing or unreadable file is the caller's mistake, not a server or internal error.
+      throw new UsageError(`cannot read ${pos[0]}: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
   let req: TxnRequest;
   try {
     req = JSON.parse(src) as TxnRequest;
@@ -139,7 +154,7 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   const usage = "edgekv lease grant TTL_SECONDS | keepalive ID | revoke ID | ttl ID [--keys]";
   if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
   if (sub === "grant") {
-    const ttl = intFlag("ttl", arg)!;
+    const ttl = intFlag("TTL_SECONDS", arg)!;
     const r = await c.leaseGrant(ttl);
     if (f.json) show(io, r);
     else io.out(`lease ${r.id} granted with TTL ${r.ttl}s`);

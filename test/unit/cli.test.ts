@@ -76,6 +76,21 @@ describe("cli: commands", () => {
     }
   });
 
+  it("refuses a missing txn file, a bad lease TTL and --if-match with --if-absent as usage errors naming the argument", async () => {
+    const { run, service } = setup();
+    const missing = await run("txn", "/nonexistent.json");
+    assert.equal(missing.code, 2);
+    assert.match(missing.err[0], /^error: usage: cannot read \/nonexistent\.json: ENOENT/);
+    const ttl = await run("lease", "grant", "abc");
+    assert.equal(ttl.code, 2);
+    assert.match(ttl.err[0], /TTL_SECONDS must be a non-negative integer, got "abc"/);
+    assert.doesNotMatch(ttl.err[0], /--ttl/);
+    const both = await run("put", "k", "v", "--if-match", "1", "--if-absent");
+    assert.deepEqual([both.code, both.err[0]], [2, "error: usage: --if-match and --if-absent are mutually exclusive"]);
+    assert.equal((await run("get", "k")).code, 1, "nothing was written");
+    assert.ok(service);
+  });
+
   it("manages leases", async () => {
     const { run } = setup();
     const g = await run("lease", "grant", "30", "--json");
