@@ -27,6 +27,8 @@ export interface JoinIdentityOptions {
   roundEveryMs?: number;
   /** Deadline of one question to one peer, ms (default 1000). */
   askTimeoutMs?: number;
+  /** Interval of the "waiting for a member" warning, ms (default 5000). */
+  logEveryMs?: number;
   /** Give up when no member answered for this long, ms (default 600 000); the start then fails. */
   maxWaitMs?: number;
 }
@@ -59,12 +61,16 @@ export async function checkJoinIdentity(opts: JoinIdentityOptions): Promise<void
   const everyMs = opts.roundEveryMs ?? 250;
   const askMs = opts.askTimeoutMs ?? 1000;
   const maxWaitMs = opts.maxWaitMs ?? 600_000;
+  const logEveryMs = opts.logEveryMs ?? 5000;
   const t0 = performance.now();
   let voterSinceMs: number | undefined;
   let lastLogMs = t0;
   const maxRounds = Math.ceil(maxWaitMs / everyMs) + 1;
   for (let round = 0; round < maxRounds; round++) {
-    const views = (await Promise.all(opts.peerIds.map((id) => ask(opts, id, askMs)))).filter((v): v is PeerView => v !== undefined);
+    const answers = await Promise.all(opts.peerIds.map((id) => ask(opts, id, askMs)));
+    const views = answers.filter((a): a is PeerView => typeof a !== "string");
+    // Why nobody answered: a wrong cluster secret looks like a hang otherwise (new-user trial).
+    const why = opts.peerIds.map((id, i) => `${id}: ${typeof answers[i] === "string" ? answers[i] : "answered"}`).join("; ");
     const now = performance.now();
     const authority = pickAuthority(views);
     if (authority) {
@@ -85,29 +91,39 @@ export async function checkJoinIdentity(opts: JoinIdentityOptions): Promise<void
     } else if (now - t0 >= maxWaitMs) {
       throw new IdentityRefusedError(
         `refusing to start: no member (${opts.peerIds.join(", ")}) answered within ${maxWaitMs} ms, so it cannot be confirmed that ` +
-          `${opts.nodeId}, whose data dir holds no state, is not a voter that lost its data. Start the other members first.`,
+          `${opts.nodeId}, whose data dir holds no state, is not a voter that lost its data (${why}). Start the other members first, ` +
+          `with the same cluster secret.`,
       );
-    } else if (now - lastLogMs >= 5000) {
+    } else if (now - lastLogMs >= logEveryMs) {
       lastLogMs = now;
-      opts.log("warn", `waiting for a member (${opts.peerIds.join(", ")}) to confirm that ${opts.nodeId}, started with an empty data dir, is not a voter that lost its data`);
+      opts.log("warn", `waiting for a member (${opts.peerIds.join(", ")}) to confirm that ${opts.nodeId}, started with an empty data dir, is not a voter that lost its data (${why})`);
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new IdentityRefusedError(`refusing to start: the identity of ${opts.nodeId} could not be confirmed within ${maxWaitMs} ms`);
 }
 
-/** One peer's cluster view, or undefined when it does not answer 200 with a view in time. */
-async function ask(opts: JoinIdentityOptions, peer: NodeId, timeoutMs: number): Promise<PeerView | undefined> {
+/**
+ * One peer's cluster view, or — when it does not answer 200 with a view in time — why not, as text for the
+ * log (e.g. "401 unauthorized: cluster secret does not match", "no view in the answer", a transport error).
+ */
+async function ask(opts: JoinIdentityOptions, peer: NodeId, timeoutMs: number): Promise<PeerView | string> {
   try {
     const res = await opts.forward(peer, new Request("http://edgekv.internal/v1/cluster"), AbortSignal.timeout(timeoutMs));
     if (res.status !== 200) {
-      await res.body?.cancel();
-      return undefined;
+      let detail = "";
+      try {
+        const e = ((await res.json()) as { error?: { code?: unknown; message?: unknown } })?.error;
+        if (e && typeof e.code === "string") detail = ` ${e.code}: ${String(e.message)}`;
+      } catch {
+        // Not an API error body: the status alone says enough.
+      }
+      return `${res.status}${detail}`;
     }
     const v = (await res.json()) as PeerView;
-    return Array.isArray(v?.members) && typeof v.selfId === "string" ? v : undefined;
-  } catch {
-    return undefined;
+    return Array.isArray(v?.members) && typeof v.selfId === "string" ? v : "no cluster view in the answer";
+  } catch (err) {
+    return (err as Error)?.message ?? String(err);
   }
 }
 
