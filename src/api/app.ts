@@ -11,7 +11,7 @@ import { deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, 
 import { getKeyResponse, registerKvRoutes } from "./kv-routes.ts";
 import { RequestMetrics } from "./metrics.ts";
 import type { HealthStatus, KvService, LeaseStatus } from "./service.ts";
-import { registerWatchRoute } from "./watch-route.ts";
+import { registerWatchRoute, type WatchStats } from "./watch-route.ts";
 import { addMemberBodySchema, updateMemberBodySchema, leaseFromBody, leaseGrantBodySchema, parseFlag, parseLeaseId, parseMemberId, transferLeaderBodySchema, validate } from "./wire.ts";
 
 /** Options of `createApp`; every field has a default. */
@@ -24,6 +24,14 @@ export interface ApiOptions {
   requestTimeoutMs?: number;
   /** Watch progress notification interval, ms (default 5000). */
   watchProgressIntervalMs?: number;
+  /** Encoded bytes one watch stream may queue for a client that does not read, bytes (default 4 MiB). */
+  watchMaxQueuedBytes?: number;
+  /** How long a full watch queue may go without the client reading before `watch_overflow`, ms (default 10 000). */
+  watchStallMs?: number;
+  /** Active watch streams per node (default 4096); more get 429 `too_many_requests`. */
+  maxWatches?: number;
+  /** Watch route counters (encodes, active, overflows, queue high-water); pass one to read them. */
+  watchStats?: WatchStats;
   /** Monotonic clock in ms for the latency metrics (default `performance.now`). */
   nowMs?: () => number;
   /** Metrics collector (default a new one); pass one to share it across apps. */
@@ -45,6 +53,9 @@ export const API_DEFAULTS = {
   maxRequestBytes: 1536 * 1024,
   requestTimeoutMs: 30_000,
   watchProgressIntervalMs: 5_000,
+  watchMaxQueuedBytes: 4 * 1024 * 1024,
+  watchStallMs: 10_000,
+  maxWatches: 4096,
 } as const;
 
 /** JSON of a lease: id as a decimal string (int64), TTLs in seconds, keys as UTF-8 strings. */
@@ -91,7 +102,13 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
   app.notFound((c) => errorResponse(new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
   registerKvRoutes(app, service, limits);
-  registerWatchRoute(app, service, options.watchProgressIntervalMs ?? API_DEFAULTS.watchProgressIntervalMs);
+  registerWatchRoute(app, service, {
+    progressIntervalMs: options.watchProgressIntervalMs ?? API_DEFAULTS.watchProgressIntervalMs,
+    maxQueuedBytes: options.watchMaxQueuedBytes ?? API_DEFAULTS.watchMaxQueuedBytes,
+    stallMs: options.watchStallMs ?? API_DEFAULTS.watchStallMs,
+    maxWatches: options.maxWatches ?? API_DEFAULTS.maxWatches,
+    stats: options.watchStats,
+  });
 
   const signal = (c: Context) => deadlineSignal(c, limits.requestTimeoutMs);
 

@@ -5,13 +5,20 @@
  * then the stream ends; `compacted` names `compactRevision`, SCENARIOS.md C05). Every `events`/`progress`
  * carries `id: <revision>`, so an EventSource reconnecting with `Last-Event-ID: r` resumes at r + 1.
  * Invalid input (inverted range, C21) is a plain 400 before any stream starts.
+ *
+ * Backpressure: each stream keeps its own queue of encoded, not-yet-pulled bytes; the runtime pulls from it
+ * only as the socket drains. When the queue holds `watchMaxQueuedBytes` and the client takes nothing for
+ * `watchStallMs`, the watch ends with an `error` event `watch_overflow` (etcd's "slow watcher" idea; the
+ * client re-watches from `resumeRevision`, history lets it catch up) and its queue is dropped, so an unread
+ * watch costs at most about one bound of memory. Each event is encoded once per node, shared by every
+ * watch that sends it (a bounded cache). Active watches per node are capped (`maxWatches`, 429 over it).
  */
 import type { Context, Hono } from "hono";
-import { streamSSE } from "hono/streaming";
 import { ApiError, toApiError } from "./errors.ts";
 import { rangeFromQuery } from "./kv-routes.ts";
 import type { KvService, WatchRequest } from "./service.ts";
 import { encodeResult, parseCount, utf8 } from "./wire.ts";
+import type { WatchEvent } from "../kv/types.ts";
 
 /** Builds the watch request from the query and `Last-Event-ID`; `bad_request` on invalid input. */
 export function watchRequestOf(c: Context, progressIntervalMs: number): WatchRequest {
@@ -36,33 +43,221 @@ export function watchRequestOf(c: Context, progressIntervalMs: number): WatchReq
   return req;
 }
 
-/** Registers `GET /v1/watch`. Progress notifications are asked from the service every `progressIntervalMs`. */
-export function registerWatchRoute(app: Hono, service: KvService, progressIntervalMs: number): void {
-  app.get("/v1/watch", (c) => {
-    const req = watchRequestOf(c, progressIntervalMs);
+/** Limits and counters of the watch route. */
+export interface WatchRouteOptions {
+  /** Progress notification interval asked from the service, ms. */
+  progressIntervalMs: number;
+  /** Bound on encoded bytes queued for one stream and not yet taken by the runtime, bytes. */
+  maxQueuedBytes: number;
+  /** How long a full queue may go without the client taking anything before `watch_overflow`, ms. */
+  stallMs: number;
+  /** Active watch streams per node; more get 429 `too_many_requests`. */
+  maxWatches: number;
+  /** Counters filled by the route (tests, metrics); a fresh one when absent. */
+  stats?: WatchStats;
+}
+
+/** Counters of the watch route: `encodes` events JSON-encoded, `active` streams, `overflows` cut off, `maxQueuedBytes` high-water of any one stream's queue (bytes). */
+export interface WatchStats {
+  encodes: number;
+  active: number;
+  overflows: number;
+  maxQueuedBytes: number;
+}
+
+/** A fresh `WatchStats`, all zero. */
+export function newWatchStats(): WatchStats {
+  return { encodes: 0, active: 0, overflows: 0, maxQueuedBytes: 0 };
+}
+
+/** Bytes of encoded events the shared cache keeps (oldest dropped first). */
+const EVENT_CACHE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Encodes events (base64 JSON, as `encodeResult`) once per node: a watch reads its own copy of an event
+ * from the history table, so the cache is keyed by what identifies an event (revision, type, version, key).
+ */
+class EventEncoder {
+  private cache = new Map<string, Uint8Array>();
+  private bytes = 0;
+  private readonly te = new TextEncoder();
+  constructor(private readonly stats: WatchStats) {}
+
+  /** UTF-8 JSON of one event. */
+  event(e: WatchEvent): Uint8Array {
+    const id = `${e.kv.modRevision}/${e.type}/${e.kv.version}/${latin1(e.kv.key)}`;
+    const hit = this.cache.get(id);
+    if (hit) return hit;
+    const enc = this.te.encode(JSON.stringify(encodeResult(e, false)));
+    this.stats.encodes++;
+    this.cache.set(id, enc);
+    this.bytes += enc.length;
+    for (const [k, v] of this.cache) {
+      if (this.bytes <= EVENT_CACHE_BYTES) break;
+      this.cache.delete(k);
+      this.bytes -= v.length;
+    }
+    return enc;
+  }
+
+  /** One SSE `events` block: `event`, `id`, and data `{"type":"events","revision":R,"events":[...]}`. */
+  eventsBlock(revision: number, events: WatchEvent[]): Uint8Array {
+    const head = this.te.encode(`event: events\nid: ${revision}\ndata: {"type":"events","revision":${revision},"events":[`);
+    const tail = this.te.encode("]}\n\n");
+    const parts = events.map((e) => this.event(e));
+    let n = head.length + tail.length + Math.max(0, parts.length - 1);
+    for (const p of parts) n += p.length;
+    const out = new Uint8Array(n);
+    out.set(head, 0);
+    let at = head.length;
+    parts.forEach((p, i) => {
+      if (i > 0) out[at++] = 0x2c; // ","
+      out.set(p, at);
+      at += p.length;
+    });
+    out.set(tail, at);
+    return out;
+  }
+
+  /** Any other SSE block. */
+  block(event: string, data: unknown, id?: number): Uint8Array {
+    return this.te.encode(`event: ${event}\n${id !== undefined ? `id: ${id}\n` : ""}data: ${JSON.stringify(data)}\n\n`);
+  }
+}
+
+function latin1(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return s;
+}
+
+/**
+ * The output queue of one stream, pulled by the runtime (`highWaterMark` 0: the runtime asks for a chunk
+ * only when it can send one, e.g. after the socket's `drain` on Node). `queuedBytes` is what the client has
+ * not taken yet.
+ */
+class OutQueue {
+  private chunks: Array<{ bytes: Uint8Array; revision?: number }> = [];
+  queuedBytes = 0;
+  /** Revision of the last events/progress block the runtime took (sent or in its socket buffer). */
+  takenRevision: number | undefined;
+  private closed = false;
+  private pullWaiter: (() => void) | undefined;
+  private spaceWaiter: (() => void) | undefined;
+  readonly stream: ReadableStream<Uint8Array>;
+
+  constructor(private readonly stats: WatchStats, onCancel: () => void) {
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          while (this.chunks.length === 0 && !this.closed) await new Promise<void>((r) => (this.pullWaiter = r));
+          const c = this.chunks.shift();
+          if (c === undefined) {
+            controller.close();
+            return;
+          }
+          this.queuedBytes -= c.bytes.length;
+          if (c.revision !== undefined) this.takenRevision = c.revision;
+          controller.enqueue(c.bytes);
+          const w = this.spaceWaiter;
+          this.spaceWaiter = undefined;
+          w?.();
+        },
+        cancel: () => {
+          this.drop();
+          onCancel();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  push(c: Uint8Array, revision?: number): void {
+    if (this.closed) return;
+    this.chunks.push({ bytes: c, revision });
+    this.queuedBytes += c.length;
+    if (this.queuedBytes > this.stats.maxQueuedBytes) this.stats.maxQueuedBytes = this.queuedBytes;
+    this.wakePull();
+  }
+
+  /** Resolves true when the client took a chunk, false after `timeoutMs` or on abort. */
+  waitForSpace(timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (took: boolean) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        this.spaceWaiter = undefined;
+        resolve(took);
+      };
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.spaceWaiter = () => done(true);
+    });
+  }
+
+  /** Forgets every queued chunk (memory released). */
+  drop(): void {
+    this.chunks = [];
+    this.queuedBytes = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wakePull();
+  }
+
+  private wakePull(): void {
+    const w = this.pullWaiter;
+    this.pullWaiter = undefined;
+    w?.();
+  }
+}
+
+/** Registers `GET /v1/watch` (see the module comment for the bounds). */
+export function registerWatchRoute(app: Hono, service: KvService, opts: WatchRouteOptions): void {
+  const stats = opts.stats ?? newWatchStats();
+  const encoder = new EventEncoder(stats);
+  app.get("/v1/watch", async (c) => {
+    const req = watchRequestOf(c, opts.progressIntervalMs);
+    if (stats.active >= opts.maxWatches) throw new ApiError("too_many_requests", `this node serves at most ${opts.maxWatches} watches`);
     const abort = new AbortController();
     const raw = c.req.raw.signal;
     if (raw) {
       if (raw.aborted) abort.abort();
       else raw.addEventListener("abort", () => abort.abort(), { once: true });
     }
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(() => abort.abort());
+    const out = new OutQueue(stats, () => abort.abort());
+    if (req.fromRevision !== undefined) out.takenRevision = req.fromRevision - 1;
+    stats.active++;
+    void (async () => {
       try {
+        // A compacted revision is an `error` event in the stream (C05), as every later failure.
         const messages = await service.watch(req, { signal: abort.signal });
         for await (const m of messages) {
           if (abort.signal.aborted) break;
-          if (m.type === "events") {
-            await stream.writeSSE({ event: "events", id: String(m.revision), data: JSON.stringify(encodeResult(m, false)) });
-          } else {
-            await stream.writeSSE({ event: "progress", id: String(m.revision), data: JSON.stringify({ revision: m.revision }) });
+          const chunk = m.type === "events" ? encoder.eventsBlock(m.revision, m.events) : encoder.block("progress", { revision: m.revision }, m.revision);
+          while (out.queuedBytes >= opts.maxQueuedBytes) {
+            if (!(await out.waitForSpace(opts.stallMs, abort.signal))) {
+              if (abort.signal.aborted) return;
+              stats.overflows++;
+              out.drop();
+              const error: Record<string, unknown> = { code: "watch_overflow", message: `the client took no data for ${opts.stallMs} ms with ${opts.maxQueuedBytes} bytes queued` };
+              if (out.takenRevision !== undefined) error.resumeRevision = out.takenRevision + 1;
+              out.push(encoder.block("error", { error }));
+              return;
+            }
           }
+          out.push(chunk, m.revision);
         }
       } catch (err) {
-        if (!abort.signal.aborted) await stream.writeSSE({ event: "error", data: JSON.stringify(toApiError(err).toJSON()) });
+        if (!abort.signal.aborted) out.push(encoder.block("error", toApiError(err).toJSON()));
       } finally {
+        stats.active--;
+        out.close();
         abort.abort();
       }
-    });
+    })();
+    return new Response(out.stream, { status: 200, headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
   });
 }
