@@ -21,6 +21,11 @@ export interface ServeOptions {
   maxConnections?: number;
   /** How long `close()` lets in-flight requests finish before cutting streams and connections, ms (default 2000). */
   closeGraceMs?: number;
+  /**
+   * Most time a client may take to send a request's headers, ms (Node only: default 10 000, then 408 and the
+   * connection is closed; Bun closes idle half-sent requests itself after ~10 s; Deno has no such setting).
+   */
+  headersTimeoutMs?: number;
   /** Warning sink, e.g. the bind retries of `serveHttp` (default: console.error). */
   log?: (message: string) => void;
 }

@@ -127,6 +127,29 @@ describe("serveHttp on " + currentRuntime(), () => {
     }
   });
 
+  it("closes a connection whose request headers never finish (Node: headersTimeoutMs; slowloris)", { skip: currentRuntime() !== "node" ? "Node only: Bun closes such sockets itself, Deno has no setting" : false }, async () => {
+    const slow = await serveHttp({ host: "127.0.0.1", port: 0, headersTimeoutMs: 1000, fetch: () => new Response("ok") });
+    try {
+      const { port } = new URL(slow.url);
+      const { connect } = await import("node:net");
+      const sock = connect(Number(port), "127.0.0.1");
+      await new Promise<void>((r, j) => sock.once("connect", () => r()).once("error", j));
+      sock.write("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "); // never finished
+      let received = "";
+      sock.on("data", (d: Uint8Array) => (received += dec.decode(d)));
+      // Bounded wait: the server must close it well before 15 s (default Node would hold it 60 s).
+      const closed = await new Promise<boolean>((r) => {
+        const t = setTimeout(() => r(false), 15_000);
+        sock.once("close", () => (clearTimeout(t), r(true)));
+      });
+      sock.destroy();
+      assert.equal(closed, true, "the server kept a half-sent request open");
+      assert.match(received, /^HTTP\/1\.1 408/);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it("reachableUrl maps wildcard and IPv6 listen hosts to dialable URLs", () => {
     assert.equal(reachableUrl("0.0.0.0", 80), "http://127.0.0.1:80");
     assert.equal(reachableUrl("::", 81), "http://[::1]:81");
