@@ -178,11 +178,21 @@ async function serveForward(ctx: PeerServerContext, stream: ServerHttp2Stream, h
     }
     const parts: Uint8Array[] = [];
     let size = 0;
+    let refused = false;
     for await (const c of stream) {
       size += (c as Uint8Array).length;
-      if (size > ctx.maxFrameBytes) return refuse(stream, 413, "payload_too_large", `forwarded body over ${ctx.maxFrameBytes} bytes`);
+      if (refused) continue;
+      if (size > ctx.maxFrameBytes) {
+        // Answer 413 now and discard the rest as it comes: leaving the loop would reset the stream, and
+        // the forwarding peer would see "stream closed before a response" instead of the 413.
+        refused = true;
+        parts.length = 0;
+        refuse(stream, 413, "payload_too_large", `forwarded body over ${ctx.maxFrameBytes} bytes`);
+        continue;
+      }
       parts.push(c as Uint8Array);
     }
+    if (refused) return;
     const body = method === "GET" || method === "HEAD" ? undefined : (concat(parts, size) as Uint8Array<ArrayBuffer>);
     const response = await ctx.forward(new Request(`http://peer${path}`, { method, headers: h, body }));
     const out: Record<string, string | number> = { ":status": response.status };

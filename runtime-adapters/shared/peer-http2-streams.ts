@@ -1,6 +1,6 @@
 /**
  * Helpers over `node:http2` client streams for the peer transport: await a response, read a refusal,
- * expose a response body as a web ReadableStream.
+ * expose a response body as a web ReadableStream, upload a request body in bounded pieces.
  */
 import http2 from "node:http2";
 import { PeerRequestError } from "../../src/server/transport.ts";
@@ -66,4 +66,49 @@ export function noDelay(socket: unknown): void {
   } catch {
     // Some runtimes' http2 socket proxies refuse socket manipulation; latency is then just higher.
   }
+}
+
+/** Largest piece handed to a forward stream in one write: bounds what a reset can leave queued. */
+export const FORWARD_WRITE_BYTES = 64 * 1024;
+
+/** Resolves on the stream's next 'drain' or 'close', removing both listeners (a loop must not pile them up). */
+function drainOrClose(stream: http2.ClientHttp2Stream): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
+}
+
+/**
+ * Writes a forwarded request body to `stream` in pieces of at most FORWARD_WRITE_BYTES, waiting for
+ * 'drain' between them (HTTP/2 flow control), then ends the stream. Never writes a whole large body at
+ * once: node:http2 counts queued bytes in its session memory and does not release them when the peer
+ * resets the stream (see `forward` in peer-http2.ts). Stops quietly when the stream is closed under it (the peer answered
+ * early, e.g. 413, or reset it); the response promise then tells what happened.
+ */
+export async function uploadBody(stream: http2.ClientHttp2Stream, body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (!body) return void stream.end();
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (let off = 0; off < value.byteLength; off += FORWARD_WRITE_BYTES) {
+        if (stream.destroyed || stream.closed) return;
+        if (!stream.write(value.subarray(off, off + FORWARD_WRITE_BYTES))) await drainOrClose(stream);
+      }
+    }
+  } catch {
+    // The client's body failed (it went away): reset, so the leader never sees a short body as complete.
+    if (!stream.destroyed && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+    return;
+  } finally {
+    reader.releaseLock();
+  }
+  if (!stream.destroyed && !stream.closed) stream.end();
 }

@@ -14,7 +14,7 @@ import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, type PeerTransportOptions, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
 import { bindWithRetry } from "./bind-retry.ts";
-import { noDelay, readRefusal, responseOf, streamBody } from "./peer-http2-streams.ts";
+import { noDelay, readRefusal, responseOf, streamBody, uploadBody } from "./peer-http2-streams.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 
 /**
@@ -220,12 +220,26 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     p.retryTimer = setTimeout(() => connect(p), delay);
   }
 
+  /**
+   * Replaces a peer's session at once (no backoff: the peer is up, only our session is unusable); the old
+   * one is torn down on a later macrotask (destroyLater, needed on Deno).
+   */
+  function recycle(p: Peer, reason: string): void {
+    if (closed || peers.get(p.id) !== p) return;
+    log("warn", `peer ${p.id}: ${reason}; opening a new session`);
+    clearTimeout(p.retryTimer);
+    teardown(p);
+    p.lastError = reason;
+    connect(p);
+  }
+
   function connect(p: Peer): void {
     if (closed || peers.get(p.id) !== p) return;
     p.outbound = "connecting";
     let session: http2.ClientHttp2Session;
     try {
-      session = http2.connect(p.url);
+      // Same session memory bound as our server side (peer-http2-server.ts), in MB; node:http2's default 10.
+      session = http2.connect(p.url, { maxSessionMemory: 64 });
     } catch (e) {
       return scheduleReconnect(p, `connect failed: ${(e as Error).message}`);
     }
@@ -336,10 +350,21 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       const onAbort = () => stream.close(http2.constants.NGHTTP2_CANCEL);
       signal?.addEventListener("abort", onAbort, { once: true });
       stream.once("close", () => signal?.removeEventListener("abort", onAbort));
+      let uploaded = false;
+      stream.once("close", () => {
+        // A reset before our upload was fully handed over leaves the unsent bytes counted in the session's
+        // memory by node:http2 (they are dropped, the count is not lowered); once that count passes
+        // maxSessionMemory every later response is refused with ENHANCE_YOUR_CALM, forever, while the
+        // message stream goes on working. A 40 MB forward cut by the leader did that (H11 finding): start
+        // a fresh session instead of keeping a poisoned one.
+        const calm = stream.rstCode === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM;
+        if ((calm || (!uploaded && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR)) && p.session === session) recycle(p, calm ? "a forwarded request was refused with ENHANCE_YOUR_CALM" : "a forwarded upload was reset mid-way");
+      });
+      const session = p.session!;
       const response = responseOf(stream);
       response.catch(() => {});
-      const body = request.body ? new Uint8Array(await request.arrayBuffer()) : undefined;
-      stream.end(body);
+      await uploadBody(stream, request.body);
+      uploaded = true;
       const [status, h] = await response;
       if (h[PEER_HEADERS.peerError]) throw new PeerRequestError(String(h[PEER_HEADERS.peerError]), `forward to ${to} refused: ${await readRefusal(stream, status)}`);
       const out = new Headers();

@@ -63,6 +63,7 @@ import { createRng } from "../raft/rng.ts";
 import { NotLeaderError, type ConfChange, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
 import { PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
+import { readBodyWithin } from "./body-limit.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
 import { checkJoinIdentity } from "./identity.ts";
@@ -343,9 +344,24 @@ export class EdgeNode implements KvService {
         const declared = Number(request.headers.get("content-length") ?? "0");
         const limit = Math.max(this.config.maxValueBytes, API_DEFAULTS.maxRequestBytes);
         if (declared > limit) return errorJson(new ApiError("payload_too_large", `body of ${declared} bytes is above the limit of ${limit} bytes`));
+        // A chunked body declares no length: count it as it streams in and stop at limit + 1 byte, so a
+        // follower never holds more than the limit nor sends more to the leader (a 200 MB chunked upload
+        // grew a follower by 570 MB and broke its peer session; runtime-adapters/shared/peer-http2.ts).
+        let body: Uint8Array<ArrayBuffer> | undefined;
+        if (request.body && request.method !== "GET" && request.method !== "HEAD") {
+          let read;
+          try {
+            read = await readBodyWithin(request.body, limit);
+          } catch (err) {
+            // The client went away mid-upload: nothing was forwarded, so nothing can have been applied.
+            return errorJson(new ApiError("bad_request", `request body could not be read: ${(err as Error).message}`));
+          }
+          if (!read.ok) return errorJson(new ApiError("payload_too_large", `body of more than ${limit} bytes is above the limit of ${limit} bytes`));
+          body = read.bytes;
+        }
         const headers = new Headers(request.headers);
         headers.set(FORWARDED_HEADER, this.id);
-        const fwd = new Request(request, { headers });
+        const fwd = new Request(request.url, { method: request.method, headers, body, signal: request.signal });
         // A frozen (SIGSTOPped) leader keeps its connection open and never answers: bound the forward by the
         // request timeout (scenario C23; test/nemesis/scenarios.test.ts). Past it the write may have been
         // proposed, so the answer is outcome_unknown, never a silent hang.
