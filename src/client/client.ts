@@ -4,7 +4,7 @@
  * subclasses (errors.ts); retry, leader following and sessions are in transport.ts.
  */
 import { Encoder } from "cbor-x";
-import { BadRequestError, CompactedError, EdgeKvError, UnavailableError } from "./errors.ts";
+import { BadRequestError, CompactedError, CompareFailedError, EdgeKvError, UnavailableError } from "./errors.ts";
 import { readSse } from "./sse.ts";
 import { CLIENT_DEFAULTS, Transport, type CallKind, type CallOptions, type RetryPolicy } from "./transport.ts";
 import {
@@ -22,6 +22,8 @@ import {
   type LeaseStatus,
   type PutResult,
   type RangeResult,
+  type TxnCompare,
+  type TxnOp,
   type TxnRequest,
   type TxnResult,
   type WatchMessage,
@@ -73,6 +75,13 @@ function selectorQuery(sel: KeySelector): Record<string, string | undefined> {
 }
 
 /** The path of one key: every character percent-encoded except unreserved ones (slashes too). */
+/**
+ * Keys a URL path cannot carry: URL parsing (WHATWG URL, used by every fetch) removes "." and ".." path
+ * segments, also when written %2E, so `/v1/kv/..` would reach `/v1/`. `get`, `put` and `delete` send
+ * exactly these keys through the range and txn routes, which take the key in a query or body.
+ */
+const DOT_KEYS = new Set([".", ".."]);
+
 function keyPath(key: string): string {
   if (key === "") throw new BadRequestError("bad_request", "key must not be empty");
   return `/v1/kv/${encodeURIComponent(key)}`;
@@ -129,6 +138,10 @@ export class EdgeKvClient {
 
   /** Reads one key; `null` when absent. Errors: `CompactedError` (old `revision`), `UnavailableError`, `TimeoutError`. */
   async get(key: string, opts: ReadOptions = {}): Promise<GetResult | null> {
+    if (DOT_KEYS.has(key)) {
+      const r = await this.range({ key }, opts);
+      return r.kvs.length === 0 ? null : { ...r.kvs[0], revision: r.revision };
+    }
     const path = keyPath(key) + query({ consistency: opts.consistency, revision: opts.revision });
     let res: Response;
     try {
@@ -159,6 +172,11 @@ export class EdgeKvClient {
    * the key does not exist. Errors: `CompareFailedError`, `LeaseNotFoundError`, `OutcomeUnknownError`.
    */
   async put(key: string, value: Uint8Array | string, opts: CallOptions & { lease?: string; ifMatch?: number; ifAbsent?: boolean; prevKv?: boolean } = {}): Promise<PutResult> {
+    if (DOT_KEYS.has(key)) {
+      const r = await this.conditionalTxn(key, opts.ifMatch, opts.ifAbsent, { op: "put", key, value, lease: opts.lease, prevKv: opts.prevKv }, opts);
+      const p = r.responses[0] as PutResult;
+      return { revision: r.revision, ...(p.prevKv ? { prevKv: p.prevKv } : {}) };
+    }
     const headers: Record<string, string> = { "content-type": "application/octet-stream" };
     if (opts.ifMatch !== undefined) headers["if-match"] = `"${opts.ifMatch}"`;
     if (opts.ifAbsent) headers["if-none-match"] = "*";
@@ -169,6 +187,11 @@ export class EdgeKvClient {
 
   /** Deletes one key (`ifMatch` = only at that modRevision). Errors: `CompareFailedError`, `OutcomeUnknownError`. */
   async delete(key: string, opts: CallOptions & { ifMatch?: number; prevKv?: boolean } = {}): Promise<DeleteResult> {
+    if (DOT_KEYS.has(key)) {
+      const r = await this.conditionalTxn(key, opts.ifMatch, false, { op: "delete", key, prevKv: opts.prevKv }, opts);
+      const d = r.responses[0] as DeleteResult;
+      return { revision: r.revision, deleted: d.deleted, ...(d.prevKvs ? { prevKvs: d.prevKvs } : {}) };
+    }
     const headers: Record<string, string> = opts.ifMatch !== undefined ? { "if-match": `"${opts.ifMatch}"` } : {};
     const res = await this.transport.call({ method: "DELETE", path: keyPath(key) + query({ prevKv: opts.prevKv }), kind: "write", headers, opts });
     return deleteResult(await res.json());
@@ -186,6 +209,16 @@ export class EdgeKvClient {
     if ("key" in sel) return this.delete(sel.key, opts);
     const res = await this.transport.call({ method: "DELETE", path: `/v1/kv${query(selectorQuery(sel))}`, kind: "write", opts });
     return deleteResult(await res.json());
+  }
+
+  /** One op under If-Match / If-None-Match as a txn (for DOT_KEYS); a false condition is `CompareFailedError` like the key route's 412. */
+  private async conditionalTxn(key: string, ifMatch: number | undefined, ifAbsent: boolean | undefined, op: TxnOp, opts: CallOptions): Promise<TxnResult> {
+    const compare: TxnCompare[] = [];
+    if (ifMatch !== undefined) compare.push({ key, target: "modRevision", result: "=", value: ifMatch });
+    if (ifAbsent) compare.push({ key, target: "version", result: "=", value: 0 });
+    const r = await this.txn({ compare, success: [op] }, opts);
+    if (!r.succeeded) throw new CompareFailedError("compare_failed", `the condition on key ${JSON.stringify(key)} does not hold`, 412);
+    return r;
   }
 
   /** Runs a txn (etcd semantics; a false compare is `succeeded: false`, not an error). */

@@ -91,6 +91,15 @@ describe("cli: commands", () => {
     assert.ok(service);
   });
 
+  it("puts, gets and deletes the keys '.' and '..'", async () => {
+    const { run } = setup();
+    assert.deepEqual((await run("put", "..", "dots")).out, ["OK revision 1"]);
+    assert.deepEqual((await run("put", ".", "dot")).out, ["OK revision 2"]);
+    assert.deepEqual([(await run("get", "..")).out, (await run("get", ".")).out], [["dots"], ["dot"]]);
+    assert.equal((await run("del", "..")).code, 0);
+    assert.equal((await run("get", "..")).code, 1);
+  });
+
   it("manages leases", async () => {
     const { run } = setup();
     const g = await run("lease", "grant", "30", "--json");

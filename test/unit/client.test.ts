@@ -35,6 +35,22 @@ for (const kind of SERVICE_KINDS) {
       assert.deepEqual(await client.delete("a/b", { ifMatch: 2 }), { revision: 3, deleted: 1 });
     });
 
+    it("puts, gets, CASes and deletes the keys '.' and '..' (not addressable by URL path)", async () => {
+      const { client } = await setup();
+      assert.equal((await client.put(".", "dot")).revision, 1);
+      assert.equal((await client.put("..", "dots", { ifAbsent: true })).revision, 2);
+      await assert.rejects(client.put("..", "x", { ifAbsent: true }), (e: unknown) => e instanceof CompareFailedError && e.status === 412);
+      const g = (await client.get(".."))!;
+      assert.deepEqual([g.key, text(g.value), g.modRevision, g.version, g.revision], ["..", "dots", 2, 1, 2]);
+      assert.equal(text((await client.get("."))!.value), "dot");
+      await assert.rejects(client.put(".", "x", { ifMatch: 9 }), CompareFailedError);
+      assert.equal((await client.put(".", "dot2", { ifMatch: 1 })).revision, 3);
+      assert.deepEqual((await client.range({ prefix: "" })).kvs.map((kv) => [kv.key, text(kv.value)]), [[".", "dot2"], ["..", "dots"]]);
+      assert.deepEqual(await client.delete("..", { ifMatch: 2 }), { revision: 4, deleted: 1 });
+      assert.equal(await client.get(".."), null);
+      assert.equal((await client.delete(".")).deleted, 1);
+    });
+
     for (const format of ["json", "cbor"] as const) {
       it(`ranges and runs txns (${format})`, async () => {
         const { client } = await setup(format);
