@@ -12,7 +12,7 @@ import { getKeyResponse, registerKvRoutes } from "./kv-routes.ts";
 import { RequestMetrics } from "./metrics.ts";
 import type { HealthStatus, KvService, LeaseStatus } from "./service.ts";
 import { registerWatchRoute, type WatchStats } from "./watch-route.ts";
-import { addMemberBodySchema, updateMemberBodySchema, leaseFromBody, leaseGrantBodySchema, parseFlag, parseLeaseId, parseMemberId, transferLeaderBodySchema, validate } from "./wire.ts";
+import { addMemberBodySchema, updateMemberBodySchema, grantLeaseIdFromBody, leaseGrantBodySchema, parseFlag, parseLeaseId, parseMemberId, transferLeaderBodySchema, validate } from "./wire.ts";
 
 /** Options of `createApp`; every field has a default. */
 export interface ApiOptions {
@@ -114,7 +114,7 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
 
   app.post("/v1/leases", async (c) => {
     const body = validate(leaseGrantBodySchema, await readStructuredBody(c, limits.maxRequestBytes));
-    const id = leaseFromBody(body.id);
+    const id = grantLeaseIdFromBody(body.id);
     const g = await service.leaseGrant({ ttlSeconds: body.ttl, ...(id ? { id } : {}) }, { session: sessionOf(c), signal: signal(c) });
     return respond(c, { id: String(g.id), ttl: g.ttlSeconds, revision: g.revision });
   });

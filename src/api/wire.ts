@@ -153,9 +153,34 @@ export function validate<T>(schema: z.ZodType<T>, body: unknown): T {
   throw new ApiError("bad_request", msg);
 }
 
-/** Key from a body field: strings are UTF-8 text, bytes as given. */
+/** True when `s` has no lone UTF-16 surrogate (it has an exact UTF-8 encoding). */
+function wellFormed(s: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
+/**
+ * Key from a body field: strings are UTF-8 text, bytes as given. A string with a lone surrogate has no
+ * UTF-8 form (an encoder would store U+FFFD, another key than the one sent): `bad_request`.
+ */
 export function keyBytes(k: string | Uint8Array): Uint8Array {
-  return typeof k === "string" ? utf8(k) : k;
+  if (typeof k !== "string") return k;
+  if (!wellFormed(k)) throw new ApiError("bad_request", "key is not valid Unicode text (lone UTF-16 surrogate)");
+  return utf8(k);
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A key to be stored must be valid UTF-8, as on the path form: JSON answers carry keys as text, so a
+ * key of other bytes (possible through CBOR) could never be read back or addressed. `bad_request`.
+ */
+export function requireUtf8Key(key: Uint8Array): Uint8Array {
+  try {
+    strictUtf8.decode(key);
+  } catch {
+    throw new ApiError("bad_request", "key is not valid UTF-8");
+  }
+  return key;
 }
 
 /** Value from a body field: strings are base64 (JSON), bytes as given (CBOR). */
@@ -163,10 +188,26 @@ export function valueBytes(v: string | Uint8Array): Uint8Array {
   return typeof v === "string" ? fromBase64(v) : v;
 }
 
-/** Lease from a body field: decimal string or integer; absent/0/"0" = no lease. */
+/**
+ * Lease from a body field: decimal string or integer; absent/0/"0" = no lease. A JSON number above 2^53-1
+ * was already rounded by the JSON parser, so it is refused (`bad_request`: give large ids as strings).
+ */
 export function leaseFromBody(v: string | number | undefined): number {
   if (v === undefined || v === 0 || v === "0") return 0;
+  if (typeof v === "number" && !Number.isSafeInteger(v)) throw new ApiError("bad_request", `lease id ${v} is not an exact integer (above 2^53-1 a JSON number loses digits): give it as a decimal string`);
   return parseLeaseId(String(v));
+}
+
+/**
+ * The id asked for in a lease grant (0 = the leader picks one). Ids are JS-safe integers (docs/kv.md), so
+ * an int64 above 2^53-1 cannot be granted: `bad_request` (not `lease_not_found`, which would say it may
+ * exist).
+ */
+export function grantLeaseIdFromBody(v: string | number | undefined): number {
+  if (typeof v === "string" && /^[1-9][0-9]{0,19}$/.test(v) && BigInt(v) > BigInt(Number.MAX_SAFE_INTEGER) && BigInt(v) <= INT64_MAX) {
+    throw new ApiError("bad_request", `lease id ${v} is above 2^53-1, the largest id edgekv grants (docs/kv.md)`);
+  }
+  return leaseFromBody(v);
 }
 
 /**
@@ -192,7 +233,7 @@ export function txnOpFromBody(o: z.infer<typeof opSchema>): RequestOp {
   const key = keyBytes(o.key);
   if (o.op === "put") {
     if (key.length === 0) throw new ApiError("bad_request", "key must not be empty");
-    return { op: "put", key, value: valueBytes(o.value), lease: leaseFromBody(o.lease), prevKv: o.prevKv };
+    return { op: "put", key: requireUtf8Key(key), value: valueBytes(o.value), lease: leaseFromBody(o.lease), prevKv: o.prevKv };
   }
   const rangeEnd = rangeEndOf(key, o.end, o.prefix);
   if (key.length === 0 && !rangeEnd) throw new ApiError("bad_request", "key must not be empty");

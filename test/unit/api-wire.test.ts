@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { ApiError, toApiError, API_ERROR_STATUS } from "../../src/api/errors.ts";
-import { fromBase64, parseLeaseId, toBase64 } from "../../src/api/wire.ts";
+import { fromBase64, grantLeaseIdFromBody, keyBytes, leaseFromBody, parseLeaseId, requireUtf8Key, toBase64, txnOpFromBody } from "../../src/api/wire.ts";
 import { readSse } from "../../src/client/sse.ts";
 import { errorFromBody, CompactedError, NotLeaderError, UnavailableError } from "../../src/client/errors.ts";
 
@@ -43,7 +43,45 @@ describe("api wire: lease ids", () => {
     assert.equal(leaseOutcome("9223372036854775807"), "lease_not_found");
     assert.equal(leaseOutcome("9223372036854775808"), "bad_request");
   });
+
+  it("a grant of an id above 2^53-1 is bad_request (it can never be granted), not lease_not_found", () => {
+    assert.equal(errorCodeOf(() => grantLeaseIdFromBody("9007199254740992")), "bad_request");
+    assert.equal(errorCodeOf(() => grantLeaseIdFromBody("9223372036854775807")), "bad_request");
+    assert.equal(grantLeaseIdFromBody("9007199254740991"), Number.MAX_SAFE_INTEGER);
+    assert.equal(grantLeaseIdFromBody(undefined), 0);
+    assert.equal(grantLeaseIdFromBody(7001), 7001);
+  });
+
+  it("a JSON number lease id that lost digits (above 2^53-1) is refused instead of rounded", () => {
+    assert.equal(errorCodeOf(() => leaseFromBody(9007199254740993)), "bad_request");
+    assert.equal(errorCodeOf(() => leaseFromBody(1.5)), "bad_request");
+    assert.equal(leaseFromBody(42), 42);
+  });
 });
+
+describe("api wire: keys in bodies", () => {
+  it("a JSON key with a lone surrogate is bad_request (it has no UTF-8 form); paired surrogates are fine", () => {
+    assert.equal(errorCodeOf(() => keyBytes("a\ud800")), "bad_request");
+    assert.equal(errorCodeOf(() => keyBytes("\udc00b")), "bad_request");
+    assert.deepEqual(keyBytes("\ud83d\ude00"), new Uint8Array([0xf0, 0x9f, 0x98, 0x80]));
+  });
+
+  it("a txn put of a key that is not UTF-8 (CBOR bytes) is bad_request; ranges over raw bytes still work", () => {
+    assert.equal(errorCodeOf(() => requireUtf8Key(new Uint8Array([0xff, 0xfe]))), "bad_request");
+    assert.equal(errorCodeOf(() => txnOpFromBody({ op: "put", key: new Uint8Array([0xff, 0xfe]), value: new Uint8Array([1]) } as never)), "bad_request");
+    assert.equal(errorCodeOf(() => txnOpFromBody({ op: "range", key: new Uint8Array([0xff]), end: new Uint8Array([0xff, 0xff]) } as never)), "ok");
+  });
+});
+
+/** The ApiError code `f` throws, or "ok". */
+function errorCodeOf(f: () => unknown): string {
+  try {
+    f();
+    return "ok";
+  } catch (err) {
+    return (err as ApiError).code;
+  }
+}
 
 describe("api wire: base64 and errors", () => {
   it("round-trips bytes through base64, including large values", () => {
