@@ -105,7 +105,13 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   try {
     const timeoutMs = intFlag("timeout-ms", flags["timeout-ms"]);
     const make = (eps: string[]) => new EdgeKvClient({ endpoints: eps, ...(timeoutMs ? { timeoutMs } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
-    const client = make(endpoints);
+    let client: EdgeKvClient;
+    try {
+      client = make(endpoints);
+    } catch (err) {
+      // A malformed --endpoints / $EDGEKV_ENDPOINTS is the caller's mistake: usage error, exit 2.
+      throw new UsageError(`--endpoints: ${(err as Error)?.message ?? String(err)}`);
+    }
     switch (command) {
       case "get":
         return await cmdGet(client, pos, flags, io);

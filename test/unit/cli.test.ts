@@ -100,6 +100,12 @@ describe("cli: commands", () => {
     assert.equal((await run("get", "..")).code, 1);
   });
 
+  it("refuses a malformed --endpoints as a usage error", async () => {
+    const errs: string[] = [];
+    const r = await runCli(["--endpoints", "not a url", "get", "k"], { out: () => {}, err: (l) => errs.push(l), env: {}, readFile: async () => "", readStdin: async () => "" });
+    assert.deepEqual([r, errs[0]], [2, 'error: usage: --endpoints: endpoint "not a url" is not an http(s) URL']);
+  });
+
   it("manages leases", async () => {
     const { run } = setup();
     const g = await run("lease", "grant", "30", "--json");
