@@ -82,7 +82,9 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    io.err(`error: usage: ${(err as Error).message}`);
+    // parseArgs reads "-5" as an unknown option; every number the CLI takes is non-negative, so say that.
+    const negative = argv.find((a) => /^-[0-9]/.test(a));
+    io.err(`error: usage: ${negative !== undefined ? `numbers must be non-negative integers, got ${JSON.stringify(negative)}` : (err as Error).message}`);
     io.err("run `edgekv --help` for usage");
     return 2;
   }

@@ -100,6 +100,12 @@ describe("cli: commands", () => {
     assert.equal((await run("get", "..")).code, 1);
   });
 
+  it("refuses a negative number with a plain message", async () => {
+    const { run } = setup();
+    const r = await run("lease", "grant", "-5");
+    assert.deepEqual([r.code, r.err[0]], [2, 'error: usage: numbers must be non-negative integers, got "-5"']);
+  });
+
   it("refuses a malformed --endpoints as a usage error", async () => {
     const errs: string[] = [];
     const r = await runCli(["--endpoints", "not a url", "get", "k"], { out: () => {}, err: (l) => errs.push(l), env: {}, readFile: async () => "", readStdin: async () => "" });
