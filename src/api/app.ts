@@ -24,9 +24,9 @@ export interface ApiOptions {
   requestTimeoutMs?: number;
   /** Watch progress notification interval, ms (default 5000). */
   watchProgressIntervalMs?: number;
-  /** Encoded bytes one watch stream may queue for a client that does not read, bytes (default 4 MiB). */
+  /** Encoded bytes one watch stream may queue for a client that does not read, bytes (default 2 MiB). */
   watchMaxQueuedBytes?: number;
-  /** How long a full watch queue may go without the client reading before `watch_overflow`, ms (default 10 000). */
+  /** How long a full watch queue may go without the client reading before `watch_overflow`, ms (default 5000). */
   watchStallMs?: number;
   /** Active watch streams per node (default 4096); more get 429 `too_many_requests`. */
   maxWatches?: number;
@@ -53,8 +53,8 @@ export const API_DEFAULTS = {
   maxRequestBytes: 1536 * 1024,
   requestTimeoutMs: 30_000,
   watchProgressIntervalMs: 5_000,
-  watchMaxQueuedBytes: 4 * 1024 * 1024,
-  watchStallMs: 10_000,
+  watchMaxQueuedBytes: 2 * 1024 * 1024,
+  watchStallMs: 5_000,
   maxWatches: 4096,
 } as const;
 

@@ -237,6 +237,8 @@ export function registerWatchRoute(app: Hono, service: KvService, opts: WatchRou
         for await (const m of messages) {
           if (abort.signal.aborted) break;
           const chunk = m.type === "events" ? encoder.eventsBlock(m.revision, m.events) : encoder.block("progress", { revision: m.revision }, m.revision);
+          out.push(chunk, m.revision);
+          // Full: wait here (not at the next message) so an unread stream is cut even if nothing more comes.
           while (out.queuedBytes >= opts.maxQueuedBytes) {
             if (!(await out.waitForSpace(opts.stallMs, abort.signal))) {
               if (abort.signal.aborted) return;
@@ -248,7 +250,6 @@ export function registerWatchRoute(app: Hono, service: KvService, opts: WatchRou
               return;
             }
           }
-          out.push(chunk, m.revision);
         }
       } catch (err) {
         if (!abort.signal.aborted) out.push(encoder.block("error", toApiError(err).toJSON()));

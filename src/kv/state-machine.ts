@@ -373,9 +373,11 @@ export class KvStateMachine {
    * Watch history: up to `limit` (>= 1) events with revision >= `fromRevision` (0 means 1) for keys in the
    * range, in (revision, sub) order. A page never splits a revision, so resuming at `nextRevision` neither
    * repeats nor skips an event. Throws KvError `compacted` (with compactRevision) when `fromRevision` is
-   * below the compact revision (scenario C05), `bad_request` for an invalid range (C21).
+   * below the compact revision (scenario C05), `bad_request` for an invalid range (C21). `maxBytes` (key +
+   * value bytes, optional) lowers `limit` so the page's events fit in it (at least one event, and a revision
+   * is still never split).
    */
-  eventsSince(fromRevision: number, key: Bytes, rangeEnd: Bytes | undefined, limit: number): EventsPage {
+  eventsSince(fromRevision: number, key: Bytes, rangeEnd: Bytes | undefined, limit: number, maxBytes?: number): EventsPage {
     const range = validateRangeRequest({ key, rangeEnd }, this.limits);
     if (!Number.isSafeInteger(limit) || limit < 1) throw new KvError("bad_request", "limit must be a positive integer");
     const from = Math.max(1, fromRevision);
@@ -384,6 +386,7 @@ export class KvStateMachine {
       throw new KvError("compacted", `revision ${from} is compacted; the earliest available is ${compactRevision}`, { compactRevision });
     }
     const revision = this.store.revision();
+    if (maxBytes !== undefined) limit = Math.max(1, Math.min(limit, this.store.eventsFitting(range, from, limit, maxBytes)));
     const rows = this.store.events(range, from, limit + 1);
     // Caught up: resume after the store revision, but never before what was asked (a watch from the future).
     if (rows.length <= limit) return { events: rows.map(plainEvent), nextRevision: Math.max(from, revision + 1), revision };

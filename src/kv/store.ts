@@ -219,6 +219,26 @@ export class KvStore {
       .map((r) => toEvent(r));
   }
 
+  /**
+   * How many of the first `limit` events from `fromRevision` in the range (the order of `events`) fit in
+   * `maxBytes` of key + value (at least 1 when any exists, 0 when none). Reads only lengths, so a watch can
+   * size its page before loading values (1000 events of 500 KB per page froze a node).
+   */
+  eventsFitting(range: KeyRange, fromRevision: number, limit: number, maxBytes: number): number {
+    const { cond, params } = rangeSql(range, "key");
+    const sql =
+      `SELECT length(key) + ifnull(length(value), 0) AS n FROM kv_history ` +
+      `WHERE revision >= ? AND ${cond} ORDER BY revision, sub LIMIT ?`;
+    let bytes = 0;
+    let count = 0;
+    for (const r of this.stmt(sql).all(fromRevision, ...params, limit)) {
+      bytes += (r.n as number) + 64;
+      if (count > 0 && bytes > maxBytes) break;
+      count++;
+    }
+    return count;
+  }
+
   /** Every event of one revision in a range, ordered by sub. */
   eventsOfRevision(range: KeyRange, revision: number): Array<WatchEvent & { revision: number }> {
     const { cond, params } = rangeSql(range, "key");

@@ -10,10 +10,8 @@ import type { WatchMessage, WatchRequest } from "../api/service.ts";
 
 /** Most events per page read from the history table. */
 const PAGE_EVENTS = 1000;
-/** Target bytes (keys + values) of one page: the next page's event count is sized from the last one's mean. */
-export const WATCH_PAGE_TARGET_BYTES = 1024 * 1024;
-/** Events in a watch's first page (before it knows how large its events are). */
-const FIRST_PAGE_EVENTS = 64;
+/** Bytes (keys + values) of one page: the history table's lengths size each page before values are read. */
+export const WATCH_PAGE_MAX_BYTES = 1024 * 1024;
 
 /** Wakes every waiting watcher when the applied revision moves. */
 export class WatchHub {
@@ -55,8 +53,7 @@ export class WatchHub {
 export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, signal: AbortSignal, defaultProgressMs: number): AsyncIterable<WatchMessage> {
   let next = req.fromRevision ?? kv.revision() + 1;
   // Pages are bounded in bytes, not just events: 1000 events of 500 KB held per watcher froze a node.
-  let limit = FIRST_PAGE_EVENTS;
-  const first = kv.eventsSince(next, req.key, req.rangeEnd, limit);
+  const first = kv.eventsSince(next, req.key, req.rangeEnd, PAGE_EVENTS, WATCH_PAGE_MAX_BYTES);
   const progressMs = req.progressIntervalMs ?? defaultProgressMs;
   return {
     async *[Symbol.asyncIterator]() {
@@ -65,9 +62,6 @@ export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, 
       while (!signal.aborted) {
         if (page.events.length > 0) {
           const last = page.events[page.events.length - 1].kv.modRevision;
-          let bytes = 0;
-          for (const e of page.events) bytes += e.kv.key.length + e.kv.value.length + 64;
-          limit = Math.max(1, Math.min(PAGE_EVENTS, Math.floor((WATCH_PAGE_TARGET_BYTES * page.events.length) / bytes)));
           yield { type: "events", revision: last, events: page.events };
           lastSent = Date.now();
           next = page.nextRevision;
@@ -80,7 +74,7 @@ export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, 
           await hub.wait(Math.max(1, progressMs - (Date.now() - lastSent)), signal);
         }
         if (signal.aborted) return;
-        page = kv.eventsSince(next, req.key, req.rangeEnd, limit);
+        page = kv.eventsSince(next, req.key, req.rangeEnd, PAGE_EVENTS, WATCH_PAGE_MAX_BYTES);
       }
     },
   };

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { createApp } from "../../src/api/app.ts";
 import { newWatchStats } from "../../src/api/watch-route.ts";
 import { SERVICE_KINDS, closeAllSmServices } from "./api-services.ts";
+import { Harness, b } from "./kv-helpers.ts";
 
 const BASE = "http://edgekv.test";
 const BOUND = 64 * 1024;
@@ -107,3 +108,26 @@ for (const kind of SERVICE_KINDS) {
     });
   });
 }
+
+describe("watch history pages are bounded in bytes", () => {
+  it("eventsSince with maxBytes returns only the events that fit (at least one), and paging still sees every event once", async () => {
+    const h = await Harness.open();
+    const big = new Uint8Array(100_000).fill(97);
+    for (let i = 0; i < 30; i++) h.ok({ op: "put", key: b(`s/${i}`), value: big });
+    const sizes: number[] = [];
+    const seen: number[] = [];
+    let next = 1;
+    for (let round = 0; round < 100 && next <= h.sm.revision(); round++) {
+      const page = h.sm.eventsSince(next, b("s/"), new Uint8Array([0x73, 0x30]), 1000, 350_000);
+      sizes.push(page.events.length);
+      seen.push(...page.events.map((e) => e.kv.modRevision));
+      next = page.nextRevision;
+    }
+    assert.deepEqual(seen, Array.from({ length: 30 }, (_, i) => i + 1));
+    assert.ok(Math.max(...sizes) <= 3, `pages of ${sizes.join(",")} events of 100 KB with a 350 KB bound`);
+    // One event larger than the bound still comes alone rather than never.
+    assert.equal(h.sm.eventsSince(1, b("s/"), new Uint8Array([0x73, 0x30]), 1000, 10).events.length, 1);
+    assert.equal(h.sm.eventsSince(1, b("s/"), new Uint8Array([0x73, 0x30]), 1000).events.length, 30);
+    h.close();
+  });
+});
