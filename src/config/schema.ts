@@ -58,6 +58,7 @@ export const CONFIG_FIELDS = {
   maxFrameBytes: { kind: "int", schema: z.number().int().min(64 * 1024).max(1024 * MIB), default: 16 * MIB, unit: "bytes", help: "largest peer frame accepted or sent" },
   requestTimeoutMs: { kind: "int", schema: ms, default: 30_000, unit: "ms", help: "client request deadline" },
   maxConnections: { kind: "int", schema: positiveInt, default: 10_000, unit: "connections", help: "most concurrent client connections" },
+  maxWatches: { kind: "int", schema: positiveInt, default: 4096, unit: "watches", help: "most open watch streams per node; past it clients get 429" },
   queueDepth: { kind: "int", schema: positiveInt, default: 1000, unit: "requests", help: "most queued proposals; past it clients get 429/503" },
   maxKeyBytes: { kind: "int", schema: positiveInt, default: 4096, unit: "bytes", help: "largest key" },
   maxValueBytes: { kind: "int", schema: positiveInt, default: MIB, unit: "bytes", help: "largest value" },
@@ -101,6 +102,7 @@ export interface Config {
   maxFrameBytes: number;
   requestTimeoutMs: number;
   maxConnections: number;
+  maxWatches: number;
   queueDepth: number;
   maxKeyBytes: number;
   maxValueBytes: number;

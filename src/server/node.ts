@@ -197,6 +197,7 @@ export class EdgeNode implements KvService {
     this.app = createApp(this, {
       maxValueBytes: config.maxValueBytes,
       requestTimeoutMs: config.requestTimeoutMs,
+      maxWatches: config.maxWatches,
     });
   }
 
