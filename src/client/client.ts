@@ -282,7 +282,8 @@ export class EdgeKvClient {
   /**
    * Watches a key or range from `fromRevision` (default: new changes only). The iterator resumes after a
    * dropped connection from the last revision seen + 1 (never a gap, never a repeat), up to the retry
-   * policy's attempts in a row; it ends when `signal` aborts. Throws `CompactedError` when the history
+   * policy's attempts in a row (also after the node's `watch_overflow` cut of a stream read too slowly,
+   * docs/api.md); it ends when `signal` aborts. Throws `CompactedError` when the history
    * is compacted past the resume point, `UnavailableError` when reconnecting fails.
    */
   async *watch(sel: KeySelector, opts: { fromRevision?: number; signal?: AbortSignal } = {}): AsyncGenerator<WatchMessage> {
@@ -318,7 +319,8 @@ export class EdgeKvClient {
         }
       } catch (err) {
         if (opts.signal?.aborted) return;
-        if (err instanceof EdgeKvError && err.code !== "unavailable") throw err;
+        // watch_overflow: the node cut a stream this process read too slowly; history lets it resume.
+        if (err instanceof EdgeKvError && err.code !== "unavailable" && err.code !== "watch_overflow") throw err;
       }
       if (++failures >= attempts) throw new UnavailableError("unavailable", "watch stream keeps failing");
       await new Promise((r) => setTimeout(r, Math.min(this.transport.options.retry.maxMs, this.transport.options.retry.baseMs * 2 ** failures)));

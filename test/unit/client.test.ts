@@ -195,6 +195,24 @@ describe("client: leader following, retries, sessions, deadlines", () => {
     await assert.rejects(c.addLearner("n", "http://p", "http://c"), OutcomeUnknownError);
   });
 
+  it("re-watches from the last revision seen + 1 after a watch_overflow error event", async () => {
+    const sse = (body: string) => new Response(body, { headers: { "content-type": "text/event-stream" } });
+    const batch = (rev: number) => `event: events\nid: ${rev}\ndata: ${JSON.stringify({ revision: rev, events: [{ type: "put", kv: { key: "k", value: btoa(String(rev)), createRevision: 1, modRevision: rev, version: rev, lease: "0" } }] })}\n\n`;
+    const { f, calls } = scripted((_u, _i, n) => {
+      if (n === 1) return sse(batch(4) + `event: error\ndata: {"error":{"code":"watch_overflow","message":"slow","resumeRevision":5}}\n\n`);
+      return sse(batch(5) + `event: progress\nid: 5\ndata: {"revision":5}\n\n`);
+    });
+    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f, random: () => 0, retry: { baseMs: 1 } });
+    const ac = new AbortController();
+    const revs: number[] = [];
+    for await (const m of c.watch({ prefix: "k" }, { fromRevision: 4, signal: ac.signal })) {
+      if (m.type === "events") revs.push(...m.events.map((e) => e.kv.modRevision));
+      else ac.abort();
+    }
+    assert.deepEqual(revs, [4, 5]);
+    assert.deepEqual(calls.map((x) => new URL(x.url).searchParams.get("fromRevision")), ["4", "5"]);
+  });
+
   it("resumes a dropped watch from the last revision seen + 1, without repeats", async () => {
     const sse = (body: string) => new Response(body, { headers: { "content-type": "text/event-stream" } });
     const batch = (rev: number) => `event: events\nid: ${rev}\ndata: ${JSON.stringify({ revision: rev, events: [{ type: "put", kv: { key: "k", value: btoa(String(rev)), createRevision: 1, modRevision: rev, version: rev, lease: "0" } }] })}\n\n`;
