@@ -100,22 +100,17 @@ class EventEncoder {
     return enc;
   }
 
-  /** One SSE `events` block: `event`, `id`, and data `{"type":"events","revision":R,"events":[...]}`. */
-  eventsBlock(revision: number, events: WatchEvent[]): Uint8Array {
-    const head = this.te.encode(`event: events\nid: ${revision}\ndata: {"type":"events","revision":${revision},"events":[`);
-    const tail = this.te.encode("]}\n\n");
-    const parts = events.map((e) => this.event(e));
-    let n = head.length + tail.length + Math.max(0, parts.length - 1);
-    for (const p of parts) n += p.length;
-    const out = new Uint8Array(n);
-    out.set(head, 0);
-    let at = head.length;
-    parts.forEach((p, i) => {
-      if (i > 0) out[at++] = 0x2c; // ","
-      out.set(p, at);
-      at += p.length;
+  /**
+   * One SSE `events` block: `event`, `id`, and data `{"type":"events","revision":R,"events":[...]}`, as
+   * parts that reference the shared event encodings (no per-watch copy of large values).
+   */
+  eventsBlock(revision: number, events: WatchEvent[]): Uint8Array[] {
+    const out: Uint8Array[] = [this.te.encode(`event: events\nid: ${revision}\ndata: {"type":"events","revision":${revision},"events":[`)];
+    events.forEach((e, i) => {
+      if (i > 0) out.push(COMMA);
+      out.push(this.event(e));
     });
-    out.set(tail, at);
+    out.push(this.te.encode("]}\n\n"));
     return out;
   }
 
@@ -124,6 +119,8 @@ class EventEncoder {
     return this.te.encode(`event: ${event}\n${id !== undefined ? `id: ${id}\n` : ""}data: ${JSON.stringify(data)}\n\n`);
   }
 }
+
+const COMMA = new Uint8Array([0x2c]);
 
 function latin1(b: Uint8Array): string {
   let s = "";
@@ -236,8 +233,8 @@ export function registerWatchRoute(app: Hono, service: KvService, opts: WatchRou
         const messages = await service.watch(req, { signal: abort.signal });
         for await (const m of messages) {
           if (abort.signal.aborted) break;
-          const chunk = m.type === "events" ? encoder.eventsBlock(m.revision, m.events) : encoder.block("progress", { revision: m.revision }, m.revision);
-          out.push(chunk, m.revision);
+          const parts = m.type === "events" ? encoder.eventsBlock(m.revision, m.events) : [encoder.block("progress", { revision: m.revision }, m.revision)];
+          parts.forEach((p, i) => out.push(p, i === parts.length - 1 ? m.revision : undefined));
           // Full: wait here (not at the next message) so an unread stream is cut even if nothing more comes.
           while (out.queuedBytes >= opts.maxQueuedBytes) {
             if (!(await out.waitForSpace(opts.stallMs, abort.signal))) {
