@@ -28,7 +28,13 @@ describe("nemesis membership fault: repairs a half-finished cycle", () => {
     const put = await fetch(`${cluster.url(leader)}/v1/kv/before`, { method: "PUT", body: "x", signal: AbortSignal.timeout(5000) });
     assert.equal(put.status, 200, await put.text());
     const victim = cluster.members.map((m) => m.id).find((id) => id !== leader)!;
-    const removed = await send(`${cluster.url(leader)}/v1/cluster/members/${victim}`, "DELETE", undefined, 10_000);
+    // Right after start-up each node announces its URLs through a membership update, so the first removal
+    // may meet "a membership change is in flight" (503, nothing done): retried, bounded.
+    let removed = await send(`${cluster.url(leader)}/v1/cluster/members/${victim}`, "DELETE", undefined, 10_000);
+    for (let i = 0; i < 40 && removed.status === 503; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      removed = await send(`${cluster.url(leader)}/v1/cluster/members/${victim}`, "DELETE", undefined, 10_000);
+    }
     assert.equal(removed.status, 200, removed.text);
     const lines: string[] = [];
     const did = await restoreVoters(cluster, cluster.members.map((m) => m.id), (s) => lines.push(s));
