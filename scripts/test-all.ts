@@ -80,7 +80,15 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
     failed = lastNumber(o, /^\s*(\d+) fail$/gm);
     code = r.code;
   } else if (runtime === "deno") {
-    const r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" });
+    let r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" });
+    // Deno 2.9.6's node:http2 can abort the whole test process inside nghttp2 (assertion in
+    // find_stream_on_goaway_func, denoland/deno#36788) — a runtime crash, not a test verdict. It was seen
+    // once in a clean-clone CI run (transport-inprocess, 0 of 3 reruns). Rerun once, loudly; a second
+    // abort fails the run.
+    if (r.code === 134 && /find_stream_on_goaway_func/.test(r.out)) {
+      console.log("\n!!! deno aborted inside nghttp2 (denoland/deno#36788, a runtime crash); rerunning the Deno suite once !!!\n");
+      r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" });
+    }
     const o = plain(r.out);
     const m = [...o.matchAll(/\| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].pop();
     if (m) {
