@@ -114,29 +114,9 @@ export async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8
     if (whole.byteLength > maxBytes) throw new ApiError("payload_too_large", `body is above the limit of ${maxBytes} bytes`);
     return whole;
   }
-  const stream = c.req.raw.body;
-  if (!stream) return new Uint8Array(0);
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new ApiError("payload_too_large", `body is above the limit of ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const ch of chunks) {
-    out.set(ch, off);
-    off += ch.byteLength;
-  }
-  return out;
+  const read = await readBodyWithin(c.req.raw.body, maxBytes);
+  if (!read.ok) throw new ApiError("payload_too_large", `body is above the limit of ${maxBytes} bytes`);
+  return read.bytes;
 }
 
 /** Reads a JSON or CBOR body (by `Content-Type`), bounded by `maxBytes`; malformed input is `bad_request`. */
@@ -156,4 +136,43 @@ export async function readStructuredBody(c: Context, maxBytes: number): Promise<
   } catch {
     throw new ApiError("bad_request", "malformed JSON body");
   }
+}
+
+/**
+ * Result of `readBodyWithin`: the whole body, or the fact that it went past the limit. Used by
+ * readBodyBytes above and by a follower forwarding a chunked write (src/server/node.ts): the count is kept
+ * as bytes arrive, so at most the limit is ever buffered (docs/api.md "never buffered whole").
+ */
+export type LimitedBody = { ok: true; bytes: Uint8Array<ArrayBuffer> } | { ok: false; seenBytes: number };
+
+/**
+ * Reads `body` to the end if it holds at most `limitBytes` bytes and returns them in one array; otherwise
+ * stops at the first chunk that takes the count past the limit, cancels the stream (the sender's upload is
+ * not read further) and returns `{ ok: false, seenBytes }` (bytes counted so far, at most limit + one
+ * chunk). Memory held: at most `limitBytes` plus the chunk in hand. A null body reads as 0 bytes.
+ * Throws whatever the body stream throws (a client that disconnected mid-upload).
+ */
+export async function readBodyWithin(body: ReadableStream<Uint8Array> | null, limitBytes: number): Promise<LimitedBody> {
+  if (!body) return { ok: true, bytes: new Uint8Array(0) };
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limitBytes) {
+      // Cancel, not read on: a 200 MB upload must not be pulled through just to be refused.
+      await reader.cancel().catch(() => {});
+      return { ok: false, seenBytes: size };
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return { ok: true, bytes: out };
 }

@@ -63,7 +63,7 @@ import { createRng } from "../raft/rng.ts";
 import { NotLeaderError, type ConfChange, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
 import { PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
-import { readBodyWithin } from "./body-limit.ts";
+import { readBodyWithin } from "../api/http.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
 import { checkJoinIdentity } from "./identity.ts";

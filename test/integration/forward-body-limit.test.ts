@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import http2 from "node:http2";
 import { InProcessCluster } from "../helpers/inprocess-cluster.ts";
 import { API_DEFAULTS } from "../../src/api/app.ts";
-import { readBodyWithin } from "../../src/server/body-limit.ts";
+import { readBodyWithin } from "../../src/api/http.ts";
 import { createHttp2PeerTransport } from "../../runtime-adapters/shared/peer-http2.ts";
 import { PEER_PATHS } from "../../src/server/transport.ts";
 
