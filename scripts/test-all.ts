@@ -22,6 +22,22 @@ interface Result {
   failed: number;
   exitCode: number;
   seconds: number;
+  /** Lines naming the failed tests (and their files, where the runtime prints them), for the summary. */
+  failures: string[];
+}
+
+/**
+ * The lines of a runtime's output that name a failed test: Node's spec reporter marks them `✖` (and names the file in `test at file:line`), Bun
+ * prints `(fail) suite > test`, Deno prints `name => ./file:line` under its ERRORS heading and
+ * `name ... FAILED`. The summary repeats them because CI logs are often read from the end.
+ */
+function failureLines(runtime: string, out: string): string[] {
+  const lines = plain(out).split("\n");
+  let picked: string[];
+  if (runtime === "node") picked = lines.filter((l) => (/^\s*✖ /.test(l) && !/^\s*✖ failing tests:/.test(l)) || /^test at /.test(l));
+  else if (runtime === "bun") picked = lines.filter((l) => /^\(fail\) /.test(l));
+  else picked = lines.filter((l) => / => \S+:\d+:\d+$/.test(l) || / \.\.\. FAILED/.test(l));
+  return [...new Set(picked.map((l) => l.trim()))].slice(0, 40);
 }
 
 function listTests(dir: string): string[] {
@@ -67,14 +83,17 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
   let code: number;
   let passed = 0;
   let failed = 0;
+  let all = "";
   if (runtime === "node") {
     const r = await run(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...rel], { EDGEKV_TEST_RUNTIME: "node" });
+    all = r.out;
     const o = plain(r.out);
     passed = lastNumber(o, /^ℹ pass (\d+)$/gm);
     failed = lastNumber(o, /^ℹ fail (\d+)$/gm);
     code = r.code;
   } else if (runtime === "bun") {
     const r = await run("npx", ["--no-install", "bun", "test", "--timeout", "180000", ...rel], { EDGEKV_TEST_RUNTIME: "bun" });
+    all = r.out;
     const o = plain(r.out);
     passed = lastNumber(o, /^\s*(\d+) pass$/gm);
     failed = lastNumber(o, /^\s*(\d+) fail$/gm);
@@ -89,6 +108,7 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
       console.log("\n!!! deno aborted inside nghttp2 (denoland/deno#36788, a runtime crash); rerunning the Deno suite once !!!\n");
       r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" });
     }
+    all = r.out;
     const o = plain(r.out);
     const m = [...o.matchAll(/\| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/g)].pop();
     if (m) {
@@ -99,7 +119,7 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
   } else {
     throw new Error(`unknown runtime ${runtime}`);
   }
-  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000 };
+  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000, failures: failureLines(runtime, all) };
 }
 
 async function main(): Promise<void> {
@@ -159,6 +179,7 @@ async function main(): Promise<void> {
     console.log(`${r.runtime}: ${r.passed} passed, ${r.failed} failed`);
     if (r.exitCode !== 0 && r.failed === 0) console.log(`(${r.runtime} exited with status ${r.exitCode}; counted as one failure)`);
     console.log(`(${r.runtime} took ${r.seconds.toFixed(1)} s)`);
+    for (const f of r.failures) console.log(`  failed on ${r.runtime}: ${f}`);
   }
   console.log(`${tp} passed, ${tf} failed`);
   process.exit(bad ? 1 : 0);
