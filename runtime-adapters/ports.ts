@@ -1,7 +1,8 @@
 /**
  * The runtime primitives an `EdgeNode` (src/server/node.ts `NodePorts`) needs, for the running runtime:
  * the SQLite driver (runtime-adapters/sqlite.ts), the HTTP/2 peer transport of this runtime's folder, the
- * node:fs snapshot files (with the chunked reader and durable writer of snapshot transfer) and a stderr logger.
+ * node:fs snapshot files (with the chunked reader and durable writer of snapshot transfer), the off-loop
+ * snapshot, WAL checkpoint and WAL fsync helpers, and a stderr logger.
  */
 import type { NodePorts } from "../src/server/node.ts";
 import { currentRuntime } from "./runtime.ts";
@@ -9,6 +10,7 @@ import { SnapshotFileWriter, nodeFsSnapshotFiles, readFileChunks } from "./snaps
 import { loadSqliteDriver } from "./sqlite.ts";
 import { createSnapshotOffLoop } from "./snapshot-off-loop.ts";
 import { startWalCheckpointer } from "./wal-checkpointer.ts";
+import { createWalSync } from "./wal-sync.ts";
 
 /** Log levels, least to most severe. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -48,6 +50,7 @@ export async function createNodePorts(options: NodePortsOptions = {}): Promise<N
     createFileWriter: (path) => new SnapshotFileWriter(path),
     createSnapshotOffLoop: (dbPath, dir) => createSnapshotOffLoop(dbPath, dir),
     startWalCheckpointer: (dbPath, onFail) => startWalCheckpointer(dbPath, { onFail }),
+    createWalSync: (dbPath) => createWalSync(dbPath),
     log,
   };
 }

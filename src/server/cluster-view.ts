@@ -79,7 +79,7 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
   gauge("edgekv_proposals_pending", "Proposals waiting to apply.", m.proposalsPending);
   gauge("edgekv_reads_pending", "Linearizable reads waiting for their ReadIndex.", m.readsPending);
   gauge("edgekv_watchers_waiting", "Watchers parked waiting for new events.", m.watchers);
-  out.push("# HELP edgekv_fsync_duration_seconds Duration of one Raft persist (one SQLite transaction, one fsync).", "# TYPE edgekv_fsync_duration_seconds histogram");
+  out.push("# HELP edgekv_fsync_duration_seconds Duration of one Raft persist that fsynced: its SQLite transaction plus the fsync of the write-ahead log (inline, or on another thread until it resolved).", "# TYPE edgekv_fsync_duration_seconds histogram");
   let cumulative = 0;
   m.fsync.buckets.forEach((b, i) => {
     cumulative += m.fsync.counts[i];

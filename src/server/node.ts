@@ -93,6 +93,14 @@ export interface NodePorts {
    * Ready loop pays for a checkpoint; without it (or after `onFail`) SQLite checkpoints in the COMMIT.
    */
   startWalCheckpointer?(dbPath: string, onFail: (err: Error) => void): { close(): Promise<void> };
+  /**
+   * Optional: fsyncs the database's -wal file on another thread (runtime-adapters/wal-sync.ts). `sync()`
+   * resolves once every COMMIT that returned before the call is durable and rejects on an fsync error. With
+   * it the node writes each Ready's entries with `synchronous=NORMAL` and keeps serving while the disk
+   * syncs; it sends that Ready's replies and counts the entries as its own only after `sync()` resolves.
+   * Without it every such COMMIT fsyncs on the event loop (`synchronous=FULL`).
+   */
+  createWalSync?(dbPath: string): { sync(): Promise<void>; close(): Promise<void> };
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
 }
 
@@ -162,6 +170,10 @@ export class EdgeNode implements KvService {
   private snapshotOffLoopBroken = false;
   /** The WAL checkpoint thread while it runs (see `startWalCheckpoints`). */
   private walCheckpointer: { close(): Promise<void> } | undefined;
+  /** Fsyncs the -wal file off the event loop (NodePorts.createWalSync); undefined: persist fsyncs inline. */
+  private walSync: { sync(): Promise<void>; close(): Promise<void> } | undefined;
+  /** A Ready whose entries are written and whose fsync is in flight (its replies and advance() wait). */
+  private syncing = false;
 
   private constructor(
     readonly config: Config,
@@ -310,6 +322,7 @@ export class EdgeNode implements KvService {
     const voters = this.raft.status().confState.voters;
     if (voters.length === 1 && voters[0] === this.id) this.raft.campaign();
     this.startWalCheckpoints();
+    if (this.ports.createWalSync && this.db.path !== ":memory:" && this.db.path !== "") this.walSync = this.ports.createWalSync(this.db.path);
     this.ticker = setInterval(() => this.onTick(), this.config.tickMs);
     this.schedule();
   }
@@ -417,6 +430,7 @@ export class EdgeNode implements KvService {
     this.hub.notify();
     await this.transport.close();
     await this.walCheckpointer?.close();
+    await this.walSync?.close();
     this.db.close();
   }
 
@@ -478,26 +492,69 @@ export class EdgeNode implements KvService {
   private process(): void {
     if (this.stopped || this.fatal) return;
     try {
-      for (let guard = 0; guard < 64 && this.raft.hasReady(); guard++) this.handleReady(this.raft.ready());
+      for (let guard = 0; guard < 64 && !this.syncing && this.raft.hasReady(); guard++) this.handleReady(this.raft.ready());
     } catch (err) {
       this.fail(err as Error);
     }
   }
 
+  /**
+   * One Ready, in the order Raft's I/O contract asks (docs/raft.md): leader AppendEntries first (they may
+   * leave before the entries are durable: the leader counts itself only after advance()), then the entries
+   * and hard state are written, committed entries applied, and only once the write is durable are the other
+   * messages (AppendEntries and vote replies) sent and advance() called. With a WAL syncer the fsync runs on
+   * another thread: this returns with `syncing` set, and `finishReady` runs when it resolves; meanwhile the
+   * event loop keeps reading requests and stepping messages, which the next Ready carries (group commit).
+   * Applying before the local fsync is safe: the entries are committed (a quorum has them durably), and the
+   * apply's frames follow the entries' frames in the same WAL, so no crash keeps the one without the other.
+   */
   private handleReady(rd: Ready): void {
     this.sendAll(rd.sendNow);
-    this.persist(rd);
-    this.sendAll(rd.messages);
+    const t0 = performance.now();
+    const owed = this.persist(rd);
     if (rd.softState) this.onRoleChange(rd.softState.role === "leader");
     if (rd.committedEntries.length > 0) this.apply(rd);
     for (const rs of rd.readStates) this.reads.indexKnown(rs.requestId, rs.index);
     for (const id of rd.droppedReadIds) this.reads.fail(id, new ApiError("unavailable", "leadership changed before the read was confirmed; retry", { retryAfterSec: 1 }));
-    this.raft.advance();
     this.reads.release(this.kv.appliedIndex());
+    if (!owed) {
+      this.finishReady(rd);
+      return;
+    }
+    this.syncing = true;
+    this.walSync!.sync().then(
+      () => {
+        this.syncing = false;
+        this.observeFsync((performance.now() - t0) / 1000);
+        if (this.stopped || this.fatal) return;
+        try {
+          this.finishReady(rd);
+        } catch (err) {
+          this.fail(err as Error);
+          return;
+        }
+        this.schedule();
+      },
+      (err: Error) => {
+        this.syncing = false;
+        this.fail(new Error(`fsync of the write-ahead log failed: ${err.message}`));
+      },
+    );
+  }
+
+  /** The rest of a Ready once its writes are durable: replies leave, the core learns what is stable. */
+  private finishReady(rd: Ready): void {
+    this.sendAll(rd.messages);
+    this.raft.advance();
     this.maybeSnapshot();
   }
 
-  private persist(rd: Ready): void {
+  /**
+   * Writes the Ready's snapshot, entries and hard state. Returns true when they still need the WAL fsync
+   * (written with `synchronous=NORMAL` while a WAL syncer exists); false when they are already durable (or
+   * nothing needed syncing).
+   */
+  private persist(rd: Ready): boolean {
     const t0 = performance.now();
     if (rd.snapshot) {
       const ref = parseSnapshotRef(rd.snapshot.data);
@@ -513,13 +570,18 @@ export class EdgeNode implements KvService {
       this.refreshPeers();
       this.hub.notify();
     }
+    let owed = false;
+    let synced = rd.snapshot !== undefined;
     if (rd.entries.length > 0 || rd.hardState) {
       // etcd raft's MustSync: only new entries or a new term/vote must be fsynced before messages leave. A
       // save that only moves the commit index is written without its own fsync; the WAL is append-only, so
       // the next synced commit makes it durable, and after a power loss the commit index is re-learned.
       const termVote = rd.hardState ? `${rd.hardState.term}/${rd.hardState.vote}` : this.durableTermVote;
       const mustSync = rd.entries.length > 0 || termVote !== this.durableTermVote || rd.snapshot !== undefined;
-      this.setSynchronous(mustSync ? "FULL" : "NORMAL");
+      // The snapshot restore above committed with FULL itself; entries after it may go the async way too.
+      owed = mustSync && this.walSync !== undefined;
+      synced ||= mustSync && !owed;
+      this.setSynchronous(mustSync && !owed ? "FULL" : "NORMAL");
       try {
         this.log.save({ entries: rd.entries, hardState: rd.hardState });
       } finally {
@@ -528,8 +590,9 @@ export class EdgeNode implements KvService {
       this.durableTermVote = termVote;
     }
     this.writeMarkerOnce();
-    const s = (performance.now() - t0) / 1000;
-    if (rd.entries.length > 0 || rd.hardState || rd.snapshot) this.observeFsync(s);
+    // The fsync histogram counts persists that fsynced (a commit-index-only save does not).
+    if (synced) this.observeFsync((performance.now() - t0) / 1000);
+    return owed;
   }
 
   /**

@@ -41,17 +41,21 @@ export interface InProcessOptions {
   nodes: number;
   /** Extra flags for every node, e.g. ["--snapshot-entries", "50"]. */
   flags?: string[];
+  /** Replaces parts of a node's ports (e.g. a gated WAL syncer); called at every (re)start of node `id`. */
+  wrapPorts?: (id: string, ports: NodePorts) => NodePorts;
 }
 
 export class InProcessCluster {
   readonly nodes = new Map<string, EdgeNode>();
   readonly configs = new Map<string, Config>();
   readonly logs: string[] = [];
+  private wrapPorts: InProcessOptions["wrapPorts"];
   private constructor(readonly dir: string) {}
 
   /** Starts `n` nodes n1..nN bootstrapped together. */
   static async start(opts: InProcessOptions): Promise<InProcessCluster> {
     const c = new InProcessCluster(makeTempDir("edgekv-cluster-"));
+    c.wrapPorts = opts.wrapPorts;
     const ids = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
     const peerPorts = await Promise.all(ids.map(() => freePort()));
     const peers = ids.map((id, i) => `${id}=http://127.0.0.1:${peerPorts[i]}`).join(",");
@@ -68,7 +72,8 @@ export class InProcessCluster {
 
   /** (Re)starts one node from its data dir. */
   async startNode(id: string): Promise<EdgeNode> {
-    const node = await EdgeNode.open(this.configs.get(id)!, await testPorts(id, this.logs));
+    const base = await testPorts(id, this.logs);
+    const node = await EdgeNode.open(this.configs.get(id)!, this.wrapPorts ? this.wrapPorts(id, base) : base);
     await node.start();
     this.nodes.set(id, node);
     return node;

@@ -1,0 +1,71 @@
+/**
+ * The Raft log's fsync off the event loop (issue #6, write path). With `PRAGMA synchronous=FULL` SQLite
+ * fsyncs the -wal file inside every COMMIT, on the calling thread: on a node that is the Ready loop's
+ * persist step, and the whole process waited for the disk (27 % of a Bun leader's wall time under put
+ * load, docs/bench.md). Instead the node commits the Ready's entries with `synchronous=NORMAL` (SQLite
+ * writes the WAL frames with write(2) and returns) and then asks this object to fsync the -wal file; Node's
+ * `fs.fsync` runs on the runtime's thread pool (libuv in Node, Bun's and Deno's own pools), so the event
+ * loop meanwhile reads requests, proposes and applies. The node sends its replies and counts its own
+ * entries as durable only after `sync()` resolves (src/server/node.ts `handleReady`).
+ *
+ * Why one fsync of the -wal file is enough: in WAL mode a COMMIT only appends frames to the -wal file; the
+ * database file is written only by checkpoints, which fsync the WAL before and the database after copying
+ * (SQLite's WAL format, synchronous=NORMAL). fsync(2) makes every byte written to the file before the call
+ * durable, whichever descriptor wrote it, so a resolved `sync()` covers every COMMIT that returned before it
+ * was called. The -wal file is the same inode while a connection is open (a checkpoint may truncate or
+ * overwrite it in place, never replace it); `sync()` still compares the inode at the path with its
+ * descriptor's before each fsync and reopens if they differ, so it can never fsync a stale file.
+ */
+import { closeSync, fstatSync, fsync, openSync, statSync } from "node:fs";
+
+/** Fsyncs one SQLite database's -wal file on the runtime's thread pool; see the module comment. */
+export interface WalSync {
+  /**
+   * Resolves once every write made to the -wal file before this call is durable (fsync(2) returned).
+   * Rejects with the system error (e.g. EIO) when the fsync fails: the caller must treat that as fatal and
+   * never retry (a failed fsync may have dropped the dirty pages; PostgreSQL's "fsyncgate").
+   */
+  sync(): Promise<void>;
+  /** Closes the descriptor after any fsync in flight settles. Idempotent; never rejects. */
+  close(): Promise<void>;
+}
+
+/** Creates the WAL syncer for the database file `dbPath` (its WAL is `${dbPath}-wal`). Opens lazily. */
+export function createWalSync(dbPath: string): WalSync {
+  const walPath = `${dbPath}-wal`;
+  let fd: number | undefined;
+  let ino = -1;
+  let closed = false;
+  let inFlight: Promise<void> = Promise.resolve();
+
+  const descriptor = (): number => {
+    const atPath = statSync(walPath).ino;
+    if (fd !== undefined && atPath === ino) return fd;
+    if (fd !== undefined) closeSync(fd);
+    fd = openSync(walPath, "r");
+    ino = fstatSync(fd).ino;
+    return fd;
+  };
+
+  return {
+    sync(): Promise<void> {
+      if (closed) return Promise.reject(new Error(`WAL sync of ${walPath} after close`));
+      let d: number;
+      try {
+        d = descriptor();
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+      const p = new Promise<void>((resolve, reject) => fsync(d, (err) => (err ? reject(err) : resolve())));
+      inFlight = p.catch(() => {});
+      return p;
+    },
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await inFlight;
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
+}
