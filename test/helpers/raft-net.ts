@@ -29,6 +29,11 @@ export interface NetMember {
   droppedReads: string[];
   /** Every Ready handled, for tests of the I/O contract. */
   readies: Ready[];
+  /**
+   * A Ready begun by `beginReady` whose write is not yet durable (its fsync is "in flight"), with the
+   * durable state from before it: a crash now restores exactly that (see `crashPending`).
+   */
+  pending?: { rd: Ready; durable: MemoryStorage; appliedIndex: number; appliedCount: number };
 }
 
 const enc = new TextEncoder();
@@ -98,17 +103,32 @@ export class RaftNet {
     return this.get(id).node;
   }
 
-  /** Handles one Ready of `id` as the contract says; returns it (or undefined if none). */
+  /** Handles one Ready of `id` as the contract says; returns it (or undefined if none, or one is pending). */
   handleReady(id: NodeId): Ready | undefined {
+    if (this.get(id).pending) return undefined;
+    const rd = this.beginReady(id);
+    if (rd) this.finishReady(id);
+    return rd;
+  }
+
+  /**
+   * The first half of a Ready as src/server/node.ts runs it with its WAL fsync off the event loop
+   * (docs/storage.md): `sendNow` is queued, the snapshot, entries and hard state are written (readable,
+   * not yet durable) and the committed entries applied. `messages` and `advance()` wait for
+   * `finishReady(id)`; until then the test may step messages, propose and tick `id` (its `hasReady()` is
+   * false). Returns undefined when `id` has no Ready; throws when one is already pending.
+   */
+  beginReady(id: NodeId): Ready | undefined {
     const m = this.get(id);
+    if (m.pending) throw new Error(`${id} already has a Ready pending`);
     if (!m.node.hasReady()) return undefined;
     const rd = m.node.ready();
     m.readies.push(rd);
+    m.pending = { rd, durable: m.storage.clone(), appliedIndex: m.appliedIndex, appliedCount: m.applied.length };
     this.queue.push(...rd.sendNow);
     if (rd.snapshot) m.storage.applySnapshot(rd.snapshot);
     m.storage.append(rd.entries);
     if (rd.hardState) m.storage.setHardState(rd.hardState);
-    this.queue.push(...rd.messages);
     if (rd.snapshot) m.appliedIndex = rd.snapshot.meta.index;
     for (const e of rd.committedEntries) {
       if (e.index !== m.appliedIndex + 1) throw new Error(`${id} applies ${e.index} after ${m.appliedIndex}`);
@@ -117,8 +137,33 @@ export class RaftNet {
     }
     m.readStates.push(...rd.readStates);
     m.droppedReads.push(...rd.droppedReadIds);
-    m.node.advance();
     return rd;
+  }
+
+  /** The pending Ready of `id` is durable: its `messages` are queued and `advance()` is called. Throws when none is pending. */
+  finishReady(id: NodeId): Ready {
+    const m = this.get(id);
+    const p = m.pending;
+    if (!p) throw new Error(`${id} has no Ready pending`);
+    m.pending = undefined;
+    this.queue.push(...p.rd.messages);
+    m.node.advance();
+    return p.rd;
+  }
+
+  /**
+   * `id` crashes while its Ready's fsync is in flight: that Ready's writes and applies are lost (they were
+   * never durable; its `messages` never leave), everything before it is kept, and the node restarts.
+   */
+  crashPending(id: NodeId): NetMember {
+    const m = this.get(id);
+    const p = m.pending;
+    if (!p) throw new Error(`${id} has no Ready pending`);
+    m.pending = undefined;
+    m.storage = p.durable;
+    m.appliedIndex = p.appliedIndex;
+    m.applied.length = p.appliedCount;
+    return this.restart(id);
   }
 
   /** Handles every pending Ready once. */
