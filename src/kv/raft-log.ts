@@ -48,6 +48,10 @@ export interface RaftLogUpdate {
 const EMPTY_CONF: ConfState = { voters: [], votersOutgoing: [], learners: [] };
 /** Rows fetched per SQL round trip by `entries()`, so a small maxBytes never loads a huge range. */
 const PAGE_ROWS = 256;
+/** Most recently saved entries kept in memory (RecentEntries): count bound. */
+const RECENT_MAX_ENTRIES = 4096;
+/** ... and bound on the sum of their `data` bytes (8 MiB). */
+const RECENT_MAX_BYTES = 8 * 1024 * 1024;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS raft_log (
@@ -91,6 +95,16 @@ export class SqliteRaftLog implements RaftStorage {
   private snap: Snapshot | undefined;
   private bootConf: ConfState | undefined;
   private snapshotBusy = false;
+  /**
+   * The most recently saved entries, contiguous (recent[i].index = recent[0].index + i), at most
+   * RECENT_MAX_ENTRIES / RECENT_MAX_BYTES. Entries are read again soon after they are written: a leader
+   * applies its entries once followers acknowledge them, a follower once the next AppendEntries moves its
+   * commit index, and both replicate from here to a follower a little behind. Served from memory they skip
+   * the SQL read, the CRC check and the row decode (etcd raft keeps its whole log tail in MemoryStorage).
+   * Updated only after a commit; cut on overwrite and compaction; emptied by reload().
+   */
+  private recent: Entry[] = [];
+  private recentBytes = 0;
 
   constructor(db: SqlDriver) {
     this.db = db;
@@ -113,6 +127,8 @@ export class SqliteRaftLog implements RaftStorage {
 
   /** (Re)loads every cache from SQL: on open, and after a failed write left the caches unsure. */
   private load(): void {
+    this.recent = [];
+    this.recentBytes = 0;
     const s = this.st.state.get()!;
     this.hard = { term: s.term as number, vote: s.vote as string, commit: s.commit_index as number };
     this.bootConf = s.conf_state === null ? undefined : (JSON.parse(s.conf_state as string) as ConfState);
@@ -209,6 +225,16 @@ export class SqliteRaftLog implements RaftStorage {
     if (hi > this.last + 1) throw new UnavailableError(hi - 1);
     const out: Entry[] = [];
     let bytes = 0;
+    const r0 = this.recent.length > 0 ? this.recent[0].index : Infinity;
+    if (lo >= r0 && hi <= r0 + this.recent.length) {
+      for (let i = lo; i < hi; i++) {
+        const e = this.recent[i - r0];
+        bytes += e.data.length;
+        if (out.length > 0 && bytes > maxBytes) return out;
+        out.push(e);
+      }
+      return out;
+    }
     let next = lo;
     while (next < hi) {
       const rows = this.st.range.all(next, hi, Math.min(PAGE_ROWS, hi - next));
@@ -305,7 +331,48 @@ export class SqliteRaftLog implements RaftStorage {
       this.runs = runs;
       this.snap = snap;
       if (hardState) this.hard = { ...hardState };
+      // The recent entries follow the log: what the snapshot or the overwrite removed goes, new ones join.
+      this.forgetRecent(prevIndex, entries.length > 0 ? entries[0].index - 1 : last);
+      if (entries.length > 0) this.rememberRecent(entries);
     };
+  }
+
+  /** Drops recent entries at or below `upTo` (log start moved) or above `last` (suffix deleted). */
+  private forgetRecent(upTo: number, last: number): void {
+    if (this.recent.length === 0) return;
+    const r0 = this.recent[0].index;
+    const from = Math.max(0, upTo + 1 - r0);
+    const to = Math.max(from, Math.min(this.recent.length, last + 1 - r0));
+    if (from === 0 && to === this.recent.length) return;
+    this.recent = this.recent.slice(from, to);
+    this.recentBytes = this.recent.reduce((n, e) => n + e.data.length, 0);
+  }
+
+  /** Appends just-committed `entries` (contiguous, checked by stage) to the recent window, trimming its front. */
+  private rememberRecent(entries: Entry[]): void {
+    const first = entries[0].index;
+    const r0 = this.recent.length > 0 ? this.recent[0].index : first;
+    // forgetRecent already cut everything >= first that was overwritten; a gap means the window is stale.
+    if (first !== r0 + this.recent.length) {
+      this.recent = [];
+      this.recentBytes = 0;
+    }
+    for (const e of entries) {
+      this.recent.push(e);
+      this.recentBytes += e.data.length;
+    }
+    if (this.recent.length <= RECENT_MAX_ENTRIES && this.recentBytes <= RECENT_MAX_BYTES) return;
+    // Past a bound, trim to three quarters of it, so the copy below happens once per many saves.
+    let drop = 0;
+    let bytes = this.recentBytes;
+    while (this.recent.length - drop > 1 && (this.recent.length - drop > (RECENT_MAX_ENTRIES * 3) / 4 || bytes > (RECENT_MAX_BYTES * 3) / 4)) {
+      bytes -= this.recent[drop].data.length;
+      drop++;
+    }
+    if (drop > 0) {
+      this.recent = this.recent.slice(drop);
+      this.recentBytes = bytes;
+    }
   }
 
   /**
@@ -338,6 +405,7 @@ export class SqliteRaftLog implements RaftStorage {
     this.prevIndex = index;
     this.prevTerm = term;
     this.runs = dropRunsUpTo(this.runs, index);
+    this.forgetRecent(index, this.last);
   }
 
   /** Reloads every cache from SQL (after a caller's transaction around `stage` rolled back). */

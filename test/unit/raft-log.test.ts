@@ -188,8 +188,10 @@ describe("SqliteRaftLog", () => {
   });
 
   it("a corrupted row is detected on read: 'stored entry N is corrupt'", async () => {
-    const { db, log } = await fresh();
-    log.save({ entries: range(1, 5, 1) });
+    const { db, log: writer } = await fresh();
+    writer.save({ entries: range(1, 5, 1) });
+    // A fresh instance reads from the file (the writer would serve its recent entries from memory).
+    const log = new SqliteRaftLog(db);
     db.prepare("UPDATE raft_log SET data = ? WHERE idx = 3").run(new Uint8Array([99]));
     assert.throws(() => log.entries(1, 6, Infinity), (e: unknown) => e instanceof RaftInvariantError && /stored entry 3 is corrupt/.test(e.message));
     assert.deepEqual(log.entries(1, 3, Infinity).map((e) => e.index), [1, 2]);
@@ -238,6 +240,78 @@ describe("SqliteRaftLog", () => {
     db.exec("CREATE TABLE kv_meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID");
     db.prepare("INSERT INTO kv_meta VALUES (?, ?)").run("conf_state", JSON.stringify({ voters: ["a", "b"], votersOutgoing: [], learners: ["c"] }));
     assert.deepEqual(log.initialState().confState, { voters: ["a", "b"], votersOutgoing: [], learners: ["c"] });
+  });
+});
+
+describe("SqliteRaftLog recent entries (read from memory after a save)", () => {
+  /** Counts reads of raft_log rows through the driver (the range statement). */
+  function countRangeReads(db: SqlDriver): { n: number } {
+    const count = { n: 0 };
+    const prepare = db.prepare.bind(db);
+    db.prepare = (sql: string) => {
+      const st = prepare(sql);
+      if (!/FROM raft_log WHERE idx >= \? AND idx < \?/.test(sql)) return st;
+      return { ...st, run: st.run.bind(st), get: st.get.bind(st), all: (...a: unknown[]) => (count.n++, st.all(...(a as []))) } as typeof st;
+    };
+    return count;
+  }
+
+  it("serves just-saved entries without reading SQL, equal to what a reopen reads", async () => {
+    const { db, path } = await fresh();
+    const count = countRangeReads(db);
+    const log = new SqliteRaftLog(db);
+    log.save({ entries: range(1, 50, 1) });
+    log.save({ entries: range(51, 60, 2) });
+    const got = log.entries(40, 61, Infinity);
+    assert.equal(count.n, 0, "entries right after a save should come from memory");
+    const db2 = await openTestDb(path);
+    opened.push(db2);
+    const stored = new SqliteRaftLog(db2).entries(40, 61, Infinity);
+    assert.deepEqual(got.map((e) => [e.index, e.term, [...e.data]]), stored.map((e) => [e.index, e.term, [...e.data]]));
+    // maxBytes applies the same way: 1 byte per entry here.
+    assert.deepEqual(log.entries(40, 61, 3).map((e) => e.index), [40, 41, 42]);
+    assert.deepEqual(log.entries(40, 61, 0).map((e) => e.index), [40]);
+  });
+
+  it("an overwritten suffix is never served from memory: the replacement is", async () => {
+    const { log } = await fresh();
+    log.save({ entries: range(1, 10, 1) });
+    log.save({ entries: [ent(6, 2, [66]), ent(7, 2, [77])] });
+    assert.deepEqual(log.entries(4, 8, Infinity).map((e) => [e.index, e.term, e.data[0]]), [
+      [4, 1, 4],
+      [5, 1, 5],
+      [6, 2, 66],
+      [7, 2, 77],
+    ]);
+    assert.throws(() => log.entries(7, 9, Infinity), UnavailableError);
+    log.save({ entries: [ent(8, 2, [88])] });
+    assert.deepEqual(log.entries(5, 9, Infinity).map((e) => e.data[0]), [5, 66, 77, 88]);
+  });
+
+  it("compaction and a snapshot that replaces the log drop entries from memory too", async () => {
+    const { log } = await fresh();
+    log.save({ entries: range(1, 10, 1) });
+    log.setSnapshot({ meta: { index: 5, term: 1, confState: { voters: ["a"], votersOutgoing: [], learners: [] } }, data: new Uint8Array(0) });
+    log.compact(5);
+    assert.throws(() => log.entries(5, 7, Infinity), CompactedError);
+    assert.deepEqual(log.entries(6, 11, Infinity).map((e) => e.index), [6, 7, 8, 9, 10]);
+    log.save({ entries: [], snapshot: { meta: { index: 20, term: 3, confState: { voters: ["a"], votersOutgoing: [], learners: [] } }, data: new Uint8Array(0) } });
+    assert.throws(() => log.entries(10, 11, Infinity), CompactedError);
+    log.save({ entries: [ent(21, 3, [21])] });
+    assert.deepEqual(log.entries(21, 22, Infinity).map((e) => [e.index, e.term]), [[21, 3]]);
+  });
+
+  it("keeps a bounded window: old entries are read back from SQL, still verified", async () => {
+    const { db } = await fresh();
+    const count = countRangeReads(db);
+    const log = new SqliteRaftLog(db);
+    for (let i = 0; i < 10; i++) log.save({ entries: range(1 + i * 1000, (i + 1) * 1000, 1) });
+    assert.equal(count.n, 0);
+    assert.deepEqual(log.entries(1, 3, Infinity).map((e) => e.index), [1, 2]);
+    assert.ok(count.n > 0, "entries far behind the tail should be read from SQL");
+    const before = count.n;
+    assert.deepEqual(log.entries(9990, 10001, Infinity).length, 11);
+    assert.equal(count.n, before, "the tail should still be in memory");
   });
 });
 
