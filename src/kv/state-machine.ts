@@ -169,7 +169,17 @@ export class KvStateMachine {
    */
   applyEntries(entries: Entry[]): AppliedEntry[] {
     if (entries.length === 0) return [];
-    return this.driver.transaction(() => {
+    return this.driver.transaction(() => this.applyEntriesInTransaction(entries));
+  }
+
+  /**
+   * `applyEntries` inside a transaction the caller already opened on the same driver (the node writes a
+   * Ready's Raft log entries and applies its committed entries in one transaction: one COMMIT per Ready).
+   * Same rules and errors; the caller's rollback undoes the batch.
+   */
+  applyEntriesInTransaction(entries: Entry[]): AppliedEntry[] {
+    if (entries.length === 0) return [];
+    {
       let applied = this.appliedIndex();
       let term = this.appliedTerm();
       const revisionBefore = this.store.revision();
@@ -192,7 +202,7 @@ export class KvStateMachine {
       } finally {
         this.batchRevision = undefined;
       }
-    });
+    }
   }
 
   private applyEntry(e: Entry): AppliedEntry {

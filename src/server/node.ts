@@ -60,7 +60,7 @@ import type {
 } from "../kv/types.ts";
 import { RaftNode } from "../raft/raw-node.ts";
 import { createRng } from "../raft/rng.ts";
-import { NotLeaderError, type ConfChange, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
+import { NotLeaderError, type ConfChange, type Entry, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
 import { PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { readBodyWithin } from "../api/http.ts";
@@ -510,10 +510,10 @@ export class EdgeNode implements KvService {
    */
   private handleReady(rd: Ready): void {
     this.sendAll(rd.sendNow);
-    const t0 = performance.now();
-    const owed = this.persist(rd);
     if (rd.softState) this.onRoleChange(rd.softState.role === "leader");
-    if (rd.committedEntries.length > 0) this.apply(rd);
+    const t0 = performance.now();
+    const { owed, results } = this.persistAndApply(rd);
+    if (results) this.afterApply(rd.committedEntries, results);
     for (const rs of rd.readStates) this.reads.indexKnown(rs.requestId, rs.index);
     for (const id of rd.droppedReadIds) this.reads.fail(id, new ApiError("unavailable", "leadership changed before the read was confirmed; retry", { retryAfterSec: 1 }));
     this.reads.release(this.kv.appliedIndex());
@@ -550,11 +550,15 @@ export class EdgeNode implements KvService {
   }
 
   /**
-   * Writes the Ready's snapshot, entries and hard state. Returns true when they still need the WAL fsync
-   * (written with `synchronous=NORMAL` while a WAL syncer exists); false when they are already durable (or
-   * nothing needed syncing).
+   * Writes the Ready's snapshot, entries and hard state, and applies its committed entries: in ONE
+   * transaction when there is something to save (one COMMIT per Ready, not two), else the apply alone.
+   * `owed` is true when the writes still need the WAL fsync (written with `synchronous=NORMAL` while a WAL
+   * syncer exists); false when they are already durable (or nothing needed syncing). `results` are the
+   * applied entries' results (undefined when nothing was committed).
    */
-  private persist(rd: Ready): boolean {
+  private persistAndApply(rd: Ready): { owed: boolean; results: AppliedEntry[] | undefined } {
+    const committed = rd.committedEntries;
+    let results: AppliedEntry[] | undefined;
     const t0 = performance.now();
     if (rd.snapshot) {
       const ref = parseSnapshotRef(rd.snapshot.data);
@@ -581,18 +585,35 @@ export class EdgeNode implements KvService {
       // The snapshot restore above committed with FULL itself; entries after it may go the async way too.
       owed = mustSync && this.walSync !== undefined;
       synced ||= mustSync && !owed;
+      // Applying commits without its own fsync (etcd's backend also commits its bolt txn lazily): the
+      // entries are durable in the Raft log on a quorum, the applied index moves in the same transaction,
+      // and WAL frames become durable in order, so after a power loss the node re-applies from a
+      // consistent applied index.
       this.setSynchronous(mustSync && !owed ? "FULL" : "NORMAL");
       try {
-        this.log.save({ entries: rd.entries, hardState: rd.hardState });
+        const finish = this.db.transaction(() => {
+          const fin = this.log.stage({ entries: rd.entries, hardState: rd.hardState });
+          if (committed.length > 0) results = this.kv.applyEntriesInTransaction(committed);
+          return fin;
+        });
+        finish();
       } finally {
         this.setSynchronous("FULL");
       }
       this.durableTermVote = termVote;
     }
+    if (committed.length > 0 && results === undefined) {
+      this.setSynchronous("NORMAL");
+      try {
+        results = this.kv.applyEntries(committed);
+      } finally {
+        this.setSynchronous("FULL");
+      }
+    }
     this.writeMarkerOnce();
     // The fsync histogram counts persists that fsynced (a commit-index-only save does not).
     if (synced) this.observeFsync((performance.now() - t0) / 1000);
-    return owed;
+    return { owed, results };
   }
 
   /**
@@ -606,18 +627,8 @@ export class EdgeNode implements KvService {
     this.synchronous = mode;
   }
 
-  private apply(rd: Ready): void {
-    const entries = rd.committedEntries;
-    // Applying commits without an fsync (etcd's backend also commits its bolt txn lazily): the entries are
-    // already durable in the Raft log, the applied index moves in the same transaction, and WAL frames
-    // become durable in order, so after a power loss the node re-applies from a consistent applied index.
-    this.setSynchronous("NORMAL");
-    let results: AppliedEntry[];
-    try {
-      results = this.kv.applyEntries(entries);
-    } finally {
-      this.setSynchronous("FULL");
-    }
+  /** What follows an apply in memory: leases, waiting proposals, membership, watchers. */
+  private afterApply(entries: Entry[], results: AppliedEntry[]): void {
     const termOf = new Map(entries.map((e) => [e.index, e.term]));
     let changed = false;
     let membership = false;
