@@ -12,6 +12,7 @@ import { admissionProblem } from "./peer-auth.ts";
 import { readSnapshotBody } from "./snapshot-body.ts";
 import { noDelay } from "./peer-http2-streams.ts";
 import { deliverMessageChunk } from "./peer-message-frames.ts";
+import { deferDestroyOnDeno } from "./http2-teardown.ts";
 
 /** What the server half needs from the transport. */
 export interface PeerServerContext {
@@ -66,6 +67,9 @@ export const startNodeHttp2PeerServer: PeerServerStarter = (host, port, ctx) => 
   const server = http2.createServer({ maxSessionMemory: 64, settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
   const sessions = new Set<ServerHttp2Session>();
   server.on("session", (s) => {
+    // A client closing its session sends GOAWAY; on Deno the runtime then destroys this session from inside
+    // nghttp2's GOAWAY processing unless destroy() is deferred (http2-teardown.ts).
+    deferDestroyOnDeno(s);
     noDelay(s.socket);
     try {
       s.setLocalWindowSize(SESSION_WINDOW_BYTES);

@@ -16,6 +16,7 @@ import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
 import { bindWithRetry } from "./bind-retry.ts";
 import { noDelay, readRefusal, responseOf, streamBody, uploadBody } from "./peer-http2-streams.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
+import { deferDestroyOnDeno } from "./http2-teardown.ts";
 
 /**
  * Options of `createHttp2PeerTransport`: the port's `PeerTransportOptions` (identity, listen address,
@@ -243,6 +244,9 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     } catch (e) {
       return scheduleReconnect(p, `connect failed: ${(e as Error).message}`);
     }
+    // A GOAWAY with an error code (or NO_ERROR with no stream open) makes Deno's runtime destroy the session
+    // from inside nghttp2's GOAWAY processing, before and regardless of our handlers: defer it (http2-teardown.ts).
+    deferDestroyOnDeno(session);
     p.session = session;
     // TCP_NODELAY: see noDelay (a Nagle + delayed-ACK stall on every commit otherwise).
     session.once("connect", (_s, socket) => noDelay(socket));
