@@ -11,6 +11,8 @@
  *                       stale-read (the run must then report violations)
  *   --silent-loss       lost messages are not reported to the sender (UDP-like; default: HTTP/2-like,
  *                       the sender's transport sees the failure and calls reportUnreachable)
+ *   --persist MODE      sync | async: how every node persists a Ready (default: drawn per seed, 3 in 4
+ *                       async = the node's fsync off the event loop; see docs/sim.md)
  *   --trace             print the whole event trace of each seed (use with --seed)
  *   --quiet             no progress lines on stderr
  *   --help              this text
@@ -21,7 +23,7 @@
 import type { RaftBug } from "../src/raft/types.ts";
 import { runSimulation, type SimResult } from "../test/sim/sim.ts";
 
-const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--ticks T] [--bug NAME] [--silent-loss] [--trace] [--quiet]
+const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--ticks T] [--bug NAME] [--silent-loss] [--persist sync|async] [--trace] [--quiet]
 
   --seeds A..B   run seeds A to B inclusive (default 1..100)
   --seed S       run one seed
@@ -29,6 +31,8 @@ const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--tic
   --ticks T      safety-phase ticks (default: drawn per seed, 2000..4000); a liveness phase follows
   --bug NAME     enable a deliberately wrong rule in every node: commit-prior-term | forget-vote | stale-read
   --silent-loss  lost messages are not reported to the sender (UDP-like); default: reported, as HTTP/2 would
+  --persist M    sync | async for every node (default: drawn per seed, 3 in 4 async: the fsync completes
+                 later while the node keeps stepping messages, proposals and ticks)
   --trace        print every event of each seed (deterministic across Node, Bun and Deno)
   --quiet        no progress lines on stderr
   --help         show this text
@@ -47,6 +51,7 @@ interface Args {
   trace: boolean;
   quiet: boolean;
   silentLoss: boolean;
+  persist?: "sync" | "async";
 }
 
 function usage(message: string): never {
@@ -91,6 +96,10 @@ export function parseArgs(argv: string[]): Args {
       const b = argv[++i] as RaftBug;
       if (!BUGS.includes(b)) usage(`--bug must be one of ${BUGS.join(", ")}`);
       a.bug = b;
+    } else if (f === "--persist") {
+      const p = argv[++i];
+      if (p !== "sync" && p !== "async") usage(`--persist must be sync or async, got ${p ?? "nothing"}`);
+      a.persist = p;
     } else if (f === "--trace") a.trace = true;
     else if (f === "--silent-loss") a.silentLoss = true;
     else if (f === "--quiet") a.quiet = true;
@@ -106,6 +115,7 @@ export function replayCommand(a: Args, seed: number): string {
   if (a.ticks !== undefined) cmd += ` --ticks ${a.ticks}`;
   if (a.bug) cmd += ` --bug ${a.bug}`;
   if (a.silentLoss) cmd += " --silent-loss";
+  if (a.persist) cmd += ` --persist ${a.persist}`;
   return cmd + " --trace";
 }
 
@@ -123,7 +133,7 @@ function main(): void {
   let simTicks = 0;
   const t0 = Date.now();
   for (let seed = a.from; seed <= a.to; seed++) {
-    const r: SimResult = runSimulation({ seed, nodes: a.nodes, ticks: a.ticks, bug: a.bug, trace: a.trace, silentLoss: a.silentLoss });
+    const r: SimResult = runSimulation({ seed, nodes: a.nodes, ticks: a.ticks, bug: a.bug, trace: a.trace, silentLoss: a.silentLoss, persist: a.persist });
     simTicks += r.ticks;
     if (a.trace) {
       for (const line of r.trace) console.log(line);

@@ -45,6 +45,22 @@ export interface FaultMix {
   /** Chance per tick of asking the leader to transfer leadership. */
   transferPerMille: number;
   workload: WorkloadMix;
+  persist: PersistMix;
+}
+
+/**
+ * How nodes persist a Ready. `async` is src/server/node.ts with its WAL syncer (docs/storage.md): the
+ * fsync completes after a delay while the node keeps stepping; `sync` is the node without one (every
+ * Ready durable before anything else happens).
+ */
+export interface PersistMix {
+  mode: "sync" | "async";
+  /** Each fsync completes after [0, fsyncTicksMax] ticks (0: after the messages already due this tick). */
+  fsyncTicksMax: number;
+  /** Of crashes with an fsync in flight, how many per mille keep that Ready's entries and hard state... */
+  crashKeepsWritePerMille: number;
+  /** ...and how many keep its applies too (the rest keep nothing of it). */
+  crashKeepsAllPerMille: number;
 }
 
 /** Options that override the draw (CLI flags). */
@@ -52,9 +68,27 @@ export interface MixOverrides {
   nodes?: number;
   ticks?: number;
   bug?: RaftBug;
+  persist?: "sync" | "async";
 }
 
-/** Draws a fault mix from `rng`; see the file comment. */
+/**
+ * Draws the persist mode from its own stream (`rng`), so adding it did not reshuffle the other knobs of a
+ * seed: three seeds in four run asynchronous persist, the node's default with its ports.
+ */
+export function drawPersistMix(rng: SimRng, mode?: "sync" | "async"): PersistMix {
+  const drawn = rng.chance(750) ? "async" : "sync";
+  return {
+    mode: mode ?? drawn,
+    fsyncTicksMax: rng.pick([0, 1, 1, 2, 4]),
+    crashKeepsWritePerMille: rng.pick([0, 200, 400]),
+    crashKeepsAllPerMille: rng.pick([0, 200]),
+  };
+}
+
+/**
+ * Draws a fault mix from `rng`; see the file comment. `persist` is left synchronous (or `o.persist` with
+ * no delay): the simulator replaces it with {@link drawPersistMix} from a stream of its own.
+ */
 export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
   // Draw every knob even when overridden, so an override does not shift the rest of the mix.
   const drawnNodes = rng.chance(100) ? 7 : rng.chance(500) ? 5 : 3;
@@ -103,6 +137,7 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
       casPerMille: rng.range(100, 300),
       opTimeoutTicks: rng.range(10, 40) * 3,
     },
+    persist: { mode: o.persist ?? "sync", fsyncTicksMax: 0, crashKeepsWritePerMille: 0, crashKeepsAllPerMille: 0 },
   };
   if (o.ticks !== undefined) mix.safetyTicks = o.ticks;
   // Each bug needs its own trigger often enough to be seen within the seed budget.
@@ -150,5 +185,8 @@ export function describeFaultMix(m: FaultMix): string {
     `network: loss=${n.lossPerMille}‰${n.silentLoss ? " (silent)" : ""} dup=${n.duplicatePerMille}‰ delay=${n.delayTicksMin}..${n.delayTicksMax} ticks longDelay=${n.longDelayPerMille}‰ up to ${n.longDelayTicksMax} ticks`,
     `partitions=[${m.partitionKinds.join(",")}] change=${m.partitionChangePerMille}‰/tick crash=${m.crashPerMille}‰/tick down<=${m.maxDownTicks} crashAfterVote=${m.crashAfterVotePerMille}‰ crashNewLeader=${m.crashNewLeaderPerMille}‰ crashAfterCommit=${m.crashAfterCommitPerMille}‰ pause=${m.pausePerMille}‰/tick <=${m.pauseTicksMax} membership=${m.membershipPerMille}‰ transfer=${m.transferPerMille}‰`,
     `workload: clients=${w.clients} keys=${w.keys.join(",")} start=${w.startPerMille}‰ get=${w.getPerMille}‰ cas=${w.casPerMille}‰ opTimeout=${w.opTimeoutTicks} ticks`,
+    m.persist.mode === "sync"
+      ? "persist: sync"
+      : `persist: async fsync=0..${m.persist.fsyncTicksMax} ticks; a crash mid-fsync keeps entries+hard state ${m.persist.crashKeepsWritePerMille}‰, also applies ${m.persist.crashKeepsAllPerMille}‰`,
   ].join("\n");
 }

@@ -97,19 +97,36 @@ export class SimNetwork {
    * Messages over a cut link are dropped when they fall due (a partition loses what is in the wire).
    */
   next(nowTick: number): Message | undefined {
+    if (!this.peekDue(nowTick)) return undefined;
+    const item = this.queue.shift()!;
+    this.stats.delivered++;
+    return item.message;
+  }
+
+  /**
+   * The (tick, sequence number) of the message {@link next} would return now, or undefined; drops the due
+   * messages over cut links on the way (as `next` does). The simulator orders its other timed events
+   * (persist completions) against it.
+   */
+  peekDue(nowTick: number): { tick: number; seq: number } | undefined {
     // The queue is kept sorted by (deliverAtTick, seq), so the head is the next due message.
     while (this.queue.length > 0 && this.queue[0].deliverAtTick <= nowTick) {
-      const item = this.queue.shift()!;
+      const item = this.queue[0];
       if (this.cuts.has(item.message.from + ">" + item.message.to)) {
+        this.queue.shift();
         this.stats.cut++;
         if (item.message.type === "installSnapshot") this.droppedSnapshots.push(item.message);
         else this.cutMessages.push(item.message);
         continue;
       }
-      this.stats.delivered++;
-      return item.message;
+      return { tick: item.deliverAtTick, seq: item.seq };
     }
     return undefined;
+  }
+
+  /** A sequence number from the same counter as messages, for an event ordered among them (same tick: by seq). */
+  reserveSeq(): number {
+    return this.seq++;
   }
 
   /** Inserts keeping (deliverAtTick, seq) order; seq only grows, so ties go after existing items. */

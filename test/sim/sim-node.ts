@@ -6,6 +6,14 @@
  * snapshot) and the register machine with its applied index (written atomically with each apply). The
  * core's memory, queued reads and undelivered messages are lost; the restarted core gets
  * `applied` = the machine's applied index.
+ *
+ * Asynchronous persist (when the simulator passes `DriverHooks.schedulePersist`) is the Ready loop of
+ * src/server/node.ts with its WAL fsync off the event loop (docs/storage.md): a Ready that must be synced
+ * (new entries, or a new term or vote) is written and its committed entries applied at once, but its
+ * `messages` and `advance()` wait until the simulator completes the persist; meanwhile the node steps
+ * messages, proposals and ticks, and makes no other Ready. A crash before the completion keeps a prefix of
+ * the unsynced writes (SQLite's WAL): nothing of that Ready, its entries and hard state without its
+ * applies, or all of it. A snapshot install is durable at once (the node restores it with FULL sync).
  */
 import { MemoryStorage } from "../../src/raft/memory-storage.ts";
 import type { ConfState, Entry, Message, NodeId, RaftBug, RaftConfig, RaftStatus, Ready, Rng, Snapshot } from "../../src/raft/types.ts";
@@ -45,6 +53,24 @@ export interface DriverHooks {
   readReady(node: SimNode, requestId: string): void;
   /** A ReadIndex request was refused (definite failure). */
   readDropped(node: SimNode, requestId: string): void;
+  /**
+   * Asynchronous persist: called for each Ready that needs an fsync; returns when the fsync completes, as
+   * (tick, sequence number in the simulator's event order). Absent: every Ready is durable at once.
+   */
+  schedulePersist?(node: SimNode): { dueTick: number; seq: number };
+}
+
+/** What a crash keeps of a Ready whose fsync was in flight (a prefix of its WAL writes). */
+export type CrashKeeps = "nothing" | "write" | "all";
+
+/** A Ready written (and its committed entries applied) whose fsync has not completed yet. */
+export interface PendingPersist {
+  rd: Ready;
+  dueTick: number;
+  seq: number;
+  /** The durable state from before the Ready's writes: what a crash that keeps nothing restores. */
+  durableStorage: MemoryStorage;
+  durableMachine: RegisterMachine;
 }
 
 /** Snapshot policy: snapshot every `snapshotEveryEntries` applied entries, keep `keepTailEntries` in the log. */
@@ -72,6 +98,8 @@ export class SimNode {
   /** Messages that arrived while paused, delivered on resume in arrival order. */
   held: Message[] = [];
   private waitingReads: Array<{ requestId: string; index: number }> = [];
+  /** Asynchronous persist: the Ready whose fsync is in flight (at most one, as in the node). */
+  pending: PendingPersist | undefined;
 
   constructor(
     readonly id: NodeId,
@@ -104,11 +132,21 @@ export class SimNode {
     this.paused = false;
     this.held = [];
     this.waitingReads = [];
+    this.pending = undefined;
     this.drain();
   }
 
-  /** Crash: everything not durable is lost. */
-  crash(): void {
+  /**
+   * Crash: everything not durable is lost. With a persist in flight, `keeps` says how much of its writes
+   * reached the disk anyway (a prefix: the entries and hard state are one transaction, the applies follow).
+   */
+  crash(keeps: CrashKeeps = "nothing"): void {
+    const p = this.pending;
+    this.pending = undefined;
+    if (p && keeps !== "all") {
+      this.machine = p.durableMachine;
+      if (keeps === "nothing") this.storage = p.durableStorage;
+    }
     this.core = undefined;
     this.paused = false;
     this.held = [];
@@ -161,13 +199,17 @@ export class SimNode {
 
   /** Handles Ready batches until none is left (bounded: a core that never quiesces is a bug). */
   drain(): void {
-    for (let rounds = 0; this.core && this.core.hasReady(); rounds++) {
+    for (let rounds = 0; this.core && !this.pending && this.core.hasReady(); rounds++) {
       if (rounds >= 1000) throw new Error(`node ${this.id}: core still has a Ready after 1000 rounds`);
       this.handleReady(this.core, this.core.ready());
     }
   }
 
   private handleReady(core: CoreNode, rd: Ready): void {
+    if (this.hooks.schedulePersist) {
+      this.handleReadyAsync(core, rd, this.hooks.schedulePersist);
+      return;
+    }
     // 1. The leader's AppendEntries may go out before the write (Raft thesis §10.2.1).
     for (const m of rd.sendNow) this.hooks.send(m);
     // 2. One atomic durable write: snapshot, entries, hard state.
@@ -182,6 +224,50 @@ export class SimNode {
       this.machine.restore(rd.snapshot.data);
       this.hooks.restoredSnapshot(this, rd.snapshot);
     }
+    this.applyCommitted(rd);
+    // 5.
+    core.advance();
+    this.maybeSnapshot();
+  }
+
+  /**
+   * A Ready the way src/server/node.ts handles it with a WAL syncer: sendNow, the snapshot (durable at
+   * once), the entries and hard state written, committed entries applied and reads served; when an fsync
+   * is owed, `messages` and `advance()` wait for {@link completePersist}.
+   */
+  private handleReadyAsync(core: CoreNode, rd: Ready, schedule: (node: SimNode) => { dueTick: number; seq: number }): void {
+    for (const m of rd.sendNow) this.hooks.send(m);
+    if (rd.snapshot) {
+      this.storage.applySnapshot(rd.snapshot);
+      if (rd.hardState) this.storage.setHardState(rd.hardState);
+      if (rd.snapshot.meta.index > this.machine.appliedIndex) {
+        this.machine.restore(rd.snapshot.data);
+        this.hooks.restoredSnapshot(this, rd.snapshot);
+      }
+    }
+    // etcd raft's MustSync, as node.ts persist(): only new entries or a new term/vote need the fsync.
+    let owed = rd.entries.length > 0;
+    if (!owed && rd.hardState && !rd.snapshot) {
+      const before = this.storage.initialState().hardState;
+      owed = before.term !== rd.hardState.term || before.vote !== rd.hardState.vote;
+    }
+    let pending: PendingPersist | undefined;
+    if (owed) pending = { rd, ...schedule(this), durableStorage: this.storage.clone(), durableMachine: this.machine.clone() };
+    this.storage.append(rd.entries);
+    if (rd.hardState) this.storage.setHardState(rd.hardState);
+    this.hooks.persisted(this, rd);
+    if (!pending) for (const m of rd.messages) this.hooks.send(m);
+    this.applyCommitted(rd);
+    if (pending) {
+      this.pending = pending;
+      return;
+    }
+    core.advance();
+    this.maybeSnapshot();
+  }
+
+  /** Applies the Ready's committed entries, then serves and fails reads (steps 4 of the contract). */
+  private applyCommitted(rd: Ready): void {
     for (const e of rd.committedEntries) {
       if (e.index <= this.machine.appliedIndex) continue; // already in the restored snapshot
       if (e.type === "confChange") {
@@ -195,9 +281,17 @@ export class SimNode {
     for (const rs of rd.readStates) this.waitingReads.push({ requestId: rs.requestId, index: rs.index });
     this.serveReads();
     for (const id of rd.droppedReadIds) this.hooks.readDropped(this, id);
-    // 5.
-    core.advance();
+  }
+
+  /** The pending Ready's fsync completed: its messages leave, the core advances, the next Ready runs. */
+  completePersist(): void {
+    const p = this.pending;
+    if (!p || !this.core) return;
+    this.pending = undefined;
+    for (const m of p.rd.messages) this.hooks.send(m);
+    this.core.advance();
     this.maybeSnapshot();
+    this.drain();
   }
 
   private serveReads(): void {

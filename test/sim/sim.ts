@@ -6,7 +6,9 @@
  * Invariants (checks.ts) are checked after every Ready and every tick; the client history is checked for
  * linearizability at the end.
  *
- * Per tick: nemesis -> clients -> message delivery -> every node ticks -> checks.
+ * Per tick: nemesis -> clients -> message delivery -> every node ticks -> checks. With asynchronous
+ * persist (most seeds; `persist` option) a node's fsync completes as a timed event ordered among message
+ * deliveries (sim-node.ts), so messages, proposals and ticks reach a node while its Ready is in flight.
  */
 import { MemoryStorage } from "../../src/raft/memory-storage.ts";
 import { RaftNode } from "../../src/raft/raw-node.ts";
@@ -15,11 +17,11 @@ import type { Message, NodeId, RaftBug, Ready } from "../../src/raft/types.ts";
 import { checkOperations } from "../lin/checker.ts";
 import { kvModel, type KvOperation } from "../lin/kv-model.ts";
 import * as checks from "./checks.ts";
-import { describeFaultMix, drawFaultMix, type FaultMix } from "./fault-mix.ts";
+import { describeFaultMix, drawFaultMix, drawPersistMix, type FaultMix } from "./fault-mix.ts";
 import { Nemesis } from "./nemesis.ts";
 import { HEALED, SimNetwork } from "./network.ts";
 import { RegisterMachine } from "./register-machine.ts";
-import { SimNode, type CoreFactory, type DriverHooks } from "./sim-node.ts";
+import { SimNode, type CoreFactory, type CrashKeeps, type DriverHooks } from "./sim-node.ts";
 import { SimRng } from "./sim-rng.ts";
 import { Workload, type WorkloadEnv } from "./workload.ts";
 
@@ -40,6 +42,8 @@ export interface SimOptions {
   coreFactory?: CoreFactory;
   /** Step bound of the linearizability search (a timeout counts as a violation). Default 2e6. */
   linMaxSteps?: number;
+  /** How nodes persist a Ready (see fault-mix.ts PersistMix); drawn per seed (3 in 4 async) when absent. */
+  persist?: "sync" | "async";
 }
 
 /** Outcome of one run. */
@@ -54,7 +58,18 @@ export interface SimResult {
   history: KvOperation[];
   opsCompleted: number;
   opsUnknown: number;
-  stats: { messagesSent: number; messagesDelivered: number; crashes: number; leaders: number; snapshotsInstalled: number; membershipChanges: number; priorTermCommits: number };
+  stats: {
+    messagesSent: number;
+    messagesDelivered: number;
+    crashes: number;
+    leaders: number;
+    snapshotsInstalled: number;
+    membershipChanges: number;
+    priorTermCommits: number;
+    /** Asynchronous persist: fsyncs completed, and crashes that hit one in flight. */
+    persistsCompleted: number;
+    crashesMidPersist: number;
+  };
 }
 
 /** The real core: src/raft/raw-node.ts. */
@@ -78,8 +93,10 @@ export class Simulation implements WorkloadEnv {
   readonly workload: Workload;
   readonly nemesis: Nemesis;
   readonly traceLines: string[] = [];
-  readonly stats = { crashes: 0, leaders: 0, snapshotsInstalled: 0, membershipChanges: 0, priorTermCommits: 0 };
+  readonly stats = { crashes: 0, leaders: 0, snapshotsInstalled: 0, membershipChanges: 0, priorTermCommits: 0, persistsCompleted: 0, crashesMidPersist: 0 };
   private coreSeeds: SimRng;
+  /** Fsync delays and what a crash mid-fsync keeps (its own stream: the other streams draw as before). */
+  private persistRng: SimRng;
   private positions = new Map<NodeId, { commit: number; applied: number; incarnation: number }>();
   /**
    * What a real transport would tell the sender, handled between deliveries: whether an InstallSnapshot got
@@ -108,11 +125,15 @@ export class Simulation implements WorkloadEnv {
       bugs: new Set<RaftBug>(options.bug ? [options.bug] : []),
     };
     const policy = { snapshotEveryEntries: this.mix.snapshotEveryEntries, keepTailEntries: this.mix.keepTailEntries };
-    for (const id of ids) {
-      this.nodes.push(new SimNode(id, new MemoryStorage({ confState: voters }), new RegisterMachine(voters), settings, policy, this.hooks(), options.coreFactory ?? defaultCoreFactory));
-    }
     this.workload = new Workload(root.fork(3), this.mix.workload, ids);
     this.nemesis = new Nemesis(root.fork(4), this);
+    // Forked last, so the streams above are the ones every seed had before asynchronous persist existed.
+    this.persistRng = root.fork(6);
+    this.mix.persist = drawPersistMix(this.persistRng, options.persist);
+    const hooks = this.hooks();
+    for (const id of ids) {
+      this.nodes.push(new SimNode(id, new MemoryStorage({ confState: voters }), new RegisterMachine(voters), settings, policy, hooks, options.coreFactory ?? defaultCoreFactory));
+    }
     this.trace(`seed ${options.seed}${options.bug ? ` bug=${options.bug}` : ""}${options.silentLoss ? " silent-loss" : ""}`);
     for (const line of describeFaultMix(this.mix).split("\n")) this.trace(line);
     for (const n of this.nodes) this.startNode(n);
@@ -138,13 +159,27 @@ export class Simulation implements WorkloadEnv {
     this.trace(`${n.id} starts (incarnation ${n.incarnation}, applied ${n.machine.appliedIndex}, log ${n.storage.firstIndex()}..${n.storage.lastIndex()})`);
   }
 
-  /** Crashes a node: the core, its held messages and its client requests are lost. */
+  /**
+   * Crashes a node: the core, its held messages and its client requests are lost, and of a Ready whose
+   * fsync is in flight a drawn prefix of its writes (see CrashKeeps). The applied index may then go back
+   * to the durable one: the per-tick check restarts from it.
+   */
   crashNode(n: SimNode): void {
     if (!n.up) return;
     this.stats.crashes++;
-    n.crash();
+    let keeps: CrashKeeps = "nothing";
+    if (n.pending) {
+      this.stats.crashesMidPersist++;
+      const r = this.persistRng.nextInt(1000);
+      const p = this.mix.persist;
+      keeps = r < p.crashKeepsAllPerMille ? "all" : r < p.crashKeepsAllPerMille + p.crashKeepsWritePerMille ? "write" : "nothing";
+    }
+    const midPersist = n.pending !== undefined;
+    n.crash(keeps);
     this.workload.onCrash(n, this);
-    this.trace(`${n.id} crashes`);
+    const pos = this.positions.get(n.id);
+    if (pos && n.machine.appliedIndex < pos.applied) pos.applied = n.machine.appliedIndex;
+    this.trace(`${n.id} crashes${midPersist ? ` with an fsync in flight, keeping ${keeps === "nothing" ? "nothing of it" : keeps === "write" ? "its entries and hard state, not its applies" : "all of it"}` : ""}`);
   }
 
   private hooks(): DriverHooks {
@@ -171,6 +206,14 @@ export class Simulation implements WorkloadEnv {
       },
       readReady: (node, id) => this.workload.onReadReady(node, id, this),
       readDropped: (node, id) => this.workload.onReadDropped(node, id, this),
+      schedulePersist:
+        this.mix.persist.mode === "async"
+          ? (node) => {
+              const dueTick = this.nowTick + this.persistRng.range(0, this.mix.persist.fsyncTicksMax);
+              if (this.options.trace) this.trace(`${node.id} fsync in flight until t=${dueTick}`);
+              return { dueTick, seq: this.net.reserveSeq() };
+            }
+          : undefined,
     };
   }
 
@@ -201,17 +244,43 @@ export class Simulation implements WorkloadEnv {
     if (v) throw new ViolationStop(v);
   }
 
-  /** Delivers everything due now, plus the snapshot-send reports. Bounded per tick. */
+  /**
+   * Delivers everything due now, plus the snapshot-send reports, and completes the fsyncs due now, in
+   * (tick, sequence) order with the messages. Bounded per tick.
+   */
   deliverDue(): void {
     for (let n = 0; ; n++) {
       if (n > 200_000) throw new Error("simulator: more than 200000 deliveries in one tick");
       this.flushTransportReports();
+      const head = this.net.peekDue(this.nowTick);
+      const fsynced = this.persistDue();
+      if (fsynced && (!head || fsynced.pending!.dueTick < head.tick || (fsynced.pending!.dueTick === head.tick && fsynced.pending!.seq < head.seq))) {
+        this.stats.persistsCompleted++;
+        if (this.options.trace) this.trace(`${fsynced.id} fsync done`);
+        fsynced.completePersist();
+        this.nemesis.afterStep();
+        continue;
+      }
       const m = this.net.next(this.nowTick);
       if (!m) break;
       this.deliver(m);
       this.nemesis.afterStep();
     }
     this.flushTransportReports();
+  }
+
+  /**
+   * The running node whose fsync completes first among those due now, or undefined. A paused node's
+   * completion waits for its resume (the fsync finishes on another thread, its callback cannot run).
+   */
+  private persistDue(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes) {
+      const p = n.pending;
+      if (!p || !n.up || n.paused || p.dueTick > this.nowTick) continue;
+      if (!best || p.dueTick < best.pending!.dueTick || (p.dueTick === best.pending!.dueTick && p.seq < best.pending!.seq)) best = n;
+    }
+    return best;
   }
 
   /** Delivers one message to its target if it is up (a down node loses it). */
