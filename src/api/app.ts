@@ -8,7 +8,7 @@ import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import { ApiError } from "./errors.ts";
 import { deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, consistencyOf, splitRequestUrl, type RouteLimits } from "./http.ts";
-import { getKeyResponse, registerKvRoutes } from "./kv-routes.ts";
+import { getKeyResponse, putKeyResponse, registerKvRoutes } from "./kv-routes.ts";
 import { RequestMetrics } from "./metrics.ts";
 import type { HealthStatus, KvService, LeaseStatus } from "./service.ts";
 import { registerWatchRoute, type WatchStats } from "./watch-route.ts";
@@ -154,29 +154,31 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
     return c.text(metrics.render() + (own.endsWith("\n") || own === "" ? own : own + "\n"), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
 
-  // GET /v1/kv/{key}, the hottest request, is answered before routing when no CORS headers are configured:
-  // the same handler (getKeyResponse) and error response, and the same metrics line as the middleware
-  // records, without the router, the Context and the middleware chain (docs/bench.md, 2026-11-30).
+  // GET and PUT /v1/kv/{key}, the hottest requests, are answered before routing when no CORS headers are
+  // configured: the same handlers (getKeyResponse, putKeyResponse) and error response, and the same metrics
+  // line as the middleware records, without the router, the Context and the middleware chain (hono's share
+  // was about 15 % of a Bun leader's CPU under put@64, issue #6; docs/bench.md, 2026-11-30).
   if (origins.length === 0) {
     const routed = app.fetch;
-    const serveGetKey = async (request: Request): Promise<Response> => {
+    const serveKey = async (method: "GET" | "PUT", request: Request): Promise<Response> => {
       const t0 = nowMs();
       let res: Response;
       try {
-        res = await getKeyResponse(request, service, limits);
+        res = await (method === "GET" ? getKeyResponse : putKeyResponse)(request, service, limits);
       } catch (err) {
         res = errorResponse(err);
       }
-      metrics.observe("GET", KEY_ROUTE, res.status, nowMs() - t0);
+      metrics.observe(method, KEY_ROUTE, res.status, nowMs() - t0);
       return res;
     };
     app.fetch = ((request: Request, ...rest: unknown[]) => {
-      if (request.method === "GET" && splitRequestUrl(request.url).path.startsWith("/v1/kv/")) return serveGetKey(request);
+      const method = request.method;
+      if ((method === "GET" || method === "PUT") && splitRequestUrl(request.url).path.startsWith("/v1/kv/")) return serveKey(method, request);
       return (routed as (r: Request, ...x: unknown[]) => Response | Promise<Response>)(request, ...rest);
     }) as typeof app.fetch;
   }
   return app;
 }
 
-/** The hono pattern of `GET /v1/kv/{key}`, as the metrics label it. */
+/** The hono pattern of `GET|PUT /v1/kv/{key}`, as the metrics label it. */
 const KEY_ROUTE = "/v1/kv/*";

@@ -17,13 +17,19 @@ export interface RouteLimits {
   requestTimeoutMs: number;
 }
 
+/** A request header of a hono Context or a bare Request (lower-case name); undefined when absent. */
+export function headerOf(source: Context | Request, name: string): string | undefined {
+  return ("req" in source ? source.req.raw.headers : source.headers).get(name) ?? undefined;
+}
+
 /**
  * The session of a write from `X-Client-Id` and `X-Request-Seq` (both or neither): client id 1..128
- * visible ASCII chars, sequence a positive integer. `bad_request` otherwise.
+ * visible ASCII chars, sequence a positive integer. `bad_request` otherwise. Takes the hono Context or the
+ * bare Request (the routes answered before routing have no Context, app.ts `createApp`).
  */
-export function sessionOf(c: Context): ClientSession | undefined {
-  const clientId = c.req.header("x-client-id");
-  const seq = c.req.header("x-request-seq");
+export function sessionOf(source: Context | Request): ClientSession | undefined {
+  const clientId = headerOf(source, "x-client-id");
+  const seq = headerOf(source, "x-request-seq");
   if (clientId === undefined && seq === undefined) return undefined;
   if (clientId === undefined || seq === undefined) throw new ApiError("bad_request", "X-Client-Id and X-Request-Seq go together");
   if (!/^[\x21-\x7e]{1,128}$/.test(clientId)) throw new ApiError("bad_request", "X-Client-Id must be 1..128 visible ASCII characters");
@@ -71,9 +77,9 @@ export function requestDeadline(request: Request, timeoutMs: number): AbortSigna
   return raw ? AbortSignal.any([raw, timeout]) : timeout;
 }
 
-/** True when the client asked for CBOR (`Accept: application/cbor`). */
-export function wantsCbor(c: Context): boolean {
-  return (c.req.header("accept") ?? "").toLowerCase().includes(CBOR_TYPE);
+/** True when the client asked for CBOR (`Accept: application/cbor`); a Context or a bare Request. */
+export function wantsCbor(source: Context | Request): boolean {
+  return (headerOf(source, "accept") ?? "").toLowerCase().includes(CBOR_TYPE);
 }
 
 /** Sends `data` as JSON (KeyValues converted, see wire.ts) or CBOR per `Accept`, with `status`. */
@@ -85,6 +91,18 @@ export function respond(c: Context, data: unknown, status = 200): Response {
     return c.body(new Uint8Array(bytes) as Uint8Array<ArrayBuffer>, status as 200, { "content-type": CBOR_TYPE });
   }
   return c.json(body as object, status as 200);
+}
+
+/**
+ * `respond` without a hono Context: a new Response with `data` as JSON or CBOR per the request's `Accept`.
+ * Content types as hono's `c.json` / `c.body` set them above ("application/json", no charset), so a
+ * route answered before routing and the routed one give the same bytes (test/unit/api-put-path.test.ts).
+ */
+export function resultResponse(request: Request, data: unknown, status = 200): Response {
+  const cbor = wantsCbor(request);
+  const body = encodeResult(data, cbor);
+  if (cbor) return new Response(new Uint8Array(apiCbor.encode(body)) as Uint8Array<ArrayBuffer>, { status, headers: { "content-type": CBOR_TYPE } });
+  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 }
 
 /** The error response: JSON body `{"error": {...}}`, status by code, `Retry-After` on 429/503. */
@@ -102,19 +120,21 @@ export function errorResponse(err: unknown): Response {
 /**
  * Reads the raw body, at most `maxBytes`: checks `Content-Length` first, then counts while streaming and
  * stops at the limit, so an oversized or lying body is never buffered whole. `payload_too_large` past it.
+ * Takes the hono Context or the bare Request.
  */
-export async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8Array> {
-  const declared = c.req.header("content-length");
+export async function readBodyBytes(source: Context | Request, maxBytes: number): Promise<Uint8Array> {
+  const request = "req" in source ? source.req.raw : source;
+  const declared = request.headers.get("content-length") ?? undefined;
   if (declared !== undefined && Number(declared) > maxBytes) throw new ApiError("payload_too_large", `body of ${declared} bytes is above the limit of ${maxBytes}`);
   if (declared !== undefined) {
     // A body of known length is read by the runtime in one native call: a JS reader loop costs a promise and
     // stream-controller callbacks per chunk (about a tenth of a Bun leader's time under put@64, docs/bench.md
     // 2026-11-30). HTTP framing delivers at most the declared length; it is checked again all the same.
-    const whole = new Uint8Array(await c.req.raw.arrayBuffer());
+    const whole = new Uint8Array(await request.arrayBuffer());
     if (whole.byteLength > maxBytes) throw new ApiError("payload_too_large", `body is above the limit of ${maxBytes} bytes`);
     return whole;
   }
-  const read = await readBodyWithin(c.req.raw.body, maxBytes);
+  const read = await readBodyWithin(request.body, maxBytes);
   if (!read.ok) throw new ApiError("payload_too_large", `body is above the limit of ${maxBytes} bytes`);
   return read.bytes;
 }

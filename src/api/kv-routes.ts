@@ -5,7 +5,7 @@
  */
 import type { Context, Hono } from "hono";
 import { ApiError } from "./errors.ts";
-import { consistencyFromQuery, consistencyOf, deadlineSignal, readBodyBytes, readStructuredBody, requestDeadline, respond, sessionOf, splitRequestUrl, type RouteLimits } from "./http.ts";
+import { consistencyFromQuery, consistencyOf, deadlineSignal, headerOf, readBodyBytes, readStructuredBody, requestDeadline, respond, resultResponse, sessionOf, splitRequestUrl, type RouteLimits } from "./http.ts";
 import { compareBytes, prefixEnd, type Compare, type RangeRequest, type RangeResult } from "../kv/types.ts";
 import type { KvService, ServiceRangeResult } from "./service.ts";
 import {
@@ -43,12 +43,13 @@ export function keyFromPath(c: Context | string): Uint8Array {
 /**
  * A precondition header as a compare: `If-Match: "<modRevision>"` (also bare or weak `W/"n"`) = the key's
  * modRevision equals n; `If-Match: *` = the key exists; `If-None-Match: *` = the key is absent (a deleted
- * key is absent, SCENARIOS.md C21). Returns [] without preconditions; `bad_request` when malformed.
+ * key is absent, SCENARIOS.md C21). Returns [] without preconditions; `bad_request` when malformed. Reads
+ * the headers of a hono Context or of a bare Request.
  */
-export function preconditions(c: Context, key: Uint8Array): Compare[] {
+export function preconditions(source: Context | Request, key: Uint8Array): Compare[] {
   const out: Compare[] = [];
-  const ifMatch = c.req.header("if-match");
-  const ifNoneMatch = c.req.header("if-none-match");
+  const ifMatch = headerOf(source, "if-match");
+  const ifNoneMatch = headerOf(source, "if-none-match");
   if (ifMatch !== undefined) {
     const v = ifMatch.trim();
     if (v === "*") out.push({ key, target: "createRevision", result: ">", value: 0 });
@@ -133,6 +134,33 @@ export async function getKeyResponse(request: Request, service: KvService, limit
   return new Response(kv.value as Uint8Array<ArrayBuffer>, { status: 200, headers });
 }
 
+/**
+ * `PUT /v1/kv/{key}` from the bare Request: the body bytes are the value (at most `limits.maxValueBytes`,
+ * else `payload_too_large`); `?lease=<id>` attaches a lease, `?prevKv=true` returns the previous pair;
+ * `If-Match` / `If-None-Match: *` turn the put into one txn (check and write atomic; `compare_failed` 412
+ * naming the current modRevision); `X-Client-Id` / `X-Request-Seq` make it exactly-once. Answers
+ * `{op, revision[, prevKv]}` as JSON or CBOR per `Accept` (docs/api.md). Needs no hono Context, so the app
+ * also serves it before routing (app.ts `createApp`): hono's router, context and middleware were about
+ * 15 % of a Bun leader's CPU under put@64 (issue #6). The hono route calls it too: one implementation.
+ * Throws ApiError (the caller turns it into the error response).
+ */
+export async function putKeyResponse(request: Request, service: KvService, limits: RouteLimits): Promise<Response> {
+  const { query } = splitRequestUrl(request.url);
+  const params = query === "" ? undefined : new URLSearchParams(query);
+  const key = keyFromPath(request.url);
+  const leaseParam = params?.get("lease") ?? undefined;
+  const lease = leaseParam === undefined ? 0 : parseLeaseId(leaseParam);
+  const compare = preconditions(request, key);
+  const value = await readBodyBytes(request, limits.maxValueBytes);
+  const opts = { session: sessionOf(request), signal: requestDeadline(request, limits.requestTimeoutMs) };
+  const prevKv = parseFlag("prevKv", params?.get("prevKv") ?? undefined);
+  if (compare.length === 0) return resultResponse(request, await service.put({ op: "put", key, value, lease, prevKv }, opts));
+  const t = await service.txn({ op: "txn", compare, success: [{ op: "put", key, value, lease, prevKv }], failure: [{ op: "range", key }] }, opts);
+  if (!t.succeeded) throw conditionFailed(t.responses[0]);
+  const put = t.responses[0];
+  return resultResponse(request, { op: "put", revision: t.revision, ...(put && put.op === "put" && put.prevKv ? { prevKv: put.prevKv } : {}) });
+}
+
 /** Registers the KV, txn and compact routes on `app`. */
 export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLimits): void {
   // The range routes first: hono's `/v1/kv/*` would also match `/v1/kv`.
@@ -160,20 +188,7 @@ export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLim
 
   app.get("/v1/kv/*", (c) => getKeyResponse(c.req.raw, service, limits));
 
-  app.put("/v1/kv/*", async (c) => {
-    const key = keyFromPath(c);
-    const leaseParam = c.req.query("lease");
-    const lease = leaseParam === undefined ? 0 : parseLeaseId(leaseParam);
-    const compare = preconditions(c, key);
-    const value = await readBodyBytes(c, limits.maxValueBytes);
-    const opts = { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) };
-    const prevKv = parseFlag("prevKv", c.req.query("prevKv"));
-    if (compare.length === 0) return respond(c, await service.put({ op: "put", key, value, lease, prevKv }, opts));
-    const t = await service.txn({ op: "txn", compare, success: [{ op: "put", key, value, lease, prevKv }], failure: [{ op: "range", key }] }, opts);
-    if (!t.succeeded) throw conditionFailed(t.responses[0]);
-    const put = t.responses[0];
-    return respond(c, { op: "put", revision: t.revision, ...(put && put.op === "put" && put.prevKv ? { prevKv: put.prevKv } : {}) });
-  });
+  app.put("/v1/kv/*", (c) => putKeyResponse(c.req.raw, service, limits));
 
   app.delete("/v1/kv/*", async (c) => {
     const key = keyFromPath(c);
