@@ -22,6 +22,19 @@ import type { SqlDriver } from "../src/kv/sql-driver.ts";
 import { openSqlite } from "../runtime-adapters/sqlite.ts";
 import { currentRuntime } from "../runtime-adapters/runtime.ts";
 import { nodeFsSnapshotFiles } from "../runtime-adapters/snapshot-files.ts";
+import { commandLine } from "./bench/args.ts";
+
+const USAGE = `usage: npm run bench:storage -- [--runtime node|bun|deno]... [--keys N,N...]
+
+Storage benchmark (not a test): per runtime (each in its own child process), Raft log appends per second
+in batches of 1, 100 and 1000 entries (one fsync each), puts per second applied through KvStateMachine,
+snapshot create and restore time and size, and the largest resident set size. Files under .tmp/ (removed).
+
+  --runtime R     node, bun or deno; repeat for several (default: all three)
+  --keys N,N...   key counts of the snapshot step (default 100000,1000000)
+  -h, --help      this text
+
+Exit status: 0 done, 1 failed, 2 bad arguments.`;
 
 const root = new URL("..", import.meta.url).pathname;
 const self = join(root, "scripts/bench-storage.ts");
@@ -182,12 +195,13 @@ function print(r: Result): void {
 }
 
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const at = argv.indexOf("--keys");
-  const keysArg = at >= 0 ? argv[at + 1] : "100000,1000000";
-  if (argv.includes("--child")) return child(keysArg.split(",").map(Number));
-  const runtimes: string[] = [];
-  for (let i = 0; i < argv.length; i++) if (argv[i] === "--runtime") runtimes.push(argv[++i]);
+  // --child: the per-runtime child this script spawns (internal, not in the usage text)
+  const cli = commandLine(USAGE, { runtime: { type: "string", multiple: true }, keys: { type: "string" }, child: { type: "boolean" } });
+  const keysArg = cli.str("keys", "100000,1000000");
+  if (!/^\d+(,\d+)*$/.test(keysArg)) cli.usageError(`--keys must be comma-separated counts, got ${JSON.stringify(keysArg)}`);
+  if (cli.flag("child")) return child(keysArg.split(",").map(Number));
+  const runtimes: string[] = cli.strs("runtime");
+  for (const rt of runtimes) if (!["node", "bun", "deno"].includes(rt)) cli.usageError(`--runtime must be node, bun or deno, got ${JSON.stringify(rt)}`);
   if (runtimes.length === 0) runtimes.push("node", "bun", "deno");
   console.log(`edgekv storage benchmark, ${new Date().toISOString()}, runtimes ${runtimes.join(", ")}, snapshot keys ${keysArg}`);
   for (const rt of runtimes) {

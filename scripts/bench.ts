@@ -2,53 +2,76 @@
  * `npm run bench` — edgekv side by side with etcd 3.4 on this machine, same load generator, same run.
  *
  * Starts a 3-node edgekv cluster (this process owns the node PIDs) and the anchors' 3-member etcd cluster
- * (../shared/anchors/etcd-cluster.sh), writes the key space (100k keys, 256-byte values) into both,
- * restarts etcd (etcd 3.4's reads are slow after a write burst until restart: anchors/RESULTS.md §3), runs
- * the reads, then the writes, with wrk over HTTP/1.1 keep-alive. Each cell alternates the systems
+ * (../shared/anchors/etcd-cluster.sh), writes the key space (100k keys, 256-byte values) into both at the
+ * same time, restarts etcd (etcd 3.4's reads are slow after a write burst until restart: anchors/RESULTS.md
+ * §3), runs the reads, then the writes, with wrk over HTTP/1.1 keep-alive. Each cell alternates the systems
  * (edgekv first on odd repetitions, etcd first on even ones) and reports medians. Then loads edgekv up to
- * --memory-keys keys (128-put CBOR txns, 16 in flight) and records VmRSS per node, and the catch-up time
- * of a follower killed with SIGKILL while the others take 6000 single puts. The full run took 19.5 min on
- * this 2-core machine at load average 15 (wrk's Lua init of 100k requests per thread is a large share of
- * each run there); the quick run about 3-5 min.
- * Writes the table into docs/bench.md ("etcd side by side"). Stops exactly the PIDs it started, also on
- * error and Ctrl-C.
- *
- *   --runtime bun|node|deno   edgekv nodes' runtime (default bun)
- *   --quick                   ~3-minute subset (7 cells, 2 repetitions, no 1M-key load)
- *   --duration S              seconds per wrk run (default 3)
- *   --reps R                  repetitions per cell (default 3; --quick 2)
- *   --memory-keys N           keys in edgekv for the memory figure (default 1000000; --quick 100000)
- *   --base-port P             edgekv client ports P..P+2, peer ports P+100.. (default 7411)
- *   --no-doc                  do not touch docs/bench.md
+ * --memory-keys keys (128-put CBOR txns) and records VmRSS per node, and the catch-up time of a follower
+ * killed with SIGKILL while the others take 6000 single puts. Each wrk run logs its place in the plan and an
+ * estimate of the time left. Writes the table into docs/bench.md ("etcd side by side").
+ * Stops exactly the PIDs it started (edgekv nodes, wrk, the loader; etcd through `etcd-cluster.sh stop DIR`)
+ * at the end, on error, on SIGINT/SIGTERM/SIGHUP and when its stdout or stderr pipe closes (`| head`).
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import process from "node:process";
 import { repoRoot, type NodeRuntime } from "./node-command.ts";
-import { EdgeCluster, clusterView, etcdCluster, sleep, stopAllChildren, vmRssBytes } from "./bench/procs.ts";
+import { commandLine } from "./bench/args.ts";
+import { EdgeCluster, anchorsDir, clusterView, etcdCluster, onShutdown, shuttingDown, sleep, stopAllChildren, track, vmRssBytes } from "./bench/procs.ts";
 import { loadEdgekv } from "./bench/load.ts";
 import { type Cell, type CellResult, medians, resultsTable, writeSection } from "./bench/report.ts";
 import { type System, runWrk } from "./bench/wrk.ts";
 
+const USAGE = `usage: npm run bench -- [options]        (node --import tsx scripts/bench.ts [options])
+
+edgekv (3 nodes) side by side with etcd 3.4 (3 members, the anchors' etcd-cluster.sh) under wrk: puts,
+linearizable and stale/serializable gets, a 90/10 get/put mix, at 1-256 connections, to the leader and a
+follower; 3 repetitions per cell alternating which system goes first, medians. Then VmRSS per edgekv node
+after loading --memory-keys keys, and the catch-up time of a killed follower. Prints a markdown table and
+writes it into docs/bench.md (section "etcd side by side"). Full run: under 15 min on a 2-core machine;
+--quick: about 4 min. Uses client ports P..P+2 and peer ports P+100..P+102, and etcd's fixed ports
+23791-23793/23801-23803 (one bench at a time). Stops every process it started on exit, Ctrl-C, SIGTERM,
+SIGHUP and a closed output pipe.
+
+  --runtime bun|node|deno   edgekv nodes' runtime (default bun)
+  --quick                   subset: 7 cells, 2 repetitions, 100k keys for the memory figure
+  --duration S              seconds per wrk run (default 3)
+  --reps R                  repetitions per cell (default 3; --quick 2)
+  --memory-keys N           keys in edgekv for the memory figure (default 1000000; --quick 100000)
+  --base-port P             edgekv client ports P..P+2, peer ports P+100.. (default 7411)
+  --no-doc                  do not touch docs/bench.md
+  -h, --help                this text
+
+Exit status: 0 done, 1 failed (a run, a load, a start), 2 bad arguments, 128+N after signal N (141: output
+pipe closed).`;
+
+const cli = commandLine(USAGE, {
+  runtime: { type: "string" },
+  quick: { type: "boolean" },
+  duration: { type: "string" },
+  reps: { type: "string" },
+  "memory-keys": { type: "string" },
+  "base-port": { type: "string" },
+  "no-doc": { type: "boolean" },
+});
 const argv = process.argv.slice(2);
-const flag = (name: string): boolean => argv.includes(name);
-const opt = (name: string, dflt: string): string => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : dflt;
-};
-const quick = flag("--quick");
-const runtime = opt("--runtime", "bun") as NodeRuntime;
-if (!["bun", "node", "deno"].includes(runtime)) throw new Error(`--runtime must be bun, node or deno`);
-const durationS = Number(opt("--duration", "3"));
-const reps = Number(opt("--reps", quick ? "2" : "3"));
-const memoryKeys = Number(opt("--memory-keys", quick ? "100000" : "1000000"));
-const basePort = Number(opt("--base-port", "7411"));
+const quick = cli.flag("quick");
+const runtime: NodeRuntime = cli.choice("runtime", "bun", ["bun", "node", "deno"] as const);
+const durationS = cli.int("duration", 3, 1, 600);
+const reps = cli.int("reps", quick ? 2 : 3, 1, 100);
+const memoryKeys = cli.int("memory-keys", quick ? 100_000 : 1_000_000, 0, 100_000_000);
+const basePort = cli.int("base-port", 7411, 1024, 65_000);
 const KEYSPACE = 100_000;
 /** Txns in flight while loading: more share each group-committed fsync (the leader batches all it has). */
 const LOAD_PARALLEL = 16;
 const VALUE_BYTES = 256;
+/**
+ * Pause after each wrk run. Short: wrk's Lua init (100 000 pre-formatted requests per thread, before any
+ * connection) already leaves the target idle for a while before the next run's load starts.
+ */
+const PAUSE_MS = 250;
 
 const readCells: Cell[] = quick
   ? [{ role: "leader", scenario: "get", conns: 64 }, { role: "leader", scenario: "get-serializable", conns: 64 }, { role: "follower", scenario: "get", conns: 64 }]
@@ -72,13 +95,23 @@ const root = mkdtempSync("/tmp/edgekv-bench-");
 process.env.ETCD_ANCHOR_STATE = join(root, "etcd-anchor.state");
 const etcdDir = join(root, "etcd");
 const edge = new EdgeCluster(join(root, "edgekv"), runtime, basePort);
-let etcdStarted = false;
 
 let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
+/**
+ * Stops what this run started (tracked children; etcd when its folder was made) and removes the data. Runs
+ * once. `keepLogs`: the edgekv nodes' logs are copied to a new /tmp/edgekv-bench-logs-* folder first (a
+ * failed run's clue; the data folders are too large to keep).
+ */
+function cleanup(keepLogs = false): Promise<void> {
   cleaning ??= (async () => {
     await stopAllChildren();
-    if (etcdStarted) {
+    if (keepLogs && existsSync(edge.dir)) {
+      const kept = mkdtempSync("/tmp/edgekv-bench-logs-");
+      for (const f of readdirSync(edge.dir)) if (f.endsWith(".log")) copyFileSync(join(edge.dir, f), join(kept, f));
+      process.stderr.write(`bench: edgekv node logs kept in ${kept}\n`);
+    }
+    // etcd-cluster.sh marks its folder before starting a member; without the marker nothing was started
+    if (existsSync(join(etcdDir, ".etcd-anchor-cluster"))) {
       try {
         etcdCluster("stop", etcdDir);
       } catch (e) {
@@ -89,18 +122,24 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    process.stderr.write(`bench: ${sig}, stopping the clusters\n`);
-    void cleanup().then(() => process.exit(130));
-  });
-}
+onShutdown("bench", () => cleanup());
 
 async function edgeUrls(): Promise<{ leader: string; follower: string }> {
   const leaderId = await edge.waitLeader(30_000);
   const leader = edge.byId(leaderId).url;
   const follower = edge.members.find((m) => m.plan.id !== leaderId && m.child)!.url;
   return { leader, follower };
+}
+
+/** Progress of the wrk runs, for the estimate of the time left printed with each run. */
+const progress = { runsDone: 0, runsTotal: 0, runMsSum: 0, loadKeysPerS: 0 };
+
+/** Minutes left: the remaining wrk runs at the mean wall time of those done, the memory load at the first load's rate, ~20 s of catch-up. */
+function etaMin(): string {
+  const runsLeft = progress.runsTotal - progress.runsDone;
+  const memoryS = memoryKeys > KEYSPACE && progress.loadKeysPerS > 0 ? (memoryKeys - KEYSPACE) / progress.loadKeysPerS : 0;
+  const s = (runsLeft * progress.runMsSum) / Math.max(1, progress.runsDone) / 1000 + memoryS + 20;
+  return (s / 60).toFixed(1);
 }
 
 async function runCells(cells: Cell[], phase: string): Promise<CellResult[]> {
@@ -113,15 +152,34 @@ async function runCells(cells: Cell[], phase: string): Promise<CellResult[]> {
       const order: System[] = r % 2 === 0 ? ["edgekv", "etcd"] : ["etcd", "edgekv"];
       for (const sys of order) {
         const url = (sys === "edgekv" ? e : d)[cell.role];
+        const runStart = Date.now();
         const res = await runWrk(sys, cell.scenario, url, cell.conns, durationS, KEYSPACE);
         samples[sys].push(res);
-        log(`${phase} ${cell.role} ${cell.scenario} c=${cell.conns} rep ${r + 1}/${reps} ${sys}: ${Math.round(res.okRps)} req/s p99 ${res.p99.toFixed(2)} ms${res.errors ? ` errors ${res.errors}` : ""}`);
-        await sleep(500);
+        await sleep(PAUSE_MS);
+        progress.runsDone++;
+        progress.runMsSum += Date.now() - runStart;
+        log(`${phase} ${cell.role} ${cell.scenario} c=${cell.conns} rep ${r + 1}/${reps} ${sys}: ${Math.round(res.okRps)} req/s p99 ${res.p99.toFixed(2)} ms${res.errors ? ` errors ${res.errors}` : ""} [run ${progress.runsDone}/${progress.runsTotal}, ~${etaMin()} min left]`);
       }
     }
     out.push({ cell, samples });
   }
   return out;
+}
+
+/** Runs the anchors' prepopulate.py (etcd's key space, same keys and values) as a tracked child; rejects on failure or after 300 s. */
+function prepopulateEtcd(url: string): Promise<void> {
+  const script = join(anchorsDir, "prepopulate.py");
+  return new Promise((resolve, reject) => {
+    const c = spawn("python3", [script, "--url", url, "--keyspace", String(KEYSPACE)], { stdio: ["ignore", "ignore", "inherit"] });
+    track(c);
+    const timer = setTimeout(() => c.kill("SIGKILL"), 300_000);
+    c.on("error", reject);
+    c.on("exit", (code, sig) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`prepopulate.py failed (${code ?? sig})`));
+    });
+  });
 }
 
 async function catchUp(): Promise<{ ms: number; entriesBehind: number; snapshotInstalled: boolean }> {
@@ -161,14 +219,14 @@ async function main(): Promise<void> {
   log(`data under ${root}; edgekv runtime ${runtime}; ${quick ? "quick" : "full"}; ${reps} reps x ${durationS} s per cell`);
   log("starting etcd (anchors) and edgekv");
   etcdCluster("start", etcdDir);
-  etcdStarted = true;
   const leaderId = await edge.startAll();
   log(`edgekv leader ${leaderId}; etcd leader ${etcdCluster("leader")}`);
-  log(`writing ${KEYSPACE} keys into etcd and edgekv`);
-  execFileSync("python3", [join(process.env.EDGEKV_ANCHORS ?? join(repoRoot, "..", "shared", "anchors"), "prepopulate.py"), "--url", etcdCluster("leader"), "--keyspace", String(KEYSPACE)], { stdio: ["ignore", "ignore", "inherit"], timeout: 300_000 });
-  const loadMs = await loadEdgekv((await edgeUrls()).leader, 0, KEYSPACE, VALUE_BYTES, LOAD_PARALLEL);
-  log(`edgekv load: ${KEYSPACE} keys in ${loadMs} ms (${Math.round(KEYSPACE / (loadMs / 1000))} keys/s in 128-put txns)`);
+  log(`writing ${KEYSPACE} keys into etcd and edgekv (both at once)`);
+  const [, loadMs] = await Promise.all([prepopulateEtcd(etcdCluster("leader")), loadEdgekv((await edgeUrls()).leader, 0, KEYSPACE, VALUE_BYTES, LOAD_PARALLEL)]);
+  progress.loadKeysPerS = KEYSPACE / (loadMs / 1000);
+  log(`edgekv load: ${KEYSPACE} keys in ${loadMs} ms (${Math.round(progress.loadKeysPerS)} keys/s in 128-put txns, alongside etcd's prepopulate)`);
   etcdCluster("restart", etcdDir);
+  progress.runsTotal = (readCells.length + writeCells.length) * reps * 2;
   const results = [...(await runCells(readCells, "reads")), ...(await runCells(writeCells, "writes"))];
   const etcdRss = etcdCluster("pids", etcdDir).split(/\s+/).filter(Boolean).map((p) => vmRssBytes(Number(p)));
   let memLoadMs = 0;
@@ -198,10 +256,10 @@ async function main(): Promise<void> {
     table,
     "",
     `- Memory: VmRSS per edgekv node with ${Math.max(memoryKeys, KEYSPACE)} keys of 256 B (≈ ${(dataBytes / 2 ** 20).toFixed(0)} MiB of keys+values): ${Object.entries(rss).map(([id, b]) => `${id} ${(b / 2 ** 20).toFixed(0)} MiB`).join(", ")} (max ${(maxRss / dataBytes).toFixed(2)}× the data). etcd members after the run (100k keys): ${etcdRss.map((b) => `${(b / 2 ** 20).toFixed(0)} MiB`).join(", ")}.`,
-    `- Load (\`POST /v1/txn\`, 128 puts per txn, CBOR bodies, ${LOAD_PARALLEL} txns in flight, every write committed by a quorum): ${KEYSPACE} keys in ${(loadMs / 1000).toFixed(1)} s${memLoadMs ? `, then ${memoryKeys - KEYSPACE} more in ${(memLoadMs / 1000).toFixed(1)} s (${Math.round((memoryKeys - KEYSPACE) / (memLoadMs / 1000))} keys/s)` : ""}.`,
+    `- Load (\`POST /v1/txn\`, 128 puts per txn, CBOR bodies, ${LOAD_PARALLEL} txns in flight, every write committed by a quorum): ${KEYSPACE} keys in ${(loadMs / 1000).toFixed(1)} s (while etcd's prepopulate ran)${memLoadMs ? `, then ${memoryKeys - KEYSPACE} more in ${(memLoadMs / 1000).toFixed(1)} s (${Math.round((memoryKeys - KEYSPACE) / (memLoadMs / 1000))} keys/s)` : ""}.`,
     `- Catch-up: a follower killed with SIGKILL missed ${cu.entriesBehind} entries (single puts); after restart it reached the leader's applied index in ${(cu.ms / 1000).toFixed(1)} s, including process start${cu.snapshotInstalled ? " and a snapshot install" : ""}. Snapshot creation time for the same data: see "Storage".`,
   ].join("\n");
-  if (!flag("--no-doc")) {
+  if (!cli.flag("no-doc")) {
     writeSection(join(repoRoot, "docs", "bench.md"), section);
     log("wrote docs/bench.md (section \"etcd side by side\")");
   }
@@ -213,7 +271,9 @@ main()
   .then(() => cleanup())
   .then(() => log("done"))
   .catch(async (e: Error) => {
+    // after a signal or a closed pipe, onShutdown's cleanup owns the exit; the failure is its consequence
+    if (shuttingDown()) return;
     process.stderr.write(`bench: ${e.stack ?? e.message}\n`);
-    await cleanup();
+    await cleanup(true);
     process.exit(1);
   });

@@ -16,6 +16,20 @@ const root = new URL("..", import.meta.url).pathname;
 /** Simulator seeds every full `npm test` runs (about 1.5 s each on this machine). */
 const SIM_SEEDS = "1..300";
 
+const USAGE = `usage: npm test -- [--runtime node|bun|deno]... [--no-typecheck] [--no-sim] [file-filter...]
+
+Type-checks (tsconfig.json and tsconfig.pure.json), runs the simulator (seeds ${SIM_SEEDS}) unless a filter or
+--no-sim is given, then every test/**/*.test.ts file (or those whose path contains a filter) under Node
+(tsx), Bun and Deno, and prints "N passed, N failed" per runtime and a total.
+
+  --runtime R     node, bun or deno; repeat for several (default: all three)
+  --no-typecheck  skip the type-check
+  --no-sim        skip the simulator seeds
+  file-filter     substring of a test file path, e.g. bench-scripts
+  -h, --help      this text
+
+Exit status: 0 all passed, 1 a failure (or no test matched), 2 bad arguments.`;
+
 interface Result {
   runtime: string;
   passed: number;
@@ -124,17 +138,26 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
-  if (argv.includes("--help")) {
-    console.log("usage: npm test -- [--runtime node|bun|deno]... [--no-typecheck] [--no-sim] [file-filter...]");
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(USAGE);
     return;
   }
   const runtimes: string[] = [];
   const filters: string[] = [];
   let typecheck = true;
+  const usageError = (msg: string): never => {
+    console.error(`${msg}\n${USAGE.split("\n")[0]}\n(--help prints every option)`);
+    process.exit(2);
+  };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === "--runtime") runtimes.push(argv[++i]);
-    else if (argv[i] === "--no-typecheck") typecheck = false;
+    if (argv[i] === "--runtime") {
+      const rt = argv[++i];
+      if (rt !== "node" && rt !== "bun" && rt !== "deno") usageError(`--runtime must be node, bun or deno, got ${JSON.stringify(rt)}`);
+      runtimes.push(rt);
+    } else if (argv[i] === "--no-typecheck") typecheck = false;
     else if (argv[i] === "--no-sim") continue;
+    // a filter is a path substring; an unknown option would otherwise become a filter that matches nothing
+    else if (argv[i].startsWith("-")) usageError(`unknown option ${JSON.stringify(argv[i])}`);
     else filters.push(argv[i]);
   }
   if (runtimes.length === 0) runtimes.push("node", "bun", "deno");

@@ -1,7 +1,8 @@
 /**
  * Quick probe for optimization work (not part of `npm run bench`'s report): starts a 3-node edgekv cluster
  * alone, optionally writes `--keys N` keys, runs the given cells once with wrk and prints req/s, p50, p99
- * (ms), then the leader's fsync count and entries (from /metrics) over the run, and stops its PIDs.
+ * (ms), then the leader's fsync count and entries (from /metrics) over the run, and stops its PIDs — also on
+ * SIGINT/SIGTERM/SIGHUP, a closed stdout/stderr pipe and uncaught errors (bench/procs.ts `onShutdown`).
  *
  *   node --import tsx scripts/bench/probe.ts [--runtime bun] [--keys 0] [--duration 3] [--to leader|follower]
  *     [--runtime-flags "--cpu-prof --cpu-prof-dir=/tmp/prof"] put@1 put@64 get@64 stale@64 ...
@@ -10,26 +11,53 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import type { NodeRuntime } from "../node-command.ts";
-import { EdgeCluster, stopAllChildren } from "./procs.ts";
+import { commandLine } from "./args.ts";
+import { EdgeCluster, onShutdown, shuttingDown, stopAllChildren } from "./procs.ts";
 import { loadEdgekv } from "./load.ts";
 import { type Scenario, runWrk } from "./wrk.ts";
 
-const argv = process.argv.slice(2);
-const opt = (name: string, d: string) => {
-  const i = argv.indexOf(name);
-  if (i < 0) return d;
-  const v = argv[i + 1];
-  argv.splice(i, 2);
-  return v;
-};
-const runtime = opt("--runtime", "bun") as NodeRuntime;
-const keys = Number(opt("--keys", "0"));
-const durationS = Number(opt("--duration", "3"));
-const role = opt("--to", "leader");
-const root = mkdtempSync("/tmp/edgekv-probe-");
-const runtimeFlags = opt("--runtime-flags", "").split(" ").filter(Boolean);
-const edge = new EdgeCluster(join(root, "edgekv"), runtime, Number(opt("--base-port", "7511")), 3, runtimeFlags);
+const USAGE = `usage: node --import tsx scripts/bench/probe.ts [options] CELL...
+
+Starts a 3-node edgekv cluster alone, optionally writes --keys keys, runs each CELL once with wrk and prints
+req/s, p50/p99 (ms), the leader's fsyncs and committed entries over the run, and each node's CPU ms per
+entry; then stops the nodes it started. A CELL is SCENARIO@CONNECTIONS, SCENARIO one of put, get, stale,
+mix (e.g. put@64 stale@256).
+
+  --runtime bun|node|deno   nodes' runtime (default bun)
+  --keys N                  keys written before the cells (default 0; gets then use a 100 000-key space)
+  --duration S              seconds per wrk run (default 3)
+  --to leader|follower      where the load goes (default leader)
+  --runtime-flags "F..."    flags for the nodes' runtime, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --base-port P             client ports P..P+2, peer ports P+100.. (default 7511)
+  -h, --help                this text
+
+Exit status: 0 done, 1 failed, 2 bad arguments, 128+N after signal N (141: output pipe closed).`;
+
 const names: Record<string, Scenario> = { put: "put", get: "get", stale: "get-serializable", mix: "mix" };
+const cli = commandLine(
+  USAGE,
+  { runtime: { type: "string" }, keys: { type: "string" }, duration: { type: "string" }, to: { type: "string" }, "runtime-flags": { type: "string" }, "base-port": { type: "string" } },
+  true,
+);
+const runtime: NodeRuntime = cli.choice("runtime", "bun", ["bun", "node", "deno"] as const);
+const keys = cli.int("keys", 0, 0, 100_000_000);
+const durationS = cli.int("duration", 3, 1, 3600);
+const role = cli.choice("to", "leader", ["leader", "follower"] as const);
+const runtimeFlags = cli.str("runtime-flags", "").split(" ").filter(Boolean);
+const basePort = cli.int("base-port", 7511, 1024, 65_000);
+const cells = cli.positionals.map((a) => {
+  const m = /^(put|get|stale|mix)@(\d+)$/.exec(a);
+  if (!m || Number(m[2]) < 1) return cli.usageError(`bad cell ${JSON.stringify(a)}: expected SCENARIO@CONNECTIONS, e.g. put@64`);
+  return { label: a, scenario: names[m[1]], conns: Number(m[2]) };
+});
+if (cells.length === 0) cli.usageError("no CELL given");
+const root = mkdtempSync("/tmp/edgekv-probe-");
+const edge = new EdgeCluster(join(root, "edgekv"), runtime, basePort, 3, runtimeFlags);
+let failed = false;
+onShutdown("probe", async () => {
+  await stopAllChildren();
+  rmSync(root, { recursive: true, force: true });
+});
 
 async function metric(url: string, name: string): Promise<number> {
   const t = await (await fetch(`${url}/metrics`)).text();
@@ -57,12 +85,11 @@ async function main(): Promise<void> {
   const leader = edge.byId(leaderId).url;
   const follower = edge.members.find((m) => m.plan.id !== leaderId)!.url;
   if (keys > 0) process.stdout.write(`loaded ${keys} keys in ${await loadEdgekv(leader, 0, keys)} ms\n`);
-  for (const a of argv) {
-    const [s, c] = a.split("@");
+  for (const { label: a, scenario, conns } of cells) {
     const before = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
     const cpu0 = edge.members.map((m) => cpuMs(m.child?.pid));
     const idx0 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
-    const r = await runWrk("edgekv", names[s], role === "leader" ? leader : follower, Number(c), durationS, keys || 100_000);
+    const r = await runWrk("edgekv", scenario, role === "leader" ? leader : follower, conns, durationS, keys || 100_000);
     const after = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
     const idx1 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const entries = idx1.commitIndex - idx0.commitIndex;
@@ -73,10 +100,15 @@ async function main(): Promise<void> {
 
 main()
   .catch((e: Error) => {
+    if (shuttingDown()) return;
     process.stderr.write(`probe: ${e.stack}\n`);
-    process.exitCode = 1;
+    failed = true;
   })
   .finally(async () => {
+    if (shuttingDown()) return;
     await stopAllChildren();
-    if (!process.exitCode) rmSync(root, { recursive: true, force: true });
+    // a failed run keeps the nodes' logs for reading
+    if (failed) process.stderr.write(`probe: logs in ${root}\n`);
+    else rmSync(root, { recursive: true, force: true });
+    process.exitCode = failed ? 1 : 0;
   });

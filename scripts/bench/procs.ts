@@ -2,7 +2,8 @@
  * Process control for `npm run bench`: a 3-node edgekv cluster whose node PIDs this process owns (so one
  * node can be killed and restarted for the catch-up figure), the anchors' etcd cluster (started and stopped
  * through `../shared/anchors/etcd-cluster.sh`, which records its own PIDs), and wrk runs. Every child is
- * tracked; `stopAll()` stops exactly those PIDs (SIGTERM, then SIGKILL after a bounded wait).
+ * tracked; `stopAllChildren()` stops exactly those PIDs (SIGTERM, then SIGKILL after a bounded wait), and
+ * `onShutdown` runs a cleanup on signals, a closed stdout/stderr (EPIPE) and uncaught errors.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
@@ -13,6 +14,13 @@ import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand
 export const anchorsDir = resolve(process.env.EDGEKV_ANCHORS ?? join(repoRoot, "..", "shared", "anchors"));
 
 const live = new Set<ChildProcess>();
+/** Set once a shutdown began: no new child may start after it (it would outlive the cleanup). */
+let closing = false;
+
+/** True once `onShutdown`'s handler began stopping the children (a signal, a closed stdout, an uncaught error). */
+export function shuttingDown(): boolean {
+  return closing;
+}
 
 /** Sleeps `ms` milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -41,6 +49,7 @@ export class EdgeCluster {
 
   /** Starts member `m` (bootstrap on the first start only); its log goes to DIR/<id>.log. */
   start(m: EdgeMember, bootstrap: boolean): void {
+    if (closing) throw new Error(`not starting ${m.plan.id}: shutting down`);
     mkdirSync(this.dir, { recursive: true });
     const [cmd, rtArgs] = nodeCommand(m.plan.runtime);
     // Runtime flags (e.g. Node's --cpu-prof) go before the entry point's arguments.
@@ -138,8 +147,46 @@ export function etcdCluster(sub: "start" | "stop" | "restart" | "clean" | "leade
   return r.stdout.trim();
 }
 
-/** Tracks a wrk (or other) child so that stopAllChildren() reaches it. */
+/** Tracks a wrk (or other) child so that stopAllChildren() reaches it; a child started during a shutdown is killed at once. */
 export function track(c: ChildProcess): void {
+  if (closing) {
+    c.kill("SIGKILL");
+    return;
+  }
   live.add(c);
   c.on("exit", () => live.delete(c));
+}
+
+/** Exit status per reason: 128 + signal number, as a shell reports it; EPIPE as SIGPIPE (141); 1 for an uncaught error. */
+const EXIT_CODE: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143, EPIPE: 141, error: 1 };
+
+/**
+ * Runs `cleanup` (which must stop exactly what this process started) and exits when the process is asked to
+ * stop or can no longer go on: SIGINT, SIGTERM, SIGHUP, an error on stdout or stderr (EPIPE when the reader
+ * of a pipe went away, e.g. `npm run bench | head`; Node would otherwise die of the unhandled 'error' event
+ * and leave the detached node processes and etcd running), an uncaught exception or an unhandled rejection.
+ * The first reason wins; later ones are ignored while the cleanup runs. `name` prefixes the one stderr line.
+ */
+export function onShutdown(name: string, cleanup: () => Promise<void>): void {
+  const stop = (reason: string, detail?: unknown): void => {
+    if (closing) return;
+    closing = true;
+    if (reason !== "EPIPE") {
+      const why = detail instanceof Error ? (detail.stack ?? detail.message) : reason;
+      try {
+        process.stderr.write(`${name}: ${why}; stopping the processes it started\n`);
+      } catch {
+        // stderr gone too: stop quietly
+      }
+    }
+    void cleanup()
+      .catch(() => undefined)
+      .then(() => process.exit(EXIT_CODE[reason] ?? 1));
+  };
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => stop(sig));
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => stop(e.code === "EPIPE" ? "EPIPE" : "error", e));
+  }
+  process.on("uncaughtException", (e) => stop("error", e));
+  process.on("unhandledRejection", (e) => stop("error", e));
 }

@@ -1,0 +1,151 @@
+/**
+ * The commands under scripts/ as processes (always under Node with tsx, as `npm run` starts them, whichever
+ * runtime runs this file): `--help` prints usage and exits 0 without starting anything, an unknown option is
+ * a usage error (exit 2); and the benchmark's shutdown (scripts/bench/procs.ts `onShutdown`) stops exactly
+ * the child it started when its stdout pipe closes (`npm run bench | head` used to die of EPIPE and leave
+ * 3 edgekv nodes and 3 etcd members running), on SIGHUP and SIGTERM, and after an uncaught error. Only PIDs
+ * spawned here are signalled. Runs in the Node run of `npm test` only: the processes are Node processes
+ * whichever runtime runs the test, so Bun's and Deno's runs would repeat the same ~45 s of process starts.
+ */
+import { describe, it, after } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { repoRoot } from "../../scripts/node-command.ts";
+import { sleep } from "../helpers/cluster.ts";
+
+const onNode = (globalThis as { Bun?: unknown; Deno?: unknown }).Bun === undefined && (globalThis as { Deno?: unknown }).Deno === undefined;
+const nodeBin = onNode ? process.execPath : "node";
+const skip = onNode ? false : "Node run only: the scripts run under Node (npm run) whichever runtime runs the test";
+const tsx = pathToFileURL(join(repoRoot, "node_modules/tsx/dist/loader.mjs")).href;
+const started: ChildProcess[] = [];
+const sleepers: number[] = [];
+
+interface Done {
+  code: string;
+  out: string;
+  err: string;
+}
+
+/** Runs `argv` to its end (killed with SIGKILL after `ms`: "still running"); env EDGEKV_ANCHORS points nowhere, so a bench that did start fails fast instead of starting etcd. */
+function run(cmd: string, argv: string[], env: Record<string, string> = {}, ms = 60_000): Promise<Done> {
+  const child = spawn(cmd, argv, { cwd: repoRoot, env: { ...process.env, EDGEKV_ANCHORS: "/nonexistent-anchors", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  started.push(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Uint8Array) => (out += String(d)));
+  child.stderr!.on("data", (d: Uint8Array) => (err += String(d)));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      resolve({ code: "still running", out, err });
+    }, ms);
+    child.on("close", (code, sig) => {
+      clearTimeout(timer);
+      resolve({ code: code === null ? `signal ${sig}` : String(code), out, err });
+    });
+  });
+}
+
+const script = (path: string, ...args: string[]) => run(nodeBin, ["--import", tsx, join(repoRoot, path), ...args]);
+
+/** True while `pid` exists (signal 0 probes without signalling). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+after(() => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const pid of sleepers) if (alive(pid)) process.kill(pid, "SIGKILL");
+});
+
+describe("scripts: --help and unknown options", { skip }, () => {
+  const withHelp = ["scripts/bench.ts", "scripts/bench/probe.ts", "scripts/bench-storage.ts", "scripts/bench-write-path.ts", "scripts/test-all.ts", "scripts/nemesis.ts", "scripts/cluster.ts", "scripts/sim.ts"];
+
+  it("every command prints its usage on --help and exits 0 without starting anything", async () => {
+    // two at a time: each is a Node + tsx start on a shared 2-core machine
+    for (let i = 0; i < withHelp.length; i += 2) {
+      const pair = withHelp.slice(i, i + 2);
+      const results = await Promise.all(pair.map((p) => script(p, "--help")));
+      results.forEach((r, j) => {
+        assert.equal(r.code, "0", `${pair[j]} --help: exit ${r.code}\n${r.err.slice(-500)}`);
+        assert.match(r.out, /^usage: /, `${pair[j]} --help prints usage first`);
+        assert.match(r.out, /--/, `${pair[j]} --help lists options`);
+      });
+    }
+  });
+
+  it("an unknown option is a usage error (exit 2) naming the option", async () => {
+    const changed = ["scripts/bench.ts", "scripts/bench/probe.ts", "scripts/bench-storage.ts", "scripts/bench-write-path.ts", "scripts/test-all.ts"];
+    for (let i = 0; i < changed.length; i += 2) {
+      const pair = changed.slice(i, i + 2);
+      const results = await Promise.all(pair.map((p) => script(p, "--no-such-option")));
+      results.forEach((r, j) => {
+        assert.equal(r.code, "2", `${pair[j]} --no-such-option: exit ${r.code}\n${r.err.slice(-500)}`);
+        assert.match(r.err, /no-such-option/, `${pair[j]} names the option`);
+      });
+    }
+  });
+
+  it("bench.ts refuses a bad value before starting anything", async () => {
+    const r = await script("scripts/bench.ts", "--duration", "soon");
+    assert.equal(r.code, "2");
+    assert.match(r.err, /--duration must be an integer/);
+    assert.equal(r.out, "");
+  });
+});
+
+describe("bench shutdown: exactly the started processes stop", { skip }, () => {
+  const fixture = join(repoRoot, "test/integration/fixtures/bench-shutdown-child.ts");
+  /** Pid of the fixture's `sleep` child, from its `child <pid>` line. */
+  const childPid = (err: string): number => {
+    const m = /child (\d+)/.exec(err);
+    assert.ok(m, `no child line in: ${err.slice(-500)}`);
+    const pid = Number(m[1]);
+    sleepers.push(pid);
+    return pid;
+  };
+
+  it("a closed stdout pipe (| head -1) stops the child and exits 141 instead of dying of EPIPE", async () => {
+    // the shell reports the fixture's status; its stderr (the child line) goes to ours
+    const line = `"${nodeBin}" --import "${tsx}" "${fixture}" | head -1; echo "status \${PIPESTATUS[0]}" >&2`;
+    const r = await run("bash", ["-c", line], {}, 30_000);
+    assert.equal(r.code, "0");
+    assert.equal(r.out, "line 1\n");
+    const pid = childPid(r.err);
+    assert.match(r.err, /status 141/);
+    assert.equal(alive(pid), false, "the sleep child was stopped");
+  });
+
+  for (const sig of ["SIGHUP", "SIGTERM"] as const) {
+    it(`${sig} stops the child and exits 128 + the signal number`, async () => {
+      const child = spawn(nodeBin, ["--import", tsx, fixture], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+      started.push(child);
+      let err = "";
+      child.stderr!.on("data", (d: Uint8Array) => (err += String(d)));
+      child.stdout!.resume();
+      const exit = new Promise<string>((r) => child.on("exit", (code, s) => r(code === null ? `signal ${s}` : String(code))));
+      for (let i = 0; i < 300 && !/child \d+/.test(err); i++) await sleep(100);
+      const pid = childPid(err);
+      assert.equal(alive(pid), true);
+      child.kill(sig);
+      assert.equal(await Promise.race([exit, sleep(20_000).then(() => "still running")]), sig === "SIGHUP" ? "129" : "143");
+      assert.equal(alive(pid), false, "the sleep child was stopped");
+      assert.match(err, new RegExp(`fixture: ${sig}; stopping`));
+    });
+  }
+
+  it("an uncaught error stops the child and exits 1", async () => {
+    const r = await run(nodeBin, ["--import", tsx, fixture], { FIXTURE_THROW: "1" }, 30_000);
+    assert.equal(r.code, "1");
+    const pid = childPid(r.err);
+    assert.match(r.err, /fixture: uncaught/);
+    assert.equal(alive(pid), false, "the sleep child was stopped");
+  });
+});
