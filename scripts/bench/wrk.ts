@@ -1,8 +1,10 @@
 /**
- * One wrk run of a scenario against edgekv or etcd, with the anchors' Lua scripts (`wrk/<api>-<scenario>.lua`
- * in ../shared/anchors) or ours (`scripts/bench/mix.lua`: one script for both systems, `KV_API` picks the
- * API). wrk -t2 (-t1 at one connection), HTTP/1.1 keep-alive, `--latency`, bounded by -d and by a kill at
- * duration + 30 s. The result is the `WRK_JSON` line the scripts print (ms latencies, req/s).
+ * One wrk run of a scenario against edgekv or etcd with `scripts/bench/kv.lua` (`KV_API` picks the system,
+ * `KV_SCENARIO` the workload): the same requests, in the same random order, as the anchors' scripts
+ * (`wrk/<api>-<scenario>.lua` in ../shared/anchors), built in a fraction of their init time (kv.lua says how;
+ * test/unit/bench-wrk-script.test.ts checks the bytes against the anchors' files). wrk -t2 (-t1 at one
+ * connection), HTTP/1.1 keep-alive, `--latency`, bounded by -d and by a kill at duration + 30 s. The result
+ * is the `WRK_JSON` line the anchors' common.lua prints (ms latencies, req/s).
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -24,18 +26,19 @@ export interface WrkResult {
   errors: number;
 }
 
-/** Path of the Lua script for `system` and `scenario`. */
-export function luaScript(system: System, scenario: Scenario): string {
-  if (scenario === "mix") return join(repoRoot, "scripts", "bench", "mix.lua");
-  const name = system === "edgekv" && scenario === "get-serializable" ? "get-stale" : scenario;
-  return join(anchorsDir, "wrk", `${system}-${name}.lua`);
+/** Path of the wrk Lua script of every scenario (KV_API and KV_SCENARIO select one). */
+export const luaScript = join(repoRoot, "scripts", "bench", "kv.lua");
+
+/** The environment kv.lua reads: key space, the anchors' wrk folder (common.lua), system and scenario. */
+export function wrkEnv(system: System, scenario: Scenario, keyspace: number): NodeJS.ProcessEnv {
+  return { ...process.env, KV_KEYSPACE: String(keyspace), KV_ANCHOR_WRK: join(anchorsDir, "wrk"), KV_API: system, KV_SCENARIO: scenario };
 }
 
 /** Runs wrk once; throws when wrk fails or prints no WRK_JSON line. `durationS` in seconds. */
 export function runWrk(system: System, scenario: Scenario, url: string, conns: number, durationS: number, keyspace: number): Promise<WrkResult> {
   const threads = conns === 1 ? 1 : 2;
-  const args = [`-t${threads}`, `-c${conns}`, `-d${durationS}s`, "--timeout", "10s", "--latency", "-s", luaScript(system, scenario), url];
-  const env = { ...process.env, KV_KEYSPACE: String(keyspace), KV_ANCHOR_WRK: join(anchorsDir, "wrk"), KV_API: system };
+  const args = [`-t${threads}`, `-c${conns}`, `-d${durationS}s`, "--timeout", "10s", "--latency", "-s", luaScript, url];
+  const env = wrkEnv(system, scenario, keyspace);
   return new Promise((resolve, reject) => {
     const c = spawn("wrk", args, { env, stdio: ["ignore", "pipe", "pipe"] });
     track(c);
