@@ -10,6 +10,12 @@
  *   deliver                      handle every Ready once and deliver what they sent (one hop)
  *   stabilize                    repeat `deliver` until quiet
  *   status ID...                 one line per node
+ *   fsync-start ID               ID writes and applies its Ready but its fsync stays in flight (the node's
+ *                                asynchronous persist): `messages` and advance() wait; meanwhile
+ *                                deliver/stabilize step messages into ID without handling its Readies
+ *   fsync-done ID                the fsync completes: ID's `messages` are queued and advance() is called
+ *   crash ID                     ID restarts from its durable state (a Ready whose fsync is in flight is lost)
+ *   log ID                       ID's stored (written) log
  *
  * Output of deliver/stabilize: every message delivered, and each entry applied / read served / read failed.
  */
@@ -138,6 +144,32 @@ export function runScript(text: string): string {
         case "stabilize": {
           const n = need();
           for (let i = 0; i < 100 && deliver(n); i++);
+          break;
+        }
+        case "fsync-start": {
+          const rd = need().beginReady(args[0]!);
+          if (!rd) {
+            out.push(`${args[0]}: no Ready`);
+            break;
+          }
+          const hs = rd.hardState ? ` hardState=${rd.hardState.term}/${rd.hardState.vote || "-"}/${rd.hardState.commit}` : "";
+          out.push(`${args[0]}: writes entries=[${rd.entries.map((e) => `${e.index}/${e.term}`).join(", ")}]${hs}${rd.snapshot ? ` snapshot=${rd.snapshot.meta.index}/${rd.snapshot.meta.term}` : ""}, fsync in flight`);
+          for (const e of rd.committedEntries) out.push(`${args[0]}: apply ${e.index}/${e.term} ${e.type === "confChange" ? "conf" : `"${dec.decode(e.data)}"`}`);
+          break;
+        }
+        case "fsync-done":
+          need().finishReady(args[0]!);
+          break;
+        case "crash": {
+          const n = need();
+          if (n.get(args[0]!).pending) n.crashPending(args[0]!);
+          else n.restart(args[0]!);
+          break;
+        }
+        case "log": {
+          const st = need().get(args[0]!).storage;
+          const ents = st.lastIndex() < st.firstIndex() ? [] : st.entries(st.firstIndex(), st.lastIndex() + 1, Infinity);
+          out.push(`${args[0]}: log ${ents.map((e) => `${e.index}/${e.term} "${dec.decode(e.data)}"`).join(" ") || "(empty)"}`);
           break;
         }
         case "status":
