@@ -59,15 +59,19 @@ describe("peer client: GOAWAY with open streams", () => {
 });
 
 describe("peer server: GOAWAY from a client that closes its session", () => {
-  it("survives 400 clients that each make one refused request and destroy their session, and 10 server restarts under open streams", async () => {
-    // Without deferDestroyOnDeno (runtime-adapters/shared/http2-teardown.ts) the Deno child aborted in nghttp2
+  it("survives 300 clients that each make one refused request and destroy their session, and 10 server restarts under open streams", async () => {
+    // Without deferDestroyOnDeno (runtime-adapters/shared/http2-teardown.ts) a Deno child aborted in nghttp2
     // (find_stream_on_goaway_func) or died with SIGSEGV during the refusals in 12 of 15 runs (300-1000
-    // refusals; the aborts came within the first ~2 s): likely, not certain, to fail without the fix.
-    const r = await runChild(serverFixture, { refusals: 400, drops: 10 }, 90_000);
-    assert.equal(r.signal, null, `child died by ${r.signal}; stderr: ${r.stderr.slice(-2000)}`);
-    assert.equal(r.code, 0, `child exit ${r.code}; stderr: ${r.stderr.slice(-2000)}`);
-    const line = r.stdout.trim().split("\n").pop() ?? "";
-    const result = JSON.parse(line) as { refusals: number; refused: number; drops: number; reconnects: number };
-    assert.deepEqual(result, { refusals: 400, refused: 400, drops: 10, reconnects: 10 });
+    // refusals; an abort came within the first ~2 s or not at all). Three fresh children on Deno make a
+    // pass without the fix unlikely (about 3%); Node and Bun, which never crashed so, run one.
+    const children = g.Deno !== undefined ? 3 : 1;
+    for (let child = 1; child <= children; child++) {
+      const r = await runChild(serverFixture, { refusals: 300, drops: 10 }, 90_000);
+      assert.equal(r.signal, null, `child ${child} died by ${r.signal}; stderr: ${r.stderr.slice(-2000)}`);
+      assert.equal(r.code, 0, `child ${child} exit ${r.code}; stderr: ${r.stderr.slice(-2000)}`);
+      const line = r.stdout.trim().split("\n").pop() ?? "";
+      const result = JSON.parse(line) as { refusals: number; refused: number; drops: number; reconnects: number };
+      assert.deepEqual(result, { refusals: 300, refused: 300, drops: 10, reconnects: 10 });
+    }
   });
 });
