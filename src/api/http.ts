@@ -70,11 +70,39 @@ export function deadlineSignal(c: Context, timeoutMs: number): AbortSignal {
   return requestDeadline(c.req.raw, timeoutMs);
 }
 
-/** `deadlineSignal` of a bare Request: its signal (client disconnect) or `timeoutMs`, whichever is first. */
+/**
+ * `deadlineSignal` of a bare Request: aborts on client disconnect (the request's signal) or when the
+ * deadline passes, `timeoutMs` to `timeoutMs` + 5 % (at most + 100 ms) after the call; never before
+ * `timeoutMs`. The deadline side is a shared signal (`sharedDeadline`): a timer per request was a visible
+ * cost of a put on a busy leader (issue #6).
+ */
 export function requestDeadline(request: Request, timeoutMs: number): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
+  const deadline = sharedDeadline(timeoutMs);
   const raw = request.signal;
-  return raw ? AbortSignal.any([raw, timeout]) : timeout;
+  return raw ? AbortSignal.any([raw, deadline]) : deadline;
+}
+
+/** Longest span of calls that share one deadline signal, ms. */
+const DEADLINE_SHARE_MAX_MS = 100;
+
+/** The shared deadline signal per timeout (ms) and until when (performance.now() ms) new calls share it. */
+const deadlines = new Map<number, { signal: AbortSignal; shareUntilMs: number }>();
+
+/**
+ * A signal that aborts (TimeoutError, as `AbortSignal.timeout`) between `timeoutMs` and `timeoutMs` + width
+ * after this call, width = min(100 ms, timeoutMs / 20) rounded up: every call within one width of the
+ * first gets the same signal, made with the timeout plus the width, so none fires early and the lateness is
+ * at most the width. One timer per width per timeout instead of one per request. `nowMs`: a monotonic clock
+ * in ms (tests pass their own). Throws RangeError (from AbortSignal.timeout) for a negative timeout.
+ */
+export function sharedDeadline(timeoutMs: number, nowMs: number = performance.now()): AbortSignal {
+  const shared = deadlines.get(timeoutMs);
+  if (shared && nowMs < shared.shareUntilMs) return shared.signal;
+  const widthMs = Math.ceil(Math.min(DEADLINE_SHARE_MAX_MS, timeoutMs / 20));
+  const signal = AbortSignal.timeout(Math.ceil(timeoutMs) + widthMs);
+  // Timeouts are a handful of configured values (one per app), so the map stays small.
+  deadlines.set(timeoutMs, { signal, shareUntilMs: nowMs + widthMs });
+  return signal;
 }
 
 /** True when the client asked for CBOR (`Accept: application/cbor`); a Context or a bare Request. */

@@ -7,7 +7,10 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Hono } from "hono";
 import { createApp } from "../../src/api/app.ts";
+import { ApiError } from "../../src/api/errors.ts";
+import { requestDeadline, sharedDeadline } from "../../src/api/http.ts";
 import { SmKvService, closeAllSmServices } from "./api-kv-service.ts";
+import { StubKvService } from "./api-stub-service.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const LEASE_ID = 4242;
@@ -205,5 +208,81 @@ describe("PUT /v1/kv/{key} before routing", () => {
     assert.equal((await fast.request("http://edgekv.test/v1/kv?prefix=")).status, 200);
     assert.equal((await fast.request("http://edgekv.test/v1/kv/x", { method: "DELETE" })).status, 200);
     assert.deepEqual(fastSeen, ["GET /metrics", "GET /v1/kv", "DELETE /v1/kv/x"]);
+  });
+});
+
+describe("request deadline (shared timer)", () => {
+  it("shares one signal among calls within the width (timeout / 20, at most 100 ms), then makes a new one", () => {
+    // Timeouts no other test uses: the shared signals are per timeout, module-wide.
+    const a = sharedDeadline(1_061, 0);
+    assert.equal(sharedDeadline(1_061, 53), a, "within ceil(1061 / 20) = 54 ms");
+    const b = sharedDeadline(1_061, 54);
+    assert.notEqual(b, a);
+    assert.equal(sharedDeadline(1_061, 107), b);
+    assert.notEqual(sharedDeadline(1_063, 107), b, "another timeout has its own signal");
+    const c = sharedDeadline(9_000_001, 0);
+    assert.equal(sharedDeadline(9_000_001, 99), c, "width capped at 100 ms");
+    assert.notEqual(sharedDeadline(9_000_001, 100), c);
+  });
+
+  it("aborts with a TimeoutError no earlier than the timeout, and at once on client disconnect", async () => {
+    // Two calls 50 ms apart share one signal (width 1600 / 20 = 80 ms) when the machine is not too busy:
+    // the later one must not be cut short by the earlier one's timer.
+    const timeoutMs = 1_600;
+    const firedAt = (signal: AbortSignal, since: number) =>
+      new Promise<number>((resolve, reject) => {
+        const guard = setTimeout(() => reject(new Error("the deadline did not fire within 5 s")), 5_000);
+        signal.addEventListener("abort", () => {
+          clearTimeout(guard);
+          resolve(performance.now() - since);
+        });
+      });
+    const request = () => new Request("http://edgekv.test/v1/kv/a", { method: "PUT", body: "v" });
+    const t0 = performance.now();
+    const first = requestDeadline(request(), timeoutMs);
+    const firstMs = firedAt(first, t0);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const t1 = performance.now();
+    const second = requestDeadline(request(), timeoutMs);
+    assert.equal(second.aborted, false);
+    const secondMs = firedAt(second, t1);
+    // Timers may round by a millisecond.
+    for (const [name, ms] of [["first", await firstMs], ["second", await secondMs]] as const) {
+      assert.ok(ms >= timeoutMs - 1, `${name} fired after ${ms} ms, before the ${timeoutMs} ms deadline`);
+    }
+    assert.equal((first.reason as Error).name, "TimeoutError");
+    assert.equal((second.reason as Error).name, "TimeoutError");
+
+    const client = new AbortController();
+    const live = requestDeadline(new Request("http://edgekv.test/v1/kv/a", { method: "PUT", body: "v", signal: client.signal }), 60_000);
+    assert.equal(live.aborted, false);
+    client.abort();
+    assert.equal(live.aborted, true);
+    assert.notEqual((live.reason as Error).name, "TimeoutError");
+  });
+
+  it("answers 504 outcome_unknown when a put outlives requestTimeoutMs (fast and routed path)", async () => {
+    // A service whose put waits for its signal, as the node's proposal wait does.
+    const seen: string[] = [];
+    const service = new StubKvService();
+    service.put = (_req, opts) =>
+      new Promise((_resolve, reject) => {
+        opts?.signal?.addEventListener("abort", () => {
+          seen.push((opts.signal!.reason as Error).name);
+          reject(new ApiError("outcome_unknown", "the request was cancelled or timed out after it was proposed"));
+        });
+      });
+    // Node's AbortSignal.timeout timer does not keep the process alive (a server's socket does): hold it.
+    const keepAlive = setTimeout(() => {}, 10_000);
+    try {
+      for (const app of [createApp(service, { requestTimeoutMs: 30 }), createApp(service, { requestTimeoutMs: 30, corsOrigins: ["*"] })]) {
+        const r = await app.request("http://edgekv.test/v1/kv/slow", { method: "PUT", body: "v" });
+        assert.equal(r.status, 504);
+        assert.equal(((await r.json()) as { error: { code: string } }).error.code, "outcome_unknown");
+      }
+    } finally {
+      clearTimeout(keepAlive);
+    }
+    assert.deepEqual(seen, ["TimeoutError", "TimeoutError"]);
   });
 });
