@@ -12,6 +12,7 @@ import { InProcessCluster } from "../helpers/inprocess-cluster.ts";
 import { API_DEFAULTS } from "../../src/api/app.ts";
 import { readBodyWithin } from "../../src/api/http.ts";
 import { createHttp2PeerTransport } from "../../runtime-adapters/shared/peer-http2.ts";
+import { deferDestroyOnDeno } from "../../runtime-adapters/shared/http2-teardown.ts";
 import { PEER_PATHS } from "../../src/server/transport.ts";
 
 const CHUNK_BYTES = 64 * 1024;
@@ -91,6 +92,9 @@ describe("a forward whose upload the leader reset mid-way", () => {
   let forwards = 0;
   before(async () => {
     server = http2.createServer();
+    // Each recycled client session sends GOAWAY here; on Deno the runtime may destroy this server session
+    // from inside nghttp2's GOAWAY processing (denoland/deno#36788) unless destroy() is deferred.
+    server.on("session", deferDestroyOnDeno);
     server.on("stream", (stream, headers) => {
       stream.on("error", () => {});
       if (headers[":path"] === PEER_PATHS.stream) {
