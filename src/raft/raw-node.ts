@@ -218,6 +218,24 @@ export class RaftNode {
   }
 
   /**
+   * The leader's messages that may leave before anything is persisted (what the next Ready's `sendNow`
+   * would carry: AppendEntries for entries proposed since the last Ready, heartbeats, a ReadIndex round's
+   * heartbeat), taken now. A driver whose fsync runs on another thread calls this while a Ready awaits
+   * `advance()`, so replication, heartbeats and read rounds do not wait for the disk (etcd raft's
+   * asynchronous storage writes send MsgApp before the local append completes). Safe for the same reason
+   * as `sendNow` (thesis §10.2.1): the leader counts its own entries only after the `advance()` of the
+   * Ready that persisted them; the entries stay unstable and go to storage with the next Ready.
+   * Returns [] on a follower or when there is nothing to send.
+   */
+  takeSendNow(): Message[] {
+    if (this.leader) {
+      this.leader.flushAppends();
+      this.leader.startReadRound();
+    }
+    return this.out.takeSendNow();
+  }
+
+  /**
    * The last Ready was fully handled: its entries, snapshot and hard state are durable and its committed
    * entries applied. The leader now counts its own log toward the quorum (thesis §10.2.1).
    * @throws RaftInvariantError when the log positions broke snapshot <= applied <= commit <= last.

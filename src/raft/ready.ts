@@ -42,6 +42,13 @@ export class Outbox {
     return n.role !== this.prevSoft.role || n.leaderId !== this.prevSoft.leaderId;
   }
 
+  /** Empties and returns the `sendNow` buffer (RaftNode.takeSendNow). */
+  takeSendNow(): Message[] {
+    const out = this.sendNow;
+    this.sendNow = [];
+    return out;
+  }
+
   /** True when a Ready has work, and none is awaiting `advance()`. */
   hasReady(n: RaftNode): boolean {
     if (this.handed) return false;

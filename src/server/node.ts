@@ -491,6 +491,16 @@ export class EdgeNode implements KvService {
   /** Handles every pending Ready. Any storage error is fatal: the node stops serving (never serves wrong data). */
   private process(): void {
     if (this.stopped || this.fatal) return;
+    if (this.syncing) {
+      // A Ready's fsync is in flight: the leader's replication, heartbeats and read rounds go out now
+      // (RaftNode.takeSendNow); everything else waits for the next Ready.
+      try {
+        this.sendAll(this.raft.takeSendNow());
+      } catch (err) {
+        this.fail(err as Error);
+      }
+      return;
+    }
     try {
       for (let guard = 0; guard < 64 && !this.syncing && this.raft.hasReady(); guard++) this.handleReady(this.raft.ready());
     } catch (err) {

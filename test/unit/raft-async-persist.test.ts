@@ -172,6 +172,39 @@ describe("raft with the persist of a Ready still in flight", () => {
     assert.equal(a.status().commitIndex, y.index);
   });
 
+  it("takeSendNow: while the leader's fsync is in flight, a new entry is replicated at once, yet the leader counts itself only after advance()", () => {
+    const net = new RaftNet(["a", "b", "c"]);
+    net.elect("a");
+    const a = net.node("a");
+    net.cut.add("a->c");
+    const x = a.propose(bytes("x"));
+    net.beginReady("a");
+    net.deliver();
+    net.handleReady("b");
+    net.deliver();
+    // x's fsync on a is still in flight; y is proposed meanwhile.
+    const y = a.propose(bytes("y"));
+    const sent = a.takeSendNow();
+    const toB = sent.filter((m): m is AppendEntriesMessage => m.type === "appendEntries" && m.to === "b");
+    assert.deepEqual(toB.flatMap((m) => m.entries.map((e) => dec.decode(e.data))), ["y"], "y goes to b before any Ready carries it");
+    assert.deepEqual(a.takeSendNow(), [], "taken once");
+    assert.equal(a.hasReady(), false, "still no Ready before advance()");
+    net.queue.push(...sent);
+    net.deliver();
+    net.handleReady("b");
+    net.deliver();
+    assert.equal(a.status().progress!.b!.matchIndex, y.index, "b acknowledged y while a's fsync of x was in flight");
+    assert.equal(a.status().commitIndex, x.index - 1, "nothing commits on b's word alone");
+    net.finishReady("a");
+    assert.equal(a.status().commitIndex, x.index, "a's copy of x is durable; y is not yet (it was never written)");
+    const rd2 = net.beginReady("a")!;
+    assert.deepEqual(rd2.entries.map((e) => dec.decode(e.data)), ["y"], "y is written with the next Ready");
+    assert.deepEqual(rd2.sendNow.filter((m) => m.type === "appendEntries" && m.to === "b" && m.entries.length > 0), [], "and not sent to b twice");
+    net.finishReady("a");
+    assert.equal(a.status().commitIndex, y.index);
+    assert.deepEqual(net.node("b").takeSendNow(), [], "a follower has nothing to send early");
+  });
+
   it("a leader deposed while its entry is pending: the new leader's entry replaces it and the old one is never counted", () => {
     const net = new RaftNet(["a", "b", "c"]);
     net.elect("a");
