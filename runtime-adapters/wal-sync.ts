@@ -19,8 +19,11 @@
  * (SQLite's WAL format, synchronous=NORMAL). fdatasync(2) makes every byte written to the file before the call
  * durable, whichever descriptor wrote it, so a resolved `sync()` covers every COMMIT that returned before it
  * was called. The -wal file is the same inode while a connection is open (a checkpoint may truncate or
- * overwrite it in place, never replace it); `sync()` still compares the inode at the path with its
- * descriptor's before each fsync and reopens if they differ, so it can never fsync a stale file.
+ * overwrite it in place, never replace it, and the node never reopens its database). So `sync()` compares
+ * the inode at the path with its descriptor's before each fsync and REJECTS if they differ: someone
+ * replaced the file, SQLite keeps appending to the old, now unlinked inode, and no fsync can make those
+ * commits survive a restart (a node that reopened the new file acknowledged 20 of 20 puts that a kill -9
+ * then lost; H5's finding, test/integration/wal-sync-replaced.test.ts). A deleted file rejects with ENOENT.
  */
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from "node:fs";
 
@@ -29,7 +32,8 @@ export interface WalSync {
   /**
    * Resolves once every write made to the -wal file before this call is durable (fdatasync(2) returned).
    * Rejects with the system error (e.g. EIO) when the fsync fails: the caller must treat that as fatal and
-   * never retry (a failed fsync may have dropped the dirty pages; PostgreSQL's "fsyncgate").
+   * never retry (a failed fsync may have dropped the dirty pages; PostgreSQL's "fsyncgate"); with ENOENT
+   * when the -wal file is gone, and with an Error when the file at the path is no longer the one opened.
    */
   sync(): Promise<void>;
   /** Closes the descriptor after any fsync in flight settles. Idempotent; never rejects. */
@@ -47,7 +51,7 @@ export function createWalSync(dbPath: string): WalSync {
   const descriptor = (): number => {
     const atPath = statSync(walPath).ino;
     if (fd !== undefined && atPath === ino) return fd;
-    if (fd !== undefined) closeSync(fd);
+    if (fd !== undefined) throw new Error(`${walPath} was replaced while the database is open (inode ${ino}, now ${atPath}): SQLite writes the old file, which a restart will not read`);
     fd = openSync(walPath, "r");
     ino = fstatSync(fd).ino;
     return fd;
