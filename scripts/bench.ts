@@ -271,7 +271,7 @@ async function main(): Promise<void> {
     "",
     `Command: \`npm run bench${argv.length ? " -- " + argv.join(" ") : ""}\` (script \`scripts/bench.ts\`). Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC. Wall time of the whole run: ${((Date.now() - t0) / 60_000).toFixed(1)} min.`,
     `Commit: ${gitCommit()}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average at start ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (shared with other jobs: figures are noisy; compare the ratios).`,
-    `edgekv: 3 nodes on ${runtime}, default config. etcd 3.4.23: 3 members, defaults (anchors' etcd-cluster.sh). Load: wrk -t2 (-t1 at 1 conn), HTTP/1.1 keep-alive, ${durationS} s per run, ${reps} repetitions per cell alternating which system goes first; medians. Key space ${KEYSPACE} keys, 256-byte values, written first; etcd restarted before the reads; reads, then writes.`,
+    `edgekv: 3 nodes on ${runtime}, default config. etcd 3.4.23: 3 members, defaults (anchors' etcd-cluster.sh). Load: wrk -t2 (-t1 at 1 conn), HTTP/1.1 keep-alive, the anchors' wrk requests (built by scripts/bench/kv.lua, byte-identical), ${durationS} s per run, ${reps} repetitions per cell alternating which system goes first; medians. Key space ${KEYSPACE} keys, 256-byte values, written first; etcd restarted before the reads; reads, then writes.`,
     "",
     table,
     "",
