@@ -32,6 +32,7 @@ export interface CoreNode {
   hasReady(): boolean;
   ready(): Ready;
   advance(): void;
+  takeSendNow(): Message[];
   status(): RaftStatus;
   reportUnreachable(id: NodeId): void;
   reportSnapshot(id: NodeId, ok: boolean): void;
@@ -203,6 +204,9 @@ export class SimNode {
       if (rounds >= 1000) throw new Error(`node ${this.id}: core still has a Ready after 1000 rounds`);
       this.handleReady(this.core, this.core.ready());
     }
+    // As src/server/node.ts process(): while an fsync is in flight the leader's AppendEntries, heartbeats
+    // and ReadIndex rounds still leave (RaftNode.takeSendNow).
+    if (this.core && this.pending) for (const m of this.core.takeSendNow()) this.hooks.send(m);
   }
 
   private handleReady(core: CoreNode, rd: Ready): void {
