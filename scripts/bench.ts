@@ -8,7 +8,7 @@
  * (edgekv first on odd repetitions, etcd first on even ones) and reports medians. Then loads edgekv up to
  * --memory-keys keys (128-put CBOR txns) and records VmRSS per node, and the catch-up time of a follower
  * killed with SIGKILL while the others take 6000 single puts. Each wrk run logs its place in the plan and an
- * estimate of the time left. Writes the table into docs/bench.md ("etcd side by side").
+ * estimate of the wrk runs' time left; the loads log their rate and time left every 5 s. Writes the table into docs/bench.md ("etcd side by side").
  * Stops exactly the PIDs it started (edgekv nodes, wrk, the loader; etcd through `etcd-cluster.sh stop DIR`)
  * at the end, on error, on SIGINT/SIGTERM/SIGHUP and when its stdout or stderr pipe closes (`| head`).
  */
@@ -30,10 +30,10 @@ edgekv (3 nodes) side by side with etcd 3.4 (3 members, the anchors' etcd-cluste
 linearizable and stale/serializable gets, a 90/10 get/put mix, at 1-256 connections, to the leader and a
 follower; 3 repetitions per cell alternating which system goes first, medians. Then VmRSS per edgekv node
 after loading --memory-keys keys, and the catch-up time of a killed follower. Prints a markdown table and
-writes it into docs/bench.md (section "etcd side by side"). Full run: under 15 min on a 2-core machine;
---quick: about 4 min. Uses client ports P..P+2 and peer ports P+100..P+102, and etcd's fixed ports
-23791-23793/23801-23803 (one bench at a time). Stops every process it started on exit, Ctrl-C, SIGTERM,
-SIGHUP and a closed output pipe.
+writes it into docs/bench.md (section "etcd side by side"). Full run: 14 min on this 2-core machine at
+load average 10-17 (2026-11-30); --quick: about 5 min. Uses client ports P..P+2, peer ports P+100..P+102
+and etcd's fixed ports 23791-23793/23801-23803 (one bench at a time). Stops every process it started on
+exit, Ctrl-C, SIGTERM, SIGHUP and a closed output pipe.
 
   --runtime bun|node|deno   edgekv nodes' runtime (default bun)
   --quick                   subset: 7 cells, 2 repetitions, 100k keys for the memory figure
@@ -133,15 +133,18 @@ async function edgeUrls(): Promise<{ leader: string; follower: string }> {
   return { leader, follower };
 }
 
-/** Progress of the wrk runs, for the estimate of the time left printed with each run. */
-const progress = { runsDone: 0, runsTotal: 0, runMsSum: 0, loadKeysPerS: 0 };
+/** Progress of the wrk runs, for the estimate of their time left printed with each run. */
+const progress = { runsDone: 0, runsTotal: 0, runMsSum: 0 };
 
-/** Minutes left: the remaining wrk runs at the mean wall time of those done, the memory load at the first load's rate, ~20 s of catch-up. */
-function etaMin(): string {
+/**
+ * What is left after this run: the remaining wrk runs at the mean wall time of those done (minutes), then
+ * the steps whose length the run cannot know yet (the memory load prints its own estimate as it goes).
+ */
+function timeLeft(): string {
   const runsLeft = progress.runsTotal - progress.runsDone;
-  const memoryS = memoryKeys > KEYSPACE && progress.loadKeysPerS > 0 ? (memoryKeys - KEYSPACE) / progress.loadKeysPerS : 0;
-  const s = (runsLeft * progress.runMsSum) / Math.max(1, progress.runsDone) / 1000 + memoryS + 20;
-  return (s / 60).toFixed(1);
+  const min = (runsLeft * progress.runMsSum) / Math.max(1, progress.runsDone) / 60_000;
+  const after = memoryKeys > KEYSPACE ? `the ${memoryKeys - KEYSPACE}-key load and the catch-up` : "the catch-up";
+  return runsLeft > 0 ? `wrk runs ~${min.toFixed(1)} min left, then ${after}` : `next: ${after}`;
 }
 
 async function runCells(cells: Cell[], phase: string): Promise<CellResult[]> {
@@ -160,7 +163,7 @@ async function runCells(cells: Cell[], phase: string): Promise<CellResult[]> {
         await sleep(PAUSE_MS);
         progress.runsDone++;
         progress.runMsSum += Date.now() - runStart;
-        log(`${phase} ${cell.role} ${cell.scenario} c=${cell.conns} rep ${r + 1}/${reps} ${sys}: ${Math.round(res.okRps)} req/s p99 ${res.p99.toFixed(2)} ms${res.errors ? ` errors ${res.errors}` : ""} [run ${progress.runsDone}/${progress.runsTotal}, ~${etaMin()} min left]`);
+        log(`${phase} ${cell.role} ${cell.scenario} c=${cell.conns} rep ${r + 1}/${reps} ${sys}: ${Math.round(res.okRps)} req/s p99 ${res.p99.toFixed(2)} ms${res.errors ? ` errors ${res.errors}` : ""} [run ${progress.runsDone}/${progress.runsTotal}; ${timeLeft()}]`);
       }
     }
     out.push({ cell, samples });
@@ -237,8 +240,7 @@ async function main(): Promise<void> {
   log(`edgekv leader ${leaderId}; etcd leader ${etcdCluster("leader")}`);
   log(`writing ${KEYSPACE} keys into etcd and edgekv (both at once)`);
   const [, loadMs] = await Promise.all([prepopulateEtcd(etcdCluster("leader")), loadEdgekv((await edgeUrls()).leader, 0, KEYSPACE, VALUE_BYTES, LOAD_PARALLEL)]);
-  progress.loadKeysPerS = KEYSPACE / (loadMs / 1000);
-  log(`edgekv load: ${KEYSPACE} keys in ${loadMs} ms (${Math.round(progress.loadKeysPerS)} keys/s in 128-put txns, alongside etcd's prepopulate)`);
+  log(`edgekv load: ${KEYSPACE} keys in ${loadMs} ms (${Math.round(KEYSPACE / (loadMs / 1000))} keys/s in 128-put txns, alongside etcd's prepopulate)`);
   etcdCluster("restart", etcdDir);
   progress.runsTotal = (readCells.length + writeCells.length) * reps * 2;
   const results = [...(await runCells(readCells, "reads")), ...(await runCells(writeCells, "writes"))];

@@ -3,7 +3,7 @@
  * (the anchors' wrk/common.lua scheme, so gets hit existing 256-byte values), 128 puts per `POST /v1/txn`
  * (the per-branch op limit, as etcd's --max-txn-ops), `parallel` requests in flight. Bodies are CBOR
  * (docs/api.md: keys and values as byte strings), so neither side spends time on base64 and JSON text of
- * 40 KB per txn. Progress to stderr.
+ * 40 KB per txn. Progress (keys, rate, time left) to stderr every 5 s.
  */
 import { apiCbor, CBOR_TYPE } from "../../src/api/wire.ts";
 import { sleep } from "./procs.ts";
@@ -47,7 +47,8 @@ export async function loadEdgekv(url: string, from: number, to: number, valueByt
       done += end - start;
       if (Date.now() - lastPrint > 5000) {
         lastPrint = Date.now();
-        process.stderr.write(`  loaded ${done} of ${to - from} keys (${Math.round(done / ((Date.now() - t0) / 1000))}/s)\n`);
+        const perS = done / ((Date.now() - t0) / 1000);
+        process.stderr.write(`  loaded ${done} of ${to - from} keys (${Math.round(perS)}/s, ~${Math.round((to - from - done) / perS)} s left)\n`);
       }
     }
   };
