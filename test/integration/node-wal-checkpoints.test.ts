@@ -23,14 +23,14 @@ async function oneNode(name: string, lines: string[]) {
     env: {},
   });
   const base = await testPorts("n1", lines);
-  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number } = { closed: 0 };
+  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number} = { closed: 0 };
   const ports: NodePorts = {
     ...base,
     openSqlite: async (path) => (seen.db = await base.openSqlite(path)),
     startWalCheckpointer: (dbPath, onFail) => {
       seen.onFail = onFail;
       const real = base.startWalCheckpointer!(dbPath, onFail);
-      return { close: async () => (seen.closed++, real.close()) };
+      return { close: async () => (seen.closed++, real.close()), lastRound: () => real.lastRound(), counts: () => real.counts() };
     },
   };
   const node = await EdgeNode.open(config, ports);
