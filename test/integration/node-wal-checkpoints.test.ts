@@ -23,7 +23,7 @@ async function oneNode(name: string, lines: string[]) {
     env: {},
   });
   const base = await testPorts("n1", lines);
-  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number} = { closed: 0 };
+  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number } = { closed: 0 };
   const ports: NodePorts = {
     ...base,
     openSqlite: async (path) => (seen.db = await base.openSqlite(path)),
