@@ -30,8 +30,8 @@ edgekv (3 nodes) side by side with etcd 3.4 (3 members, the anchors' etcd-cluste
 linearizable and stale/serializable gets, a 90/10 get/put mix, at 1-256 connections, to the leader and a
 follower; 3 repetitions per cell alternating which system goes first, medians. Then VmRSS per edgekv node
 after loading --memory-keys keys, and the catch-up time of a killed follower. Prints a markdown table and
-writes it into docs/bench.md (section "etcd side by side"). Full run: 14 min on this 2-core machine at
-load average 10-17 (2026-11-30); --quick: about 5 min. Uses client ports P..P+2, peer ports P+100..P+102
+writes it into docs/bench.md (section "etcd side by side"). Full run: 9-14 min on this 2-core machine at
+load average 5-17 (2026-11-30); --quick: 3-5 min. Uses client ports P..P+2, peer ports P+100..P+102
 and etcd's fixed ports 23791-23793/23801-23803 (one bench at a time). Stops every process it started on
 exit, Ctrl-C, SIGTERM, SIGHUP and a closed output pipe.
 
@@ -43,6 +43,10 @@ exit, Ctrl-C, SIGTERM, SIGHUP and a closed output pipe.
   --base-port P             edgekv client ports P..P+2, peer ports P+100.. (default 7411)
   --no-doc                  do not touch docs/bench.md
   -h, --help                this text
+
+Needs wrk, python3, and the anchors folder (etcd-cluster.sh, prepopulate.py): ../shared/anchors beside
+the repository, or the folder named by the environment variable EDGEKV_ANCHORS. etcd is installed with
+apt-get by etcd-cluster.sh when missing.
 
 Exit status: 0 done, 1 failed (a run, a load, a start), 2 bad arguments, 128+N after signal N (141: output
 pipe closed).`;
