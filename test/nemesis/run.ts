@@ -8,7 +8,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DumpedKv, checkAppends, checkConvergence, checkLinearizable, dumpNodeOrWhy, unavailability } from "./checks.ts";
+import { type DumpedKv, checkAppends, checkConvergence, checkLinearizable, dumpNodeOrWhy, type FaultKindUnavailability, formatByFault, unavailability } from "./checks.ts";
 import { NemesisCluster, type NodeRuntime, sleep } from "./cluster.ts";
 import { FAULT_KINDS, type FaultEvent, type FaultKind, restoreVoters, runFault } from "./faults.ts";
 import { Rng } from "./rng.ts";
@@ -48,6 +48,8 @@ export interface NemesisResult {
   duplicated: number;
   unavailableSec: number;
   unavailableByKind: Record<string, number>;
+  /** Per fault kind injected: faults of that kind and mean/max seconds without service per fault (checks.ts `unavailability`). */
+  unavailableByFault: Record<string, FaultKindUnavailability>;
   recoveryMs: number;
   faults: FaultEvent[];
   problems: string[];
@@ -175,12 +177,13 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
     writeFileSync(join(dir, "history.jsonl"), history.map((h) => JSON.stringify(h)).join("\n") + "\n");
     writeFileSync(join(dir, "appends.json"), JSON.stringify(appends));
     writeFileSync(join(dir, "faults.json"), JSON.stringify(faults, null, 1));
-    result = { ok, ops, linearizable, lost, duplicated, unavailableSec: unav.totalSec, unavailableByKind: unav.byKind, recoveryMs: Math.round(recoveryMs), faults, problems, dir, summary };
+    result = { ok, ops, linearizable, lost, duplicated, unavailableSec: unav.totalSec, unavailableByKind: unav.byKind, unavailableByFault: unav.byFault, recoveryMs: Math.round(recoveryMs), faults, problems, dir, summary };
     writeFileSync(join(dir, "result.json"), JSON.stringify({ ...result, replay }, null, 1));
     const counts = { ok: 0, fail: 0, unknown: 0 };
     for (const h of history) counts[h.outcome]++;
     log(`nemesis: register ops ok ${counts.ok}, fail ${counts.fail}, unknown ${counts.unknown}; appends ${appends.length} (acked ${appends.filter((a) => a.outcome === "ok").length}); faults ${faults.map((f) => f.kind).join(",")}`);
     log(`nemesis: unavailable by fault kind (s): ${JSON.stringify(unav.byKind)}; recovery after heal ${Math.round(recoveryMs)} ms`);
+    log(`nemesis: unavailable per fault (s): ${formatByFault(unav.byFault)}`);
     for (const p of problems) log(`nemesis: PROBLEM: ${p.slice(0, 4000)}`);
   } finally {
     await cluster.destroy();

@@ -1,11 +1,13 @@
 /**
  * The nemesis harness's pure parts: the per-key linearizability report (test/nemesis/checks.ts) never
  * passes a key whose search gave up, and names every illegal key; the workload's key windows
- * (test/nemesis/workload.ts) give each window its own register keys.
+ * (test/nemesis/workload.ts) give each window its own register keys; unavailability is attributed to the
+ * fault active when a gap began, with a count, mean and max per fault kind (issue #5's per-fault figures).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { checkLinearizable } from "../nemesis/checks.ts";
+import { checkLinearizable, formatByFault, unavailability } from "../nemesis/checks.ts";
+import type { FaultEvent } from "../nemesis/faults.ts";
 import { type HistoryRecord, registerKey } from "../nemesis/workload.ts";
 
 let t = 0;
@@ -71,5 +73,40 @@ describe("nemesis workload: key windows", () => {
   it("each window has its own register keys", () => {
     assert.equal(registerKey(0, 3), "r/0/3");
     assert.notEqual(registerKey(1, 3), registerKey(2, 3));
+  });
+});
+
+/** A successful operation that returned at `ret` ms (only `ret` and the outcome matter to unavailability). */
+function okAt(ret: number): HistoryRecord {
+  return { client: 0, input: { kind: "get", key: "a" }, call: ret - 1, ret, outcome: "ok", output: { value: null }, node: "n1", detail: "" };
+}
+
+describe("nemesis unavailability: per fault", () => {
+  // Run clock 0..20 000 ms. Successes every 500 ms except three gaps:
+  //   2 000 -> 5 000 (3 s) during kill-leader #1 (starts 2 100)
+  //   8 000 -> 9 500 (1.5 s) during pause (starts 8 200)
+  //   14 000 -> 15 200 (1.2 s) during kill-leader #3 (starts 14 500), not during kill-leader #2 (11 000-12 000, no gap)
+  const gaps: Array<[number, number]> = [[2000, 5000], [8000, 9500], [14000, 15200]];
+  const history: HistoryRecord[] = [];
+  for (let t = 0; t <= 20_000; t += 500) if (!gaps.some(([a, b]) => t > a && t < b)) history.push(okAt(t));
+  history.push(okAt(9500), okAt(15200));
+  const fault = (kind: FaultEvent["kind"], start: number, end: number): FaultEvent => ({ kind, start, end, detail: "" });
+  const faults = [fault("kill-leader", 2100, 4000), fault("pause", 8200, 9000), fault("kill-leader", 11_000, 12_000), fault("kill-leader", 14_500, 15_000)];
+
+  it("counts every fault of a kind, and gives the mean (zero-gap faults included) and max per fault", () => {
+    const u = unavailability(history, faults, 0, 20_000);
+    assert.equal(u.totalSec, 5.7);
+    assert.deepEqual(u.byKind, { "kill-leader": 4.2, pause: 1.5 });
+    assert.deepEqual(u.byFault, {
+      "kill-leader": { faults: 3, totalSec: 4.2, meanSec: 1.4, maxSec: 3 },
+      pause: { faults: 1, totalSec: 1.5, meanSec: 1.5, maxSec: 1.5 },
+    });
+    assert.equal(formatByFault(u.byFault), "kill-leader 3 faults, mean 1.4 s, max 3 s; pause 1 fault, mean 1.5 s, max 1.5 s");
+  });
+
+  it("a gap with no fault active goes to byKind none and to no fault", () => {
+    const u = unavailability(history, [fault("split", 8200, 9000)], 0, 20_000);
+    assert.deepEqual(u.byKind, { none: 4.2, split: 1.5 });
+    assert.deepEqual(u.byFault, { split: { faults: 1, totalSec: 1.5, meanSec: 1.5, maxSec: 1.5 } });
   });
 });
