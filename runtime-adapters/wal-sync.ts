@@ -23,7 +23,7 @@
  * the inode at the path with its descriptor's before each fsync and REJECTS if they differ: someone
  * replaced the file, SQLite keeps appending to the old, now unlinked inode, and no fsync can make those
  * commits survive a restart (a node that reopened the new file acknowledged 20 of 20 puts that a kill -9
- * then lost; H5's finding, test/integration/wal-sync-replaced.test.ts). A deleted file rejects with ENOENT.
+ * then lost; H5's finding, test/integration/wal-sync.test.ts). A deleted file rejects with ENOENT.
  */
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from "node:fs";
 

@@ -3,16 +3,15 @@
  * writes a Ready's entries without an inline fsync, and only after its WAL syncer resolves does it count
  * them as its own (a leader) or acknowledge them (a follower). Each node here gets a gated syncer: `sync()`
  * calls wait until the test opens the gate, so "acknowledged before durable" would show as a write that
- * completes while the gates are shut. Also: a failed fsync stops the node (fatal, never retried), and the
- * real adapter fsyncs the -wal file beside a database.
+ * completes while the gates are shut. Also: a failed fsync stops the node (fatal, never retried). The real
+ * adapter's own cases (fsync, close, missing, deleted or replaced -wal file) are in
+ * test/integration/wal-sync.test.ts.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
-import { createWalSync } from "../../runtime-adapters/wal-sync.ts";
-import { loadSqliteDriver } from "../../runtime-adapters/sqlite.ts";
 import { InProcessCluster, freePort, testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
@@ -158,31 +157,5 @@ describe("EdgeNode WAL fsync off the event loop", () => {
     } finally {
       await c.close();
     }
-  });
-});
-
-describe("createWalSync (runtime adapter)", () => {
-  it("fsyncs the -wal file beside a database, and refuses after close", async () => {
-    const open = await loadSqliteDriver();
-    const path = join(dir, "adapter.db");
-    const db = open(path);
-    try {
-      db.exec("CREATE TABLE t(x)");
-      db.exec("PRAGMA synchronous=NORMAL");
-      db.exec("INSERT INTO t VALUES (1)");
-      const ws = createWalSync(path);
-      await ws.sync();
-      await ws.sync();
-      await ws.close();
-      await assert.rejects(ws.sync(), /after close/);
-    } finally {
-      db.close();
-    }
-  });
-
-  it("rejects when there is no -wal file (not a WAL database)", async () => {
-    const ws = createWalSync(join(dir, "missing.db"));
-    await assert.rejects(ws.sync(), (e: NodeJS.ErrnoException) => e.code === "ENOENT");
-    await ws.close();
   });
 });
