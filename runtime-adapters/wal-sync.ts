@@ -19,11 +19,16 @@
  * (SQLite's WAL format, synchronous=NORMAL). fdatasync(2) makes every byte written to the file before the call
  * durable, whichever descriptor wrote it, so a resolved `sync()` covers every COMMIT that returned before it
  * was called. The -wal file is the same inode while a connection is open (a checkpoint may truncate or
- * overwrite it in place, never replace it, and the node never reopens its database). So `sync()` compares
- * the inode at the path with its descriptor's before each fsync and REJECTS if they differ: someone
- * replaced the file, SQLite keeps appending to the old, now unlinked inode, and no fsync can make those
- * commits survive a restart (a node that reopened the new file acknowledged 20 of 20 puts that a kill -9
- * then lost; H5's finding, test/integration/wal-sync.test.ts). A deleted file rejects with ENOENT.
+ * overwrite it in place, never replace it, and the node never reopens its database). So the syncer opens
+ * the file when it is CREATED (the node creates it in `EdgeNode.start`, after `open` wrote to the database
+ * in WAL mode, so SQLite's -wal file exists; it also exists as soon as an existing WAL database is read),
+ * keeps that descriptor's identity (device and inode), and `sync()` compares the file at the path with it
+ * before each fsync and REJECTS if they differ: someone replaced the file, SQLite keeps appending to the
+ * old, now unlinked inode, and no fsync can make those commits survive a restart (a syncer that reopened
+ * the new file let a node acknowledge 20 of 20 puts that a kill -9 then lost; H5's finding,
+ * test/integration/wal-sync.test.ts). Opening at the first sync instead missed a replacement made between
+ * the node's start and its first fsync. A deleted file rejects with ENOENT; so does every `sync()` of a
+ * syncer created while there was no -wal file (nothing written yet, or not a WAL database).
  */
 import { closeSync, fdatasync, fstatSync, openSync, statSync } from "node:fs";
 
@@ -40,20 +45,35 @@ export interface WalSync {
   close(): Promise<void>;
 }
 
-/** Creates the WAL syncer for the database file `dbPath` (its WAL is `${dbPath}-wal`). Opens lazily. */
+/**
+ * Creates the WAL syncer for the database file `dbPath` (its WAL is `${dbPath}-wal`) and opens the -wal
+ * file at once, recording its device and inode; call it after the database was written in WAL mode. Never
+ * throws: if the -wal file cannot be opened now (ENOENT, EACCES), every `sync()` rejects with that error.
+ */
 export function createWalSync(dbPath: string): WalSync {
   const walPath = `${dbPath}-wal`;
   let fd: number | undefined;
+  let dev = -1;
   let ino = -1;
+  let openError: Error | undefined;
+  try {
+    fd = openSync(walPath, "r");
+    ({ dev, ino } = fstatSync(fd));
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+    openError = err as Error;
+  }
   let closed = false;
   let inFlight: Promise<void> = Promise.resolve();
 
+  /** The descriptor to fsync; throws when the file at the path is gone or is not the one opened. */
   const descriptor = (): number => {
-    const atPath = statSync(walPath).ino;
-    if (fd !== undefined && atPath === ino) return fd;
-    if (fd !== undefined) throw new Error(`${walPath} was replaced while the database is open (inode ${ino}, now ${atPath}): SQLite writes the old file, which a restart will not read`);
-    fd = openSync(walPath, "r");
-    ino = fstatSync(fd).ino;
+    if (fd === undefined) throw openError;
+    const atPath = statSync(walPath);
+    if (atPath.dev !== dev || atPath.ino !== ino) {
+      throw new Error(`${walPath} was replaced while the database is open (device ${dev} inode ${ino}, now device ${atPath.dev} inode ${atPath.ino}): SQLite writes the old file, which a restart will not read`);
+    }
     return fd;
   };
 

@@ -94,6 +94,16 @@ describe("createWalSync against a -wal file changed under a running database", (
     });
   });
 
+  it("rejects when the -wal file was replaced before the first sync (identity taken at creation)", async () => {
+    // A node creates its syncer at start and fsyncs first on its first Ready that writes: a replacement in
+    // between used to go unnoticed, because the syncer opened whatever file was at the path then.
+    await withWalSync("replaced-early.db", async ({ db, path, ws }) => {
+      replaceWal(path);
+      db.exec("INSERT INTO t VALUES (2)");
+      await assert.rejects(ws.sync(), REPLACED);
+    });
+  });
+
   it("rejects with ENOENT once the -wal file was deleted", async () => {
     await withWalSync("deleted.db", async ({ db, path, ws }) => {
       await ws.sync();
