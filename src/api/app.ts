@@ -6,9 +6,9 @@
  */
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
-import { ApiError } from "./errors.ts";
 import { deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, consistencyOf, splitRequestUrl, type RouteLimits } from "./http.ts";
 import { getKeyResponse, putKeyResponse, registerKvRoutes } from "./kv-routes.ts";
+import { allowedMethodsOf, noRouteResponse } from "./methods.ts";
 import { RequestMetrics } from "./metrics.ts";
 import type { HealthStatus, KvService, LeaseStatus } from "./service.ts";
 import { registerWatchRoute, type WatchStats } from "./watch-route.ts";
@@ -45,7 +45,7 @@ export interface ApiOptions {
 
 /** Request headers a browser may send and response headers it may read (the API's own; CORS). */
 const CORS_ALLOW_HEADERS = ["Content-Type", "Accept", "If-Match", "If-None-Match", "X-Client-Id", "X-Request-Seq", "Last-Event-ID"];
-const CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "X-Revision", "X-Mod-Revision", "X-Create-Revision", "X-Version", "X-Lease", "X-Consistency", "X-Applied-Index", "X-Staleness-Ms", "X-Leader-Id", "X-Leader-Url"];
+const CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "Allow", "X-Revision", "X-Mod-Revision", "X-Create-Revision", "X-Version", "X-Lease", "X-Consistency", "X-Applied-Index", "X-Staleness-Ms", "X-Leader-Id", "X-Leader-Url"];
 
 /** Defaults of `ApiOptions`. */
 export const API_DEFAULTS = {
@@ -99,7 +99,14 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
     app.use("*", cors({ origin: origins.includes("*") ? "*" : origins, allowHeaders: CORS_ALLOW_HEADERS, exposeHeaders: CORS_EXPOSE_HEADERS, maxAge: 600 }));
   }
   app.onError((err) => errorResponse(err));
-  app.notFound((c) => errorResponse(new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  // A path the API serves under other methods is 405 with Allow (RFC 9110 §15.5.6), else 404. The
+  // table is built at the first miss, when every route is registered.
+  let allowedAt: ((path: string) => string[]) | undefined;
+  app.notFound((c) => {
+    allowedAt ??= allowedMethodsOf(app.routes);
+    const path = splitRequestUrl(c.req.url).path;
+    return noRouteResponse(c.req.method, path, allowedAt(path));
+  });
 
   registerKvRoutes(app, service, limits);
   registerWatchRoute(app, service, {

@@ -1,0 +1,91 @@
+/**
+ * HTTP edges of the v1 API a user of etcd's or rqlite's HTTP API expects: 405 with `Allow` for a wrong
+ * method on an existing route (RFC 9110 §15.5.6), HEAD answers with the GET's headers and a truthful
+ * Content-Length (RFC 9110 §9.3.2), lease grant ids (etcd: ID 0 = the server picks), and what
+ * `currentRevision` of a 412 is. Both the app that answers GET/PUT /v1/kv/{key} before routing (no CORS)
+ * and the routed one (CORS on) are checked. Calls `app.request(...)`: no network.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createApp, type ApiOptions } from "../../src/api/app.ts";
+import { SERVICE_KINDS, closeAllSmServices } from "./api-services.ts";
+
+const BASE = "http://edgekv.test";
+
+after(() => closeAllSmServices());
+
+/** The two app shapes: `fast` answers GET/PUT /v1/kv/{key} before routing, `routed` goes through hono. */
+const APP_SHAPES: Array<{ name: string; options: ApiOptions }> = [
+  { name: "fast", options: {} },
+  { name: "routed", options: { corsOrigins: ["https://example.test"] } },
+];
+
+async function errorOf(res: Response): Promise<{ status: number; code: string }> {
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  assert.equal(typeof body.error.message, "string");
+  return { status: res.status, code: body.error.code };
+}
+
+for (const kind of SERVICE_KINDS) {
+  for (const shape of APP_SHAPES) {
+    const setup = async () => {
+      const service = await kind.make();
+      const app = createApp(service, shape.options);
+      return { service, req: (path: string, init?: RequestInit) => app.request(BASE + path, init) };
+    };
+
+    describe(`api edges (${kind.name}, ${shape.name}): wrong method on a route`, () => {
+      // One service for the whole describe: the cases only read (a 405 must not call the service at all).
+      let shared: Awaited<ReturnType<typeof setup>> | undefined;
+      const sharedSetup = async () => (shared ??= await setup());
+      const cases: Array<[method: string, path: string, allow: string]> = [
+        ["PATCH", "/v1/kv/a", "GET, HEAD, PUT, DELETE"],
+        ["POST", "/v1/kv/dir%2Fx/y", "GET, HEAD, PUT, DELETE"],
+        ["PATCH", "/v1/kv", "GET, HEAD, DELETE"],
+        ["POST", "/v1/kv?prefix=a", "GET, HEAD, DELETE"],
+        ["DELETE", "/v1/cluster", "GET, HEAD"],
+        ["GET", "/v1/txn", "POST"],
+        ["PUT", "/v1/compact", "POST"],
+        ["POST", "/v1/watch?key=a", "GET, HEAD"],
+        ["GET", "/v1/leases", "POST"],
+        ["PUT", "/v1/leases/7001", "GET, HEAD, DELETE"],
+        ["GET", "/v1/leases/7001/keepalive", "POST"],
+        ["GET", "/v1/cluster/members", "POST"],
+        ["POST", "/v1/cluster/members/n2", "PUT, DELETE"],
+        ["DELETE", "/v1/cluster/members/n2/promote", "POST"],
+        ["GET", "/v1/cluster/leader", "POST"],
+        ["POST", "/healthz", "GET, HEAD"],
+        ["DELETE", "/metrics", "GET, HEAD"],
+      ];
+      for (const [method, path, allow] of cases) {
+        it(`${method} ${path} is 405 method_not_allowed with Allow: ${allow}`, async () => {
+          const { req, service } = await sharedSetup();
+          const calls = service.calls.length;
+          const res = await req(path, { method });
+          assert.equal(res.headers.get("allow"), allow);
+          assert.equal(res.headers.get("content-type"), "application/json");
+          assert.deepEqual(await errorOf(res), { status: 405, code: "method_not_allowed" });
+          assert.equal(service.calls.length, calls, "the service was called");
+        });
+      }
+
+      it("an unknown path stays 404 not_found, without Allow", async () => {
+        const { req } = await sharedSetup();
+        for (const [method, path] of [["GET", "/nope"], ["PATCH", "/v1"], ["GET", "/v1/kvx"], ["POST", "/v1/leases/1/2/3"], ["GET", "/v1/cluster/members/n2/x"]]) {
+          const res = await req(path, { method });
+          assert.deepEqual([method, path, await errorOf(res), res.headers.get("allow")], [method, path, { status: 404, code: "not_found" }, null]);
+        }
+      });
+
+      it("the right methods still reach their routes", async () => {
+        const { req } = await setup();
+        assert.equal((await req("/v1/kv/a", { method: "PUT", body: "v" })).status, 200);
+        assert.equal((await req("/v1/kv/a")).status, 200);
+        assert.equal((await req("/v1/kv?prefix=")).status, 200);
+        assert.equal((await req("/v1/cluster")).status, 200);
+        assert.equal((await req("/v1/kv/a", { method: "DELETE" })).status, 200);
+        assert.equal((await req("/v1/kv/a")).status, 404, "a missing key is still 404, not 405");
+      });
+    });
+  }
+}
