@@ -6,6 +6,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { CONFIG_FIELDS, type Config, type ConfigKey, type FieldSpec, crossFieldProblem, envName, flagName } from "./schema.ts";
+import { peersProblem } from "./peers.ts";
 
 /** Where a value came from; part of every `ConfigError`. */
 export type ConfigSource = "default" | "file" | "env" | "flag";
@@ -43,16 +44,18 @@ export function isHelpRequested(argv: string[]): boolean {
 /**
  * Resolves the configuration. Throws `ConfigError` naming the field and source for: an unknown flag or file
  * key, a value its schema refuses, a missing `nodeId`, a short `clusterSecret` on Fly.io, an unreadable or
- * non-mapping YAML file, or a broken cross-field rule (see `crossFieldProblem`). Unknown `EDGEKV_*`
+ * non-mapping YAML file, a broken cross-field rule (see `crossFieldProblem`) or peer-list rule (see
+ * `peersProblem`: duplicate URLs, a bootstrap without this node, an own entry off `peerPort`). Unknown `EDGEKV_*`
  * variables are ignored (the test runner and tools set their own).
  */
 export function loadConfig(input: LoadConfigInput): Config {
   const { argv, env } = input;
   const flags = parseFlags(argv);
   const onFly = Boolean(env.FLY_APP_NAME);
-  const values = new Map<ConfigKey, { value: unknown; source: ConfigSource }>();
+  // `where`: the flag, variable or file that set the value, for messages about rules across fields.
+  const values = new Map<ConfigKey, { value: unknown; source: ConfigSource; where?: string }>();
   const set = (key: ConfigKey, raw: unknown, source: ConfigSource, where: string) => {
-    values.set(key, { value: coerce(key, CONFIG_FIELDS[key], raw, source, where), source });
+    values.set(key, { value: coerce(key, CONFIG_FIELDS[key], raw, source, where), source, where });
   };
 
   for (const key of KEYS) {
@@ -96,11 +99,15 @@ export function loadConfig(input: LoadConfigInput): Config {
   if (onFly && config.clusterSecret.length < 16) {
     throw new ConfigError("clusterSecret", values.get("clusterSecret")!.source, "clusterSecret must be at least 16 characters on Fly.io (set EDGEKV_CLUSTER_SECRET as a Fly secret)");
   }
-  const problem = crossFieldProblem(config);
+  const origin = (key: ConfigKey): string => {
+    const v = values.get(key)!;
+    return v.where && v.where !== v.source ? `${v.source} ${v.where}` : v.source;
+  };
+  const problem = crossFieldProblem(config) ?? peersProblem(config, origin);
   if (problem) {
     const [field, why] = problem;
-    const source = values.get(field)!.source;
-    throw new ConfigError(field, source, `invalid ${field} (from ${source}): ${why}`);
+    const v = values.get(field)!;
+    throw new ConfigError(field, v.source, `invalid ${field} from ${v.source}${v.where ? ` (${v.where})` : ""}: ${why}`);
   }
   return config;
 }

@@ -66,6 +66,10 @@ describe(`node.ts on ${runtime}`, () => {
     const cross = run(["--election-timeout-ms-min", "100", "--heartbeat-interval-ms", "150"]);
     assert.equal(await exitWithin(cross, 30_000), "2");
     assert.match(cross.err(), /invalid electionTimeoutMsMin .*must be > heartbeatIntervalMs/);
+    // An initial cluster without this node (etcd refuses an --initial-cluster without its --name).
+    const peers = run(["--node-id", "n1", "--bootstrap", "--peers", "n2=http://127.0.0.1:7002,n3=http://127.0.0.1:7003"]);
+    assert.equal(await exitWithin(peers, 30_000), "2");
+    assert.match(peers.err(), /invalid peers from flag \(--peers\): does not list this node's id n1/);
   });
 
   it("with no node id or peers runs a single-node cluster n1, serves put/get and stops on SIGTERM", async () => {

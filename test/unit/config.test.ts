@@ -2,6 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, configHelp, isHelpRequested, loadConfig } from "../../src/config/load.ts";
 import { CONFIG_FIELDS, envName, flagName } from "../../src/config/schema.ts";
+import { memberArgs } from "../../scripts/node-command.ts";
 
 const files: Record<string, string> = {
   "/etc/edgekv.yaml": "peerPort: 7100\nheartbeatIntervalMs: 100\npeers:\n  n1: http://127.0.0.1:7001\n  n2: http://127.0.0.1:7002\n",
@@ -108,6 +109,53 @@ describe("configuration", () => {
     throwsConfig(() => load(["--node-id", "n1", "--election-timeout-ms-max", "200"]), "electionTimeoutMsMax", "flag", />= electionTimeoutMsMin/);
     throwsConfig(() => load(["--node-id", "n1"], { EDGEKV_HEARTBEAT_INTERVAL_MS: "400" }), "electionTimeoutMsMin", "default", />.*heartbeatIntervalMs/);
     throwsConfig(() => load(["--node-id", "n1", "--peer-reconnect-ms-min", "70000"]), "peerReconnectMsMax", "default");
+  });
+
+  it("refuses a peer list with one URL for two members, on every start", () => {
+    const dup = "n1=http://127.0.0.1:7001,n2=http://127.0.0.1:7002,n3=http://127.0.0.1:7002/";
+    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001", "--peers", dup]), "peers", "flag", /invalid peers from flag \(--peers\): n2 and n3 have the same peer URL http:\/\/127\.0\.0\.1:7002/);
+    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001"], { EDGEKV_PEERS: "n1=http://A.example:7000,n2=http://a.example:7000" }), "peers", "env", /EDGEKV_PEERS.*n1 and n2/);
+  });
+
+  it("refuses a bootstrap whose peers leave this node out, naming the sources", () => {
+    const peers = "n2=http://127.0.0.1:7002,n3=http://127.0.0.1:7003";
+    throwsConfig(() => load(["--node-id", "n1", "--bootstrap", "--peers", peers]), "peers", "flag", /does not list this node's id n1 \(nodeId from flag --node-id\), but bootstrap is on \(from flag --bootstrap\).*n1=http:\/\/127\.0\.0\.1:7000/);
+    throwsConfig(() => load(["--node-id", "n1", "--peers", peers], { EDGEKV_BOOTSTRAP: "true" }), "peers", "flag", /from env EDGEKV_BOOTSTRAP/);
+    // Without bootstrap a node not in peers joins the members it names (a new learner, docs/deploy.md's seed list).
+    assert.deepEqual(Object.keys(load(["--node-id", "n1", "--peers", peers]).peers), ["n2", "n3"]);
+  });
+
+  it("refuses a founding member whose own loopback entry is not on its peer port", () => {
+    const peers = "n1=http://127.0.0.1:7001,n2=http://127.0.0.1:7002";
+    throwsConfig(() => load(["--node-id", "n1", "--bootstrap", "--peers", peers, "--peer-port", "7005"]), "peers", "flag", /own entry n1=http:\/\/127\.0\.0\.1:7001 .* port 7001, but peerPort is 7005 \(from flag --peer-port\).*n1=http:\/\/127\.0\.0\.1:7005/);
+    throwsConfig(() => load(["--node-id", "n1", "--bootstrap", "--peers", peers]), "peers", "flag", /peerPort is 7000 \(from default\)/);
+    throwsConfig(() => load(["--node-id", "n1", "--peers", "n1=http://localhost:7001"]), "peers", "flag", /port 7001, but peerPort is 7000/);
+    throwsConfig(() => load(["--node-id", "n1", "--bootstrap", "--peers", "n1=http://[::1]:7001,n2=http://[::1]:7002"]), "peers", "flag", /port 7001/);
+    throwsConfig(() => load(["--node-id", "n1", "--bootstrap", "--peers", "n1=http://0.0.0.0:7001,n2=http://127.0.0.1:7002"]), "peers", "flag", /port 7001/);
+    assert.equal(load(["--node-id", "n1", "--bootstrap", "--peers", peers, "--peer-port", "7001"]).peerPort, 7001);
+  });
+
+  it("accepts own entries that may differ from the listen port: other hosts, no port, restarts, Fly.io DNS names", () => {
+    // A published container port or a proxy on another host: the URL others dial is not the listen port.
+    assert.equal(load(["--node-id", "n1", "--bootstrap", "--peers", "n1=http://10.0.0.1:17000,n2=http://10.0.0.2:7000"]).peerPort, 7000);
+    assert.equal(load(["--node-id", "n1", "--bootstrap", "--peers", "n1=http://127.0.0.1,n2=http://127.0.0.2"]).peerPort, 7000);
+    // Not founding (a restart or a joining learner): the own entry is not what anyone dials.
+    assert.equal(load(["--node-id", "n1", "--peers", "n1=http://127.0.0.1:7001,n2=http://127.0.0.1:7002"]).peerPort, 7000);
+    const fly = { FLY_APP_NAME: "kvapp", FLY_MACHINE_ID: "148e21", EDGEKV_CLUSTER_SECRET: "0123456789abcdef", EDGEKV_PEERS: "148e21=http://148e21.vm.kvapp.internal:7000" };
+    assert.deepEqual(load([], fly).peers, { "148e21": "http://148e21.vm.kvapp.internal:7000" });
+    assert.deepEqual(Object.keys(load([], { ...fly, FLY_MACHINE_ID: "2a9f00" }).peers), ["148e21"]);
+  });
+
+  it("accepts the peer lists of scripts/cluster.ts and the nemesis harness (own entry at the real port, links through proxies)", () => {
+    const plans = [0, 1, 2].map((i) => ({ id: `n${i + 1}`, runtime: "node" as const, clientPort: 8080 + i, peerPort: 8180 + i, dataDir: `/tmp/d/n${i + 1}` }));
+    for (const m of plans) {
+      for (const bootstrap of [true, false]) assert.equal(load(memberArgs(m, plans, { bootstrap })).nodeId, m.id);
+    }
+    // test/nemesis/cluster.ts: node i lists itself at its peer port and j at the i -> j proxy's port.
+    for (const [i, self] of ["n1", "n2", "n3"].entries()) {
+      const peers = ["n1", "n2", "n3"].map((id, j) => `${id}=http://127.0.0.1:${id === self ? 7100 + i : 7200 + 10 * i + j}`).join(",");
+      assert.equal(load(["--node-id", self, "--peer-port", String(7100 + i), "--peers", peers, "--bootstrap", "true"]).nodeId, self);
+    }
   });
 
   it("ignores unknown EDGEKV_ variables (tools set their own)", () => {
