@@ -8,7 +8,7 @@ import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import { deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, consistencyOf, splitRequestUrl, type RouteLimits } from "./http.ts";
 import { getKeyResponse, putKeyResponse, registerKvRoutes } from "./kv-routes.ts";
-import { allowedMethodsOf, noRouteResponse } from "./methods.ts";
+import { allowedMethodsOf, headResponse, noRouteResponse } from "./methods.ts";
 import { RequestMetrics } from "./metrics.ts";
 import type { HealthStatus, KvService, LeaseStatus } from "./service.ts";
 import { registerWatchRoute, type WatchStats } from "./watch-route.ts";
@@ -91,6 +91,8 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
     const t0 = nowMs();
     await next();
     // After next() routePath is the matched handler's pattern ("*" when nothing matched).
+    // hono answers HEAD with the GET handler and drops the body; give it the GET body's length first.
+    if (c.req.method === "HEAD") c.res = await headResponse(c.res);
     const route = c.req.routePath;
     metrics.observe(c.req.method, route, c.res.status, nowMs() - t0);
   });
@@ -162,25 +164,26 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
   });
 
   // GET and PUT /v1/kv/{key}, the hottest requests, are answered before routing when no CORS headers are
-  // configured: the same handlers (getKeyResponse, putKeyResponse) and error response, and the same metrics
+  // configured (HEAD too, as the GET without its body): the same handlers (getKeyResponse, putKeyResponse) and error response, and the same metrics
   // line as the middleware records, without the router, the Context and the middleware chain (hono's share
   // was about 15 % of a Bun leader's CPU under put@64, issue #6; docs/bench.md, 2026-11-30).
   if (origins.length === 0) {
     const routed = app.fetch;
-    const serveKey = async (method: "GET" | "PUT", request: Request): Promise<Response> => {
+    const serveKey = async (method: "GET" | "HEAD" | "PUT", request: Request): Promise<Response> => {
       const t0 = nowMs();
       let res: Response;
       try {
-        res = await (method === "GET" ? getKeyResponse : putKeyResponse)(request, service, limits);
+        res = await (method === "PUT" ? putKeyResponse : getKeyResponse)(request, service, limits);
       } catch (err) {
         res = errorResponse(err);
       }
+      if (method === "HEAD") res = await headResponse(res);
       metrics.observe(method, KEY_ROUTE, res.status, nowMs() - t0);
       return res;
     };
     app.fetch = ((request: Request, ...rest: unknown[]) => {
       const method = request.method;
-      if ((method === "GET" || method === "PUT") && splitRequestUrl(request.url).path.startsWith("/v1/kv/")) return serveKey(method, request);
+      if ((method === "GET" || method === "PUT" || method === "HEAD") && splitRequestUrl(request.url).path.startsWith("/v1/kv/")) return serveKey(method, request);
       return (routed as (r: Request, ...x: unknown[]) => Response | Promise<Response>)(request, ...rest);
     }) as typeof app.fetch;
   }

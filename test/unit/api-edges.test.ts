@@ -89,3 +89,69 @@ for (const kind of SERVICE_KINDS) {
     });
   }
 }
+
+/** Response headers as sorted "name: value" lines, without Content-Length (a GET's is set by the server). */
+function headersBut(r: Response, drop: string[]): string[] {
+  const out: string[] = [];
+  r.headers.forEach((v, k) => {
+    if (!drop.includes(k)) out.push(`${k}: ${v}`);
+  });
+  return out.sort();
+}
+
+for (const kind of SERVICE_KINDS) {
+  for (const shape of APP_SHAPES) {
+    describe(`api edges (${kind.name}, ${shape.name}): HEAD answers as GET without the body (RFC 9110 §9.3.2)`, () => {
+      let app: ReturnType<typeof createApp> | undefined;
+      const req = async (path: string, init?: RequestInit) => {
+        if (!app) {
+          const service = await kind.make();
+          app = createApp(service, shape.options);
+          // A key with a binary value whose length differs from any error body's.
+          await app.request(BASE + "/v1/kv/h%2Fk", { method: "PUT", body: new Uint8Array([0, 1, 2, 255, 10, 13, 7]) });
+          await app.request(BASE + "/v1/kv/h%2Fk", { method: "PUT", body: "a longer second value" });
+        }
+        return app.request(BASE + path, init);
+      };
+      const paths = ["/v1/kv/h%2Fk", "/v1/kv/h%2Fk?revision=1", "/v1/kv/h%2Fk?consistency=stale", "/v1/kv/absent", "/v1/kv/h%2Fk?revision=x", "/v1/kv?prefix=h", "/v1/cluster", "/healthz", "/v1/leases/1"];
+      for (const path of paths) {
+        it(`HEAD ${path}: the GET's status and headers, Content-Length = the GET body's length, no body`, async () => {
+          const get = await req(path);
+          const getBody = new Uint8Array(await get.arrayBuffer());
+          const head = await req(path, { method: "HEAD" });
+          const headBody = new Uint8Array(await head.arrayBuffer());
+          assert.equal(head.status, get.status);
+          assert.equal(head.headers.get("content-length"), String(getBody.byteLength));
+          assert.ok(getBody.byteLength > 0, "the GET had a body");
+          assert.equal(headBody.byteLength, 0);
+          assert.deepEqual(headersBut(head, ["content-length"]), headersBut(get, ["content-length"]));
+        });
+      }
+
+      it("HEAD of a key carries its ETag and revision headers", async () => {
+        const head = await req("/v1/kv/h%2Fk", { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("etag"), '"2"');
+        assert.equal(head.headers.get("x-mod-revision"), "2");
+        assert.equal(head.headers.get("x-version"), "2");
+        assert.equal(head.headers.get("content-length"), String("a longer second value".length));
+        assert.equal(head.headers.get("content-type"), "application/octet-stream");
+      });
+
+      it("HEAD /metrics: a length but no body (the text changes with every request, so it is not compared)", async () => {
+        const head = await req("/metrics", { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.match(head.headers.get("content-length") ?? "", /^[1-9][0-9]*$/);
+        assert.equal((await head.arrayBuffer()).byteLength, 0);
+      });
+
+      it("HEAD of a watch answers the stream's headers without Content-Length and ends the watch", async () => {
+        const head = await req("/v1/watch?key=h%2Fk", { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.match(head.headers.get("content-type") ?? "", /^text\/event-stream/);
+        assert.equal(head.headers.get("content-length"), null);
+        assert.equal((await head.arrayBuffer()).byteLength, 0);
+      });
+    });
+  }
+}
