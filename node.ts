@@ -6,7 +6,8 @@
  *
  * With no node id and no peers configured it runs a single-node cluster: node id "n1", bootstrapped with
  * itself as the only voter, data in ./data. Exit status: 0 after a graceful stop, 1 on a fatal error,
- * 2 on invalid configuration (the message names the field and its source).
+ * 2 on invalid configuration (the message names the field and its source; also a cluster id other than the
+ * one recorded in the data dir).
  * Prints one line on stdout when ready: `edgekv <id> serving clients on <url> (peers on <url>)`.
  */
 import process from "node:process";
@@ -60,7 +61,14 @@ async function main(): Promise<void> {
   }
   const ports = await createNodePorts({ logLevel: config.logLevel, name: config.nodeId });
   ports.log("info", `starting on ${currentRuntime()}: data ${config.dataDir}, peers ${JSON.stringify(config.peers)}`);
-  const node = await EdgeNode.open(config, ports);
+  const node = await EdgeNode.open(config, ports).catch((e: unknown) => {
+    // The data dir disagrees with the configuration (another cluster id): a configuration error, exit 2.
+    if (e instanceof ConfigError) {
+      process.stderr.write(`edgekv: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  });
   await node.start();
   const server = await serveHttp({ host: config.clientHost, port: config.clientPort, maxConnections: config.maxConnections, fetch: (r) => node.fetch(r) });
   node.onFatal(() => {

@@ -67,6 +67,7 @@ import { readBodyWithin } from "../api/http.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
 import { checkJoinIdentity } from "./identity.ts";
+import { ConfigError } from "../config/load.ts";
 import { WriteBehindSql } from "./unsafe-write-behind.ts";
 import type { Hono } from "hono";
 
@@ -221,7 +222,8 @@ export class EdgeNode implements KvService {
   /**
    * Opens `<dataDir>/edgekv.db` (creating it), bootstraps a brand-new cluster when `config.bootstrap` (or
    * when `peers` names only this node) and the store is empty, and builds the node. Throws when the
-   * database cannot be opened or its contents are corrupt.
+   * database cannot be opened or its contents are corrupt, and `ConfigError` (field clusterId; node.ts exits
+   * 2) when the data dir's marker records another cluster id than `config.clusterId`.
    */
   static async open(config: Config, ports: NodePorts): Promise<EdgeNode> {
     const files = ports.snapshotFiles;
@@ -232,6 +234,16 @@ export class EdgeNode implements KvService {
     const marker = readMarker(files, config.dataDir);
     if (marker && marker.nodeId !== config.nodeId) {
       throw new Error(`data dir ${config.dataDir} belongs to node ${marker.nodeId}, not ${config.nodeId}; start ${marker.nodeId} with it, or give ${config.nodeId} its own data dir`);
+    }
+    if (marker && typeof marker.clusterId === "string" && marker.clusterId !== config.clusterId) {
+      // Started anyway, the node and its old peers refuse each other's requests (403 cluster_mismatch) forever.
+      throw new ConfigError(
+        "clusterId",
+        "",
+        `clusterId ${JSON.stringify(config.clusterId)} (--cluster-id, EDGEKV_CLUSTER_ID, the config file, or FLY_APP_NAME on Fly.io) does not match ` +
+          `the cluster id ${JSON.stringify(marker.clusterId)} recorded in data dir ${config.dataDir} (${MARKER_FILE}): this data dir holds a member of cluster ` +
+          `${JSON.stringify(marker.clusterId)}. Start it with --cluster-id ${marker.clusterId}, or give this member of ${JSON.stringify(config.clusterId)} an empty data dir`,
+      );
     }
     let db: SqlDriver;
     let log: SqliteRaftLog;

@@ -6,7 +6,7 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
@@ -70,6 +70,19 @@ describe(`node.ts on ${runtime}`, () => {
     const peers = run(["--node-id", "n1", "--bootstrap", "--peers", "n2=http://127.0.0.1:7002,n3=http://127.0.0.1:7003"]);
     assert.equal(await exitWithin(peers, 30_000), "2");
     assert.match(peers.err(), /invalid peers from flag \(--peers\): does not list this node's id n1/);
+  });
+
+  it("a cluster id other than the data dir's exits 2 naming both ids and the data dir", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgekv-entry-"));
+    dirs.push(dir);
+    // The marker a node writes once its data dir holds state (src/server/node.ts, edgekv-node.json).
+    writeFileSync(join(dir, "edgekv-node.json"), JSON.stringify({ nodeId: "n1", clusterId: "alpha", createdAt: "2026-11-30T00:00:00.000Z" }) + "\n");
+    const [clientPort, peerPort] = await freePorts(2);
+    const r = run(["--node-id", "n1", "--cluster-id", "beta", "--data-dir", dir, "--client-port", String(clientPort), "--peer-port", String(peerPort)]);
+    assert.equal(await exitWithin(r, 30_000), "2", r.err());
+    assert.match(r.err(), /invalid configuration: clusterId "beta" .*does not match the cluster id "alpha" recorded in data dir /);
+    assert.ok(r.err().includes(dir), r.err());
+    assert.equal(r.out(), "", "the refused node never served");
   });
 
   it("with no node id or peers runs a single-node cluster n1, serves put/get and stops on SIGTERM", async () => {
