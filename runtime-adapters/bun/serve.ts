@@ -11,14 +11,18 @@ interface BunServer {
   stop(closeActiveConnections?: boolean): Promise<void> | void;
 }
 interface BunGlobal {
-  serve(options: { hostname: string; port: number; idleTimeout?: number; fetch(req: Request): Response | Promise<Response> }): BunServer;
+  serve(options: { hostname: string; port: number; idleTimeout?: number; maxRequestBodySize?: number; fetch(req: Request): Response | Promise<Response> }): BunServer;
 }
 
 /** Bun implementation of `serveHttp` (see runtime-adapters/shared-serve.ts for the contract). */
 export async function serveHttp(options: ServeOptions): Promise<HttpServerHandle> {
   const bun = (globalThis as unknown as { Bun: BunGlobal }).Bun;
   const tracked = trackedHandler(options.fetch, options.maxConnections);
-  const server = bun.serve({ hostname: options.host, port: options.port, idleTimeout: 120, fetch: (req) => tracked.fetch(req) });
+  // maxRequestBodySize: Bun refuses a body declared above it (default 128 MiB) itself, with an empty 413;
+  // raised to 2^53-1 so the app decides every size (its limits are far lower and it never buffers an
+  // oversized body; src/api/http.ts readBodyBytes), with the JSON error body. As on Node and Deno, which
+  // have no such limit. A Content-Length above 2^53-1 is still Bun's own empty 413.
+  const server = bun.serve({ hostname: options.host, port: options.port, idleTimeout: 120, maxRequestBodySize: Number.MAX_SAFE_INTEGER, fetch: (req) => tracked.fetch(req) });
   let closing: Promise<void> | undefined;
   return {
     url: reachableUrl(options.host, server.port),

@@ -9,7 +9,9 @@
  * Stable error codes and their HTTP status. Codes never change meaning once published (clients switch on
  * them); the SDK mirrors this table. Sources: DESIGN.md (bad_request ... forbidden), etcd's error list for
  * `compacted`/`future_revision`/`lease_not_found`, KvError (`session_expired`: the client's session was
- * evicted, pick a new client id), SCENARIOS.md C10 (`not_member`), C23 (`outcome_unknown`).
+ * evicted, pick a new client id), SCENARIOS.md C10 (`not_member`), C23 (`outcome_unknown`), RFC 9110
+ * §15.5.9 / RFC 6585 §5 (`request_timeout` 408, `headers_too_large` 431: answered by the runtime's HTTP
+ * server before a request reaches the app, where the runtime lets us write the body; docs/api.md).
  */
 export const API_ERROR_STATUS = {
   bad_request: 400,
@@ -19,12 +21,14 @@ export const API_ERROR_STATUS = {
   not_found: 404,
   lease_not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   session_expired: 409,
   compacted: 410,
   compare_failed: 412,
   payload_too_large: 413,
   not_leader: 421,
+  headers_too_large: 431,
   too_many_requests: 429,
   internal: 500,
   no_leader: 503,

@@ -2,8 +2,11 @@
  * The API app behind the runtime's own server (serveHttp: Bun.serve / Deno.serve / @hono/node-server), seen
  * on the wire through a raw TCP socket: what reaches the client when the runtime, not our code, writes
  * part of the answer. HEAD must carry the GET's Content-Length (Bun and Deno add `content-length: 0` to a
- * body-less answer that has none), and refusals decided before the body is read carry the JSON error
- * body. docs/api.md "Errors" lists what each runtime answers before our code sees the request.
+ * body-less answer that has none); a 413 decided from Content-Length alone carries the JSON error body on
+ * every runtime (Bun answered bodies over 128 MiB itself, with an empty body); requests Node's parser
+ * refuses (431, 400, 408) get the JSON body too. Bun and Deno answer oversized headers themselves with no
+ * hook for us: those tests pin their status only. docs/api.md "Errors" lists what each runtime answers
+ * before our code sees the request.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -15,8 +18,12 @@ import { StubKvService } from "../unit/api-stub-service.ts";
 
 const rt = currentRuntime();
 
-/** One raw HTTP/1.1 exchange: writes `request`, collects bytes until the server closes, at most `ms`. */
-function exchange(port: number, request: string, ms = 5000): Promise<string> {
+/**
+ * One raw HTTP/1.1 exchange: writes `request`, collects bytes until the server closes or, with `untilAnswered`,
+ * until one whole answer with a body arrived (Deno keeps the connection of a 413 open while the declared
+ * body is unsent), at most `ms`.
+ */
+function exchange(port: number, request: string, ms = 5000, untilAnswered = false): Promise<string> {
   return new Promise((resolve) => {
     const chunks: string[] = [];
     const sock = connect(port, "127.0.0.1", () => sock.write(request));
@@ -26,11 +33,23 @@ function exchange(port: number, request: string, ms = 5000): Promise<string> {
       resolve(chunks.join(""));
     };
     const timer = setTimeout(done, ms);
-    sock.on("data", (d: Uint8Array) => chunks.push(new TextDecoder("latin1").decode(d)));
+    sock.on("data", (d: Uint8Array) => {
+      chunks.push(new TextDecoder("latin1").decode(d));
+      if (untilAnswered && answered(chunks.join(""))) done();
+    });
     sock.on("close", done);
     // A reset after the answer (the server closing a connection with unread input) is not a failure here.
     sock.on("error", done);
   });
+}
+
+/** True when `raw` holds one answer's headers and its whole body (by Content-Length or the last chunk). */
+function answered(raw: string): boolean {
+  const end = raw.indexOf("\r\n\r\n");
+  if (end < 0) return false;
+  const length = /\r\ncontent-length: *([0-9]+)/i.exec(raw.slice(0, end + 2));
+  if (length) return raw.length - end - 4 >= Number(length[1]);
+  return raw.includes("\r\n0\r\n\r\n", end);
 }
 
 /** Status, lower-cased header map and body text of one raw answer (chunked bodies are de-chunked). */
@@ -94,5 +113,57 @@ describe(`API over the ${rt} server: what the client receives`, () => {
     const second = raw.indexOf("HTTP/1.1", 1);
     assert.ok(second > 0, raw);
     assert.equal(parse(raw.slice(second)).body, "hello world");
+  });
+
+  it("a body declared above the limit is 413 payload_too_large with the JSON error body, before any byte of it is sent", async () => {
+    // 200 MB: above Bun's own default maxRequestBodySize (128 MiB), which answered with an empty 413.
+    for (const [path, limit] of [["/v1/kv/big", 1024], ["/v1/txn", 1536 * 1024]] as const) {
+      const raw = await exchange(port, `${path.endsWith("txn") ? "POST" : "PUT"} ${path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 200000000\r\nConnection: close\r\n\r\n`, 5000, true);
+      const r = parse(raw);
+      assert.equal(r.status, 413, raw.slice(0, 200));
+      assert.match(r.headers["content-type"] ?? "", /^application\/json/);
+      assert.deepEqual(JSON.parse(r.body), { error: { code: "payload_too_large", message: `body of 200000000 bytes is above the limit of ${limit}` } });
+    }
+  });
+
+  // Request headers above the runtime's limit never reach our code. Node lets us write the answer (its
+  // clientError event): 431 with the JSON body. Bun answers 431 itself (empty body, no hook); Deno lets
+  // about 64 KiB through and answers 400 itself above that (empty body, no hook). docs/api.md "Errors".
+  it("request headers above the runtime's limit: 431 headers_too_large with the JSON body on Node, the runtime's own answer on Bun and Deno", async () => {
+    const big = (n: number) => `GET /v1/kv/k HTTP/1.1\r\nHost: t\r\nX-Big: ${"a".repeat(n)}\r\nConnection: close\r\n\r\n`;
+    const at20k = parse(await exchange(port, big(20 * 1024)));
+    const at80k = parse(await exchange(port, big(80 * 1024)));
+    if (rt === "node") {
+      assert.equal(at20k.status, 431);
+      assert.equal(at20k.headers["content-type"], "application/json");
+      assert.equal(at20k.headers.connection, "close");
+      assert.equal(JSON.parse(at20k.body).error.code, "headers_too_large");
+      assert.equal(at20k.headers["content-length"], String(at20k.body.length));
+      assert.equal(JSON.parse(at80k.body).error.code, "headers_too_large");
+    } else if (rt === "bun") {
+      assert.deepEqual([at20k.status, at80k.status], [431, 431]);
+    } else {
+      assert.deepEqual([at20k.status, at20k.body], [200, "hello world"], "Deno passes 20 KiB of headers to the app");
+      assert.equal(at80k.status, 400);
+    }
+  });
+
+  it("a malformed request line is 400 bad_request with the JSON body on Node", { skip: rt !== "node" ? "Bun and Deno answer malformed requests themselves (no hook)" : false }, async () => {
+    const r = parse(await exchange(port, "NOT HTTP AT ALL\r\n\r\n"));
+    assert.equal(r.status, 400);
+    assert.equal(JSON.parse(r.body).error.code, "bad_request");
+  });
+
+  it("headers not finished in time are 408 request_timeout with the JSON body on Node", { skip: rt !== "node" ? "Node only: headersTimeoutMs (serve.test.ts)" : false }, async () => {
+    const slow = await serveHttp({ host: "127.0.0.1", port: 0, headersTimeoutMs: 500, closeGraceMs: 100, fetch: () => new Response("ok") });
+    try {
+      // Bounded: Node checks every 500 ms here; the answer comes well within 10 s or the exchange ends empty.
+      const raw = await exchange(Number(new URL(slow.url).port), "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ", 10_000);
+      const r = parse(raw);
+      assert.equal(r.status, 408);
+      assert.equal(JSON.parse(r.body).error.code, "request_timeout");
+    } finally {
+      await slow.close();
+    }
   });
 });
