@@ -11,6 +11,7 @@ import { admissionProblem } from "./peer-auth.ts";
 import { readSnapshotBody } from "./snapshot-body.ts";
 import type { PeerServerContext } from "./peer-http2-server.ts";
 import { deliverMessageChunk } from "./peer-message-frames.ts";
+import { decodeForwardBatch, serveForwardBatch } from "./peer-forward-batch.ts";
 
 function refusal(status: number, code: string, message: string): Response {
   return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { "content-type": "application/json", [PEER_HEADERS.peerError]: code } });
@@ -30,6 +31,7 @@ export async function handlePeerFetch(ctx: PeerServerContext, req: Request): Pro
     if (path === PEER_PATHS.stream) return messageStream(ctx, from, req);
     if (path === PEER_PATHS.snapshot) return await snapshot(ctx, from, req);
     if (path === PEER_PATHS.forward) return await forward(ctx, req);
+    if (path === PEER_PATHS.forwardBatch) return await forwardBatch(ctx, req);
     return refusal(404, "not_found", `no peer endpoint ${path}`);
   } catch (e) {
     ctx.log("warn", `peer request ${path} from ${from} failed: ${(e as Error).message}`);
@@ -123,6 +125,48 @@ async function forward(ctx: PeerServerContext, req: Request): Promise<Response> 
     if (!HOP_BY_HOP.has(k)) out.set(k, v);
   });
   return new Response(response.body, { status: response.status, headers: out });
+}
+
+/**
+ * A forward batch (peer-forward-batch.ts): reads the whole batch, then answers 200 with a body that carries
+ * each reply frame as soon as its call is answered and ends after the last.
+ */
+async function forwardBatch(ctx: PeerServerContext, req: Request): Promise<Response> {
+  const handler = ctx.forward;
+  if (!handler) return refusal(503, "unavailable", "this node serves no forwarded requests yet");
+  // The sender always declares the length (peer-forward-batch.ts), so an oversized batch is refused unread.
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > ctx.maxFrameBytes) {
+    discardBody(req);
+    return refusal(413, "payload_too_large", `forward batch over ${ctx.maxFrameBytes} bytes`);
+  }
+  const bytes = new Uint8Array(await req.arrayBuffer());
+  if (bytes.length > ctx.maxFrameBytes) return refusal(413, "payload_too_large", `forward batch over ${ctx.maxFrameBytes} bytes`);
+  let calls;
+  try {
+    calls = decodeForwardBatch(bytes);
+  } catch (e) {
+    return refusal(400, "bad_request", (e as Error).message);
+  }
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const emit = (frame: Uint8Array) => {
+        try {
+          controller.enqueue(frame);
+        } catch {
+          // the sender went away; the calls still run to the end
+        }
+      };
+      void serveForwardBatch(calls, handler, emit, ctx.log).finally(() => {
+        try {
+          controller.close();
+        } catch {
+          // already closed or cancelled
+        }
+      });
+    },
+  });
+  return new Response(body, { status: 200, headers: { "content-type": "application/octet-stream" } });
 }
 
 /**

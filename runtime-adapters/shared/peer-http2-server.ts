@@ -13,6 +13,7 @@ import { readSnapshotBody } from "./snapshot-body.ts";
 import { noDelay } from "./peer-http2-streams.ts";
 import { deliverMessageChunk } from "./peer-message-frames.ts";
 import { deferDestroyOnDeno } from "./http2-teardown.ts";
+import { decodeForwardBatch, serveForwardBatch } from "./peer-forward-batch.ts";
 
 /** What the server half needs from the transport. */
 export interface PeerServerContext {
@@ -115,6 +116,7 @@ export function attachPeerServer(server: Http2Server, ctx: PeerServerContext): v
     if (path === PEER_PATHS.stream) serveMessageStream(ctx, from, stream);
     else if (path === PEER_PATHS.snapshot) void serveSnapshot(ctx, from, stream, headers);
     else if (path === PEER_PATHS.forward) void serveForward(ctx, stream, headers);
+    else if (path === PEER_PATHS.forwardBatch) void serveForwardBatchStream(ctx, stream);
     else {
       stream.resume();
       refuse(stream, 404, "not_found", `no peer endpoint ${path}`);
@@ -220,6 +222,42 @@ async function serveForward(ctx: PeerServerContext, stream: ServerHttp2Stream, h
     ctx.log("warn", `forwarded request failed: ${(e as Error).message}`);
     refuse(stream, 500, "forward_failed", (e as Error).message);
   }
+}
+
+/** A forward batch (peer-forward-batch.ts): reads the whole batch, then writes each reply frame as it is ready. */
+async function serveForwardBatchStream(ctx: PeerServerContext, stream: ServerHttp2Stream): Promise<void> {
+  const handler = ctx.forward;
+  if (!handler) {
+    stream.resume();
+    return refuse(stream, 503, "unavailable", "this node serves no forwarded requests yet");
+  }
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for await (const c of stream) {
+      size += (c as Uint8Array).length;
+      if (size > ctx.maxFrameBytes) {
+        // Refuse before any call ran; drain the rest so the refusal reaches the sender (see serveForward).
+        stream.resume();
+        return refuse(stream, 413, "payload_too_large", `forward batch over ${ctx.maxFrameBytes} bytes`);
+      }
+      parts.push(c as Uint8Array);
+    }
+  } catch (e) {
+    return ctx.log("debug", `forward batch upload broke: ${(e as Error).message}`); // nothing ran
+  }
+  let calls;
+  try {
+    calls = decodeForwardBatch(concat(parts, size));
+  } catch (e) {
+    return refuse(stream, 400, "bad_request", (e as Error).message);
+  }
+  if (stream.closed || stream.destroyed) return;
+  stream.respond({ ":status": 200, "content-type": "application/octet-stream" });
+  await serveForwardBatch(calls, handler, (frame) => {
+    if (!stream.closed && !stream.destroyed) stream.write(frame);
+  }, ctx.log);
+  if (!stream.closed && !stream.destroyed) stream.end();
 }
 
 function concat(parts: Uint8Array[], size: number): Uint8Array {

@@ -11,12 +11,13 @@ import http2 from "node:http2";
 import { DEFAULT_MAX_FRAME_BYTES, PEER_PROTOCOL_VERSION, encodeFrame } from "../../src/codec/frame.ts";
 import { CodecError } from "../../src/codec/cbor.ts";
 import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
-import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, type PeerTransportOptions, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
+import { type ForwardCall, type ForwardReply, PEER_HEADERS, PEER_PATHS, PeerRequestError, type PeerStatus, type PeerTransport, type PeerTransportOptions, backoffDelayMs, peerStateOf } from "../../src/server/transport.ts";
 import { SNAPSHOT_END, snapshotPieces } from "./snapshot-body.ts";
 import { bindWithRetry } from "./bind-retry.ts";
 import { noDelay, readRefusal, responseOf, streamBody, uploadBody } from "./peer-http2-streams.ts";
 import { type PeerServerContext, type PeerServerHandle, type PeerServerStarter, startNodeHttp2PeerServer } from "./peer-http2-server.ts";
 import { deferDestroyOnDeno } from "./http2-teardown.ts";
+import { createForwardBatcher } from "./peer-forward-batch.ts";
 
 /**
  * Options of `createHttp2PeerTransport`: the port's `PeerTransportOptions` (identity, listen address,
@@ -275,6 +276,30 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     stream.on("data", () => {}); // the response body of an accepted stream is empty; keep it flowing
   }
 
+  /** `forwardCall` over the one-stream-per-request `forward` (large bodies, peers without forward batches). */
+  async function forwardOnStream(to: NodeId, call: ForwardCall, signal?: AbortSignal): Promise<ForwardReply> {
+    const hasBody = call.method !== "GET" && call.method !== "HEAD";
+    const request = new Request(`http://peer${call.path}`, { method: call.method, headers: call.headers, body: hasBody ? ((call.body ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>) : undefined });
+    const response = await transport.forward(to, request, signal);
+    const headers: [string, string][] = [];
+    response.headers.forEach((v, k) => headers.push([k, v]));
+    return { status: response.status, headers, body: new Uint8Array(await response.arrayBuffer()) };
+  }
+
+  const batcher = createForwardBatcher({
+    sessionOf: (to) => peerOrThrow(to).session!,
+    headersFor: (to) => ({ [PEER_HEADERS.to]: to, ...authHeaders }),
+    maxFrameBytes,
+    onStreamClose(to, session, rstCode, uploaded) {
+      // Same session hygiene as `forward` below.
+      const p = peers.get(to);
+      const calm = rstCode === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM;
+      if (p && p.session === session && (calm || (!uploaded && rstCode !== undefined && rstCode !== http2.constants.NGHTTP2_NO_ERROR))) recycle(p, calm ? "a forward batch was refused with ENHANCE_YOUR_CALM" : "a forward batch upload was reset mid-way");
+    },
+    forwardOnStream,
+    log,
+  });
+
   function peerOrThrow(to: NodeId): Peer {
     const p = peers.get(to);
     if (!p) throw new PeerRequestError("unknown_peer", `peer ${to} is not in the member list`);
@@ -376,6 +401,9 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       const noBody = status === 204 || status === 304 || request.method === "HEAD";
       if (noBody) stream.resume();
       return new Response(noBody ? null : streamBody(stream), { status, headers: out });
+    },
+    forwardCall(to, call, signal) {
+      return batcher.call(to, call, signal);
     },
     peerStatus() {
       const t = now();

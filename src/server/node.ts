@@ -61,7 +61,7 @@ import type {
 import { RaftNode } from "../raft/raw-node.ts";
 import { createRng } from "../raft/rng.ts";
 import { NotLeaderError, type ConfChange, type Entry, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
-import { PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
+import { type ForwardCall, type ForwardReply, PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { readBodyWithin } from "../api/http.ts";
 import { WatchHub, openWatch } from "./watch.ts";
@@ -390,15 +390,20 @@ export class EdgeNode implements KvService {
           if (!read.ok) return errorJson(new ApiError("payload_too_large", `body of more than ${limit} bytes is above the limit of ${limit} bytes`));
           body = read.bytes;
         }
-        const headers = new Headers(request.headers);
-        headers.set(FORWARDED_HEADER, this.id);
-        const fwd = new Request(request.url, { method: request.method, headers, body, signal: request.signal });
         // A frozen (SIGSTOPped) leader keeps its connection open and never answers: bound the forward by the
         // request timeout (scenario C23; test/nemesis/scenarios.test.ts). Past it the write may have been
         // proposed, so the answer is outcome_unknown, never a silent hang.
         const deadline = AbortSignal.timeout(this.config.requestTimeoutMs);
+        const signal = AbortSignal.any([request.signal, deadline]);
         try {
-          return await this.transport.forward(st.leaderId, fwd, AbortSignal.any([request.signal, deadline]));
+          // Writes answer with a whole body: they share a forward batch with the other writes of this turn
+          // (one peer stream, each answered on its own; docs/peer-protocol.md "Forward batches"). Reads
+          // that need the leader may stream (a large range): one stream each.
+          if (request.method !== "GET" && request.method !== "HEAD") return replyResponse(await this.transport.forwardCall(st.leaderId, forwardCallOf(request, body), signal));
+          const headers = new Headers(request.headers);
+          headers.set(FORWARDED_HEADER, this.id);
+          const fwd = new Request(request.url, { method: request.method, headers, body, signal: request.signal });
+          return await this.transport.forward(st.leaderId, fwd, signal);
         } catch (err) {
           const e = err as Error;
           if (deadline.aborted && !request.signal.aborted) {
@@ -1219,6 +1224,25 @@ export class EdgeNode implements KvService {
     if (path.startsWith("/v1/leases/")) return true;
     return query.includes("lease") && new URLSearchParams(query).get("consistency") === "lease";
   }
+}
+
+/** Request headers a forward does not carry: connection-specific, recomputed, the peer secret, our own marks. */
+const UNFORWARDED_HEADERS = new Set(["host", "connection", "keep-alive", "transfer-encoding", "content-length", "authorization", "upgrade", "te", "proxy-connection"]);
+
+/** A client request as a `ForwardCall` (src/server/transport.ts): path and query as sent, end-to-end headers, the body read. */
+function forwardCallOf(request: Request, body: Uint8Array | undefined): ForwardCall {
+  const { path, query } = splitRequestUrl(request.url);
+  const headers: [string, string][] = [];
+  request.headers.forEach((v, k) => {
+    if (!UNFORWARDED_HEADERS.has(k) && !k.startsWith("x-edgekv-")) headers.push([k, v]);
+  });
+  return body ? { method: request.method, path: query ? `${path}?${query}` : path, headers, body } : { method: request.method, path: query ? `${path}?${query}` : path, headers };
+}
+
+/** The leader's answer to a forwarded call as the client's response (no body for 204/304, as HTTP requires). */
+function replyResponse(reply: ForwardReply): Response {
+  const noBody = reply.status === 204 || reply.status === 304;
+  return new Response(noBody ? null : (reply.body as Uint8Array<ArrayBuffer>), { status: reply.status, headers: reply.headers });
 }
 
 /** Name of the file in the data dir that says which node's state it holds (written once state exists). */

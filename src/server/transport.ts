@@ -86,12 +86,41 @@ export interface PeerTransport {
   forward(to: NodeId, request: Request, signal?: AbortSignal): Promise<Response>;
   /** Set the handler of forwarded requests (the local client API). Its `request.url` path and query are the original ones. */
   onForward(handler: (request: Request) => Promise<Response>): void;
+  /**
+   * Forward one small client request whose response is not streamed (a write) to a peer (the leader), and
+   * return the peer handler's whole response. Calls to one peer made in the same event-loop turn share one
+   * stream (a forward batch, docs/peer-protocol.md "Forward batches"); each is answered on its own, as soon
+   * as the peer's handler answered it. Served on the peer by the `onForward` handler, like `forward`.
+   * Throws `PeerRequestError`: code `reset` when the exchange broke after the call was sent (the peer may
+   * have applied it), any other code when the call never reached the peer's handler (not connected,
+   * refused by its transport). An aborted `signal` rejects with the signal's reason.
+   */
+  forwardCall(to: NodeId, call: ForwardCall, signal?: AbortSignal): Promise<ForwardReply>;
   /** Status of every peer in the member list. */
   peerStatus(): Record<NodeId, PeerStatus>;
   /** Start the server; resolves with the URL it listens on (actual port when 0 was asked). */
   listen(): Promise<{ url: string }>;
   /** Stop the server and every connection and timer; pending sends are dropped. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * A client request as `PeerTransport.forwardCall` carries it. `path` is the path and query as the client
+ * sent them (e.g. `/v1/kv/a?lease=5`); `headers` are [name, value] pairs, names lower-case, without
+ * hop-by-hop headers, `authorization` or `x-edgekv-*`; `body` is absent for no body.
+ */
+export interface ForwardCall {
+  method: string;
+  path: string;
+  headers: [string, string][];
+  body?: Uint8Array;
+}
+
+/** The peer handler's answer to a `ForwardCall`: status, [name, value] header pairs, whole body (bytes). */
+export interface ForwardReply {
+  status: number;
+  headers: [string, string][];
+  body: Uint8Array;
 }
 
 /** A peer request failed: not connected, refused (code from the peer's JSON error), reset or aborted. */
@@ -106,7 +135,7 @@ export class PeerRequestError extends Error {
 }
 
 /** Request paths of the peer protocol (version 1). */
-export const PEER_PATHS = { stream: "/peer/v1/stream", snapshot: "/peer/v1/snapshot", forward: "/peer/v1/forward" } as const;
+export const PEER_PATHS = { stream: "/peer/v1/stream", snapshot: "/peer/v1/snapshot", forward: "/peer/v1/forward", forwardBatch: "/peer/v1/forward-batch" } as const;
 
 /** Header names of the peer protocol; `authorization` carries `Bearer <cluster secret>`. */
 export const PEER_HEADERS = {
