@@ -8,6 +8,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createApp, type ApiOptions } from "../../src/api/app.ts";
+import { apiCbor } from "../../src/api/wire.ts";
 import { SERVICE_KINDS, closeAllSmServices } from "./api-services.ts";
 
 const BASE = "http://edgekv.test";
@@ -154,4 +155,68 @@ for (const kind of SERVICE_KINDS) {
       });
     });
   }
+}
+
+for (const kind of SERVICE_KINDS) {
+  describe(`api edges (${kind.name}): lease grant ids (etcd LeaseGrant: ID 0 = the server picks)`, () => {
+    const grant = async (body: unknown, cbor = false) => {
+      const service = await kind.make();
+      const app = createApp(service);
+      const calls = service.calls.length;
+      const res = await app.request(BASE + "/v1/leases", {
+        method: "POST",
+        headers: cbor ? { "content-type": "application/cbor", accept: "application/json" } : { "content-type": "application/json" },
+        body: cbor ? new Uint8Array(apiCbor.encode(body)) : JSON.stringify(body),
+      });
+      return { res, called: service.calls.length > calls };
+    };
+
+    for (const [label, body, cbor] of [
+      ['"0"', { ttl: 30, id: "0" }, false],
+      ["0", { ttl: 30, id: 0 }, false],
+      ["no id", { ttl: 30 }, false],
+      ["CBOR 0", { ttl: 30, id: 0 }, true],
+    ] as const) {
+      it(`id ${label}: 200 with an id the server chose (positive, at most 2^53-1)`, async () => {
+        const { res } = await grant(body, cbor);
+        assert.equal(res.status, 200);
+        const out = (await res.json()) as { id: string; ttl: number };
+        assert.match(out.id, /^[1-9][0-9]*$/);
+        assert.ok(Number.isSafeInteger(Number(out.id)), out.id);
+        assert.equal(out.ttl, 30);
+      });
+    }
+
+    it("a chosen id 2^53-1 (as a string or an exact JSON number) is granted as asked", async () => {
+      for (const id of ["9007199254740991", 9007199254740991]) {
+        const { res } = await grant({ ttl: 30, id });
+        assert.equal(res.status, 200);
+        assert.equal(((await res.json()) as { id: string }).id, "9007199254740991");
+      }
+    });
+
+    const refused: Array<[string, unknown]> = [
+      ["negative string", "-5"],
+      ["negative number", -5],
+      ["negative zero string", "-0"],
+      ["fraction string", "1.5"],
+      ["fraction number", 1.5],
+      ["exponent string", "1e3"],
+      ["leading zero", "007"],
+      ["2^53 string", "9007199254740992"],
+      ["2^53 number", 9007199254740992],
+      ["int64 max string", "9223372036854775807"],
+      ["above int64 string", "9223372036854775808"],
+      ["empty string", ""],
+      ["hex string", "0x10"],
+      ["boolean", true],
+    ];
+    for (const [label, id] of refused) {
+      it(`id ${label} (${JSON.stringify(id)}): 400 bad_request, nothing granted`, async () => {
+        const { res, called } = await grant({ ttl: 30, id });
+        assert.deepEqual(await errorOf(res), { status: 400, code: "bad_request" });
+        assert.equal(called, false, "the service was asked to grant");
+      });
+    }
+  });
 }
