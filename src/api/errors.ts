@@ -57,7 +57,7 @@ export interface ApiErrorDetails {
   leader?: LeaderHint;
   /** For `compacted`: the compact revision, the oldest revision still readable and watchable. */
   compactRevision?: number;
-  /** For `future_revision` and friends: the store's current revision. */
+  /** For `compare_failed`: the store revision at which the precondition was checked (not the key's modRevision). */
   currentRevision?: number;
 }
 

@@ -216,7 +216,11 @@ export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLim
   });
 }
 
-/** The 412 of a failed precondition, naming the key's current modRevision (0 = absent). */
+/**
+ * The 412 of a failed precondition: the message names the key's modRevision (or says it is absent);
+ * `currentRevision` is the store revision the txn saw (the failure branch's range result, etcd's header
+ * revision), not the key's modRevision (docs/api.md "Errors").
+ */
 function conditionFailed(current: unknown): ApiError {
   const r = current as RangeResult | undefined;
   const kv = r?.kvs?.[0];

@@ -220,3 +220,32 @@ for (const kind of SERVICE_KINDS) {
     }
   });
 }
+
+for (const kind of SERVICE_KINDS) {
+  for (const shape of APP_SHAPES) {
+    describe(`api edges (${kind.name}, ${shape.name}): currentRevision of a 412 is the store revision`, () => {
+      it("PUT/DELETE with a failed If-Match or If-None-Match: currentRevision = store revision, the message names the key's modRevision", async () => {
+        const service = await kind.make();
+        const app = createApp(service, shape.options);
+        const req = (path: string, init?: RequestInit) => app.request(BASE + path, init);
+        await req("/v1/kv/a", { method: "PUT", body: "1" }); // a: modRevision 1
+        await req("/v1/kv/b", { method: "PUT", body: "2" });
+        await req("/v1/kv/b", { method: "PUT", body: "3" }); // store revision 3
+        const attempts: Array<[string, RequestInit, RegExp]> = [
+          ["/v1/kv/a", { method: "PUT", body: "x", headers: { "if-match": '"2"' } }, /key has modRevision 1$/],
+          ["/v1/kv/a", { method: "PUT", body: "x", headers: { "if-none-match": "*" } }, /key has modRevision 1$/],
+          ["/v1/kv/a", { method: "DELETE", headers: { "if-match": '"3"' } }, /key has modRevision 1$/],
+          ["/v1/kv/absent", { method: "PUT", body: "x", headers: { "if-match": '"1"' } }, /key is absent$/],
+          ["/v1/kv/absent", { method: "PUT", body: "x", headers: { "if-match": "*" } }, /key is absent$/],
+        ];
+        for (const [path, init, message] of attempts) {
+          const res = await req(path, init);
+          const body = (await res.json()) as { error: { code: string; message: string; currentRevision: number } };
+          assert.deepEqual([path, init.method, res.status, body.error.code, body.error.currentRevision], [path, init.method, 412, "compare_failed", 3]);
+          assert.match(body.error.message, message);
+        }
+        assert.equal((await req("/v1/kv/a")).headers.get("etag"), '"1"', "nothing was written");
+      });
+    });
+  }
+}
