@@ -67,6 +67,7 @@ import { readBodyWithin } from "../api/http.ts";
 import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
 import { checkJoinIdentity } from "./identity.ts";
+import { peersDrift } from "./peers-drift.ts";
 import { ConfigError } from "../config/load.ts";
 import { WriteBehindSql } from "./unsafe-write-behind.ts";
 import type { Hono } from "hono";
@@ -284,6 +285,8 @@ export class EdgeNode implements KvService {
           `on another member), delete ${config.dataDir}, and add it back as a new learner.`,
       );
     }
+    // A restart: membership comes from the store, and peers only overrides URLs (see peers-drift.ts).
+    const restarted = !log.isEmpty() || kv.appliedIndex() > 0;
     const peers = { ...config.peers };
     if (!(config.nodeId in peers)) peers[config.nodeId] = config.advertisePeerUrl;
     const soleMember = Object.keys(peers).length === 1;
@@ -327,7 +330,17 @@ export class EdgeNode implements KvService {
     node.markerWritten = marker !== undefined;
     node.writeMarkerOnce();
     node.refreshPeers(peers);
+    if (restarted) node.logPeersDrift();
     return node;
+  }
+
+  /** Logs how the configured peers differ from the stored membership, and which wins (see peers-drift.ts). */
+  private logPeersDrift(): void {
+    const cs = this.raft.status().confState;
+    const storedPeerUrls = Object.fromEntries(Object.entries(memberAddresses(this.kv)).map(([id, a]) => [id, a.peerUrl]));
+    const members = [...cs.voters, ...cs.votersOutgoing, ...cs.learners];
+    const drift = peersDrift({ nodeId: this.id, dataDir: this.config.dataDir, configured: this.config.peers, members, storedPeerUrls });
+    if (drift) this.ports.log(drift.level, drift.message);
   }
 
   /** Starts the peer transport, the tick timer and the lease clock. Resolves once peers can connect. */

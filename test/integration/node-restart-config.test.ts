@@ -1,7 +1,9 @@
 /**
  * A restart whose configuration disagrees with what the data dir records: a cluster id other than the one in
  * the data dir's marker is refused with a ConfigError naming both ids and the data dir (node.ts exits 2;
- * started anyway, the node and its peers would refuse each other with 403 cluster_mismatch forever).
+ * started anyway, the node and its peers would refuse each other with 403 cluster_mismatch forever); a
+ * `--peers` other than the stored membership is logged, saying what differs and what wins (the stored
+ * membership; configured URLs of listed members are dialed), at warn, or at info when it only omits members.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -48,5 +50,48 @@ describe("restart against the data dir's records", () => {
     });
     // The same id starts (and the refused open left the data dir usable).
     await startPutStop(dir, ["--cluster-id", "alpha"]);
+  });
+});
+
+describe("restart with a --peers other than the stored membership", () => {
+  /** Opens n1 with `peers`, starts and stops it; returns the log lines of that run. */
+  async function run(dataDir: string, peerPort: number, peers: string, bootstrap = false): Promise<string[]> {
+    const lines: string[] = [];
+    const argv = ["--node-id", "n1", "--data-dir", dataDir, "--peer-port", String(peerPort), "--client-port", String(await freePort()), "--peers", peers];
+    const node = await EdgeNode.open(loadConfig({ argv: bootstrap ? [...argv, "--bootstrap"] : argv, env: {} }), await testPorts("n1", lines));
+    await node.start();
+    members.push((await node.cluster()).members.map((m) => m.id).join(","));
+    await node.stop();
+    return lines;
+  }
+  /** The member ids each run's node reported, as "n1,n2,n3". */
+  const members: string[] = [];
+  const drift = (lines: string[]) => lines.filter((l) => l.includes("peers differs"));
+
+  it("says what differs and that the stored membership wins, at warn; a subset at stored URLs at info; nothing when they agree", async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    const [p1, p2, p3, moved, p4] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const url = (p: number) => `http://127.0.0.1:${p}`;
+    const founding = `n1=${url(p1)},n2=${url(p2)},n3=${url(p3)}`;
+    assert.deepEqual(drift(await run(dir, p1, founding, true)), [], "a bootstrap has nothing stored to differ from");
+    assert.deepEqual(drift(await run(dir, p1, founding)), [], "the same peers: no line");
+
+    const lines = drift(await run(dir, p1, `n1=${url(p1)},n2=${url(moved)},n4=${url(p4)}`));
+    assert.equal(lines.length, 1, lines.join("\n"));
+    const [line] = lines;
+    assert.match(line, / warn /);
+    assert.ok(line.includes(`membership stored in data dir ${dir}; the stored membership wins`), line);
+    assert.match(line, /listed but not members: n4 \(ignored/);
+    assert.ok(line.includes(`members not listed: n3 at ${url(p3)} (still members; dialed at the stored URL)`), line);
+    assert.ok(line.includes(`other URLs: n2 ${url(moved)} (stored ${url(p2)}) (this node dials the configured URL`), line);
+
+    assert.equal(members.at(-1), "n1,n2,n3", "n4 did not become a member; n3 stayed one");
+
+    // A seed list naming only some members at their stored URLs (Fly.io's EDGEKV_PEERS): info, not warn.
+    const seed = drift(await run(dir, p1, `n1=${url(p1)},n2=${url(p2)}`));
+    assert.equal(seed.length, 1, seed.join("\n"));
+    assert.match(seed[0], / info .*members not listed: n3 at /);
+    assert.doesNotMatch(seed[0], /listed but not members|other URLs/);
   });
 });
