@@ -23,6 +23,7 @@ import { EdgeCluster, anchorsDir, clusterView, etcdCluster, onShutdown, shutting
 import { loadEdgekv } from "./bench/load.ts";
 import { type Cell, type CellResult, medians, resultsTable, writeSection } from "./bench/report.ts";
 import { type System, runWrk } from "./bench/wrk.ts";
+import { firstUnbindablePort } from "./bench/ports.ts";
 
 const USAGE = `usage: npm run bench -- [options]        (node --import tsx scripts/bench.ts [options])
 
@@ -48,8 +49,8 @@ Needs wrk, python3, and the anchors folder (etcd-cluster.sh, prepopulate.py): ..
 the repository, or the folder named by the environment variable EDGEKV_ANCHORS. etcd is installed with
 apt-get by etcd-cluster.sh when missing.
 
-Exit status: 0 done, 1 failed (a run, a load, a start), 2 bad arguments, 128+N after signal N (141: output
-pipe closed).`;
+Exit status: 0 done, 1 failed (a run, a load, a start), 2 bad arguments or an edgekv port already in use
+(checked on 127.0.0.1 before anything starts), 128+N after signal N (141: output pipe closed).`;
 
 const cli = commandLine(USAGE, {
   runtime: { type: "string" },
@@ -236,7 +237,26 @@ function gitCommit(): string {
   }
 }
 
+/**
+ * Exits 2 (after the cleanup) naming the first edgekv port (client and peer ports of every node, from
+ * --base-port) that cannot be bound on 127.0.0.1, before anything starts: a second bench, or a local cluster
+ * on the same ports, used to show up as a node that died at start and a 90 s wait for a leader.
+ */
+async function checkPorts(): Promise<void> {
+  const planned = edge.members.flatMap((m) => [
+    { port: m.plan.clientPort, what: `edgekv ${m.plan.id} client port` },
+    { port: m.plan.peerPort, what: `edgekv ${m.plan.id} peer port` },
+  ]);
+  const busy = await firstUnbindablePort(planned);
+  if (!busy) return;
+  const why = busy.code === "EADDRINUSE" ? "is in use (another bench or cluster?)" : `cannot be bound (${busy.code})`;
+  process.stderr.write(`bench: port ${busy.port} on 127.0.0.1 (${busy.what}, from --base-port ${basePort}) ${why}; stop what holds it or pick another --base-port\n`);
+  await cleanup();
+  process.exit(2);
+}
+
 async function main(): Promise<void> {
+  await checkPorts();
   log(`data under ${root}; edgekv runtime ${runtime}; ${quick ? "quick" : "full"}; ${reps} reps x ${durationS} s per cell`);
   log("starting etcd (anchors) and edgekv");
   etcdCluster("start", etcdDir);

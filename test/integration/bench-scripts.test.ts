@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { type AddressInfo, createServer } from "node:net";
 import { repoRoot } from "../../scripts/node-command.ts";
 import { sleep } from "../helpers/cluster.ts";
 
@@ -98,6 +99,23 @@ describe("scripts: --help and unknown options", { skip }, () => {
     assert.equal(r.code, "2");
     assert.match(r.err, /--duration must be an integer/);
     assert.equal(r.out, "");
+  });
+});
+
+describe("bench: its edgekv ports are checked before anything starts", { skip }, () => {
+  it("a busy edgekv port (here n2's peer port) exits 2 naming it, before etcd or a node starts", async () => {
+    // Hold one port the bench would use; base = held - 101 makes it n2's peer port (base + 101).
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, "127.0.0.1", () => r()));
+    const held = (holder.address() as AddressInfo).port;
+    try {
+      const r = await script("scripts/bench.ts", "--base-port", String(held - 101), "--no-doc");
+      assert.equal(r.code, "2", r.err.slice(-1000));
+      assert.ok(r.err.includes(`port ${held} on 127.0.0.1 (edgekv n2 peer port, from --base-port ${held - 101}) is in use`), r.err.slice(-1000));
+      assert.doesNotMatch(r.out, /starting etcd/, "nothing was started");
+    } finally {
+      await new Promise<void>((r) => holder.close(() => r()));
+    }
   });
 });
 
