@@ -1,16 +1,21 @@
 /**
  * Process entry of the `edgekv` CLI (bin/edgekv.mjs loads it): wires `runCli` to argv, stdout/stderr,
- * the environment, files, stdin and Ctrl-C, then exits with its code once output is flushed.
+ * the environment, files, stdin (text for `txn -`, bytes for `put KEY -`) and Ctrl-C, then exits with its code once output is flushed.
  */
 import process from "node:process";
 import { readFile } from "node:fs/promises";
 import { runCli } from "./main.ts";
 
-/** Reads all of stdin as UTF-8 (for `edgekv txn -`). */
-async function readStdin(): Promise<string> {
+/** Reads all of stdin, byte for byte (for `edgekv put KEY -`). */
+async function readStdinBytes(): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Uint8Array);
-  return new TextDecoder().decode(Buffer.concat(chunks));
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** Reads all of stdin as UTF-8 (for `edgekv txn -`). */
+async function readStdin(): Promise<string> {
+  return new TextDecoder().decode(await readStdinBytes());
 }
 
 const interrupt = new AbortController();
@@ -20,7 +25,9 @@ const code = await runCli(process.argv.slice(2), {
   err: (line) => void process.stderr.write(line + "\n"),
   env: process.env,
   readFile: (path) => readFile(path, "utf8"),
+  readFileBytes: async (path) => new Uint8Array(await readFile(path)),
   readStdin,
+  readStdinBytes,
   signal: interrupt.signal,
 });
 // Exit explicitly (keep-alive sockets would hold the process), after stdout has drained.

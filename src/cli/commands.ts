@@ -5,11 +5,19 @@
  */
 import { EdgeKvClient, EdgeKvError, text, toBase64, type KeySelector, type KeyValue, type TxnRequest } from "../client/index.ts";
 
-/** Where a command writes, and how it reads stdin (for `txn -`). */
+/** Where a command writes, and how it reads stdin (`txn -` as UTF-8 text, `put KEY -` as bytes). */
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
   readStdin(): Promise<string>;
+  /** All of stdin, byte for byte (no decoding, no newline handling). */
+  readStdinBytes(): Promise<Uint8Array>;
+}
+
+/** How a command reads files: `txn FILE` as UTF-8 text, `put KEY --file PATH` as bytes. Both reject when unreadable. */
+export interface CliFiles {
+  readFile(path: string): Promise<string>;
+  readFileBytes(path: string): Promise<Uint8Array>;
 }
 
 /** Parsed flags the commands read (strings as given; booleans present or not). */
@@ -29,6 +37,7 @@ export interface CliFlags {
   "from-revision"?: string;
   count?: string;
   keys?: boolean;
+  file?: string;
 }
 
 /** A usage error: exit code 2, message printed with the command's help hint. */
@@ -82,12 +91,34 @@ export async function cmdGet(c: EdgeKvClient, pos: string[], f: CliFlags, io: Cl
   return 0;
 }
 
-/** `put KEY VALUE`: prints the new revision. */
-export async function cmdPut(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
-  need(pos, 2, "edgekv put KEY VALUE [--lease ID] [--if-match REV | --if-absent]");
+/** Usage line of `put`. */
+const PUT_USAGE = "edgekv put KEY VALUE|- [--lease ID] [--if-match REV | --if-absent]  or  edgekv put KEY --file PATH [...]";
+
+/**
+ * The value of `put`: the VALUE argument as UTF-8, `-` = all of stdin, or `--file PATH` = the file's
+ * bytes; stdin and files are taken byte for byte (a trailing newline is part of the value, as with
+ * `curl --data-binary`). UsageError (exit 2): no value, a value and --file both, an unreadable file.
+ */
+async function putValue(pos: string[], f: CliFlags, io: CliIo, files: CliFiles): Promise<Uint8Array | string> {
+  if (f.file !== undefined) {
+    if (pos.length === 2) throw new UsageError(`give the value as an argument, - (stdin) or --file PATH, not both (got ${JSON.stringify(pos[1])} and --file ${f.file})`);
+    need(pos, 1, PUT_USAGE);
+    try {
+      return await files.readFileBytes(f.file);
+    } catch (err) {
+      throw new UsageError(`cannot read ${f.file}: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+  need(pos, 2, PUT_USAGE);
+  return pos[1] === "-" ? await io.readStdinBytes() : pos[1];
+}
+
+/** `put KEY VALUE|-` or `put KEY --file PATH`: prints the new revision. */
+export async function cmdPut(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, files: CliFiles): Promise<number> {
   // Both together can never succeed (a key with a revision exists); refuse rather than send a doomed write.
   if (f["if-match"] !== undefined && f["if-absent"]) throw new UsageError("--if-match and --if-absent are mutually exclusive");
-  const r = await c.put(pos[0], pos[1], { lease: f.lease, ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] });
+  const value = await putValue(pos, f, io, files);
+  const r = await c.put(pos[0], value, { lease: f.lease, ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] });
   if (f.json) show(io, r);
   else io.out(`OK revision ${r.revision}`);
   return 0;

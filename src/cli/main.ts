@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { EdgeKvClient, EdgeKvError } from "../client/index.ts";
-import { cmdCompact, cmdDel, cmdGet, cmdLease, cmdMembers, cmdPut, cmdRange, cmdStatus, cmdTxn, cmdWatch, UsageError, intFlag, type CliFlags, type CliIo } from "./commands.ts";
+import { cmdCompact, cmdDel, cmdGet, cmdLease, cmdMembers, cmdPut, cmdRange, cmdStatus, cmdTxn, cmdWatch, UsageError, intFlag, type CliFiles, type CliFlags, type CliIo } from "./commands.ts";
 
 /** Default endpoint when neither `--endpoints` nor `EDGEKV_ENDPOINTS` is given (DESIGN.md port 8080). */
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
@@ -16,7 +16,12 @@ export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
 /** One-line summary and usage of each command, for `--help`. */
 export const COMMAND_HELP: Record<string, string> = {
   get: "edgekv get KEY [--consistency linearizable|lease|stale] [--revision N]\n  Print the value of KEY (exit 1, not_found, when absent).",
-  put: "edgekv put KEY VALUE [--lease ID] [--if-match MOD_REVISION | --if-absent]\n  Write VALUE at KEY; --if-match is compare-and-swap, --if-absent create-only (exit 3 if the condition fails).",
+  put:
+    "edgekv put KEY VALUE|- [--file PATH] [--lease ID] [--if-match MOD_REVISION | --if-absent]\n" +
+    "  Write VALUE at KEY; --if-match is compare-and-swap, --if-absent create-only (exit 3 if the condition fails).\n" +
+    "  The value comes from the VALUE argument, from stdin with - (e.g. `cat photo.jpg | edgekv put photo -`), or\n" +
+    "  from a file with --file PATH (then no VALUE); stdin and files are stored byte for byte, a trailing\n" +
+    "  newline included. A missing file, or a VALUE and --file together, is a usage error (exit 2).",
   del: "edgekv del KEY [--if-match MOD_REVISION] | --prefix P | --start A [--end B]\n  Delete a key or a range.",
   range: "edgekv range --prefix P | --start A [--end B] [--limit N] [--keys-only] [--count-only] [--revision N] [--consistency C]\n  List keys and values (end exclusive; no end = every key >= A).",
   txn: "edgekv txn FILE|-\n  Run a transaction from JSON: {\"compare\":[{\"key\",\"target\",\"result\",\"value\"}],\"success\":[{\"op\":\"put\",\"key\",\"value\"}],\"failure\":[...]}\n  (exit 3 when the compares fail).",
@@ -45,12 +50,11 @@ export function helpText(): string {
 }
 
 /** What `runCli` needs from its environment. */
-export interface CliEnv extends CliIo {
+export interface CliEnv extends CliIo, CliFiles {
   /** Environment variables (EDGEKV_ENDPOINTS). */
   env: Record<string, string | undefined>;
   /** fetch for the SDK (tests inject the app). */
   fetch?: typeof fetch;
-  readFile(path: string): Promise<string>;
   /** Aborts a running `watch` (Ctrl-C). */
   signal?: AbortSignal;
 }
@@ -74,6 +78,7 @@ const OPTIONS = {
   "from-revision": { type: "string" },
   count: { type: "string" },
   keys: { type: "boolean" },
+  file: { type: "string" },
 } as const;
 
 /** Runs the CLI with `argv` (without the program name); resolves with the exit code. Never throws. */
@@ -118,7 +123,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
       case "get":
         return await cmdGet(client, pos, flags, io);
       case "put":
-        return await cmdPut(client, pos, flags, io);
+        return await cmdPut(client, pos, flags, io, io);
       case "del":
       case "delete":
         return await cmdDel(client, pos, flags, io);

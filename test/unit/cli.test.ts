@@ -1,11 +1,18 @@
 /**
  * The `edgekv` CLI: commands run in-process through `runCli` against the API app over the STUB service
- * (injected fetch, no network), output and exit codes asserted; plus one child-process smoke test of
- * `bin/edgekv.mjs --help` under Node (the tsx launcher path).
+ * (injected fetch, no network), output and exit codes asserted; `put KEY -` and `--file` in-process and
+ * as a real process of the running runtime with a real stdin pipe, against the API served on 127.0.0.1;
+ * plus one child-process smoke test of `bin/edgekv.mjs --help` under Node (the tsx launcher path).
  */
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { serveHttp, type HttpServerHandle } from "../../runtime-adapters/serve.ts";
+import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { createApp } from "../../src/api/app.ts";
 import { runCli } from "../../src/cli/main.ts";
 import { StubKvService } from "./api-stub-service.ts";
@@ -13,8 +20,9 @@ import { StubKvService } from "./api-stub-service.ts";
 function setup() {
   const service = new StubKvService();
   const app = createApp(service);
-  const files: Record<string, string> = {};
-  let stdin = "";
+  const files: Record<string, string | Uint8Array> = {};
+  let stdin: string | Uint8Array = "";
+  const asBytes = (v: string | Uint8Array) => (typeof v === "string" ? new TextEncoder().encode(v) : v);
   const run = async (...argv: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
@@ -25,13 +33,18 @@ function setup() {
       fetch: async (input, init) => app.request(String(input), init),
       readFile: async (p) => {
         if (!(p in files)) throw new Error(`ENOENT ${p}`);
-        return files[p];
+        return new TextDecoder().decode(asBytes(files[p]));
       },
-      readStdin: async () => stdin,
+      readFileBytes: async (p) => {
+        if (!(p in files)) throw new Error(`ENOENT ${p}`);
+        return asBytes(files[p]);
+      },
+      readStdin: async () => new TextDecoder().decode(asBytes(stdin)),
+      readStdinBytes: async () => asBytes(stdin),
     });
     return { code, out, err };
   };
-  return { service, run, files, setStdin: (s: string) => (stdin = s) };
+  return { service, run, files, setStdin: (s: string | Uint8Array) => (stdin = s) };
 }
 
 describe("cli: commands", () => {
@@ -108,7 +121,7 @@ describe("cli: commands", () => {
 
   it("refuses a malformed --endpoints as a usage error", async () => {
     const errs: string[] = [];
-    const r = await runCli(["--endpoints", "not a url", "get", "k"], { out: () => {}, err: (l) => errs.push(l), env: {}, readFile: async () => "", readStdin: async () => "" });
+    const r = await runCli(["--endpoints", "not a url", "get", "k"], { out: () => {}, err: (l) => errs.push(l), env: {}, readFile: async () => "", readFileBytes: async () => new Uint8Array(0), readStdin: async () => "", readStdinBytes: async () => new Uint8Array(0) });
     assert.deepEqual([r, errs[0]], [2, 'error: usage: --endpoints: endpoint "not a url" is not an http(s) URL']);
   });
 
@@ -162,6 +175,130 @@ describe("cli: commands", () => {
       assert.deepEqual([c, r.code], [c, 0]);
       assert.match(r.out[0], new RegExp(`^usage: edgekv ${c}`));
     }
+  });
+});
+
+describe("cli: put's value from stdin or a file", () => {
+  const binary = new Uint8Array([0, 255, 10, 13, 0x2d, 10, 10]); // NUL, 0xFF, CR/LF, "-", two trailing newlines
+
+  it("put KEY - stores stdin byte for byte, trailing newlines included", async () => {
+    const { run, setStdin } = setup();
+    setStdin(binary);
+    assert.deepEqual(await run("put", "bin", "-"), { code: 0, out: ["OK revision 1"], err: [] });
+    const got = JSON.parse((await run("get", "bin", "--json")).out[0]) as { value: string };
+    assert.deepEqual(Uint8Array.from(atob(got.value), (ch) => ch.charCodeAt(0)), binary);
+    setStdin("line\n");
+    await run("put", "text", "-");
+    assert.deepEqual((await run("get", "text")).out, ["line\n"]);
+  });
+
+  it("put KEY --file PATH stores the file's bytes, with the other put flags", async () => {
+    const { run, files } = setup();
+    files["v.bin"] = binary;
+    assert.deepEqual(await run("put", "f", "--file", "v.bin", "--if-absent"), { code: 0, out: ["OK revision 1"], err: [] });
+    const got = JSON.parse((await run("get", "f", "--json")).out[0]) as { value: string };
+    assert.deepEqual(Uint8Array.from(atob(got.value), (ch) => ch.charCodeAt(0)), binary);
+    files["e"] = new Uint8Array(0);
+    assert.equal((await run("put", "empty", "--file", "e")).code, 0);
+    assert.deepEqual((await run("get", "empty")).out, [""]);
+  });
+
+  it("a missing file, a value with --file, - with --file, and no value at all are usage errors (exit 2), nothing written", async () => {
+    const { run, files } = setup();
+    files["v.bin"] = "x";
+    const missing = await run("put", "k", "--file", "/nonexistent/v.bin");
+    assert.equal(missing.code, 2);
+    assert.match(missing.err[0], /^error: usage: cannot read \/nonexistent\/v\.bin: ENOENT/);
+    const both = await run("put", "k", "value", "--file", "v.bin");
+    assert.deepEqual([both.code, both.err[0]], [2, 'error: usage: give the value as an argument, - (stdin) or --file PATH, not both (got "value" and --file v.bin)']);
+    const dash = await run("put", "k", "-", "--file", "v.bin");
+    assert.equal(dash.code, 2);
+    assert.match(dash.err[0], /not both \(got "-" and --file v\.bin\)/);
+    const none = await run("put", "k");
+    assert.equal(none.code, 2);
+    assert.match(none.err[0], /^error: usage: edgekv put KEY VALUE\|- /);
+    assert.equal((await run("get", "k")).code, 1, "nothing was written");
+  });
+
+  it("put --help documents - and --file", async () => {
+    const { run } = setup();
+    const h = (await run("put", "--help")).out.join("\n");
+    assert.match(h, /^usage: edgekv put KEY VALUE\|- \[--file PATH\]/);
+    assert.match(h, /from stdin with -/);
+    assert.match(h, /--file PATH/);
+    assert.match(h, /byte for byte/);
+  });
+});
+
+/** The CLI launcher under the runtime running the test (Node: through tsx, as bin/edgekv.mjs does). */
+function cliCommand(): [string, string[]] {
+  const bin = new URL("../../bin/edgekv.mjs", import.meta.url).pathname;
+  const root = new URL("../..", import.meta.url).pathname;
+  const rt = currentRuntime();
+  if (rt === "bun") return [join(root, "node_modules/.bin/bun"), [bin]];
+  if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", bin]];
+  return [process.execPath, [bin]];
+}
+
+describe(`cli: a real process on ${currentRuntime()} against a served API`, () => {
+  const service = new StubKvService();
+  let server: HttpServerHandle | undefined;
+  const started: number[] = [];
+  let dir = "";
+  before(async () => {
+    server = await serveHttp({ host: "127.0.0.1", port: 0, closeGraceMs: 100, fetch: createApp(service).fetch });
+    dir = await mkdtemp(join(tmpdir(), "edgekv-cli-"));
+  });
+  after(async () => {
+    for (const pid of started) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already exited
+      }
+    }
+    await server?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs the CLI with `stdin` piped in (then closed); at most 60 s. */
+  const runChild = (args: string[], stdin: Uint8Array): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+    const [cmd, pre] = cliCommand();
+    const child = spawn(cmd, [...pre, "--endpoints", server!.url, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    started.push(child.pid!);
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Uint8Array) => (stdout += new TextDecoder().decode(d)));
+    child.stderr!.on("data", (d: Uint8Array) => (stderr += new TextDecoder().decode(d)));
+    child.stdin!.end(stdin);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({ code: null, stdout, stderr: stderr + " <no exit within 60 s>" }), 60_000);
+      child.on("exit", (code) => {
+        clearTimeout(timer);
+        // Let the pipes drain the last output.
+        setTimeout(() => resolve({ code, stdout, stderr }), 50);
+      });
+    });
+  };
+
+  const valueOf = async (key: string) => new Uint8Array(await (await fetch(`${server!.url}/v1/kv/${key}`)).arrayBuffer());
+
+  it("put KEY - reads the piped stdin byte for byte", async () => {
+    const bytes = new Uint8Array([0, 255, 10, 13, 0x2d, 0xc3, 0x28, 10, 10]);
+    const r = await runChild(["put", "piped", "-"], bytes);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, "OK revision 1\n", ""]);
+    assert.deepEqual(await valueOf("piped"), bytes);
+  });
+
+  it("put KEY --file PATH reads the file; a missing file exits 2 with a message", async () => {
+    const bytes = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+    await writeFile(join(dir, "v.bin"), bytes);
+    const r = await runChild(["put", "filed", "--file", join(dir, "v.bin")], new Uint8Array(0));
+    assert.deepEqual([r.code, r.stderr], [0, ""]);
+    assert.deepEqual(await valueOf("filed"), bytes);
+    const missing = await runChild(["put", "filed", "--file", join(dir, "absent.bin")], new Uint8Array(0));
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^error: usage: cannot read .*absent\.bin/);
   });
 });
 
