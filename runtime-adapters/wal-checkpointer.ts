@@ -8,6 +8,14 @@
  * the -wal file outgrows a bound, so the WAL stays bounded. If the worker fails, `onFail` is called once and
  * the caller turns automatic checkpoints back on (src/server/node.ts). Checkpoints never lose a committed
  * frame; `synchronous` is untouched (docs/storage.md "Checkpoints").
+ *
+ * Restart under steady writes (`wantsRestart`): the worker's PASSIVE rounds never leave the WAL fully
+ * copied at the moment the writer begins a transaction, so SQLite never starts the -wal file over; it grew
+ * to the TRUNCATE bound (64 MiB) every few seconds, and each TRUNCATE held the writer's next BEGIN in
+ * SQLite's busy handler for 100-300 ms (the put p99 of docs/bench.md, 2026-11-30). The writer is the only
+ * one that can fix that cheaply: a PASSIVE checkpoint on ITS connection between two transactions copies
+ * what the worker's last round left (one round's writes at most), completes, and its next write starts the
+ * WAL over. This object decides when that is worth it; the writer only asks and runs the checkpoint.
  */
 import type { Worker } from "node:worker_threads";
 import { startTsWorker } from "./snapshot-off-loop.ts";
@@ -21,6 +29,11 @@ export interface WalCheckpointerOptions {
   intervalMs?: number;
   /** A -wal file above this many bytes is checkpointed with TRUNCATE (default 64 MiB). */
   truncateBytes?: number;
+  /**
+   * `wantsRestart()` answers true when the last round saw at least this many WAL frames (default 4096,
+   * about 16 MiB of 4 KiB pages: well under the TRUNCATE bound, and rare enough to cost nothing at rest).
+   */
+  restartFrames?: number;
   /** Called once if the worker fails to start, throws or exits unasked; the worker is gone then. */
   onFail?: (err: Error) => void;
 }
@@ -33,6 +46,14 @@ export interface WalCheckpointer {
   lastRound(): CheckpointRound | undefined;
   /** Rounds done so far, and how many of them were TRUNCATE. */
   counts(): { rounds: number; truncates: number };
+  /**
+   * True when the writer should run one `PRAGMA wal_checkpoint(PASSIVE)` on its own connection between two
+   * transactions so that its next write starts the WAL over (see the module comment): the last round saw
+   * at least `restartFrames` frames and this round has not been answered true yet. Answers true at most
+   * once per round (asking counts as answering), so the writer's extra checkpoint copies one round's writes
+   * at most. False before the first round and after a failure.
+   */
+  wantsRestart(): boolean;
   /** Stops the worker (it closes its connection); resolves when it is gone. Idempotent; never rejects. */
   close(): Promise<void>;
 }
@@ -47,6 +68,9 @@ export function startWalCheckpointer(dbPath: string, opts: WalCheckpointerOption
   let last: CheckpointRound | undefined;
   let rounds = 0;
   let truncates = 0;
+  /** `rounds` when `wantsRestart` last answered true (-1: never). */
+  let restartRound = -1;
+  const restartFrames = opts.restartFrames ?? 4096;
   let closing = false;
   let failed = false;
   let worker: Worker | undefined;
@@ -85,6 +109,11 @@ export function startWalCheckpointer(dbPath: string, opts: WalCheckpointerOption
     ready,
     lastRound: () => last,
     counts: () => ({ rounds, truncates }),
+    wantsRestart() {
+      if (!last || failed || closing || rounds === restartRound || last.walFrames < restartFrames) return false;
+      restartRound = rounds;
+      return true;
+    },
     async close() {
       if (closing) return exited;
       closing = true;

@@ -93,8 +93,10 @@ export interface NodePorts {
    * (runtime-adapters/wal-checkpointer.ts), keeping the -wal file bounded; `onFail` is called once if that
    * thread fails. With it the node sets `wal_autocheckpoint=0` on its own connection, so no COMMIT of the
    * Ready loop pays for a checkpoint; without it (or after `onFail`) SQLite checkpoints in the COMMIT.
+   * `wantsRestart()` is asked after each Ready (true at most once per worker round): when true the node
+   * runs one PASSIVE checkpoint on its own connection so its next write starts the -wal file over.
    */
-  startWalCheckpointer?(dbPath: string, onFail: (err: Error) => void): { close(): Promise<void>; lastRound(): { walFrames: number } | undefined; counts(): { rounds: number } };
+  startWalCheckpointer?(dbPath: string, onFail: (err: Error) => void): { close(): Promise<void>; wantsRestart(): boolean };
   /**
    * Optional: fsyncs the database's -wal file on another thread (runtime-adapters/wal-sync.ts). `sync()`
    * resolves once every COMMIT that returned before the call is durable and rejects on an fsync error. With
@@ -105,9 +107,6 @@ export interface NodePorts {
   createWalSync?(dbPath: string): { sync(): Promise<void>; close(): Promise<void> };
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
 }
-
-/** WAL frames (about 4 KiB each) above which the node restarts the WAL itself (EdgeNode.maybeRestartWal): ~16 MiB. */
-const WAL_RESTART_FRAMES = 4096;
 
 /** Header marking a request forwarded by a follower, so it is never forwarded twice. */
 const FORWARDED_HEADER = "x-edgekv-forwarded";
@@ -174,9 +173,7 @@ export class EdgeNode implements KvService {
   /** Set when an off-loop snapshot failed: later ones are taken in place (the worker path may be broken here). */
   private snapshotOffLoopBroken = false;
   /** The WAL checkpoint thread while it runs (see `startWalCheckpoints`). */
-  private walCheckpointer: { close(): Promise<void>; lastRound(): { walFrames: number } | undefined; counts(): { rounds: number } } | undefined;
-  /** The checkpoint worker's round count when the node last restarted the WAL itself (maybeRestartWal). */
-  private walRestartRound = -1;
+  private walCheckpointer: { close(): Promise<void>; wantsRestart(): boolean } | undefined;
   /** Fsyncs the -wal file off the event loop (NodePorts.createWalSync); undefined: persist fsyncs inline. */
   private walSync: { sync(): Promise<void>; close(): Promise<void> } | undefined;
   /** A Ready whose entries are written and whose fsync is in flight (its replies and advance() wait). */
@@ -604,22 +601,14 @@ export class EdgeNode implements KvService {
   }
 
   /**
-   * Under a steady write load the checkpoint worker's PASSIVE rounds never leave the WAL fully copied at
-   * the moment this node begins a write, so SQLite never starts the -wal file over: it grew to the worker's
-   * TRUNCATE bound (64 MiB) every few seconds, and each TRUNCATE held the node's next BEGIN in SQLite's busy
-   * handler for 100-300 ms (the put p99 of docs/bench.md, 2026-11-30). This connection is the only writer,
-   * so a PASSIVE checkpoint on it between two transactions copies what the worker's last round left (one
-   * round's writes at most), completes, and the next write starts the WAL over. Done at most once per
-   * worker round, when the WAL holds more than WAL_RESTART_FRAMES frames.
+   * Under steady writes the checkpoint worker's PASSIVE rounds never let SQLite start the -wal file over,
+   * and each TRUNCATE at its bound stalled this node's next BEGIN for 100-300 ms. This connection is the
+   * only writer, so a PASSIVE checkpoint on it between two transactions completes and the next write starts
+   * the WAL over. When that is worth it (once per worker round, past a frame count) is the checkpointer's
+   * decision (runtime-adapters/wal-checkpointer.ts `wantsRestart`, docs/storage.md "Checkpoints").
    */
   private maybeRestartWal(): void {
-    const cp = this.walCheckpointer;
-    if (!cp) return;
-    const last = cp.lastRound();
-    const { rounds } = cp.counts();
-    if (!last || rounds === this.walRestartRound || last.walFrames < WAL_RESTART_FRAMES) return;
-    this.walRestartRound = rounds;
-    this.db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+    if (this.walCheckpointer?.wantsRestart()) this.db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
   }
 
   /**

@@ -13,24 +13,41 @@ import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
 const dir = makeTempDir("edgekv-node-walcp-");
-after(() => removeDir(dir));
+/** Every checkpointer the tests started: a node forgets its own after onFail, so `after` stops them all. */
+const started: Array<{ close(): Promise<void> }> = [];
+after(async () => {
+  await Promise.all(started.splice(0).map((cp) => cp.close()));
+  removeDir(dir);
+});
 
-/** A one-node member whose ports record the SQLite connection and the checkpointer's onFail. */
-async function oneNode(name: string, lines: string[]) {
+/**
+ * A one-node member whose ports record the SQLite connection, the checkpointer's onFail and the
+ * PASSIVE checkpoints the node runs on its own connection; `wantsRestart` replaces the checkpointer's answer.
+ */
+async function oneNode(name: string, lines: string[], wantsRestart?: () => boolean) {
   const port = await freePort();
   const config = loadConfig({
     argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", "wal-checkpoint-test", "--data-dir", join(dir, name), "--peer-port", String(port)],
     env: {},
   });
   const base = await testPorts("n1", lines);
-  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number } = { closed: 0 };
+  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number; passive: number } = { closed: 0, passive: 0 };
   const ports: NodePorts = {
     ...base,
-    openSqlite: async (path) => (seen.db = await base.openSqlite(path)),
+    openSqlite: async (path) => {
+      const db = (seen.db = await base.openSqlite(path));
+      const prepare = db.prepare.bind(db);
+      db.prepare = (sql) => {
+        if (sql === "PRAGMA wal_checkpoint(PASSIVE)") seen.passive++;
+        return prepare(sql);
+      };
+      return db;
+    },
     startWalCheckpointer: (dbPath, onFail) => {
       seen.onFail = onFail;
       const real = base.startWalCheckpointer!(dbPath, onFail);
-      return { close: async () => (seen.closed++, real.close()), lastRound: () => real.lastRound(), counts: () => real.counts() };
+      started.push(real);
+      return { close: async () => (seen.closed++, real.close()), wantsRestart: wantsRestart ?? (() => real.wantsRestart()) };
     },
   };
   const node = await EdgeNode.open(config, ports);
@@ -62,6 +79,37 @@ describe("EdgeNode WAL checkpoints", () => {
       seen.onFail!(new Error("simulated worker failure"));
       assert.equal(autocheckpoint(seen.db!), 1000);
       assert.ok(lines.some((l) => l.includes("WAL checkpoint thread failed (simulated worker failure)")), lines.join("\n"));
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it("runs one PASSIVE checkpoint on its own connection when the checkpointer wants the WAL restarted", async () => {
+    const lines: string[] = [];
+    let asked = 0;
+    let armed = false;
+    const { node, seen } = await oneNode("c", lines, () => {
+      asked++;
+      const yes = armed;
+      armed = false;
+      return yes;
+    });
+    const put = async (key: string) => {
+      const res = await node.fetch(new Request(`http://127.0.0.1/v1/kv/${key}`, { method: "PUT", body: "v" }));
+      assert.equal(res.status, 200, await res.clone().text());
+    };
+    try {
+      for (let i = 0; i < 100 && (await node.cluster()).leaderId !== "n1"; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await node.cluster()).leaderId, "n1", lines.slice(-20).join("\n"));
+      await put("a");
+      assert.ok(asked > 0, "the node never asked the checkpointer");
+      assert.equal(seen.passive, 0, "a checkpoint ran though the checkpointer did not ask for one");
+      armed = true;
+      await put("b");
+      assert.equal(armed, false, "the node did not ask after the put's Ready");
+      assert.equal(seen.passive, 1);
+      await put("c");
+      assert.equal(seen.passive, 1);
     } finally {
       await node.stop();
     }

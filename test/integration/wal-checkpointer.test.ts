@@ -1,7 +1,8 @@
 /**
  * WAL checkpoints on a worker thread (runtime-adapters/wal-checkpointer.ts): with automatic checkpoints off
  * on the writing connection, the worker keeps the -wal file bounded while commits go on, every committed row
- * survives, and a worker that cannot start is reported (the node then turns automatic checkpoints back on).
+ * survives, a writer is asked to restart the WAL once per round past a frame count (`wantsRestart`), and a
+ * worker that cannot start is reported (the node then turns automatic checkpoints back on).
  * Runs on Node (worker via tsx), Bun and Deno.
  */
 import { after, describe, it } from "node:test";
@@ -93,6 +94,28 @@ describe("WAL checkpoints on a worker thread", () => {
     const again = await openTestDb(join(dir, "bounded.db"));
     opened.push(again);
     assert.equal(again.prepare("SELECT count(*) AS n FROM t").get()?.n, COMMITS * ROWS);
+  });
+
+  it("wantsRestart: true at most once per round past restartFrames, false below it", async () => {
+    const db = await writer("restart.db");
+    db.exec("INSERT INTO t (id, v) VALUES (1, x'00')"); // a few WAL frames
+    const eager = startWalCheckpointer(db.path, { intervalMs: 10, restartFrames: 1 });
+    const never = startWalCheckpointer(db.path, { intervalMs: 10, restartFrames: 1_000_000 });
+    try {
+      await Promise.all([eager.ready, never.ready]);
+      assert.ok((eager.lastRound()?.walFrames ?? 0) >= 1, `the round saw no frames: ${JSON.stringify(eager.lastRound())}`);
+      // Rounds arrive as messages, never between two synchronous calls: the second ask is the same round.
+      assert.equal(eager.wantsRestart(), true);
+      assert.equal(eager.wantsRestart(), false);
+      const answered = eager.counts().rounds;
+      for (let i = 0; i < 500 && eager.counts().rounds === answered; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(eager.counts().rounds > answered, "no second round within 5 s");
+      assert.equal(eager.wantsRestart(), true, "a new round past restartFrames should ask again");
+      assert.equal(never.wantsRestart(), false);
+    } finally {
+      await Promise.all([eager.close(), never.close()]);
+    }
+    assert.equal(eager.wantsRestart(), false, "a closed checkpointer never asks");
   });
 
   it("reports a worker that cannot open the database through onFail", async () => {
