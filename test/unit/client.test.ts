@@ -195,42 +195,46 @@ describe("client: leader following, retries, sessions, deadlines", () => {
     await assert.rejects(c.addLearner("n", "http://p", "http://c"), OutcomeUnknownError);
   });
 
-  it("re-watches from the last revision seen + 1 after a watch_overflow error event", async () => {
-    const sse = (body: string) => new Response(body, { headers: { "content-type": "text/event-stream" } });
-    const batch = (rev: number) => `event: events\nid: ${rev}\ndata: ${JSON.stringify({ revision: rev, events: [{ type: "put", kv: { key: "k", value: btoa(String(rev)), createRevision: 1, modRevision: rev, version: rev, lease: "0" } }] })}\n\n`;
-    const { f, calls } = scripted((_u, _i, n) => {
-      if (n === 1) return sse(batch(4) + `event: error\ndata: {"error":{"code":"watch_overflow","message":"slow","resumeRevision":5}}\n\n`);
-      return sse(batch(5) + `event: progress\nid: 5\ndata: {"revision":5}\n\n`);
+  // A watch stream that ends early, by the node's watch_overflow error event or by a dropped connection,
+  // is opened again from the last revision seen + 1: each case scripts the answers to the 1st, 2nd, ...
+  // watch request (the last one repeats) and lists the revisions seen and each request's fromRevision.
+  const sse = (body: string) => new Response(body, { headers: { "content-type": "text/event-stream" } });
+  const batch = (rev: number) => `event: events\nid: ${rev}\ndata: ${JSON.stringify({ revision: rev, events: [{ type: "put", kv: { key: "k", value: btoa(String(rev)), createRevision: 1, modRevision: rev, version: rev, lease: "0" } }] })}\n\n`;
+  const progress = (rev: number) => `event: progress\nid: ${rev}\ndata: {"revision":${rev}}\n\n`;
+  const rewatchCases: Array<{ name: string; answers: Array<() => Response>; revisions: number[]; fromRevisions: string[] }> = [
+    {
+      name: "re-watches from the last revision seen + 1 after a watch_overflow error event",
+      answers: [() => sse(batch(4) + `event: error\ndata: {"error":{"code":"watch_overflow","message":"slow","resumeRevision":5}}\n\n`), () => sse(batch(5) + progress(5))],
+      revisions: [4, 5],
+      fromRevisions: ["4", "5"],
+    },
+    {
+      name: "resumes a dropped watch from the last revision seen + 1, without repeats",
+      answers: [
+        () => sse(batch(4) + batch(5)),
+        () => {
+          throw new TypeError("connection refused");
+        },
+        () => sse(batch(6) + progress(6)),
+      ],
+      revisions: [4, 5, 6],
+      fromRevisions: ["4", "6", "6"],
+    },
+  ];
+  for (const tc of rewatchCases) {
+    it(tc.name, async () => {
+      const { f, calls } = scripted((_u, _i, n) => tc.answers[Math.min(n, tc.answers.length) - 1]());
+      const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f, random: () => 0, retry: { baseMs: 1 } });
+      const ac = new AbortController();
+      const revs: number[] = [];
+      for await (const m of c.watch({ prefix: "k" }, { fromRevision: 4, signal: ac.signal })) {
+        if (m.type === "events") revs.push(...m.events.map((e) => e.kv.modRevision));
+        else ac.abort();
+      }
+      assert.deepEqual(revs, tc.revisions);
+      assert.deepEqual(calls.map((x) => new URL(x.url).searchParams.get("fromRevision")), tc.fromRevisions);
     });
-    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f, random: () => 0, retry: { baseMs: 1 } });
-    const ac = new AbortController();
-    const revs: number[] = [];
-    for await (const m of c.watch({ prefix: "k" }, { fromRevision: 4, signal: ac.signal })) {
-      if (m.type === "events") revs.push(...m.events.map((e) => e.kv.modRevision));
-      else ac.abort();
-    }
-    assert.deepEqual(revs, [4, 5]);
-    assert.deepEqual(calls.map((x) => new URL(x.url).searchParams.get("fromRevision")), ["4", "5"]);
-  });
-
-  it("resumes a dropped watch from the last revision seen + 1, without repeats", async () => {
-    const sse = (body: string) => new Response(body, { headers: { "content-type": "text/event-stream" } });
-    const batch = (rev: number) => `event: events\nid: ${rev}\ndata: ${JSON.stringify({ revision: rev, events: [{ type: "put", kv: { key: "k", value: btoa(String(rev)), createRevision: 1, modRevision: rev, version: rev, lease: "0" } }] })}\n\n`;
-    const { f, calls } = scripted((_u, _i, n) => {
-      if (n === 1) return sse(batch(4) + batch(5));
-      if (n === 2) throw new TypeError("connection refused");
-      return sse(batch(6) + `event: progress\nid: 6\ndata: {"revision":6}\n\n`);
-    });
-    const c = new EdgeKvClient({ endpoints: ["http://a"], fetch: f, random: () => 0, retry: { baseMs: 1 } });
-    const ac = new AbortController();
-    const revs: number[] = [];
-    for await (const m of c.watch({ prefix: "k" }, { fromRevision: 4, signal: ac.signal })) {
-      if (m.type === "events") revs.push(...m.events.map((e) => e.kv.modRevision));
-      else ac.abort();
-    }
-    assert.deepEqual(revs, [4, 5, 6]);
-    assert.deepEqual(calls.map((x) => new URL(x.url).searchParams.get("fromRevision")), ["4", "6", "6"]);
-  });
+  }
 
   it("does not retry a definite error", async () => {
     const { f, calls } = scripted(() => errorResponse(412, "compare_failed"));
