@@ -19,7 +19,7 @@ import { execFileSync, spawn } from "node:child_process";
 import process from "node:process";
 import { repoRoot, type NodeRuntime } from "./node-command.ts";
 import { commandLine } from "./bench/args.ts";
-import { EdgeCluster, anchorsDir, clusterView, etcdCluster, onShutdown, shuttingDown, sleep, stopAllChildren, track, vmRssBytes } from "./bench/procs.ts";
+import { EdgeCluster, adoptStrayEtcdPids, anchorsDir, clusterView, etcdCluster, onShutdown, shuttingDown, sleep, stopAllChildren, track, vmRssBytes } from "./bench/procs.ts";
 import { loadEdgekv } from "./bench/load.ts";
 import { type Cell, type CellResult, medians, resultsTable, writeSection } from "./bench/report.ts";
 import { type System, runWrk } from "./bench/wrk.ts";
@@ -120,7 +120,8 @@ function cleanup(keepLogs = false): Promise<void> {
     // etcd-cluster.sh marks its folder before starting a member; without the marker nothing was started
     if (existsSync(join(etcdDir, ".etcd-anchor-cluster"))) {
       try {
-        etcdCluster("stop", etcdDir);
+        adoptStrayEtcdPids(etcdDir);
+        await etcdCluster("stop", etcdDir);
       } catch (e) {
         process.stderr.write(`bench: etcd stop: ${(e as Error).message}\n`);
       }
@@ -154,7 +155,7 @@ function timeLeft(): string {
 
 async function runCells(cells: Cell[], phase: string): Promise<CellResult[]> {
   const e = await edgeUrls();
-  const d = { leader: etcdCluster("leader"), follower: etcdCluster("follower") };
+  const d = { leader: await etcdCluster("leader"), follower: await etcdCluster("follower") };
   const out: CellResult[] = [];
   for (const cell of cells) {
     const samples: Record<System, CellResult["samples"]["edgekv"]> = { edgekv: [], etcd: [] };
@@ -259,18 +260,19 @@ async function main(): Promise<void> {
   await checkPorts();
   log(`data under ${root}; edgekv runtime ${runtime}; ${quick ? "quick" : "full"}; ${reps} reps x ${durationS} s per cell`);
   log("starting etcd (anchors) and edgekv");
-  etcdCluster("start", etcdDir);
+  await etcdCluster("start", etcdDir);
   const leaderId = await edge.startAll();
-  log(`edgekv leader ${leaderId}; etcd leader ${etcdCluster("leader")}`);
+  const etcdLeader = await etcdCluster("leader");
+  log(`edgekv leader ${leaderId}; etcd leader ${etcdLeader}`);
   log(`writing ${KEYSPACE} keys into etcd and edgekv (both at once)`);
-  const [, loadMs] = await Promise.all([prepopulateEtcd(etcdCluster("leader")), loadEdgekv((await edgeUrls()).leader, 0, KEYSPACE, VALUE_BYTES, LOAD_PARALLEL)]);
+  const [, loadMs] = await Promise.all([prepopulateEtcd(etcdLeader), loadEdgekv((await edgeUrls()).leader, 0, KEYSPACE, VALUE_BYTES, LOAD_PARALLEL)]);
   log(`edgekv load: ${KEYSPACE} keys in ${loadMs} ms (${Math.round(KEYSPACE / (loadMs / 1000))} keys/s in 128-put txns, alongside etcd's prepopulate)`);
-  etcdCluster("restart", etcdDir);
+  await etcdCluster("restart", etcdDir);
   progress.runsTotal = (readCells.length + writeCells.length) * reps * 2;
   const results = [...(await runCells(readCells, "reads")), ...(await runCells(writeCells, "writes"))];
-  const etcdRss = etcdCluster("pids", etcdDir).split(/\s+/).filter(Boolean).map((p) => vmRssBytes(Number(p)));
+  const etcdRss = (await etcdCluster("pids", etcdDir)).split(/\s+/).filter(Boolean).map((p) => vmRssBytes(Number(p)));
   // etcd's part is measured: stop it so that its members' heartbeats take no CPU from the edgekv-only steps
-  etcdCluster("stop", etcdDir);
+  await etcdCluster("stop", etcdDir);
   let memLoadMs = 0;
   if (memoryKeys > KEYSPACE) {
     log(`loading edgekv to ${memoryKeys} keys for the memory figure`);

@@ -1,12 +1,13 @@
 /**
  * Process control for `npm run bench`: a 3-node edgekv cluster whose node PIDs this process owns (so one
  * node can be killed and restarted for the catch-up figure), the anchors' etcd cluster (started and stopped
- * through `../shared/anchors/etcd-cluster.sh`, which records its own PIDs), and wrk runs. Every child is
+ * through `../shared/anchors/etcd-cluster.sh`, which records its own PIDs; run asynchronously so a signal is
+ * handled while it works), and wrk runs. Every child is
  * tracked; `stopAllChildren()` stops exactly those PIDs (SIGTERM, then SIGKILL after a bounded wait), and
  * `onShutdown` runs a cleanup on signals, a closed stdout/stderr (EPIPE) and uncaught errors.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, repoRoot } from "../node-command.ts";
 
@@ -135,16 +136,87 @@ export async function stopChild(c: ChildProcess, signal: NodeJS.Signals, graceMs
   await Promise.race([exited, sleep(2000)]);
 }
 
-/** Stops every child this process started and is still running (edgekv nodes, wrk). */
+/** Stops every child this process started and is still running (edgekv nodes, wrk, etcd-cluster.sh runs with their process groups). */
 export async function stopAllChildren(): Promise<void> {
-  await Promise.all([...live].map((c) => stopChild(c, "SIGTERM", 10_000)));
+  await Promise.all([...[...live].map((c) => stopChild(c, "SIGTERM", 10_000)), ...[...etcdScripts].map((c) => stopEtcdScript(c, 5000))]);
 }
 
-/** Runs an anchors' etcd-cluster.sh subcommand synchronously (its state file comes from ETCD_ANCHOR_STATE, set by bench.ts) (bounded to 180 s); returns stdout. Throws on failure. */
-export function etcdCluster(sub: "start" | "stop" | "restart" | "clean" | "leader" | "follower" | "pids", dir?: string): string {
-  const r = spawnSync("bash", [join(anchorsDir, "etcd-cluster.sh"), sub, ...(dir ? [dir] : [])], { encoding: "utf8", timeout: 180_000 });
-  if (r.status !== 0) throw new Error(`etcd-cluster.sh ${sub} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return r.stdout.trim();
+/** etcd-cluster.sh runs in flight; each leads its own process group (see `etcdCluster`). */
+const etcdScripts = new Set<ChildProcess>();
+
+/** Longest run of one etcd-cluster.sh subcommand (a first `start` may apt-get install etcd), ms. */
+const ETCD_SCRIPT_MS_MAX = 180_000;
+
+/**
+ * Runs an anchors' etcd-cluster.sh subcommand (its state file comes from ETCD_ANCHOR_STATE, set by bench.ts)
+ * as a child in its own process group, so that the event loop keeps running meanwhile: a SIGINT during a
+ * `start` (which waits up to 30 s for health, longer when it installs etcd) reaches `onShutdown` at once,
+ * and `stopAllChildren` stops the script with its helpers (curl, etcdctl, sleep, apt-get) by signalling that
+ * group. The etcd members themselves run in their own sessions (the script's `setsid`) and are stopped by
+ * `etcd-cluster.sh stop DIR` from the cleanup. Resolves with stdout (trimmed); rejects when the script fails,
+ * is stopped, or runs past 180 s (then its group gets SIGKILL). After a shutdown began only `stop` and
+ * `clean` may run (the cleanup's own calls).
+ */
+export function etcdCluster(sub: "start" | "stop" | "restart" | "clean" | "leader" | "follower" | "pids", dir?: string): Promise<string> {
+  if (closing && sub !== "stop" && sub !== "clean") return Promise.reject(new Error(`not running etcd-cluster.sh ${sub}: shutting down`));
+  const c = spawn("bash", [join(anchorsDir, "etcd-cluster.sh"), sub, ...(dir ? [dir] : [])], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  etcdScripts.add(c);
+  let out = "";
+  let err = "";
+  c.stdout!.on("data", (d: Buffer) => (out += String(d)));
+  c.stderr!.on("data", (d: Buffer) => (err = (err + String(d)).slice(-4000)));
+  const timer = setTimeout(() => signalGroup(c, "SIGKILL"), ETCD_SCRIPT_MS_MAX);
+  return new Promise((resolve, reject) => {
+    c.on("error", (e) => {
+      clearTimeout(timer);
+      etcdScripts.delete(c);
+      reject(e);
+    });
+    c.on("close", (code, sig) => {
+      clearTimeout(timer);
+      etcdScripts.delete(c);
+      if (code === 0) resolve(out.trim());
+      else reject(new Error(`etcd-cluster.sh ${sub} failed (${code ?? sig}): ${err.slice(-2000)}`));
+    });
+  });
+}
+
+/** Signals the process group led by `c` (a detached child); quiet when it is gone already. */
+function signalGroup(c: ChildProcess, signal: NodeJS.Signals): void {
+  if (c.pid === undefined) return;
+  try {
+    process.kill(-c.pid, signal);
+  } catch {
+    // the group is gone
+  }
+}
+
+/** Stops one running etcd-cluster.sh with its process group: SIGTERM, SIGKILL after `graceMs`; waits (bounded) for its exit. */
+async function stopEtcdScript(c: ChildProcess, graceMs: number): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise<void>((r) => c.once("exit", () => r()));
+  signalGroup(c, "SIGTERM");
+  if (await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)])) return;
+  signalGroup(c, "SIGKILL");
+  await Promise.race([exited, sleep(2000)]);
+}
+
+/**
+ * A `start` stopped between launching a member and recording its PID leaves `DIR/mN.pid` (the script moves
+ * each into DIR/etcd.pids only after the launch): append those to etcd.pids so that `etcd-cluster.sh stop DIR`
+ * stops that member too (its stop checks each PID's command line before signalling it).
+ */
+export function adoptStrayEtcdPids(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => /^m\d+\.pid$/.test(f));
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    const pid = readFileSync(join(dir, f), "utf8").trim();
+    if (/^\d+$/.test(pid)) appendFileSync(join(dir, "etcd.pids"), pid + "\n");
+  }
 }
 
 /** Tracks a wrk (or other) child so that stopAllChildren() reaches it; a child started during a shutdown is killed at once. */

@@ -10,6 +10,8 @@
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type AddressInfo, createServer } from "node:net";
@@ -115,6 +117,81 @@ describe("bench: its edgekv ports are checked before anything starts", { skip },
       assert.doesNotMatch(r.out, /starting etcd/, "nothing was started");
     } finally {
       await new Promise<void>((r) => holder.close(() => r()));
+    }
+  });
+});
+
+/** State letter of `pid` from /proc (R, S, Z, ...), or "" when it is gone: a zombie has exited but still answers kill(pid, 0). */
+function procState(pid: number): string {
+  try {
+    return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1] ?? "";
+  } catch {
+    return "";
+  }
+}
+const running = (pid: number) => procState(pid) !== "" && procState(pid) !== "Z";
+
+/**
+ * A stand-in for the anchors' etcd-cluster.sh: `start DIR` marks DIR, launches a "member" in its own session
+ * (as the real one does with setsid) and records its PID in DIR/etcd.pids, then blocks on a helper (the real
+ * one waits up to 30 s for health, longer while apt-get installs etcd); `stop DIR` kills the recorded PIDs.
+ * Both append what they did to $FAKE_ETCD_LOG.
+ */
+const FAKE_ETCD_CLUSTER = `#!/usr/bin/env bash
+set -eu
+case "$1" in
+  start)
+    mkdir -p "$2"; touch "$2/.etcd-anchor-cluster"
+    setsid sleep 300 </dev/null >/dev/null 2>&1 &
+    echo $! >> "$2/etcd.pids"
+    sleep 300 </dev/null >/dev/null 2>&1 &
+    helper=$!
+    echo "started member $(tail -1 "$2/etcd.pids") helper $helper" >> "$FAKE_ETCD_LOG"
+    wait $helper ;;
+  stop)
+    while read -r p; do kill "$p" 2>/dev/null || true; done < "$2/etcd.pids"
+    rm -f "$2/etcd.pids"; echo "stopped $2" >> "$FAKE_ETCD_LOG" ;;
+  *) exit 1 ;;
+esac
+`;
+
+describe("bench: SIGINT while etcd-cluster.sh runs", { skip }, () => {
+  it("stops the script and its helper at once, stops the member it launched, and exits 130", async () => {
+    const anchors = mkdtempSync(join(tmpdir(), "edgekv-fake-anchors-"));
+    try {
+      writeFileSync(join(anchors, "etcd-cluster.sh"), FAKE_ETCD_CLUSTER);
+      const fakeLog = join(anchors, "fake.log");
+      const probe = createServer();
+      await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
+      const base = (probe.address() as AddressInfo).port;
+      await new Promise<void>((r) => probe.close(() => r()));
+      const child = spawn(nodeBin, ["--import", tsx, join(repoRoot, "scripts/bench.ts"), "--base-port", String(base), "--no-doc"], {
+        cwd: repoRoot,
+        env: { ...process.env, EDGEKV_ANCHORS: anchors, FAKE_ETCD_LOG: fakeLog },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      started.push(child);
+      let err = "";
+      child.stderr!.on("data", (d: Uint8Array) => (err += String(d)));
+      child.stdout!.resume();
+      const exit = new Promise<string>((r) => child.on("exit", (code, sig) => r(code === null ? `signal ${sig}` : String(code))));
+      const logText = () => (existsSync(fakeLog) ? readFileSync(fakeLog, "utf8") : "");
+      for (let i = 0; i < 600 && !/started member/.test(logText()) && child.exitCode === null; i++) await sleep(100);
+      const m = /started member (\d+) helper (\d+)/.exec(logText());
+      assert.ok(m, `the fake start did not run: ${err.slice(-1000)}`);
+      const [member, helper] = [Number(m[1]), Number(m[2])];
+      sleepers.push(member, helper);
+      assert.ok(running(member) && running(helper));
+      child.kill("SIGINT");
+      // The fake start blocks for 300 s: with the script run synchronously the bench handled SIGINT only after it.
+      assert.equal(await Promise.race([exit, sleep(30_000).then(() => "still running")]), "130", err.slice(-1000));
+      assert.match(err, /bench: SIGINT; stopping/);
+      assert.match(logText(), /stopped /, "the cleanup ran etcd-cluster.sh stop");
+      assert.equal(running(helper), false, "the script's helper was stopped with its process group");
+      for (let i = 0; i < 50 && running(member); i++) await sleep(100);
+      assert.equal(running(member), false, "the member it launched was stopped");
+    } finally {
+      rmSync(anchors, { recursive: true, force: true });
     }
   });
 });
