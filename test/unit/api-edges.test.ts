@@ -8,6 +8,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createApp, type ApiOptions } from "../../src/api/app.ts";
+import type { WatchStats } from "../../src/api/watch-route.ts";
 import { apiCbor } from "../../src/api/wire.ts";
 import { SERVICE_KINDS, closeAllSmServices } from "./api-services.ts";
 
@@ -104,10 +105,11 @@ for (const kind of SERVICE_KINDS) {
   for (const shape of APP_SHAPES) {
     describe(`api edges (${kind.name}, ${shape.name}): HEAD answers as GET without the body (RFC 9110 §9.3.2)`, () => {
       let app: ReturnType<typeof createApp> | undefined;
+      const watchStats: WatchStats = { encodes: 0, active: 0, overflows: 0, maxQueuedBytes: 0 };
       const req = async (path: string, init?: RequestInit) => {
         if (!app) {
           const service = await kind.make();
-          app = createApp(service, shape.options);
+          app = createApp(service, { ...shape.options, watchStats });
           // A key with a binary value whose length differs from any error body's.
           await app.request(BASE + "/v1/kv/h%2Fk", { method: "PUT", body: new Uint8Array([0, 1, 2, 255, 10, 13, 7]) });
           await app.request(BASE + "/v1/kv/h%2Fk", { method: "PUT", body: "a longer second value" });
@@ -152,6 +154,9 @@ for (const kind of SERVICE_KINDS) {
         assert.match(head.headers.get("content-type") ?? "", /^text\/event-stream/);
         assert.equal(head.headers.get("content-length"), null);
         assert.equal((await head.arrayBuffer()).byteLength, 0);
+        // The stream nobody will read is cancelled: the watch is gone, not left registered until the deadline.
+        for (let i = 0; i < 50 && watchStats.active > 0; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(watchStats.active, 0);
       });
     });
   }
