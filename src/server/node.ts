@@ -70,6 +70,7 @@ import { checkJoinIdentity } from "./identity.ts";
 import { peersDrift } from "./peers-drift.ts";
 import { ConfigError } from "../config/load.ts";
 import { WriteBehindSql } from "./unsafe-write-behind.ts";
+import { lockDataDir, type DataDirLock } from "./data-dir-lock.ts";
 import type { Hono } from "hono";
 
 /** Runtime primitives the entry point passes in (runtime-adapters/ports.ts builds them per runtime). */
@@ -127,6 +128,12 @@ const UNSAFE_BUG: string = (() => {
   }
 })();
 // <<< EDGEKV_UNSAFE_BUG
+
+/** This process's id for the data-dir lock's owner record (Node/Bun `process.pid`, Deno `Deno.pid`); -1 if unknown. */
+function processId(): number {
+  const g = globalThis as { process?: { pid?: number }; Deno?: { pid?: number } };
+  return g.process?.pid ?? g.Deno?.pid ?? -1;
+}
 /** Least ms between two attempts to record this node's URLs in the cluster (see `announceSelf`). */
 const ANNOUNCE_RETRY_MS = 3000;
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
@@ -164,6 +171,8 @@ export class EdgeNode implements KvService {
   private fsyncSumS = 0;
   private removed = false;
   private markerWritten = false;
+  /** Held from `open` until `stop` returns (src/server/data-dir-lock.ts). */
+  private dataDirLock: DataDirLock | undefined;
   private announcing = false;
   private lastAnnounceMs = -Infinity;
   /** Set when the snapshot file to send was missing: take a new one at the next Ready. */
@@ -226,6 +235,26 @@ export class EdgeNode implements KvService {
   static async open(config: Config, ports: NodePorts): Promise<EdgeNode> {
     const files = ports.snapshotFiles;
     files.ensureDir(config.dataDir);
+    // First of all: one process per data dir (src/server/data-dir-lock.ts), before anything reads the store.
+    const lock = await lockDataDir({
+      dataDir: config.dataDir,
+      openSqlite: (path) => ports.openSqlite(path),
+      files,
+      owner: { nodeId: config.nodeId, pid: processId(), startedAt: new Date().toISOString() },
+    });
+    try {
+      const node = await EdgeNode.openLocked(config, ports);
+      node.dataDirLock = lock;
+      return node;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** `open` once the data dir's lock is held. */
+  private static async openLocked(config: Config, ports: NodePorts): Promise<EdgeNode> {
+    const files = ports.snapshotFiles;
     const snapshotDir = `${config.dataDir}/snapshots`;
     files.ensureDir(snapshotDir);
     const dbPath = `${config.dataDir}/edgekv.db`;
@@ -472,6 +501,7 @@ export class EdgeNode implements KvService {
     await this.walCheckpointer?.close();
     await this.walSync?.close();
     this.db.close();
+    this.dataDirLock?.release();
   }
 
   // ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 /**
  * node.ts as a process on the runtime running the test: `--help`, invalid configuration (exit 2 naming the
- * field and its source), and the no-arguments single-node cluster (id n1, ready line, put/get, graceful
- * SIGTERM). Only PIDs spawned here are signalled.
+ * field and its source), the no-arguments single-node cluster (id n1, ready line, put/get, graceful
+ * SIGTERM), and one process per data dir (a second process on a data dir in use exits 1 with
+ * `data_dir_locked`; after the first is killed with SIGKILL the lock is free). Only PIDs spawned here are
+ * signalled.
  */
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
@@ -112,5 +114,44 @@ describe(`node.ts on ${runtime}`, () => {
     assert.ok(code === "0" || (isDenoParent && code === "signal SIGTERM"), `exit ${code}: ${r.err()}`);
     assert.match(r.err(), /SIGTERM: stopping/);
     assert.match(r.err(), /stopped/);
+  });
+
+  it("a second process on a data dir in use exits 1 with data_dir_locked; kill -9 of the owner frees it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgekv-lock-"));
+    dirs.push(dir);
+    const dataDir = join(dir, "data");
+    const ready = async (r: Run) => {
+      const deadline = Date.now() + 60_000;
+      while (!r.out().includes("serving clients") && Date.now() < deadline && r.child.exitCode === null) await sleep(50);
+      assert.match(r.out(), /serving clients/, r.err());
+    };
+    const putUntilOk = async (url: string, body: string) => {
+      let put: Response | undefined;
+      for (let i = 0; i < 50; i++) {
+        put = await fetch(`${url}/v1/kv/owner`, { method: "PUT", body });
+        if (put.status === 200) break;
+        await put.body?.cancel();
+        await sleep(100);
+      }
+      assert.equal(put!.status, 200);
+    };
+    const [c1, p1, c2, p2] = await freePorts(4);
+    const first = run(["--data-dir", dataDir, "--client-port", String(c1), "--peer-port", String(p1)]);
+    await ready(first);
+    await putUntilOk(`http://127.0.0.1:${c1}`, "first");
+    const second = run(["--data-dir", dataDir, "--client-port", String(c2), "--peer-port", String(p2)]);
+    assert.equal(await exitWithin(second, 60_000), "1", second.err());
+    assert.match(second.err(), new RegExp(`data_dir_locked: data dir ${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} is in use by another edgekv process \\(node n1, pid ${first.child.pid}, since `));
+    assert.equal(second.out(), "", "the refused process never served");
+    // The owner still serves and writes.
+    await putUntilOk(`http://127.0.0.1:${c1}`, "first again");
+    // kill -9: no chance to release anything; the kernel drops the SQLite (fcntl) lock with the process.
+    first.child.kill("SIGKILL");
+    await exitWithin(first, 15_000);
+    const third = run(["--data-dir", dataDir, "--client-port", String(c2), "--peer-port", String(p2)]);
+    await ready(third);
+    assert.equal(await (await fetch(`http://127.0.0.1:${c2}/v1/kv/owner?consistency=stale`)).text(), "first again");
+    third.child.kill("SIGKILL");
+    await exitWithin(third, 15_000);
   });
 });

@@ -3,6 +3,8 @@
  * has held state, a start that finds its database empty (truncated or deleted) refuses with a message that
  * says what to do; a data dir of another node is refused too; a damaged database names its path, also when
  * only some pages in the middle are overwritten (an integrity check at open, before the node votes or serves).
+ * One node per data dir: a second open of a data dir in use is refused (src/server/data-dir-lock.ts), and
+ * every refused or failed open leaves the lock free.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +12,7 @@ import { openSync, closeSync, rmSync, truncateSync, writeFileSync, writeSync } f
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode } from "../../src/server/node.ts";
+import { DataDirLockedError } from "../../src/server/data-dir-lock.ts";
 import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
@@ -69,5 +72,43 @@ describe("data dir identity", () => {
       closeSync(fd);
     }
     await assert.rejects(EdgeNode.open(await config(dir), await testPorts("n1", [])), /cannot use the database .*edgekv\.db: integrity check failed/);
+  });
+});
+
+describe("data dir lock", () => {
+  it("refuses a second node on a data dir in use, naming the owner, and takes it once the first stopped", async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    const first = await EdgeNode.open(await config(dir), await testPorts("n1", []));
+    await first.start();
+    const put = await first.fetch(new Request("http://x/v1/kv/a", { method: "PUT", body: "1" }));
+    assert.equal(put.status, 200, await put.text());
+    const refused = await EdgeNode.open(await config(dir), await testPorts("n1", [])).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(refused instanceof DataDirLockedError, String(refused));
+    assert.equal(refused.code, "data_dir_locked");
+    assert.equal(refused.owner?.nodeId, "n1");
+    assert.equal(refused.owner?.pid, process.pid);
+    assert.match(refused.message, /is in use by another edgekv process \(node n1, pid \d+, since /);
+    // The first node is unharmed by the refused start: it still writes.
+    const put2 = await first.fetch(new Request("http://x/v1/kv/a", { method: "PUT", body: "2" }));
+    assert.equal(put2.status, 200, await put2.text());
+    await first.stop();
+    const second = await EdgeNode.open(await config(dir), await testPorts("n1", []));
+    await second.start();
+    const get = await second.fetch(new Request("http://x/v1/kv/a"));
+    assert.equal(await get.text(), "2");
+    await second.stop();
+  });
+
+  it("an open refused for another reason releases the lock", async () => {
+    const dir = makeTempDir();
+    dirs.push(dir);
+    await startAndStop(dir);
+    await assert.rejects(EdgeNode.open(await config(dir, "n2"), await testPorts("n2", [])), /belongs to node n1, not n2/);
+    // Without the release in EdgeNode.open this start would be refused as data_dir_locked.
+    await startAndStop(dir);
   });
 });

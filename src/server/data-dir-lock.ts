@@ -1,0 +1,117 @@
+/**
+ * One process per data dir. Two edgekv processes on one data dir (a second start with the same
+ * `--data-dir`, a container restarted while the old one still runs, a copy-pasted unit file) would write the
+ * same SQLite file under one identity: each would vote, append and acknowledge on its own, and the Raft log
+ * the other wrote would be overwritten — acknowledged writes lost. etcd refuses such a start with a file lock
+ * on its WAL; so does every embedded store (LevelDB's LOCK file).
+ *
+ * None of the three runtimes offers flock in `node:fs`, and a pid file cannot tell a live owner from a
+ * recycled PID. SQLite can: its unix VFS locks with fcntl byte-range locks, which the kernel drops when the
+ * owning process dies (kill -9 included) and which SQLite also enforces between connections of one process.
+ * So the lock is a tiny SQLite database, `<dataDir>/edgekv.lock`, with a write transaction (BEGIN
+ * IMMEDIATE: in WAL mode the WAL write lock) held open for the node's whole life and never committed. It
+ * goes through the same `openSqlite` port as the store, so it works on Bun, Deno and Node alike.
+ *
+ * A SIGSTOPped owner still holds it (the process is alive and may resume): that is intended.
+ */
+import type { SqlDriver } from "../kv/sql-driver.ts";
+import type { SnapshotFiles } from "../kv/snapshot.ts";
+
+/** Lock database in the data dir (with its `-wal`/`-shm` companions while held). */
+export const LOCK_FILE = "edgekv.lock";
+/** Who took the lock last (JSON of `LockOwner`), for the refusal message only: the SQLite lock decides. */
+export const LOCK_OWNER_FILE = "edgekv.lock.json";
+
+/** Recorded beside the lock so a refused start can say who holds it. */
+export interface LockOwner {
+  nodeId: string;
+  /** Process id of the owner, or -1 when the runtime does not tell. */
+  pid: number;
+  /** ISO-8601 time the lock was taken. */
+  startedAt: string;
+}
+
+/** Thrown by `lockDataDir` when another live process (or another open node in this process) holds the lock. */
+export class DataDirLockedError extends Error {
+  /** Stable code, also used in the log line of a refused start. */
+  readonly code = "data_dir_locked";
+  constructor(
+    message: string,
+    /** The last recorded owner, when the owner file was readable. */
+    readonly owner: LockOwner | undefined,
+  ) {
+    super(message);
+    this.name = "DataDirLockedError";
+  }
+}
+
+/** A held lock; `release()` is idempotent. */
+export interface DataDirLock {
+  release(): void;
+}
+
+/** What `lockDataDir` needs. */
+export interface LockDataDirOptions {
+  dataDir: string;
+  /** The store's SQLite port (NodePorts.openSqlite). */
+  openSqlite(path: string): Promise<SqlDriver>;
+  files: SnapshotFiles;
+  owner: LockOwner;
+  /**
+   * How long to wait for a holder to go away before refusing, ms (SQLite busy_timeout). Covers an owner
+   * that is still exiting when its successor starts; default 2000.
+   */
+  waitMs?: number;
+}
+
+/**
+ * Takes the data dir's lock or throws `DataDirLockedError` naming the recorded owner. Other errors (the
+ * directory is not writable, the lock file is not a database) are rethrown as they are.
+ */
+export async function lockDataDir(opts: LockDataDirOptions): Promise<DataDirLock> {
+  const path = `${opts.dataDir}/${LOCK_FILE}`;
+  const db = await opts.openSqlite(path);
+  try {
+    db.exec(`PRAGMA busy_timeout=${Math.max(0, Math.floor(opts.waitMs ?? 2000))}`);
+    db.exec("BEGIN IMMEDIATE");
+  } catch (err) {
+    try {
+      db.close();
+    } catch {
+      // The refusal below matters more than a failed close.
+    }
+    if (!/locked|busy/i.test((err as Error).message)) throw err;
+    const owner = readOwner(opts.files, `${opts.dataDir}/${LOCK_OWNER_FILE}`);
+    const who = owner ? `node ${owner.nodeId}, pid ${owner.pid}, since ${owner.startedAt}` : "owner unknown";
+    throw new DataDirLockedError(
+      `data dir ${opts.dataDir} is in use by another edgekv process (${who}): two processes on one data dir would ` +
+        `overwrite each other's Raft log and lose acknowledged writes. Stop that process first, or give this node its own data dir.`,
+      owner,
+    );
+  }
+  opts.files.writeTextDurably(`${opts.dataDir}/${LOCK_OWNER_FILE}`, JSON.stringify(opts.owner) + "\n");
+  let held = true;
+  return {
+    release() {
+      if (!held) return;
+      held = false;
+      try {
+        db.exec("ROLLBACK");
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
+
+function readOwner(files: SnapshotFiles, path: string): LockOwner | undefined {
+  try {
+    const text = files.readText(path);
+    if (text === undefined) return undefined;
+    const o = JSON.parse(text) as Partial<LockOwner>;
+    if (typeof o.nodeId !== "string" || typeof o.pid !== "number" || typeof o.startedAt !== "string") return undefined;
+    return { nodeId: o.nodeId, pid: o.pid, startedAt: o.startedAt };
+  } catch {
+    return undefined;
+  }
+}
