@@ -91,6 +91,14 @@ describe("peer transport (HTTP/2 h2c) between runtimes", () => {
         assert.equal(fwd.status, 201);
         assert.equal(fwd.servedBy, "b");
         assert.deepEqual(fwd.json, { servedBy: "b", runtime: rb, method: "PUT", path: "/v1/kv/greeting?lease=5", body: "hello over h2", contentType: "text/plain" });
+
+        // A forward batch (one stream, each call answered in its own frame) through this runtime's server.
+        a.cmd({ cmd: "forwardCalls", to: "b", path: "/v1/kv/batch", bodies: ["x0", "x1", "x2"] });
+        const calls = await a.event("forwardedCalls", (e) => e.event === "forwardedCalls");
+        assert.deepEqual(
+          calls.replies,
+          [0, 1, 2].map((i) => ({ status: 201, servedBy: "b", json: { servedBy: "b", runtime: rb, method: "PUT", path: `/v1/kv/batch${i}`, body: `x${i}`, contentType: "text/plain" } })),
+        );
       } finally {
         await Promise.all([a.kill(), b.kill()]);
       }
