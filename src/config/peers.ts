@@ -6,7 +6,7 @@
  *
  * - no two members share one peer URL (on every start: `peers` also overrides the stored URLs the node
  *   dials, see docs/configuration.md "Restart with other peers"; two ids on one URL send one member's
- *   messages to the other);
+ *   messages to the other); `localhost` counts as both 127.0.0.1 and [::1];
  * - a `--bootstrap` start lists this node's own id: the founding voters are exactly `peers`, and every
  *   founding member must write the same configuration (a member left out would found a cluster that
  *   differs from the others', with itself added);
@@ -33,12 +33,14 @@ export function peersProblem(c: Config, origin: (key: ConfigKey) => string): [Co
   if (ids.length === 0) return undefined;
   const byUrl = new Map<string, string>();
   for (const id of ids) {
-    const key = urlKey(c.peers[id]);
-    const other = byUrl.get(key);
-    if (other !== undefined) {
-      return ["peers", `${other} and ${id} have the same peer URL ${c.peers[id]}: each member needs its own (one node would get both members' messages)`];
+    for (const key of urlKeys(c.peers[id])) {
+      const other = byUrl.get(key);
+      if (other !== undefined) {
+        const same = urlKey(c.peers[other]) === urlKey(c.peers[id]) ? "the same peer URL" : "one peer address";
+        return ["peers", `${other} (${c.peers[other]}) and ${id} (${c.peers[id]}) have ${same}: each member needs its own (one node would get both members' messages)`];
+      }
+      byUrl.set(key, id);
     }
-    byUrl.set(key, id);
   }
   if (c.bootstrap && !(c.nodeId in c.peers)) {
     return [
@@ -70,6 +72,13 @@ function urlKey(raw: string): string {
   } catch {
     return raw.toLowerCase().replace(/\/$/, "");
   }
+}
+
+/** `urlKey`, plus both loopback addresses for `localhost` (it resolves to 127.0.0.1 or ::1, depending on the resolver). */
+function urlKeys(raw: string): string[] {
+  const key = urlKey(raw);
+  const m = /^(https?:\/\/)localhost(:\d+)?$/.exec(key);
+  return m ? [key, `${m[1]}127.0.0.1${m[2] ?? ""}`, `${m[1]}[::1]${m[2] ?? ""}`] : [key];
 }
 
 /** Hosts that mean "this machine": loopback (127.0.0.0/8, ::1, localhost) and the wildcard addresses. */

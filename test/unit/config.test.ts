@@ -113,8 +113,13 @@ describe("configuration", () => {
 
   it("refuses a peer list with one URL for two members, on every start", () => {
     const dup = "n1=http://127.0.0.1:7001,n2=http://127.0.0.1:7002,n3=http://127.0.0.1:7002/";
-    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001", "--peers", dup]), "peers", "flag", /invalid peers from flag \(--peers\): n2 and n3 have the same peer URL http:\/\/127\.0\.0\.1:7002/);
-    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001"], { EDGEKV_PEERS: "n1=http://A.example:7000,n2=http://a.example:7000" }), "peers", "env", /EDGEKV_PEERS.*n1 and n2/);
+    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001", "--peers", dup]), "peers", "flag", /invalid peers from flag \(--peers\): n2 \(http:\/\/127\.0\.0\.1:7002\) and n3 \(http:\/\/127\.0\.0\.1:7002\/\) have the same peer URL/);
+    // localhost is 127.0.0.1 or ::1, depending on the resolver: either is the same address.
+    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001", "--peers", "n1=http://127.0.0.1:7001,n2=http://127.0.0.1:7002,n3=http://localhost:7002"]), "peers", "flag", /n2 .* and n3 \(http:\/\/localhost:7002\) have one peer address/);
+    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001", "--peers", "n1=http://localhost:7001,n2=http://[::1]:7001"]), "peers", "flag", /n1 .* and n2 .* have one peer address/);
+    // Distinct loopback addresses on one port are distinct sockets.
+    assert.equal(Object.keys(load(["--node-id", "n1", "--peers", "n1=http://127.0.0.1:7000,n2=http://127.0.0.2:7000,n3=http://[::1]:7000"]).peers).length, 3);
+    throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001"], { EDGEKV_PEERS: "n1=http://A.example:7000,n2=http://a.example:7000" }), "peers", "env", /EDGEKV_PEERS.*n1 \(http:\/\/A.example:7000\) and n2 \(http:\/\/a.example:7000\) have the same peer URL/);
   });
 
   it("refuses a bootstrap whose peers leave this node out, naming the sources", () => {
