@@ -355,3 +355,30 @@ describe("a follower's forwarded writes (in process, 3 nodes)", () => {
     assert.equal(ok.status, 200);
   });
 });
+
+describe("a follower's forwarded writes past the leader's queue depth (in process, 3 nodes, --queue-depth 2)", () => {
+  let c: InProcessCluster;
+  before(async () => {
+    c = await InProcessCluster.start({ nodes: 3, flags: ["--queue-depth", "2"] });
+  });
+  after(async () => {
+    await c?.close();
+  });
+
+  it("40 writes in one batch: the leader's 429 too_many_requests reaches each refused client, and only the 200s are applied", async () => {
+    const leader = await c.leader(10_000);
+    const fol = [...c.nodes.keys()].find((id) => id !== leader)!;
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => c.request(fol, "PUT", `/v1/kv/q${i}`, `v${i}`)));
+    const ok = answers.filter((r) => r.status === 200).length;
+    const refused = answers.filter((r) => r.status === 429);
+    assert.equal(ok + refused.length, 40, `statuses ${answers.map((r) => r.status).join(",")}`);
+    assert.ok(ok >= 1 && refused.length >= 1, `ok ${ok}, 429 ${refused.length}`);
+    for (const r of refused) {
+      assert.equal(r.headers.get("retry-after"), "1");
+      assert.equal(((await r.json()) as { error: { code: string } }).error.code, "too_many_requests");
+    }
+    const range = await c.request(leader, "GET", "/v1/kv?prefix=q&countOnly=true");
+    assert.equal(range.status, 200, await range.clone().text());
+    assert.equal(((await range.json()) as { count: number }).count, ok);
+  });
+});
