@@ -9,8 +9,11 @@
  * recycled PID. SQLite can: its unix VFS locks with fcntl byte-range locks, which the kernel drops when the
  * owning process dies (kill -9 included) and which SQLite also enforces between connections of one process.
  * So the lock is a tiny SQLite database, `<dataDir>/edgekv.lock`, with a write transaction (BEGIN
- * IMMEDIATE: in WAL mode the WAL write lock) held open for the node's whole life and never committed. It
- * goes through the same `openSqlite` port as the store, so it works on Bun, Deno and Node alike.
+ * IMMEDIATE in EXCLUSIVE locking mode: SQLite's EXCLUSIVE fcntl lock on edgekv.lock itself, not only the
+ * WAL write lock in edgekv.lock-shm) held open for the node's whole life and never committed. It goes
+ * through the same `openSqlite` port as the store, so it works on Bun, Deno and Node alike. Deleting or
+ * replacing edgekv.lock itself while the owner runs still defeats it (a new file, a new inode, no lock), as
+ * deleting etcd's locked WAL file or LevelDB's LOCK does.
  *
  * A SIGSTOPped owner still holds it (the process is alive and may resume): that is intended.
  */
@@ -59,7 +62,8 @@ export interface LockDataDirOptions {
   owner: LockOwner;
   /**
    * How long to wait for a holder to go away before refusing, ms (SQLite busy_timeout). Covers an owner
-   * that is still exiting when its successor starts; default 2000.
+   * that is still exiting when its successor starts; default 2000. The port's open pragmas wait first (its
+   * own busy_timeout, 5000 ms), so a refusal comes after up to ~5 s.
    */
   waitMs?: number;
 }
@@ -70,13 +74,21 @@ export interface LockDataDirOptions {
  */
 export async function lockDataDir(opts: LockDataDirOptions): Promise<DataDirLock> {
   const path = `${opts.dataDir}/${LOCK_FILE}`;
-  const db = await opts.openSqlite(path);
+  let db: SqlDriver | undefined;
   try {
+    // Inside the try: the port's open pragmas read the file, which waits for (and then fails on) a holder's
+    // exclusive lock; that is a refusal too, not an unexpected error.
+    db = await opts.openSqlite(path);
     db.exec(`PRAGMA busy_timeout=${Math.max(0, Math.floor(opts.waitMs ?? 2000))}`);
+    // EXCLUSIVE locking mode: the write transaction below then takes SQLite's EXCLUSIVE fcntl lock on
+    // edgekv.lock itself and keeps it until close. In NORMAL mode a WAL write lock lives only in
+    // edgekv.lock-shm: deleting that file (a "stale -shm" cleanup, or a restore) let a second process create
+    // a fresh -shm, find no locks, and serve on the same data dir (B1 break session 2026-11-30).
+    db.exec("PRAGMA locking_mode=EXCLUSIVE");
     db.exec("BEGIN IMMEDIATE");
   } catch (err) {
     try {
-      db.close();
+      db?.close();
     } catch {
       // The refusal below matters more than a failed close.
     }
@@ -91,14 +103,15 @@ export async function lockDataDir(opts: LockDataDirOptions): Promise<DataDirLock
   }
   opts.files.writeTextDurably(`${opts.dataDir}/${LOCK_OWNER_FILE}`, JSON.stringify(opts.owner) + "\n");
   let held = true;
+  const heldDb = db;
   return {
     release() {
       if (!held) return;
       held = false;
       try {
-        db.exec("ROLLBACK");
+        heldDb.exec("ROLLBACK");
       } finally {
-        db.close();
+        heldDb.close();
       }
     },
   };
