@@ -25,8 +25,10 @@ export function admissionProblem(self: { nodeId: NodeId; clusterId: string; clus
   const cluster = get(PEER_HEADERS.cluster);
   if (cluster !== self.clusterId) return [403, "cluster_mismatch", `cluster id ${String(cluster)} does not match this node's cluster`];
   // Trimmed on both sides: HTTP strips trailing whitespace from header values, so with the empty secret
-  // allowed locally the sender's "Bearer " arrives as "Bearer".
-  if (!sameSecret((get("authorization") ?? "").trim(), `Bearer ${self.clusterSecret}`.trim())) return [401, "unauthorized", "cluster secret does not match"];
+  // allowed locally the sender's "Bearer " arrives as "Bearer". A sender older than the trimmed header sent
+  // "Bearer ", which node:http2 drops altogether: with the empty secret a missing header counts as "Bearer".
+  const auth = get("authorization") ?? (self.clusterSecret.trim() === "" ? "Bearer" : "");
+  if (!sameSecret(auth.trim(), `Bearer ${self.clusterSecret}`.trim())) return [401, "unauthorized", "cluster secret does not match"];
   const to = get(PEER_HEADERS.to);
   if (to !== undefined && to !== self.nodeId) return [421, "wrong_node", `this is node ${self.nodeId}, not ${to}`];
   if (!get(PEER_HEADERS.from)) return [400, "bad_request", "missing x-edgekv-from"];

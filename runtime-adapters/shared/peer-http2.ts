@@ -99,7 +99,10 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
     [PEER_HEADERS.protocol]: String(PEER_PROTOCOL_VERSION),
     [PEER_HEADERS.cluster]: opts.clusterId,
     [PEER_HEADERS.from]: opts.nodeId,
-    authorization: `Bearer ${opts.clusterSecret}`,
+    // Trimmed: HTTP/2 field values must not end in whitespace (RFC 9113 §8.2.1), and node:http2 on Node,
+    // Bun and Deno silently drops such a header (Bun fails the stream): with the empty local secret the
+    // "Bearer " never arrived and every peer refused every other 401 (B1 break session 2026-11-30).
+    authorization: `Bearer ${opts.clusterSecret}`.trim(),
   };
 
   const peers = new Map<NodeId, Peer>();

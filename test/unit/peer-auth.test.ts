@@ -32,4 +32,10 @@ describe("peer admission", () => {
     assert.equal(admissionProblem(open, headers("Bearer ")), undefined);
     assert.equal(admissionProblem(open, headers("Bearer x"))?.[1], "unauthorized");
   });
+
+  it("counts a missing authorization header as the empty secret only (node:http2 drops a 'Bearer ' value)", () => {
+    const h = (n: string) => (n === "authorization" ? undefined : headers("")(n));
+    assert.equal(admissionProblem({ ...self, clusterSecret: "" }, h), undefined);
+    assert.equal(admissionProblem(self, h)?.[1], "unauthorized");
+  });
 });
