@@ -70,7 +70,8 @@ export interface LockDataDirOptions {
 
 /**
  * Takes the data dir's lock or throws `DataDirLockedError` naming the recorded owner. Other errors (the
- * directory is not writable, the lock file is not a database) are rethrown as they are.
+ * directory is not writable, the lock file is not a database) throw an Error naming the lock file, with the
+ * driver's error as `cause`.
  */
 export async function lockDataDir(opts: LockDataDirOptions): Promise<DataDirLock> {
   const path = `${opts.dataDir}/${LOCK_FILE}`;
@@ -92,7 +93,14 @@ export async function lockDataDir(opts: LockDataDirOptions): Promise<DataDirLock
     } catch {
       // The refusal below matters more than a failed close.
     }
-    if (!/locked|busy/i.test((err as Error).message)) throw err;
+    if (!/locked|busy/i.test((err as Error).message)) {
+      // The driver's own message ("file is not a database") names no file; the lock file holds no data.
+      throw new Error(
+        `cannot take the data dir lock ${path}: ${(err as Error).message}. The lock file holds no data: if no edgekv process ` +
+          `uses ${opts.dataDir}, delete ${path} (and its -wal/-shm) and start again.`,
+        { cause: err },
+      );
+    }
     const owner = readOwner(opts.files, `${opts.dataDir}/${LOCK_OWNER_FILE}`);
     const who = owner ? `node ${owner.nodeId}, pid ${owner.pid}, since ${owner.startedAt}` : "owner unknown";
     throw new DataDirLockedError(

@@ -10,7 +10,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { nodeCommand, repoRoot, type NodeRuntime } from "../../scripts/node-command.ts";
@@ -66,5 +66,16 @@ describe("data dir lock and its files", () => {
     } finally {
       lock.release();
     }
+  });
+
+  it("a lock file that is not a database is named in the error, with the way out", async () => {
+    const dataDir = makeTempDir("edgekv-lockfiles-");
+    dirs.push(dataDir);
+    writeFileSync(join(dataDir, LOCK_FILE), "not an SQLite database, just garbage bytes ".repeat(4));
+    const ports = await testPorts("n1", []);
+    await assert.rejects(
+      lockDataDir({ dataDir, openSqlite: (p) => ports.openSqlite(p), files: ports.snapshotFiles, owner: { nodeId: "n1", pid: process.pid, startedAt: "" } }),
+      (e: Error) => e.message.includes(`cannot take the data dir lock ${join(dataDir, LOCK_FILE)}`) && /holds no data: if no edgekv process uses/.test(e.message),
+    );
   });
 });
