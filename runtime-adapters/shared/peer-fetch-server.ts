@@ -157,7 +157,7 @@ async function forwardBatch(ctx: PeerServerContext, req: Request): Promise<Respo
           // the sender went away; the calls still run to the end
         }
       };
-      void serveForwardBatch(calls, handler, emit, ctx.log).finally(() => {
+      void serveForwardBatch(calls, handler, emit, ctx.log, ctx.maxFrameBytes).finally(() => {
         try {
           controller.close();
         } catch {

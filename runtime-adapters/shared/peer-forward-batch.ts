@@ -9,7 +9,11 @@
  * and query, header names and values as one flat string array, body bytes); response 200 with a body of
  * length-prefixed frames (4-byte big-endian length, as the message stream), each one CBOR reply
  * `{i, s, h, b}` (index of the call in the batch, status, flat headers, body bytes) or `{i, e, msg}` when
- * the handler failed. A call with no reply when the stream ends has an unknown outcome.
+ * the handler failed. A body longer than one piece (FORWARD_REPLY_PIECE_BYTES, at most half the peer frame
+ * limit) is sent as `{i, p}` frames carrying its leading pieces, then the `{i, s, h, b}` with the rest: one
+ * frame for a large answer (a txn of ranges, a range delete with prevKv) exceeded the sender's frame limit
+ * and failed every unanswered call of the batch 504 (B1 break session 2026-11-30). A call with no reply
+ * when the stream ends has an unknown outcome.
  */
 import http2 from "node:http2";
 import { CodecError, decodeCbor, encodeCbor } from "../../src/codec/cbor.ts";
@@ -23,6 +27,8 @@ export const FORWARD_BATCH_MAX_CALLS = 128;
 export const FORWARD_BATCH_MAX_BYTES = 256 * 1024;
 /** Bodies above this many bytes go on their own forward stream (`PeerTransport.forward`), never in a batch. */
 export const FORWARD_CALL_MAX_BODY_BYTES = 64 * 1024;
+/** Reply bodies above this many bytes (or above half the peer frame limit) travel in `{i, p}` pieces first. */
+export const FORWARD_REPLY_PIECE_BYTES = 1024 * 1024;
 /** Largest piece of a batch body handed to the stream in one write (see FORWARD_WRITE_BYTES in peer-http2-streams.ts). */
 const WRITE_PIECE_BYTES = 64 * 1024;
 
@@ -41,6 +47,8 @@ interface WireReply {
   s?: number;
   h?: string[];
   b?: Uint8Array;
+  /** A leading piece of the body of call `i`; its `{i, s, h, b}` frame follows with the rest. */
+  p?: Uint8Array;
   /** Error code when the peer's handler failed (no response). */
   e?: string;
   msg?: string;
@@ -88,15 +96,19 @@ function replyFrame(reply: WireReply): Uint8Array {
 
 /**
  * Leader side: runs every call of a batch through `handler` (the node's client API) at once, in batch
- * order, and passes each reply frame to `emit` as soon as its response is complete. A handler that throws
- * gives that call an `{e: "forward_failed"}` reply; the others go on. Resolves when every call is answered.
+ * order, and passes each reply frame to `emit` as soon as its response is complete; a body above one piece
+ * (min(FORWARD_REPLY_PIECE_BYTES, maxFrameBytes / 2) bytes) goes first in `{i, p}` frames, emitted
+ * back to back. A handler that throws gives that call an `{e: "forward_failed"}` reply; the others go on.
+ * Resolves when every call is answered. `maxFrameBytes`: the peers' frame limit, bytes (config maxFrameBytes).
  */
 export async function serveForwardBatch(
   calls: ForwardCall[],
   handler: (request: Request) => Promise<Response>,
   emit: (frame: Uint8Array) => void,
   log: (level: "debug" | "info" | "warn" | "error", message: string) => void,
+  maxFrameBytes = 16 * 1024 * 1024,
 ): Promise<void> {
+  const pieceBytes = Math.max(1024, Math.min(FORWARD_REPLY_PIECE_BYTES, Math.floor(maxFrameBytes / 2)));
   await Promise.all(
     calls.map(async (call, i) => {
       let reply: WireReply;
@@ -111,6 +123,12 @@ export async function serveForwardBatch(
       } catch (e) {
         log("warn", `forwarded request ${call.method} ${call.path} failed: ${(e as Error).message}`);
         reply = { i, e: "forward_failed", msg: (e as Error).message };
+      }
+      if (reply.b && reply.b.length > pieceBytes) {
+        const body = reply.b;
+        let off = 0;
+        for (; body.length - off > pieceBytes; off += pieceBytes) emit(replyFrame({ i, p: body.subarray(off, off + pieceBytes) }));
+        reply.b = body.subarray(off);
       }
       emit(replyFrame(reply));
     }),
@@ -201,12 +219,23 @@ export function sendForwardBatch(
         }
       });
     });
+    // Leading pieces of large reply bodies, by call index, until their `{i, s, h, b}` frame.
+    const pieces = new Map<number, Uint8Array[]>();
     function settle(r: WireReply): void {
       const p = typeof r?.i === "number" ? batch[r.i] : undefined;
       if (!p) throw new CodecError("malformed", `reply for no call (${String(r?.i)})`);
+      if (r.p !== undefined) {
+        if (!(r.p instanceof Uint8Array)) throw new CodecError("malformed", "a reply piece needs p (bytes)");
+        const got = pieces.get(r.i);
+        if (got) got.push(r.p);
+        else pieces.set(r.i, [r.p]);
+        return;
+      }
+      const before = pieces.get(r.i);
+      pieces.delete(r.i);
       if (r.e !== undefined) return p.reject(new PeerRequestError(String(r.e), `forwarded request failed on the peer: ${String(r.msg)}`));
       if (typeof r.s !== "number" || !isStrings(r.h) || !(r.b instanceof Uint8Array)) throw new CodecError("malformed", "a forward reply needs s, h and b");
-      p.resolve({ status: r.s, headers: pairs(r.h), body: r.b });
+      p.resolve({ status: r.s, headers: pairs(r.h), body: before ? joinBytes([...before, r.b]) : r.b });
     }
     void (async () => {
       // In bounded pieces, waiting for 'drain': node:http2 keeps unsent bytes of a reset stream counted in
@@ -230,6 +259,18 @@ export function sendForwardBatch(
       stream.end();
     })();
   });
+}
+
+function joinBytes(parts: Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }
 
 /** What `createForwardBatcher` needs from the transport. */

@@ -256,7 +256,7 @@ async function serveForwardBatchStream(ctx: PeerServerContext, stream: ServerHtt
   stream.respond({ ":status": 200, "content-type": "application/octet-stream" });
   await serveForwardBatch(calls, handler, (frame) => {
     if (!stream.closed && !stream.destroyed) stream.write(frame);
-  }, ctx.log);
+  }, ctx.log, ctx.maxFrameBytes);
   if (!stream.closed && !stream.destroyed) stream.end();
 }
 
