@@ -293,11 +293,15 @@ export interface ForwardBatcherDeps {
  * sends the queue on the next `setImmediate` (after the event loop's poll phase, so every request read in
  * this turn joins), or at once when it reaches FORWARD_BATCH_MAX_CALLS calls or FORWARD_BATCH_MAX_BYTES.
  * A peer that answers a batch 404 `not_found` (older than forward batches; nothing ran) gets those calls
- * again on their own streams, and every later one.
+ * again on their own streams, and every later one. A batch stays within half the peer frame limit
+ * (`maxFrameBytes`, which the receiver enforces on the whole batch with 413): at the smallest allowed
+ * limit, 64 KiB, ten 10 KB writes of one turn made a batch the leader refused, and every call got 504
+ * (B1 break session 2026-11-30). A call too large for that goes on its own stream.
  */
 export function createForwardBatcher(deps: ForwardBatcherDeps): { call(to: string, call: ForwardCall, signal?: AbortSignal): Promise<ForwardReply> } {
   const queues = new Map<string, { calls: PendingForward[]; bytes: number }>();
   const noBatch = new Set<string>();
+  const batchMaxBytes = Math.min(FORWARD_BATCH_MAX_BYTES, Math.floor(deps.maxFrameBytes / 2));
 
   function flush(to: string): void {
     const q = queues.get(to);
@@ -343,7 +347,8 @@ export function createForwardBatcher(deps: ForwardBatcherDeps): { call(to: strin
     async call(to, call, signal) {
       deps.sessionOf(to); // not connected: fail now, as `forward` does
       signal?.throwIfAborted();
-      if (noBatch.has(to) || (call.body?.length ?? 0) > FORWARD_CALL_MAX_BODY_BYTES) return deps.forwardOnStream(to, call, signal);
+      const bytes = forwardCallBytes(call);
+      if (noBatch.has(to) || (call.body?.length ?? 0) > FORWARD_CALL_MAX_BODY_BYTES || bytes > batchMaxBytes / 2) return deps.forwardOnStream(to, call, signal);
       return new Promise<ForwardReply>((resolve, reject) => {
         const onAbort = () => pending.reject(signal!.reason);
         const pending: PendingForward = {
@@ -364,6 +369,8 @@ export function createForwardBatcher(deps: ForwardBatcherDeps): { call(to: strin
           },
         };
         signal?.addEventListener("abort", onAbort, { once: true });
+        // Sent before this call would take the batch past its byte bound (calls keep their order).
+        if ((queues.get(to)?.bytes ?? 0) + bytes > batchMaxBytes) flush(to);
         let q = queues.get(to);
         if (!q) {
           q = { calls: [], bytes: 0 };
@@ -371,8 +378,8 @@ export function createForwardBatcher(deps: ForwardBatcherDeps): { call(to: strin
           setImmediate(() => queues.get(to) === q && flush(to));
         }
         q.calls.push(pending);
-        q.bytes += forwardCallBytes(call);
-        if (q.calls.length >= FORWARD_BATCH_MAX_CALLS || q.bytes >= FORWARD_BATCH_MAX_BYTES) flush(to);
+        q.bytes += bytes;
+        if (q.calls.length >= FORWARD_BATCH_MAX_CALLS || q.bytes >= batchMaxBytes) flush(to);
       });
     },
   };
