@@ -193,8 +193,9 @@ export class EdgeNode implements KvService {
    */
   private syncing = false;
   /**
-   * AppendEntries carrying entries were handed to the transport and its flush has not run yet (the
-   * transports write from an immediate; see handleReady). Cleared by an immediate queued after them.
+   * AppendEntries carrying entries, or acks of them, were handed to the transport and its flush has not
+   * run yet (the transports write from an immediate; see handleReady). Cleared by an immediate queued
+   * after them.
    */
   private appendsLeaving = false;
 
@@ -595,10 +596,11 @@ export class EdgeNode implements KvService {
    * messages (AppendEntries and vote replies) sent and advance() called. With a WAL syncer the fsync runs on
    * another thread: this returns with `syncing` set, and `finishReady` runs when it resolves; meanwhile the
    * event loop keeps reading requests and stepping messages, which the next Ready carries (group commit).
-   * While AppendEntries with entries (new ones, or older ones for a follower catching up) wait for the
-   * transport's flush, a Ready's write runs one macrotask later, after them (see inside). Applying before
-   * the local fsync is safe: the entries are committed (a quorum has them durably), and the apply's frames
-   * follow the entries' frames in the same WAL, so no crash keeps the one without the other.
+   * While AppendEntries with entries (new ones, or older ones for a follower catching up) or a follower's
+   * acks wait for the transport's flush, a Ready's write runs one macrotask later, after them (see
+   * inside). Applying before the local fsync is safe: the entries are committed (a quorum has them
+   * durably), and the apply's frames follow the entries' frames in the same WAL, so no crash keeps the one
+   * without the other.
    */
   private handleReady(rd: Ready): void {
     this.sendAll(rd.sendNow);
@@ -612,9 +614,10 @@ export class EdgeNode implements KvService {
       // AppendEntries before the COMMIT's pwrite64 calls and the other's after them (docs/bench.md
       // "Single-connection put latency"). So the write runs in the next macrotask, after the flush. The
       // same holds for entries takeSendNow sent in an earlier macrotask whose flush is still queued (an
-      // fsync's callback can run first). Nothing else changes: `syncing` holds other Readies back as
-      // during an fsync, steps meanwhile only reach the core (its unstable log still holds these
-      // entries), and a leader counts its own entries only after advance() (Raft thesis §10.2.1).
+      // fsync's callback can run first) and for a follower's acks sent just before its next Ready.
+      // Nothing else changes: `syncing` holds other Readies back as during an fsync, steps meanwhile only
+      // reach the core (its unstable log still holds these entries), and a leader counts its own entries
+      // only after advance() (Raft thesis §10.2.1).
       this.syncing = true;
       setImmediate(() => {
         this.syncing = false;
@@ -839,8 +842,9 @@ export class EdgeNode implements KvService {
       else byPeer.set(m.to, [m]);
     }
     for (const [to, list] of byPeer) this.transport.send(to, list);
-    if (!this.appendsLeaving && messages.some((m) => m.type === "appendEntries" && m.entries.length > 0)) {
-      // Queued after the transport's writes, so it runs after their flush (see handleReady).
+    if (!this.appendsLeaving && messages.some((m) => (m.type === "appendEntries" && m.entries.length > 0) || m.type === "appendEntriesResponse")) {
+      // Queued after the transport's writes, so it runs after their flush (see handleReady). Acks count
+      // too: a follower handles its next Ready right after an fsync (that Ready's COMMIT would hold the ack).
       this.appendsLeaving = true;
       setImmediate(() => (this.appendsLeaving = false));
     }

@@ -167,54 +167,69 @@ describe("EdgeNode WAL fsync off the event loop", () => {
   });
 });
 
+/** Sends of AppendEntries with entries or of acks not yet flushed, as seen by `watchFlushes`. */
+interface FlushWatch {
+  notGone: Array<{ gone: boolean }>;
+  checked: number;
+  heldBack: number;
+}
+
+/**
+ * node:http2 (Node, Bun, Deno) writes a stream's data to the socket from an immediate, so a message leaves
+ * only once the task that sent it has ended. Model of that flush: each send of AppendEntries with entries
+ * or of an AppendEntries answer queues an immediate marking it gone. Every write transaction of the node
+ * counts those sent since the last one (`checked`) and those not gone yet (`heldBack`: the COMMIT held
+ * them in the process).
+ */
+function watchFlushes(ports: NodePorts, w: FlushWatch): NodePorts {
+  return {
+    ...ports,
+    createPeerTransport: (opts) => {
+      const t = ports.createPeerTransport(opts);
+      return {
+        ...t,
+        send(to, messages) {
+          if (messages.some((m) => (m.type === "appendEntries" && m.entries.length > 0) || m.type === "appendEntriesResponse")) {
+            const sent = { gone: false };
+            w.notGone.push(sent);
+            setImmediate(() => (sent.gone = true));
+          }
+          t.send(to, messages);
+        },
+      };
+    },
+    openSqlite: async (path) => {
+      const d = await ports.openSqlite(path);
+      const wrapped: SqlDriver = {
+        get path() {
+          return d.path;
+        },
+        exec: (sql) => d.exec(sql),
+        prepare: (sql) => d.prepare(sql),
+        close: () => d.close(),
+        transaction: (fn) => {
+          for (const sent of w.notGone.splice(0)) {
+            w.checked++;
+            if (!sent.gone) w.heldBack++;
+          }
+          return d.transaction(fn);
+        },
+      };
+      return wrapped;
+    },
+  };
+}
+
 describe("EdgeNode Ready loop turns on a put's path", () => {
   it("a leader writes a Ready's entries only after the AppendEntries it sent for them had an immediate to leave in", async () => {
-    // node:http2 (Node, Bun, Deno) writes a stream's data to the socket from an immediate, so an
-    // AppendEntries leaves only once the task that sent it has ended. Model of that flush: each send of new
-    // entries queues an immediate marking it gone. A write transaction of the same node while one is not
-    // gone yet held the AppendEntries back for the whole COMMIT (before the fix: on every put).
-    const state = new Map<string, { notGone: Array<{ gone: boolean }>; checked: number; heldBack: number }>();
+    // Before the fix every put's AppendEntries were held back by the leader's COMMIT (watchFlushes).
+    const state = new Map<string, FlushWatch>();
     const c = await InProcessCluster.start({
       nodes: 3,
       wrapPorts: (id, ports) => {
-        const s = { notGone: [] as Array<{ gone: boolean }>, checked: 0, heldBack: 0 };
-        state.set(id, s);
-        return {
-          ...ports,
-          createPeerTransport: (opts) => {
-            const t = ports.createPeerTransport(opts);
-            return {
-              ...t,
-              send(to, messages) {
-                if (messages.some((m) => m.type === "appendEntries" && m.entries.length > 0)) {
-                  const sent = { gone: false };
-                  s.notGone.push(sent);
-                  setImmediate(() => (sent.gone = true));
-                }
-                t.send(to, messages);
-              },
-            };
-          },
-          openSqlite: async (path) => {
-            const d = await ports.openSqlite(path);
-            const wrapped: SqlDriver = {
-              get path() {
-                return d.path;
-              },
-              exec: (sql) => d.exec(sql),
-              prepare: (sql) => d.prepare(sql),
-              close: () => d.close(),
-              transaction: (fn) => {
-                for (const sent of s.notGone.splice(0)) {
-                  s.checked++;
-                  if (!sent.gone) s.heldBack++;
-                }
-                return d.transaction(fn);
-              },
-            };
-            return wrapped;
-          },
-        };
+        const w: FlushWatch = { notGone: [], checked: 0, heldBack: 0 };
+        state.set(id, w);
+        return watchFlushes(ports, w);
       },
     });
     try {
@@ -226,6 +241,46 @@ describe("EdgeNode Ready loop turns on a put's path", () => {
       const s = state.get(leader)!;
       assert.ok(s.checked >= 40, `expected the AppendEntries of 20 puts to 2 followers to be checked, got ${s.checked}`);
       assert.equal(s.heldBack, 0, `${s.heldBack} of ${s.checked} AppendEntries were still in the process when the leader began its write`);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("a follower's ack leaves before the write of the Ready it handles right after its fsync", async () => {
+    const state = new Map<string, FlushWatch>();
+    const gates = new Map<string, Gate>();
+    const c = await InProcessCluster.start({
+      nodes: 3,
+      wrapPorts: (id, ports) => {
+        const w: FlushWatch = { notGone: [], checked: 0, heldBack: 0 };
+        const g = new Gate();
+        g.release();
+        state.set(id, w);
+        gates.set(id, g);
+        return watchFlushes(g.wrap(ports), w);
+      },
+    });
+    try {
+      const leader = await c.leader();
+      const follower = [...c.nodes.keys()].find((id) => id !== leader)!;
+      assert.equal((await c.request(leader, "PUT", "/v1/kv/warm", "x")).status, 200);
+      const gate = gates.get(follower)!;
+      gate.open = false;
+      // Put a commits through the leader and the other follower; this follower's fsync of it is held.
+      assert.equal((await c.request(leader, "PUT", "/v1/kv/a", "1")).status, 200);
+      for (let i = 0; i < 200 && gate.parked === 0; i++) await sleep(5);
+      assert.equal(gate.parked, 1, "the follower's fsync of put a should be held at the gate");
+      // Put b's AppendEntries reach the follower during that fsync: its next Ready waits behind it.
+      assert.equal((await c.request(leader, "PUT", "/v1/kv/b", "2")).status, 200);
+      await sleep(200);
+      const w = state.get(follower)!;
+      w.notGone.length = 0;
+      w.checked = 0;
+      w.heldBack = 0;
+      gate.release();
+      for (let i = 0; i < 200 && w.checked === 0; i++) await sleep(5);
+      assert.ok(w.checked >= 1, "the follower should have written put b after acknowledging put a");
+      assert.equal(w.heldBack, 0, "the follower's ack of put a was still in the process when it began writing put b");
     } finally {
       await c.close();
     }
