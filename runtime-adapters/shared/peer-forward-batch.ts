@@ -156,7 +156,8 @@ export function forwardCallBytes(call: ForwardCall): number {
  * Refused by the peer's transport (a reply with `x-edgekv-peer-error`) -> every call rejects with that code
  * (nothing reached a handler) and the promise resolves with the code, so the caller can fall back (404
  * `not_found` from a peer that predates forward batches). Stream closed or reset before a call's reply ->
- * that call rejects with code `reset` (it may have been applied). `onClose(rstCode, uploaded)` is called once
+ * that call rejects with code `reset` (it may have been applied; the code says so, and the node's 504 message
+ * adds "it may have been applied" once). `onClose(rstCode, uploaded)` is called once
  * the stream closed (the caller recycles a session whose upload was reset, see `forward` in peer-http2.ts).
  */
 export function sendForwardBatch(
@@ -190,7 +191,7 @@ export function sendForwardBatch(
     stream.once("close", () => {
       for (const p of batch) p.signal?.removeEventListener("abort", onAbort);
       // A refusal's body may still be unread here; the calls fail with the refusal's code all the same.
-      failAll(refusal !== undefined ? new PeerRequestError(refusal, "forward batch refused") : new PeerRequestError("reset", "the forward batch stream closed before this call's reply; it may have been applied"));
+      failAll(refusal !== undefined ? new PeerRequestError(refusal, "forward batch refused") : new PeerRequestError("reset", "the forward batch stream closed before this call's reply"));
       onClose(stream.rstCode, uploaded);
       done(refusal);
     });
@@ -204,7 +205,7 @@ export function sendForwardBatch(
       }
       if (status !== 200) {
         // Not the transport's own refusal: something broke past admission, so outcomes are unknown.
-        failAll(new PeerRequestError("reset", `forward batch answered with status ${status}; it may have been applied`));
+        failAll(new PeerRequestError("reset", `forward batch answered with status ${status}`));
         stream.close(http2.constants.NGHTTP2_CANCEL);
         return;
       }
@@ -214,7 +215,7 @@ export function sendForwardBatch(
           for (const payload of decoder.push(chunk)) settle(decodeCbor(payload) as WireReply);
         } catch (e) {
           // Out of sync: the remaining replies cannot be trusted; 'close' rejects their calls with `reset`.
-          failAll(new PeerRequestError("reset", `bad forward batch reply: ${(e as Error).message}; it may have been applied`));
+          failAll(new PeerRequestError("reset", `bad forward batch reply: ${(e as Error).message}`));
           stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
         }
       });

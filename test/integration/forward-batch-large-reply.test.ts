@@ -8,6 +8,9 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { sendForwardBatch, type PendingForward } from "../../runtime-adapters/shared/peer-forward-batch.ts";
+import { PeerRequestError } from "../../src/server/transport.ts";
 import { InProcessCluster } from "../helpers/inprocess-cluster.ts";
 
 describe("forward batches at the smallest peer frame limit (64 KiB)", () => {
@@ -58,6 +61,42 @@ describe("forward batches at the smallest peer frame limit (64 KiB)", () => {
     for (let i = 0; i < 10; i++) {
       const get = await c.request(leader, "GET", `/v1/kv/mid/${i}`);
       assert.equal((await get.arrayBuffer()).byteLength, 10_000);
+    }
+  });
+});
+
+describe("a forward batch answered with a non-200 status past admission", () => {
+  it("fails its calls with reset, and the message leaves 'it may have been applied' to the node's 504 (said once)", async () => {
+    const server = http2.createServer();
+    server.on("stream", (stream) => {
+      stream.resume();
+      stream.respond({ ":status": 500 });
+      stream.end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const session = http2.connect(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+    try {
+      const errors: unknown[] = [];
+      const batch: PendingForward[] = [0, 1].map((i) => ({
+        call: { method: "PUT", path: `/v1/kv/${i}`, headers: [], body: new Uint8Array(10) },
+        settled: false as boolean,
+        resolve() {
+          this.settled = true;
+        },
+        reject(e: unknown) {
+          if (!this.settled) errors.push(e);
+          this.settled = true;
+        },
+      }));
+      await sendForwardBatch(session, {}, batch, 1 << 20, () => {});
+      assert.equal(errors.length, 2);
+      for (const e of errors) {
+        assert.ok(e instanceof PeerRequestError && e.code === "reset", String(e));
+        assert.doesNotMatch(e.message, /may have been applied/);
+      }
+    } finally {
+      session.close();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });
