@@ -184,7 +184,11 @@ function coerce(key: ConfigKey, spec: FieldSpec, raw: unknown, source: ConfigSou
     const s = raw.trim();
     if (spec.kind === "int" || spec.kind === "number") value = s === "" ? NaN : Number(s);
     else if (spec.kind === "boolean") value = /^(true|1|yes)$/i.test(s) ? true : /^(false|0|no)$/i.test(s) ? false : raw;
-    else if (spec.kind === "peers") value = parsePeers(s);
+    else if (spec.kind === "peers") {
+      const twice = repeatedPeerId(s);
+      if (twice !== undefined) throw new ConfigError(key, source, `invalid ${key} from ${source} (${where}): ${JSON.stringify(raw)}: member id ${twice} is listed twice (each member once: id=url)`);
+      value = parsePeers(s);
+    }
   }
   const r = spec.schema.safeParse(value);
   if (!r.success) {
@@ -192,6 +196,19 @@ function coerce(key: ConfigKey, spec: FieldSpec, raw: unknown, source: ConfigSou
     throw new ConfigError(key, source, `invalid ${key} from ${source} (${where}): ${JSON.stringify(raw)}: ${why}`);
   }
   return r.data;
+}
+
+/** The first member id that `id=url,id=url` names twice (the second would silently replace the first), if any. */
+function repeatedPeerId(s: string): string | undefined {
+  const seen = new Set<string>();
+  for (const part of s === "" ? [] : s.split(",")) {
+    const p = part.trim();
+    const eq = p.indexOf("=");
+    const id = (eq < 0 ? p : p.slice(0, eq)).trim();
+    if (seen.has(id)) return id;
+    seen.add(id);
+  }
+  return undefined;
 }
 
 /** Parses `id=url,id=url` (spaces allowed); an entry without `=` is kept as an invalid key so the schema reports it. */

@@ -24,6 +24,15 @@ const port = z.number().int().min(1).max(65535);
 const positiveInt = z.number().int().positive();
 const ms = z.number().int().positive();
 const url = z.string().regex(/^https?:\/\/[^/\s]+\/?$/, "must be a base URL like http://host:port");
+/**
+ * A member's peer URL: h2c only (the peer transport speaks HTTP/2 without TLS, docs/peer-protocol.md; on
+ * Fly.io the private network is WireGuard-encrypted), and a real port (0 would mean "any port" to a listener
+ * but is no address to dial).
+ */
+const peerUrl = z
+  .string()
+  .regex(/^http:\/\/[^/\s]+\/?$/, "must be a base URL like http://host:port (peers speak HTTP/2 without TLS: https:// is not supported)")
+  .refine((u) => !/:0+\/?$/.test(u), "port 0 is no address to dial: give the member's peer port");
 const ratio = z.number().min(0).max(1);
 
 /**
@@ -41,8 +50,8 @@ export const CONFIG_FIELDS = {
   peerHost: { kind: "string", schema: z.string().min(1), default: undefined, unit: "", help: "peer (HTTP/2 h2c) listen address (default 127.0.0.1; :: on Fly.io)" },
   peerPort: { kind: "int", schema: port, default: 7000, unit: "", help: "peer (HTTP/2 h2c) listen port" },
   advertiseClientUrl: { kind: "string", schema: url, default: undefined, unit: "url", help: "client URL other members hand to clients (default from client host/port)" },
-  advertisePeerUrl: { kind: "string", schema: url, default: undefined, unit: "url", help: "peer URL other members dial (default from peer host/port)" },
-  peers: { kind: "peers", schema: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), url), default: {}, unit: "id=url,...", help: "initial members and their peer URLs, e.g. n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000" },
+  advertisePeerUrl: { kind: "string", schema: peerUrl, default: undefined, unit: "url", help: "peer URL other members dial (default from peer host/port)" },
+  peers: { kind: "peers", schema: z.record(z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/), peerUrl), default: {}, unit: "id=url,...", help: "initial members and their peer URLs, e.g. n1=http://10.0.0.1:7000,n2=http://10.0.0.2:7000" },
   bootstrap: { kind: "boolean", schema: z.boolean(), default: false, unit: "", help: "first start of a brand-new cluster: form it from `peers` (ignored once the data dir holds state)" },
   heartbeatIntervalMs: { kind: "int", schema: ms, default: 150, unit: "ms", help: "leader heartbeat interval" },
   electionTimeoutMsMin: { kind: "int", schema: ms, default: 300, unit: "ms", help: "lower bound of the randomized election timeout" },
@@ -135,5 +144,10 @@ export function crossFieldProblem(c: Config): [ConfigKey, string] | undefined {
   if (c.heartbeatIntervalMs < c.tickMs) return ["heartbeatIntervalMs", `must be >= tickMs (${c.tickMs})`];
   if (c.peerReconnectMsMax < c.peerReconnectMsMin) return ["peerReconnectMsMax", `must be >= peerReconnectMsMin (${c.peerReconnectMsMin})`];
   if (c.alertErrorRateCritical < c.alertErrorRateWarn) return ["alertErrorRateCritical", `must be >= alertErrorRateWarn (${c.alertErrorRateWarn})`];
+  // One listener per address: the second bind fails after the node has already joined and voted.
+  const wildcard = (h: string) => h === "::" || h === "0.0.0.0" || h === "";
+  if (c.clientPort === c.peerPort && (c.clientHost.toLowerCase() === c.peerHost.toLowerCase() || wildcard(c.clientHost) || wildcard(c.peerHost))) {
+    return ["peerPort", `must differ from clientPort (${c.clientPort}) while both listen on one address (clientHost ${c.clientHost}, peerHost ${c.peerHost})`];
+  }
   return undefined;
 }

@@ -111,6 +111,23 @@ describe("configuration", () => {
     throwsConfig(() => load(["--node-id", "n1", "--peer-reconnect-ms-min", "70000"]), "peerReconnectMsMax", "default");
   });
 
+  it("refuses a client port equal to the peer port on one address, and accepts it on two addresses", () => {
+    throwsConfig(() => load(["--node-id", "n1", "--client-port", "7100", "--peer-port", "7100"]), "peerPort", "flag", /must differ from clientPort \(7100\) while both listen on one address/);
+    throwsConfig(() => load(["--node-id", "n1", "--client-port", "7100", "--peer-port", "7100", "--client-host", "::", "--peer-host", "10.0.0.5"]), "peerPort", "flag", /must differ from clientPort/);
+    const two = load(["--node-id", "n1", "--client-port", "7100", "--peer-port", "7100", "--client-host", "127.0.0.1", "--peer-host", "10.0.0.5"]);
+    assert.equal(two.peerPort, two.clientPort);
+  });
+
+  it("refuses a member id listed twice, https:// peer URLs and port 0", () => {
+    throwsConfig(() => load(["--node-id", "n1", "--peers", "n1=http://127.0.0.1:7000,n2=http://127.0.0.1:7001,n2=http://127.0.0.1:7002"]), "peers", "flag", /member id n2 is listed twice/);
+    throwsConfig(() => load(["--node-id", "n1", "--peers", "n1=http://127.0.0.1:7000,n2=https://10.0.0.2:7000"]), "peers", "flag", /n2: .*https:\/\/ is not supported/);
+    throwsConfig(() => load(["--node-id", "n1", "--peers", "n1=http://127.0.0.1:7000,n2=http://10.0.0.2:0"]), "peers", "flag", /n2: port 0 is no address to dial/);
+    throwsConfig(() => load(["--node-id", "n1", "--advertise-peer-url", "https://n1.example:7000"]), "advertisePeerUrl", "flag", /https:\/\/ is not supported/);
+    // A client URL may be https (a TLS proxy in front of the node); ports like 10 or 7000 are fine.
+    assert.equal(load(["--node-id", "n1", "--advertise-client-url", "https://kv.example"]).advertiseClientUrl, "https://kv.example");
+    assert.equal(load(["--node-id", "n1", "--peers", "n1=http://127.0.0.1:7000,n2=http://10.0.0.2:10"]).peers.n2, "http://10.0.0.2:10");
+  });
+
   it("refuses a peer list with one URL for two members, on every start", () => {
     const dup = "n1=http://127.0.0.1:7001,n2=http://127.0.0.1:7002,n3=http://127.0.0.1:7002/";
     throwsConfig(() => load(["--node-id", "n1", "--peer-port", "7001", "--peers", dup]), "peers", "flag", /invalid peers from flag \(--peers\): n2 \(http:\/\/127\.0\.0\.1:7002\) and n3 \(http:\/\/127\.0\.0\.1:7002\/\) have the same peer URL/);
