@@ -6,8 +6,7 @@
  * The Ready loop follows the I/O contract written on `Ready` (src/raft/types.ts, docs/raft.md):
  * send `sendNow` -> persist (one SQLite transaction = one fsync) -> send `messages` -> apply -> advance.
  * It runs in a `setImmediate` callback, after the event loop has delivered every request and peer frame
- * that arrived meanwhile, or right after the previous Ready's fsync resolved; either way all proposals made
- * since the last persist share one fsync (group commit).
+ * that arrived meanwhile, so all proposals made since the last persist share one fsync (group commit).
  *
  * Writes and leader-only reads that arrive at a follower are forwarded to the leader over the peer
  * transport (see `fetch`); linearizable reads are served by any member through ReadIndex.
@@ -186,18 +185,8 @@ export class EdgeNode implements KvService {
   private walCheckpointer: { close(): Promise<void>; wantsRestart(): boolean } | undefined;
   /** Fsyncs the -wal file off the event loop (NodePorts.createWalSync); undefined: persist fsyncs inline. */
   private walSync: { sync(): Promise<void>; close(): Promise<void> } | undefined;
-  /**
-   * A Ready is half handled: its write waits one macrotask for its AppendEntries to leave (handleReady),
-   * or its entries are written and their fsync is in flight (its replies and advance() wait). No other
-   * Ready starts meanwhile.
-   */
+  /** A Ready whose entries are written and whose fsync is in flight (its replies and advance() wait). */
   private syncing = false;
-  /**
-   * AppendEntries carrying entries, or acks of them, were handed to the transport and its flush has not
-   * run yet (the transports write from an immediate; see handleReady). Cleared by an immediate queued
-   * after them.
-   */
-  private appendsLeaving = false;
 
   private constructor(
     readonly config: Config,
@@ -573,8 +562,8 @@ export class EdgeNode implements KvService {
   private process(): void {
     if (this.stopped || this.fatal) return;
     if (this.syncing) {
-      // A Ready's write or fsync is pending: the leader's replication, heartbeats and read rounds go out
-      // now (RaftNode.takeSendNow); everything else waits for the next Ready.
+      // A Ready's fsync is in flight: the leader's replication, heartbeats and read rounds go out now
+      // (RaftNode.takeSendNow); everything else waits for the next Ready.
       try {
         this.sendAll(this.raft.takeSendNow());
       } catch (err) {
@@ -596,47 +585,12 @@ export class EdgeNode implements KvService {
    * messages (AppendEntries and vote replies) sent and advance() called. With a WAL syncer the fsync runs on
    * another thread: this returns with `syncing` set, and `finishReady` runs when it resolves; meanwhile the
    * event loop keeps reading requests and stepping messages, which the next Ready carries (group commit).
-   * While AppendEntries with entries (new ones, or older ones for a follower catching up) or a follower's
-   * acks wait for the transport's flush, a Ready's write runs one macrotask later, after them (see
-   * inside). Applying before the local fsync is safe: the entries are committed (a quorum has them
-   * durably), and the apply's frames follow the entries' frames in the same WAL, so no crash keeps the one
-   * without the other.
+   * Applying before the local fsync is safe: the entries are committed (a quorum has them durably), and the
+   * apply's frames follow the entries' frames in the same WAL, so no crash keeps the one without the other.
    */
   private handleReady(rd: Ready): void {
     this.sendAll(rd.sendNow);
     if (rd.softState) this.onRoleChange(rd.softState.role === "leader");
-    const writes = rd.entries.length > 0 || rd.committedEntries.length > 0 || rd.hardState !== undefined || rd.snapshot !== undefined;
-    if (writes && this.appendsLeaving) {
-      // AppendEntries handed to the transport leave the process only after the macrotask that sent them:
-      // the node:http2 stacks of Node, Bun and Deno write a stream's data to its socket from an immediate
-      // (a write followed by a busy loop reached another process only after the loop, on all three).
-      // Writing now held them back for the whole COMMIT: under strace Bun's leader sent one follower's
-      // AppendEntries before the COMMIT's pwrite64 calls and the other's after them (docs/bench.md
-      // "Single-connection put latency"). So the write runs in the next macrotask, after the flush. The
-      // same holds for entries takeSendNow sent in an earlier macrotask whose flush is still queued (an
-      // fsync's callback can run first) and for a follower's acks sent just before its next Ready.
-      // Nothing else changes: `syncing` holds other Readies back as during an fsync, steps meanwhile only
-      // reach the core (its unstable log still holds these entries), and a leader counts its own entries
-      // only after advance() (Raft thesis §10.2.1).
-      this.syncing = true;
-      setImmediate(() => {
-        this.syncing = false;
-        if (this.stopped || this.fatal) return;
-        try {
-          this.persistReady(rd);
-        } catch (err) {
-          this.fail(err as Error);
-          return;
-        }
-        this.schedule();
-      });
-      return;
-    }
-    this.persistReady(rd);
-  }
-
-  /** The rest of `handleReady` once its `sendNow` went out: write, apply, then fsync and finish (maybe later). */
-  private persistReady(rd: Ready): void {
     const t0 = performance.now();
     const { owed, results } = this.persistAndApply(rd);
     if (results) this.afterApply(rd.committedEntries, results);
@@ -659,10 +613,7 @@ export class EdgeNode implements KvService {
           this.fail(err as Error);
           return;
         }
-        // The next Ready at once, not after another event-loop turn: a leader's commit often waits only
-        // for this advance() (its own fsync came after the follower's ack), and a follower's next entries
-        // arrived during the fsync (the event loop already stepped them, so the Ready carries them all).
-        this.process();
+        this.schedule();
       },
       (err: Error) => {
         this.syncing = false;
@@ -842,12 +793,6 @@ export class EdgeNode implements KvService {
       else byPeer.set(m.to, [m]);
     }
     for (const [to, list] of byPeer) this.transport.send(to, list);
-    if (!this.appendsLeaving && messages.some((m) => (m.type === "appendEntries" && m.entries.length > 0) || m.type === "appendEntriesResponse")) {
-      // Queued after the transport's writes, so it runs after their flush (see handleReady). Acks count
-      // too: a follower handles its next Ready right after an fsync (that Ready's COMMIT would hold the ack).
-      this.appendsLeaving = true;
-      setImmediate(() => (this.appendsLeaving = false));
-    }
   }
 
   /** InstallSnapshot: stream the file on its own stream first, then send the message that refers to it. */

@@ -5,16 +5,13 @@
  * calls wait until the test opens the gate, so "acknowledged before durable" would show as a write that
  * completes while the gates are shut. Also: a failed fsync stops the node (fatal, never retried). The real
  * adapter's own cases (fsync, close, missing, deleted or replaced -wal file) are in
- * test/integration/wal-sync.test.ts. Last block: the Ready loop's turns on a put's path (single-connection
- * put latency, docs/bench.md): a leader's AppendEntries get a macrotask to leave before its write, and the
- * Ready after an fsync is handled in the fsync's own turn.
+ * test/integration/wal-sync.test.ts.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
-import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import { InProcessCluster, freePort, testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
@@ -51,10 +48,6 @@ class Gate {
         };
       },
     };
-  }
-  /** Fsyncs done and held at the gate. */
-  get parked(): number {
-    return this.waiting.length;
   }
   release(): void {
     this.open = true;
@@ -163,151 +156,6 @@ describe("EdgeNode WAL fsync off the event loop", () => {
       gates.get(followers[1])!.release();
     } finally {
       await c.close();
-    }
-  });
-});
-
-/** Sends of AppendEntries with entries or of acks not yet flushed, as seen by `watchFlushes`. */
-interface FlushWatch {
-  notGone: Array<{ gone: boolean }>;
-  checked: number;
-  heldBack: number;
-}
-
-/**
- * node:http2 (Node, Bun, Deno) writes a stream's data to the socket from an immediate, so a message leaves
- * only once the task that sent it has ended. Model of that flush: each send of AppendEntries with entries
- * or of an AppendEntries answer queues an immediate marking it gone. Every write transaction of the node
- * counts those sent since the last one (`checked`) and those not gone yet (`heldBack`: the COMMIT held
- * them in the process).
- */
-function watchFlushes(ports: NodePorts, w: FlushWatch): NodePorts {
-  return {
-    ...ports,
-    createPeerTransport: (opts) => {
-      const t = ports.createPeerTransport(opts);
-      return {
-        ...t,
-        send(to, messages) {
-          if (messages.some((m) => (m.type === "appendEntries" && m.entries.length > 0) || m.type === "appendEntriesResponse")) {
-            const sent = { gone: false };
-            w.notGone.push(sent);
-            setImmediate(() => (sent.gone = true));
-          }
-          t.send(to, messages);
-        },
-      };
-    },
-    openSqlite: async (path) => {
-      const d = await ports.openSqlite(path);
-      const wrapped: SqlDriver = {
-        get path() {
-          return d.path;
-        },
-        exec: (sql) => d.exec(sql),
-        prepare: (sql) => d.prepare(sql),
-        close: () => d.close(),
-        transaction: (fn) => {
-          for (const sent of w.notGone.splice(0)) {
-            w.checked++;
-            if (!sent.gone) w.heldBack++;
-          }
-          return d.transaction(fn);
-        },
-      };
-      return wrapped;
-    },
-  };
-}
-
-describe("EdgeNode Ready loop turns on a put's path", () => {
-  it("a leader writes a Ready's entries only after the AppendEntries it sent for them had an immediate to leave in", async () => {
-    // Before the fix every put's AppendEntries were held back by the leader's COMMIT (watchFlushes).
-    const state = new Map<string, FlushWatch>();
-    const c = await InProcessCluster.start({
-      nodes: 3,
-      wrapPorts: (id, ports) => {
-        const w: FlushWatch = { notGone: [], checked: 0, heldBack: 0 };
-        state.set(id, w);
-        return watchFlushes(ports, w);
-      },
-    });
-    try {
-      const leader = await c.leader();
-      for (let i = 0; i < 20; i++) {
-        const res = await c.request(leader, "PUT", `/v1/kv/k${i}`, `v${i}`);
-        assert.equal(res.status, 200, await res.clone().text());
-      }
-      const s = state.get(leader)!;
-      assert.ok(s.checked >= 40, `expected the AppendEntries of 20 puts to 2 followers to be checked, got ${s.checked}`);
-      assert.equal(s.heldBack, 0, `${s.heldBack} of ${s.checked} AppendEntries were still in the process when the leader began its write`);
-    } finally {
-      await c.close();
-    }
-  });
-
-  it("a follower's ack leaves before the write of the Ready it handles right after its fsync", async () => {
-    const state = new Map<string, FlushWatch>();
-    const gates = new Map<string, Gate>();
-    const c = await InProcessCluster.start({
-      nodes: 3,
-      wrapPorts: (id, ports) => {
-        const w: FlushWatch = { notGone: [], checked: 0, heldBack: 0 };
-        const g = new Gate();
-        g.release();
-        state.set(id, w);
-        gates.set(id, g);
-        return watchFlushes(g.wrap(ports), w);
-      },
-    });
-    try {
-      const leader = await c.leader();
-      const follower = [...c.nodes.keys()].find((id) => id !== leader)!;
-      assert.equal((await c.request(leader, "PUT", "/v1/kv/warm", "x")).status, 200);
-      const gate = gates.get(follower)!;
-      gate.open = false;
-      // Put a commits through the leader and the other follower; this follower's fsync of it is held.
-      assert.equal((await c.request(leader, "PUT", "/v1/kv/a", "1")).status, 200);
-      for (let i = 0; i < 200 && gate.parked === 0; i++) await sleep(5);
-      assert.equal(gate.parked, 1, "the follower's fsync of put a should be held at the gate");
-      // Put b's AppendEntries reach the follower during that fsync: its next Ready waits behind it.
-      assert.equal((await c.request(leader, "PUT", "/v1/kv/b", "2")).status, 200);
-      await sleep(200);
-      const w = state.get(follower)!;
-      w.notGone.length = 0;
-      w.checked = 0;
-      w.heldBack = 0;
-      gate.release();
-      for (let i = 0; i < 200 && w.checked === 0; i++) await sleep(5);
-      assert.ok(w.checked >= 1, "the follower should have written put b after acknowledging put a");
-      assert.equal(w.heldBack, 0, "the follower's ack of put a was still in the process when it began writing put b");
-    } finally {
-      await c.close();
-    }
-  });
-
-  it("the Ready that an fsync unblocks is handled in the fsync's own turn: a one-node put applies before any later immediate", async () => {
-    const gate = new Gate();
-    const lines: string[] = [];
-    gate.release();
-    const node = await oneNode("same-turn", gate, lines);
-    try {
-      for (let i = 0; i < 100 && (await node.cluster()).leaderId !== "n1"; i++) await sleep(20);
-      assert.equal((await node.cluster()).leaderId, "n1", lines.slice(-20).join("\n"));
-      gate.open = false;
-      const pending = put(node, "k", "v1");
-      for (let i = 0; i < 200 && gate.parked === 0; i++) await sleep(5);
-      assert.equal(gate.parked, 1, "the entry's fsync should be held at the gate");
-      // Release the fsync and queue an immediate at once. The one-node leader commits as soon as its own
-      // fsync is in (advance()); handled in the fsync's turn, the entry is applied before this immediate
-      // runs, so a stale read made there finds it. Before the fix the next Ready waited for a later turn.
-      gate.release();
-      const seen = await new Promise<Response>((resolve) => setImmediate(() => resolve(node.fetch(new Request("http://127.0.0.1/v1/kv/k?consistency=stale")))));
-      assert.equal(seen.status, 200, "the put was not applied in the turn its fsync resolved");
-      assert.equal(await seen.text(), "v1");
-      assert.equal((await pending).status, 200);
-    } finally {
-      await node.stop();
     }
   });
 });
