@@ -3,7 +3,7 @@
  * Human output by default; `--json` prints one JSON document per result (values base64, as the API).
  * Built on the SDK only (src/client), so what the CLI can do the SDK can do.
  */
-import { EdgeKvClient, EdgeKvError, text, toBase64, type KeySelector, type KeyValue, type TxnRequest } from "../client/index.ts";
+import { EdgeKvClient, EdgeKvError, text, toBase64, validateTxnRequest, type KeySelector, type KeyValue, type TxnRequest } from "../client/index.ts";
 
 /** Where a command writes, and how it reads stdin (`txn -` as UTF-8 text, `put KEY -` as bytes). */
 export interface CliIo {
@@ -165,6 +165,12 @@ export async function cmdTxn(c: EdgeKvClient, pos: string[], f: CliFlags, io: Cl
     req = JSON.parse(src) as TxnRequest;
   } catch {
     throw new UsageError("txn: the input is not valid JSON");
+  }
+  try {
+    // Refuse what the SDK would otherwise reshape (unknown fields, non-text put values): exit 2, not a silent write.
+    req = validateTxnRequest(req);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
   const r = await c.txn(req);
   if (f.json) show(io, r);

@@ -6,6 +6,7 @@
 import { Encoder } from "cbor-x";
 import { BadRequestError, CompactedError, CompareFailedError, EdgeKvError, UnavailableError } from "./errors.ts";
 import { readSse } from "./sse.ts";
+import { validateTxnRequest } from "./txn-validate.ts";
 import { CLIENT_DEFAULTS, Transport, type CallKind, type CallOptions, type RetryPolicy } from "./transport.ts";
 import {
   bytes,
@@ -221,8 +222,13 @@ export class EdgeKvClient {
     return r;
   }
 
-  /** Runs a txn (etcd semantics; a false compare is `succeeded: false`, not an error). */
+  /**
+   * Runs a txn (etcd semantics; a false compare is `succeeded: false`, not an error). Errors: `BadRequestError`
+   * (code `bad_request`, status 0, nothing sent) when `req` is not a `TxnRequest` (txn-validate.ts).
+   */
   async txn(req: TxnRequest, opts: CallOptions = {}): Promise<TxnResult> {
+    // Validate before rebuilding the body: the rebuild would silently drop unknown fields (u1 trial).
+    req = validateTxnRequest(req);
     const cbor = this.format === "cbor";
     const body = { compare: (req.compare ?? []).map((c) => compareToWire(c, cbor)), success: (req.success ?? []).map((o) => txnOpToWire(o, cbor)), failure: (req.failure ?? []).map((o) => txnOpToWire(o, cbor)) };
     const w = await this.structured("POST", "/v1/txn", "write", body, opts);

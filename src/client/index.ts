@@ -6,3 +6,4 @@ export { EdgeKvClient, type EdgeKvClientOptions, type ReadOptions } from "./clie
 export * from "./errors.ts";
 export * from "./types.ts";
 export { CLIENT_DEFAULTS, MAX_REDIRECTS, type CallOptions, type RetryPolicy } from "./transport.ts";
+export { validateTxnRequest } from "./txn-validate.ts";
