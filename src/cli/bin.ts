@@ -23,6 +23,7 @@ process.once("SIGINT", () => interrupt.abort());
 const code = await runCli(process.argv.slice(2), {
   out: (line) => void process.stdout.write(line + "\n"),
   err: (line) => void process.stderr.write(line + "\n"),
+  writeBytes: (b) => void process.stdout.write(b),
   env: process.env,
   readFile: (path) => readFile(path, "utf8"),
   readFileBytes: async (path) => new Uint8Array(await readFile(path)),

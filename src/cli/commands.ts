@@ -12,6 +12,8 @@ export interface CliIo {
   readStdin(): Promise<string>;
   /** All of stdin, byte for byte (no decoding, no newline handling). */
   readStdinBytes(): Promise<Uint8Array>;
+  /** Writes bytes to stdout exactly (no newline, no decoding), for `get KEY --raw`; absent = --raw unsupported. */
+  writeBytes?(b: Uint8Array): void;
 }
 
 /** How a command reads files: `txn FILE` as UTF-8 text, `put KEY --file PATH` as bytes. Both reject when unreadable. */
@@ -38,6 +40,7 @@ export interface CliFlags {
   count?: string;
   keys?: boolean;
   file?: string;
+  raw?: boolean;
 }
 
 /** A usage error: exit code 2, message printed with the command's help hint. */
@@ -81,12 +84,19 @@ function kvJson(kv: KeyValue): Record<string, unknown> {
 
 const show = (io: CliIo, v: unknown) => io.out(JSON.stringify(v, (_k, x) => (x instanceof Uint8Array ? toBase64(x) : x)));
 
-/** `get KEY`: prints the value (human) or the KeyValue (--json). Exit 1 with `not_found` when absent. */
+/**
+ * `get KEY`: prints the value (human, as UTF-8 text plus a newline), the KeyValue (--json), or the value's
+ * bytes exactly (--raw: no newline, no decoding, so binary values survive `> file`). Exit 1 with `not_found`
+ * when absent; --raw with --json is a usage error (exit 2).
+ */
 export async function cmdGet(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
-  need(pos, 1, "edgekv get KEY [--consistency C] [--revision N]");
+  need(pos, 1, "edgekv get KEY [--consistency C] [--revision N] [--raw]");
+  if (f.raw && f.json) throw new UsageError("--raw and --json are mutually exclusive");
+  if (f.raw && !io.writeBytes) throw new UsageError("--raw is not available here (no byte output)");
   const r = await c.get(pos[0], { consistency: consistency(f), revision: intFlag("revision", f.revision) });
   if (!r) throw new EdgeKvError("not_found", `key ${JSON.stringify(pos[0])} not found`, 404);
-  if (f.json) show(io, kvJson(r));
+  if (f.raw) io.writeBytes!(r.value);
+  else if (f.json) show(io, kvJson(r));
   else io.out(text(r.value));
   return 0;
 }

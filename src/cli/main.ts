@@ -15,7 +15,10 @@ export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
 
 /** One-line summary and usage of each command, for `--help`. */
 export const COMMAND_HELP: Record<string, string> = {
-  get: "edgekv get KEY [--consistency linearizable|lease|stale] [--revision N]\n  Print the value of KEY (exit 1, not_found, when absent).",
+  get:
+    "edgekv get KEY [--consistency linearizable|lease|stale] [--revision N] [--raw]\n" +
+    "  Print the value of KEY as text plus a newline (exit 1, not_found, when absent); with --raw write its bytes\n" +
+    "  to stdout exactly, no newline added (binary values: `edgekv get photo --raw > photo.jpg`).",
   put:
     "edgekv put KEY VALUE|- [--file PATH] [--lease ID] [--if-match MOD_REVISION | --if-absent]\n" +
     "  Write VALUE at KEY; --if-match is compare-and-swap, --if-absent create-only (exit 3 if the condition fails).\n" +
@@ -79,6 +82,7 @@ const OPTIONS = {
   count: { type: "string" },
   keys: { type: "boolean" },
   file: { type: "string" },
+  raw: { type: "boolean" },
 } as const;
 
 /** Runs the CLI with `argv` (without the program name); resolves with the exit code. Never throws. */
