@@ -1,9 +1,12 @@
 /**
  * Starts a local edgekv cluster of N node processes on 127.0.0.1 (`npm start`, `npm run cluster`,
- * `deno task cluster`, `bun run scripts/cluster.ts`) and keeps it running until Ctrl-C / SIGTERM, which
- * stops every node it started (SIGTERM, then SIGKILL after --stop-timeout-ms).
+ * `npx deno task cluster`, `npx bun run scripts/cluster.ts`) and keeps it running until Ctrl-C, SIGTERM or
+ * SIGHUP (the terminal closed), which stops every node it started (SIGTERM, then SIGKILL after
+ * --stop-timeout-ms).
  *
- *   --nodes N           members n1..nN (default 3; on an existing data dir, its member count)
+ *   --nodes N           members n1..nN, 1..7 (default 3; on an existing data dir, its member count); an even
+ *                       count starts with a warning: it tolerates no more failures than one node fewer
+ *                       (Raft majority quorum, as etcd's FAQ warns)
  *   --runtime R         bun | deno | node | mixed (one node per runtime, round-robin: n1 bun, n2 deno, n3 node)
  *                       default: bun when node_modules/.bin/bun exists (fastest start), else node
  *   --base-port P       client ports P..P+N-1, peer ports P+100..P+100+N-1 (default 8080, the CLI's default
@@ -11,8 +14,11 @@
  *   --data-dir D        default ./data/cluster; node nK keeps D/nK/ and logs to D/nK.log
  *   --stop-timeout-ms T SIGKILL nodes still running T ms after SIGTERM (default 10000)
  *
- * Writes D/cluster.json (each member's id, pid, runtime, client URL, peer URL, log path), prints one line
- * per member and `cluster ready: leader <id>` once every member's GET /v1/cluster names the same leader. The first
+ * Prints one line per member and `cluster ready: leader <id>` once every member's GET /v1/cluster names the
+ * same leader, and only then writes D/cluster.json (each member's id, pid, runtime, client URL, peer URL, log
+ * path): a start that fails (e.g. every node refused with data_dir_locked because another cluster runs on D)
+ * keeps the old file, which still describes the running cluster. A node refusing with data_dir_locked stops
+ * this start: the script prints the refusal, stops the nodes it started and exits 1. The first
  * start on an empty D bootstraps the cluster; later starts on the same D resume it (no bootstrap).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -39,9 +45,9 @@ interface ClusterFile {
   members: Array<{ id: string; pid: number; runtime: NodeRuntime; clientUrl: string; peerUrl: string; log: string }>;
 }
 
-const USAGE = `usage: cluster [--nodes N] [--runtime bun|deno|node|mixed] [--base-port P] [--data-dir D] [--stop-timeout-ms T]
+const USAGE = `usage: cluster [--nodes 1..7] [--runtime bun|deno|node|mixed] [--base-port P] [--data-dir D] [--stop-timeout-ms T]
 Starts N edgekv nodes on 127.0.0.1 (client ports P.., peer ports P+100..), writes D/cluster.json, and stops
-them on Ctrl-C. Defaults: 3 nodes, runtime bun if installed else node, base port 8080, data dir ./data/cluster.`;
+them on Ctrl-C, SIGTERM or SIGHUP. An even N starts with a warning. Defaults: 3 nodes, runtime bun if installed else node, base port 8080, data dir ./data/cluster.`;
 
 function fail(msg: string): never {
   process.stderr.write(`cluster: ${msg}\n${USAGE}\n`);
@@ -62,7 +68,7 @@ function parseArgs(argv: string[]): Options {
     if (flag === "--help" || flag === "-h") {
       process.stdout.write(USAGE + "\n");
       process.exit(0);
-    } else if (flag === "--nodes") o.nodes = int(1, 9);
+    } else if (flag === "--nodes") o.nodes = int(1, 7);
     else if (flag === "--base-port") o.basePort = int(1, 65_000);
     else if (flag === "--stop-timeout-ms") o.stopTimeoutMs = int(0, 600_000);
     else if (flag === "--data-dir") o.dataDir = value();
@@ -112,6 +118,9 @@ async function main(): Promise<void> {
   for (const rt of o.runtime === "mixed" ? (["bun", "deno", "node"] as const) : [o.runtime]) {
     if (!runtimeAvailable(rt)) fail(`runtime ${rt} is not installed (npm install brings bun and deno as devDependencies)`);
   }
+  if (n % 2 === 0) {
+    process.stderr.write(`cluster: warning: ${n} nodes tolerate no more failures than ${n - 1} (a majority of ${n} is ${n / 2 + 1}); prefer an odd count\n`);
+  }
   const bootstrap = previous === undefined;
   const clusterSecret = previous?.clusterSecret || `local-${crypto.randomUUID()}`;
   // Through the environment, not argv: `ps` shows arguments to every local user.
@@ -124,6 +133,8 @@ async function main(): Promise<void> {
 
   const children = new Map<string, ChildProcess>();
   let stopping = false;
+  /** Set when a node refused with data_dir_locked: another process owns this data dir. */
+  let locked = false;
   const members: ClusterFile["members"] = [];
   for (const m of plans) {
     const [cmd, baseArgs] = nodeCommand(m.runtime);
@@ -137,21 +148,24 @@ async function main(): Promise<void> {
       children.delete(m.id);
       if (stopping) return;
       // Show why (e.g. "Is port 8081 in use?") instead of only where to look.
-      const fatal = readFileSync(logPath, "utf8").split("\n").filter((l) => /fatal|error/i.test(l)).slice(-2).join("\n  ");
+      // `edgekv: <code>: ...` is how node.ts reports a refusal (data_dir_locked, invalid configuration).
+      const lines = readFileSync(logPath, "utf8").split("\n");
+      if (lines.some((l) => l.startsWith("edgekv: data_dir_locked:"))) locked = true;
+      const fatal = lines.filter((l) => /fatal|error|^edgekv: /i.test(l)).slice(-2).join("\n  ");
       process.stdout.write(`${m.id} exited (${signal ?? `status ${code}`}); see ${logPath}${fatal ? `\n  ${fatal}` : ""}\n`);
     });
     members.push({ id: m.id, pid: child.pid ?? -1, runtime: m.runtime, clientUrl: loopbackUrl(m.clientPort), peerUrl: loopbackUrl(m.peerPort), log: logPath });
   }
   const file: ClusterFile = { clusterId: "edgekv", clusterSecret, createdAt: previous?.createdAt ?? new Date().toISOString(), startedAt: new Date().toISOString(), members };
-  writeFileSync(filePath, JSON.stringify(file, null, 2) + "\n");
   for (const m of members) process.stdout.write(`${m.id}  ${m.runtime.padEnd(4)}  pid ${m.pid}  client ${m.clientUrl}  peer ${m.peerUrl}  log ${m.log}\n`);
   process.stdout.write(`${bootstrap ? "bootstrapping a new" : "resuming the"} cluster in ${dataDir} (Ctrl-C stops it)\n`);
 
-  const stopAll = async (why: string) => {
+  const stopAll = async (why: string, code = 0) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`${why}: stopping ${children.size} node(s)\n`);
+    // Signal first, print after: on SIGHUP the terminal may be gone, and a write must not stop the stop.
     for (const c of children.values()) c.kill("SIGTERM");
+    process.stdout.write(`${why}: stopping ${children.size} node(s)\n`);
     const deadline = Date.now() + o.stopTimeoutMs;
     while (children.size > 0 && Date.now() < deadline) await sleep(50);
     for (const [id, c] of children) {
@@ -159,16 +173,26 @@ async function main(): Promise<void> {
       c.kill("SIGKILL");
     }
     process.stdout.write("stopped\n");
-    process.exit(0);
+    process.exit(code);
   };
   process.on("SIGINT", () => void stopAll("SIGINT"));
   process.on("SIGTERM", () => void stopAll("SIGTERM"));
+  // A closing terminal sends SIGHUP; the nodes are detached (own session), so only this script can stop them.
+  process.on("SIGHUP", () => void stopAll("SIGHUP"));
+  // Writes to a closed terminal fail with EIO/EPIPE; ignore them rather than die with the nodes still running.
+  process.stdout.on("error", () => {});
+  process.stderr.on("error", () => {});
 
   // Bounded wait for a leader: 60 s covers a cold start of tsx/deno on a slow machine.
   const deadline = Date.now() + 60_000;
   while (!stopping && Date.now() < deadline) {
+    if (locked) {
+      process.stdout.write(`${dataDir} is in use by another edgekv process (data_dir_locked); cluster.json left as it was\n`);
+      await stopAll("data dir locked", 1);
+      return;
+    }
     if (children.size === 0) {
-      process.stdout.write("every node exited; see the logs above\n");
+      process.stdout.write("every node exited; see the logs above (cluster.json left as it was)\n");
       process.exit(1);
     }
     // Ready = every member names the same leader, so every URL printed above serves reads and writes.
@@ -177,12 +201,18 @@ async function main(): Promise<void> {
     const leader = alive[0] ?? "";
     if (leader !== "" && alive.every((l) => l === leader)) {
       const down = members.filter((m) => !children.has(m.id)).map((m) => m.id);
+      // Only now: our nodes run and agree, so the pids and ports written are the live ones.
+      writeFileSync(filePath, JSON.stringify(file, null, 2) + "\n");
       process.stdout.write(`cluster ready: leader ${leader}${down.length > 0 ? ` (without ${down.join(", ")}: exited)` : ""}\n`);
       return;
     }
     await sleep(200);
   }
-  if (!stopping) process.stdout.write("no leader after 60 s; the nodes keep trying (see their logs)\n");
+  if (!stopping) {
+    // Our nodes are running (not refused), so record them: Ctrl-C aside, cluster.json is how a user finds the pids.
+    if (children.size > 0) writeFileSync(filePath, JSON.stringify(file, null, 2) + "\n");
+    process.stdout.write("no leader after 60 s; the nodes keep trying (see their logs)\n");
+  }
 }
 
 main().catch((e: unknown) => {
