@@ -119,7 +119,7 @@ async function main(): Promise<void> {
     if (!runtimeAvailable(rt)) fail(`runtime ${rt} is not installed (npm install brings bun and deno as devDependencies)`);
   }
   if (n % 2 === 0) {
-    process.stderr.write(`cluster: warning: ${n} nodes tolerate no more failures than ${n - 1} (a majority of ${n} is ${n / 2 + 1}); prefer an odd count\n`);
+    process.stderr.write(`cluster: warning: ${n} nodes tolerate no more failures than ${n - 1} would (a majority of ${n} is ${n / 2 + 1}); prefer an odd count\n`);
   }
   const bootstrap = previous === undefined;
   const clusterSecret = previous?.clusterSecret || `local-${crypto.randomUUID()}`;
