@@ -64,8 +64,8 @@ export function peersProblem(c: Config, origin: (key: ConfigKey) => string): [Co
   return undefined;
 }
 
-/** Scheme, lower-case host and port of a peer URL (`http://Host:7000/` and `http://host:7000` are one). */
-function urlKey(raw: string): string {
+/** Scheme, lower-case host and port of a peer URL (`http://Host:7000/` and `http://host:7000` are one); unparsable text lower-cased without a trailing slash. Pure. */
+export function urlKey(raw: string): string {
   try {
     const u = new URL(raw);
     return `${u.protocol}//${u.host}`;

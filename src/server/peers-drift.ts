@@ -9,6 +9,7 @@
  * take no part in Raft. The node used to apply this rule silently; this module words it for the log.
  */
 import type { NodeId } from "../raft/types.ts";
+import { urlKey } from "../config/peers.ts";
 
 /** Inputs of {@link peersDrift}. */
 export interface PeersDriftInput {
@@ -61,14 +62,4 @@ export function peersDrift(input: PeersDriftInput): PeersDrift | undefined {
     level,
     message: `peers differs from the membership stored in data dir ${input.dataDir}; the stored membership wins (peers and bootstrap only form a new cluster): ${parts.join("; ")}`,
   };
-}
-
-/** Scheme, lower-case host and port of a URL (trailing slash ignored). */
-function urlKey(raw: string): string {
-  try {
-    const u = new URL(raw);
-    return `${u.protocol}//${u.host}`;
-  } catch {
-    return raw.toLowerCase().replace(/\/$/, "");
-  }
 }
