@@ -32,16 +32,18 @@ values, one process, no HTTP or peers. Prints ms per entry for each half and CPU
   --puts N                 puts in all (default 20000)
   --wal-pages N            wal_autocheckpoint pages; 0 leaves the default, --wal-pages=-1 passes 0 (never) (default 0)
   --checkpoint-worker 0|1  1: checkpoints on a worker thread and wal_autocheckpoint=0, as a node does (default 0)
+  --pragmas SQL            extra statements run on the connection after open, e.g. "PRAGMA cache_size=-65536"
   -h, --help               this text
 
 Exit status: 0 done, 1 failed, 2 bad arguments.`;
-const cli = commandLine(USAGE, { keys: { type: "string" }, batch: { type: "string" }, puts: { type: "string" }, "wal-pages": { type: "string" }, "checkpoint-worker": { type: "string" } });
+const cli = commandLine(USAGE, { keys: { type: "string" }, batch: { type: "string" }, puts: { type: "string" }, "wal-pages": { type: "string" }, "checkpoint-worker": { type: "string" }, pragmas: { type: "string" } });
 const keys = cli.int("keys", 100_000, 1, 100_000_000);
 const batch = cli.int("batch", 20, 1, 100_000);
 const puts = cli.int("puts", 20_000, 1, 100_000_000);
 const walPages = cli.int("wal-pages", 0, -1, 1_000_000_000); // 0: leave the default; -1: pass 0 (never auto-checkpoint)
 // 1: checkpoints on a worker thread (runtime-adapters/wal-checkpointer.ts) and wal_autocheckpoint=0, as a node does
 const checkpointWorker = cli.int("checkpoint-worker", 0, 0, 1) === 1;
+const pragmas = cli.str("pragmas", "");
 
 function keyOf(i: number): Uint8Array {
   const s = `key-${String(i).padStart(8, "0")}`;
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "edgekv-bench-wp-"));
   try {
     const db = await openSqlite(join(dir, "edgekv.db"));
+    if (pragmas) db.exec(pragmas);
     if (walPages !== 0) db.exec(`PRAGMA wal_autocheckpoint=${Math.max(0, walPages)}`);
     const log = new SqliteRaftLog(db);
     const kv = new KvStateMachine(db, { decode: decodeCommand });
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
     db.close();
     const per = (ms: number) => (ms / puts).toFixed(4);
     process.stdout.write(
-      `${currentRuntime()}: ${puts} puts in batches of ${batch} over ${keys} keys${walPages ? `, wal_autocheckpoint=${walPages}` : ""}${checkpointer ? `, checkpoint worker (${checkpointer.counts().rounds} rounds, ${checkpointer.counts().truncates} truncates)` : ""}: ` +
+      `${currentRuntime()}: ${puts} puts in batches of ${batch} over ${keys} keys${walPages ? `, wal_autocheckpoint=${walPages}` : ""}${pragmas ? `, ${pragmas}` : ""}${checkpointer ? `, checkpoint worker (${checkpointer.counts().rounds} rounds, ${checkpointer.counts().truncates} truncates)` : ""}: ` +
         `${Math.round(puts / (wallMs / 1000))} puts/s; ms/entry persist ${per(persistMs)}, apply ${per(applyMs)}, CPU ${per(cpu)}\n`,
     );
   } finally {
