@@ -62,6 +62,10 @@ async function main(): Promise<void> {
   }
   const ports = await createNodePorts({ logLevel: config.logLevel, name: config.nodeId });
   ports.log("info", `starting on ${currentRuntime()}: data ${config.dataDir}, peers ${JSON.stringify(config.peers)}`);
+  if (currentRuntime() === "bun" && process.env.MIMALLOC_PURGE_HOLES === undefined) {
+    // Read by Bun's allocator at process start only, so a hint is all this process can do (docs/deploy.md).
+    ports.log("info", "MIMALLOC_PURGE_HOLES is not set: Bun's allocator spends about a quarter of this node's CPU under writes; start it with MIMALLOC_PURGE_HOLES=0 (docs/deploy.md, \"Bun's allocator\")");
+  }
   const node = await EdgeNode.open(config, ports).catch((e: unknown) => {
     // The data dir disagrees with the configuration (another cluster id): a configuration error, exit 2.
     if (e instanceof ConfigError) {

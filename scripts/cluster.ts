@@ -25,7 +25,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
+import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
 
 interface Options {
   nodes?: number;
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     const logPath = join(dataDir, `${m.id}.log`);
     const fd = openSync(logPath, "a");
     // detached: a terminal Ctrl-C reaches only this script, which then stops each node once with SIGTERM.
-    const child = spawn(cmd, [...baseArgs, ...memberArgs(m, plans, { bootstrap })], { cwd: repoRoot, env, stdio: ["ignore", fd, fd], detached: true });
+    const child = spawn(cmd, [...baseArgs, ...memberArgs(m, plans, { bootstrap })], { cwd: repoRoot, env: nodeEnv(m.runtime, env), stdio: ["ignore", fd, fd], detached: true });
     closeSync(fd);
     children.set(m.id, child);
     child.on("exit", (code, signal) => {

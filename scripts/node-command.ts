@@ -32,6 +32,19 @@ export function nodeCommand(rt: NodeRuntime, root = repoRoot): [string, string[]
   return [nodeBin, ["--import", pathToFileURL(join(root, "node_modules/tsx/dist/loader.mjs")).href, entry]];
 }
 
+/**
+ * Environment a node process on runtime `rt` is started with: `base` (default this process's environment)
+ * plus, for Bun, `MIMALLOC_PURGE_HOLES=0` unless `base` sets it. Bun's allocator (its mimalloc fork) by
+ * default discards the free blocks inside partly used pages every 100 ms; under a steady write load that
+ * cost a node 25-30 % of its CPU per committed put (a background thread doing the discards, then page faults
+ * when the blocks are reused; docs/bench.md "Bun's allocator"). The option is read once at process start,
+ * so it has to be in the environment, not set from code. Whole free pages are still returned to the OS.
+ */
+export function nodeEnv(rt: NodeRuntime, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  if (rt !== "bun" || base.MIMALLOC_PURGE_HOLES !== undefined) return { ...base };
+  return { ...base, MIMALLOC_PURGE_HOLES: "0" };
+}
+
 /** One member of a local cluster: its id, ports and data dir. */
 export interface MemberPlan {
   id: string;

@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, repoRoot } from "../node-command.ts";
+import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot } from "../node-command.ts";
 
 /** Folder of the anchor scripts: `shared/anchors` beside the repo clone (CI layout), or EDGEKV_ANCHORS. */
 export const anchorsDir = resolve(process.env.EDGEKV_ANCHORS ?? join(repoRoot, "..", "shared", "anchors"));
@@ -57,7 +57,7 @@ export class EdgeCluster {
     const baseArgs = [...this.runtimeFlags, ...rtArgs];
     const fd = openSync(join(this.dir, `${m.plan.id}.log`), "a");
     const all = this.members.map((x) => x.plan);
-    const child = spawn(cmd, [...baseArgs, ...memberArgs(m.plan, all, { bootstrap })], { cwd: repoRoot, env: this.env, stdio: ["ignore", fd, fd], detached: true });
+    const child = spawn(cmd, [...baseArgs, ...memberArgs(m.plan, all, { bootstrap })], { cwd: repoRoot, env: nodeEnv(m.plan.runtime, this.env), stdio: ["ignore", fd, fd], detached: true });
     closeSync(fd);
     live.add(child);
     child.on("exit", () => live.delete(child));

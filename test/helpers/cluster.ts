@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EdgeKvClient } from "../../src/client/index.ts";
 import { type ClusterView, fetchClusterView } from "./cluster-view.ts";
-import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, repoRoot, runtimeOf } from "../../scripts/node-command.ts";
+import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeOf } from "../../scripts/node-command.ts";
 
 export type { NodeRuntime } from "../../scripts/node-command.ts";
 
@@ -103,7 +103,7 @@ export class TestCluster {
     const fd = openSync(m.logPath, "a");
     const child = spawn(cmd, [...base, ...memberArgs(m.plan, all, { bootstrap, clusterId: "edgekv-test", extra: this.options.extraArgs })], {
       cwd: repoRoot,
-      env: { ...process.env, EDGEKV_CLUSTER_SECRET: this.secret },
+      env: nodeEnv(m.plan.runtime, { ...process.env, EDGEKV_CLUSTER_SECRET: this.secret }),
       stdio: ["ignore", fd, fd],
     });
     closeSync(fd);

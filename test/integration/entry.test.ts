@@ -116,6 +116,33 @@ describe(`node.ts on ${runtime}`, () => {
     assert.match(r.err(), /stopped/);
   });
 
+  it("on Bun, a node started without MIMALLOC_PURGE_HOLES logs how to set it; with it set, it does not", { skip: runtime !== "bun" }, async () => {
+    const logs: Record<string, string> = {};
+    for (const value of [undefined, "0"]) {
+      const dir = mkdtempSync(join(tmpdir(), "edgekv-entry-"));
+      dirs.push(dir);
+      const [clientPort, peerPort] = await freePorts(2);
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(process.env)) if (k !== "MIMALLOC_PURGE_HOLES" && v !== undefined) env[k] = v;
+      if (value !== undefined) env.MIMALLOC_PURGE_HOLES = value;
+      const [cmd, base] = nodeCommand(runtime);
+      const child = spawn(cmd, [...base, "--client-port", String(clientPort), "--peer-port", String(peerPort)], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+      started.push(child);
+      let out = "";
+      let err = "";
+      child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      const deadline = Date.now() + 60_000;
+      while (!out.includes("serving clients") && Date.now() < deadline && child.exitCode === null) await sleep(50);
+      assert.match(out, /serving clients/, err);
+      child.kill("SIGKILL");
+      logs[value ?? "unset"] = err;
+    }
+    assert.match(logs.unset, /MIMALLOC_PURGE_HOLES is not set: .*MIMALLOC_PURGE_HOLES=0/);
+    assert.doesNotMatch(logs["0"], /MIMALLOC_PURGE_HOLES/);
+    assert.match(logs["0"], /starting on bun/);
+  });
+
   it("a second process on a data dir in use exits 1 with data_dir_locked; kill -9 of the owner frees it", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgekv-lock-"));
     dirs.push(dir);

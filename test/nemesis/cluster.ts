@@ -13,6 +13,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { LinkProxy } from "./proxy.ts";
 import { type ClusterView, fetchClusterView, getJson } from "../helpers/cluster-view.ts";
+import { nodeEnv } from "../../scripts/node-command.ts";
 
 export { getJson, type ClusterView };
 
@@ -188,7 +189,7 @@ export class NemesisCluster {
     ];
     const [cmd, pre] = nodeCommand(m.runtime);
     const fd = openSync(m.log, "a");
-    const proc = spawn(cmd, [...pre, ...args], { cwd: repoRoot, stdio: ["ignore", fd, fd], env: { ...process.env, ...this.options.env } });
+    const proc = spawn(cmd, [...pre, ...args], { cwd: repoRoot, stdio: ["ignore", fd, fd], env: nodeEnv(m.runtime, { ...process.env, ...this.options.env }) });
     closeSync(fd);
     m.proc = proc;
     m.paused = false;

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ConfigError, configHelp, isHelpRequested, loadConfig } from "../../src/config/load.ts";
 import { CONFIG_FIELDS, envName, flagName } from "../../src/config/schema.ts";
-import { memberArgs } from "../../scripts/node-command.ts";
+import { memberArgs, nodeEnv } from "../../scripts/node-command.ts";
 
 const files: Record<string, string> = {
   "/etc/edgekv.yaml": "peerPort: 7100\nheartbeatIntervalMs: 100\npeers:\n  n1: http://127.0.0.1:7001\n  n2: http://127.0.0.1:7002\n",
@@ -196,5 +196,16 @@ describe("configuration", () => {
     assert.equal(isHelpRequested(["--peer-port", "1"]), false);
     assert.equal(envName("electionTimeoutMsMin"), "EDGEKV_ELECTION_TIMEOUT_MS_MIN");
     assert.equal(flagName("alertP999Ms"), "--alert-p999-ms");
+  });
+});
+
+describe("nodeEnv (scripts/node-command.ts)", () => {
+  it("adds MIMALLOC_PURGE_HOLES=0 for Bun nodes only, keeps a value the caller set, and copies the rest", () => {
+    const base = { EDGEKV_CLUSTER_SECRET: "s", PATH: "/bin" };
+    assert.deepEqual(nodeEnv("bun", base), { EDGEKV_CLUSTER_SECRET: "s", PATH: "/bin", MIMALLOC_PURGE_HOLES: "0" });
+    assert.deepEqual(nodeEnv("node", base), base);
+    assert.deepEqual(nodeEnv("deno", base), base);
+    assert.equal(nodeEnv("bun", { ...base, MIMALLOC_PURGE_HOLES: "1" }).MIMALLOC_PURGE_HOLES, "1");
+    assert.equal("MIMALLOC_PURGE_HOLES" in base, false, "the caller's object is not changed");
   });
 });
