@@ -11,7 +11,9 @@
  * `compacted`/`future_revision`/`lease_not_found`, KvError (`session_expired`: the client's session was
  * evicted, pick a new client id), SCENARIOS.md C10 (`not_member`), C23 (`outcome_unknown`), RFC 9110
  * §15.5.9 / RFC 6585 §5 (`request_timeout` 408, `headers_too_large` 431: answered by the runtime's HTTP
- * server before a request reaches the app, where the runtime lets us write the body; docs/api.md).
+ * server before a request reaches the app, where the runtime lets us write the body; docs/api.md),
+ * `response_too_large` 413 (a read's answer above the node's maxResponseBytes, src/kv/answer-size.ts; 413
+ * as for a body too large, the request is what asks for too much).
  */
 export const API_ERROR_STATUS = {
   bad_request: 400,
@@ -27,6 +29,7 @@ export const API_ERROR_STATUS = {
   compacted: 410,
   compare_failed: 412,
   payload_too_large: 413,
+  response_too_large: 413,
   not_leader: 421,
   too_many_requests: 429,
   headers_too_large: 431,

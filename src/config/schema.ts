@@ -71,6 +71,7 @@ export const CONFIG_FIELDS = {
   queueDepth: { kind: "int", schema: positiveInt, default: 1000, unit: "requests", help: "most queued proposals; past it clients get 429/503" },
   maxKeyBytes: { kind: "int", schema: positiveInt, default: 4096, unit: "bytes", help: "largest key" },
   maxValueBytes: { kind: "int", schema: positiveInt, default: MIB, unit: "bytes", help: "largest value" },
+  maxResponseBytes: { kind: "int", schema: z.number().int().min(64 * 1024), default: 16 * MIB, unit: "bytes", help: "largest answer of a range or txn read (key + value bytes, plus 64 per key); a larger one is refused with 413 response_too_large before it is read (use limit and paging)" },
   readOnly: { kind: "enum", schema: z.enum(["safe", "lease"]), default: "safe", unit: "", help: "linearizable read mode: safe (ReadIndex quorum round) or lease (leader lease)" },
   alertP50Ms: { kind: "number", schema: z.number().positive(), default: 10, unit: "ms", help: "alert when p50 request latency exceeds this" },
   alertP99Ms: { kind: "number", schema: z.number().positive(), default: 100, unit: "ms", help: "alert when p99 request latency exceeds this" },
@@ -115,6 +116,8 @@ export interface Config {
   queueDepth: number;
   maxKeyBytes: number;
   maxValueBytes: number;
+  /** Largest answer of a range / txn read, bytes (key + value bytes + 64 per key; src/kv/answer-size.ts). */
+  maxResponseBytes: number;
   readOnly: "safe" | "lease";
   alertP50Ms: number;
   alertP99Ms: number;

@@ -13,6 +13,7 @@ import { Sessions } from "./sessions.ts";
 import type { SqlDriver, SqlStatement } from "./sql-driver.ts";
 import { KvStore, asBytes } from "./store.ts";
 import { Writer, readRange, stampRevision } from "./ops.ts";
+import { answerBytes, answerBytesBound, checkAnswerBytes, rangeAnswerBytes } from "./answer-size.ts";
 import { validateRangeRequest, validateRequest } from "./validate.ts";
 import {
   DEFAULT_KV_LIMITS,
@@ -27,6 +28,7 @@ import {
   type LeaseInfo,
   type RangeRequest,
   type RangeResult,
+  type RequestOp,
   type WatchEvent,
 } from "./types.ts";
 
@@ -363,6 +365,21 @@ export class KvStateMachine {
   /** Reads applied state (never proposed). See `readRange` in ops.ts for errors. */
   range(req: RangeRequest): RangeResult {
     return readRange(this.store, req, this.limits);
+  }
+
+  /**
+   * Refuses a read whose answer would be above `maxResponseBytes` (key + value bytes plus 64 per key,
+   * answer-size.ts) with KvError `response_too_large`, measured on the current state from lengths only:
+   * a range request before `range`, or a txn / deleteRange (`prevKv`) before it is proposed. Requests whose
+   * answer cannot exceed the limit (one key, no reads) cost no query. Never used at apply (the limit is
+   * the node's, not the log's).
+   */
+  checkAnswerSize(req: RangeRequest | RequestOp, maxResponseBytes: number): void {
+    if (answerBytesBound(req, this.limits) <= maxResponseBytes) return;
+    const storeRevision = this.store.revision();
+    const compactRevision = this.store.compactRevision();
+    const bytes = "op" in req ? answerBytes(this.store, req, this.limits, storeRevision, compactRevision) : rangeAnswerBytes(this.store, req, this.limits, storeRevision, compactRevision);
+    checkAnswerBytes(bytes, maxResponseBytes);
   }
 
   /** A live lease's granted TTL and, with `withKeys`, its attached keys. Throws KvError `lease_not_found`. */

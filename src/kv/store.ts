@@ -208,6 +208,24 @@ export class KvStore {
     return this.stmt(sql).get(...rangeSql(range, "key").params, revision)?.n as number;
   }
 
+  /**
+   * What `rangeCurrent` (revision 0) or `rangeAt` (revision > 0) would return, measured without loading it:
+   * `{ keys, bytes }` = number of keys and the sum of key + value lengths (keys only with `keysOnly`) of the
+   * first `limit` keys (0 = all). Reads only lengths, as `eventsFitting` does, so a read can be refused for
+   * its size before any value is loaded (answer-size.ts; a 48 MB answer froze a leader, docs/nemesis.md).
+   */
+  rangeSize(range: KeyRange, revision: number, limit: number, keysOnly: boolean): { keys: number; bytes: number } {
+    const n = keysOnly ? "length(key)" : "length(key) + ifnull(length(value), 0)";
+    const inner =
+      revision === 0
+        ? `SELECT ${n} AS n FROM kv_keys WHERE ${rangeSql(range, "key").cond} ORDER BY key LIMIT ?`
+        : `SELECT ${keysOnly ? "length(h.key)" : "length(h.key) + ifnull(length(h.value), 0)"} AS n FROM ${latestAt(range)} ` +
+          `JOIN kv_history h ON h.key = m.key AND h.revision = m.rev WHERE h.kind = ${EVENT_PUT} ORDER BY h.key LIMIT ?`;
+    const params = revision === 0 ? [...rangeSql(range, "key").params] : [...rangeSql(range, "key").params, revision];
+    const r = this.stmt(`SELECT COUNT(*) AS keys, ifnull(SUM(n), 0) AS bytes FROM (${inner})`).get(...params, limit > 0 ? limit : -1);
+    return { keys: (r?.keys as number) ?? 0, bytes: (r?.bytes as number) ?? 0 };
+  }
+
   /** Up to `limit` events with revision >= fromRevision in a range, ordered by (revision, sub). */
   events(range: KeyRange, fromRevision: number, limit: number): Array<WatchEvent & { revision: number }> {
     const { cond, params } = rangeSql(range, "key");

@@ -254,7 +254,9 @@ export type KvErrorCode =
   | "too_many_ops"
   | "bad_request"
   | "duplicate_key_in_txn"
-  | "session_expired";
+  | "session_expired"
+  /** A read's answer is above the node's maxResponseBytes (answer-size.ts); raised before proposing or reading, never at apply. */
+  | "response_too_large";
 
 /**
  * A deterministic request error: every replica reaches the same one, so apply reports it as the entry's

@@ -109,9 +109,6 @@ export interface NodePorts {
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
 }
 
-/** Header marking a request forwarded by a follower, so it is never forwarded twice. */
-const FORWARDED_HEADER = "x-edgekv-forwarded";
-
 /**
  * >>> EDGEKV_UNSAFE_BUG: a deliberately wrong rule for checker self-tests, read once from the environment
  * (Node/Bun `process.env`, Deno `Deno.env`); never from the config file or a flag, so it cannot be enabled
@@ -404,7 +401,11 @@ export class EdgeNode implements KvService {
    * are forwarded to it when this node is a follower; no known leader -> 503 `no_leader` with Retry-After.
    */
   async fetch(request: Request): Promise<Response> {
-    if (this.needsLeader(request) && !request.headers.has(FORWARDED_HEADER)) {
+    // No request header opts out of forwarding: a request forwarded to us arrives through the peer
+    // transport's onForward, which calls the API directly (`start`), never this method, so a request here is
+    // always a client's. (An `x-edgekv-forwarded` header once marked forwards; a client sending it made a
+    // follower answer 421 instead of forwarding, docs/nemesis.md.)
+    if (this.needsLeader(request)) {
       const st = this.raft.status();
       if (st.role !== "leader") {
         // A removed member no longer hears a leader: say why it refuses, not `no_leader` (SCENARIOS.md C10).
@@ -447,9 +448,7 @@ export class EdgeNode implements KvService {
           // (one peer stream, each answered on its own; docs/peer-protocol.md "Forward batches"). Reads
           // that need the leader may stream (a large range): one stream each.
           if (request.method !== "GET" && request.method !== "HEAD") return replyResponse(await this.transport.forwardCall(st.leaderId, forwardCallOf(request, body), signal));
-          const headers = new Headers(request.headers);
-          headers.set(FORWARDED_HEADER, this.id);
-          const fwd = new Request(request.url, { method: request.method, headers, body, signal: request.signal });
+          const fwd = new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
           return await this.transport.forward(st.leaderId, fwd, signal);
         } catch (err) {
           const e = err as Error;
@@ -1033,14 +1032,30 @@ export class EdgeNode implements KvService {
     return (await this.propose(req, opts)) as PutResult;
   }
 
-  /** See KvService.deleteRange. */
+  /** See KvService.deleteRange. With `prevKv`, an answer above maxResponseBytes is refused before proposing (`checkAnswerSize`). */
   async deleteRange(req: DeleteRangeRequest, opts?: WriteOptions): Promise<DeleteResult> {
+    this.checkAnswerSize(req);
     return (await this.propose(req, opts)) as DeleteResult;
   }
 
-  /** See KvService.txn. */
+  /** See KvService.txn. A txn whose reads would answer above maxResponseBytes is refused before proposing (`checkAnswerSize`). */
   async txn(req: TxnRequest, opts?: WriteOptions): Promise<TxnResult> {
+    this.checkAnswerSize(req);
     return (await this.propose(req, opts)) as TxnResult;
+  }
+
+  /**
+   * `413 response_too_large` when the answer of `req` would be above `maxResponseBytes`, measured from
+   * key and value lengths on this node's state before anything is read, proposed or encoded (src/kv/
+   * answer-size.ts: a 48 MB answer held the event loop 10-13 s, docs/nemesis.md). A txn is measured on the
+   * leader's state when proposed, so every replica applies the same log whatever its own limit.
+   */
+  private checkAnswerSize(req: RangeRequest | DeleteRangeRequest | TxnRequest): void {
+    try {
+      this.kv.checkAnswerSize(req, this.config.maxResponseBytes);
+    } catch (err) {
+      throw toApiError(err);
+    }
   }
 
   /** See KvService.range: ReadIndex by default; `stale` serves local state and reports how stale. */
@@ -1048,6 +1063,7 @@ export class EdgeNode implements KvService {
     await this.readBarrier(opts);
     let result: ServiceRangeResult;
     try {
+      this.kv.checkAnswerSize(req, this.config.maxResponseBytes);
       result = this.kv.range(req);
     } catch (err) {
       throw toApiError(err);

@@ -1,0 +1,106 @@
+/**
+ * The size of a read's answer, measured before it is built: a range (or the ranges and `prevKv` deletes of
+ * a txn) is summed from key and value lengths alone (KvStore.rangeSize), so an answer above the node's
+ * `maxResponseBytes` is refused before any value is loaded or encoded. Why: one 48 MB txn answer held a
+ * leader's event loop for 10-13 s (reading, JSON-encoding and writing it) and cost a leader change each
+ * time (docs/nemesis.md, break session); etcd bounds answers the same way with gRPC's message size limits.
+ *
+ * Pure (no clock, no I/O besides the store's SQL): the limit is a parameter. Nothing here runs at apply
+ * time: a txn is measured on the proposing node's state before it is proposed, so every replica still
+ * applies the same entries the same way whatever its own limit.
+ */
+import { compareHolds } from "./ops.ts";
+import type { KvStore } from "./store.ts";
+import { validateRangeRequest } from "./validate.ts";
+import { KvError, type KvLimits, type RangeRequest, type RequestOp } from "./types.ts";
+
+/**
+ * Bytes counted per key of an answer besides its key and value, bytes: the revision fields, lease and the
+ * JSON around them (the same allowance as a watch page, KvStore.eventsFitting).
+ */
+export const ANSWER_KEY_OVERHEAD_BYTES = 64;
+
+/**
+ * Bytes of the kvs a range read would answer: for each of the first `limit` keys its key + value length
+ * (key only with `keysOnly`) + ANSWER_KEY_OVERHEAD_BYTES; 0 for `countOnly`. A read the store would refuse
+ * (bad range, compacted or future revision) measures 0 here, so the read itself reports its own error.
+ * `storeRevision` / `compactRevision`: the store's, for deciding between live table and history.
+ */
+export function rangeAnswerBytes(store: KvStore, req: RangeRequest, limits: KvLimits, storeRevision: number, compactRevision: number): number {
+  if (req.countOnly) return 0;
+  let range;
+  try {
+    range = validateRangeRequest(req, limits);
+  } catch (err) {
+    if (err instanceof KvError) return 0;
+    throw err;
+  }
+  const rev = req.revision ?? 0;
+  if (rev > storeRevision || (rev > 0 && rev < compactRevision)) return 0;
+  const { keys, bytes } = store.rangeSize(range, rev === storeRevision ? 0 : rev, req.limit ?? 0, req.keysOnly === true);
+  return bytes + keys * ANSWER_KEY_OVERHEAD_BYTES;
+}
+
+/**
+ * Bytes of the kvs a request op would answer, on the store's current state: a range as `rangeAnswerBytes`;
+ * a deleteRange with `prevKv` its live keys with values; a txn the ops of the branch its compares choose
+ * now (nested txns likewise); a put 0 (its `prevKv` is one key, bounded by the key and value limits). An
+ * estimate for a txn: its ranges may also see its own earlier puts (bounded by the request size), and the
+ * state may change before it applies.
+ */
+export function answerBytes(store: KvStore, op: RequestOp, limits: KvLimits, storeRevision: number, compactRevision: number): number {
+  switch (op.op) {
+    case "range":
+      return rangeAnswerBytes(store, op, limits, storeRevision, compactRevision);
+    case "deleteRange":
+      return op.prevKv ? rangeAnswerBytes(store, { key: op.key, rangeEnd: op.rangeEnd }, limits, storeRevision, compactRevision) : 0;
+    case "txn": {
+      let succeeded: boolean;
+      try {
+        succeeded = op.compare.every((c) => compareHolds(store, c));
+      } catch (err) {
+        if (err instanceof KvError) return 0;
+        throw err;
+      }
+      let total = 0;
+      for (const x of succeeded ? op.success : op.failure) total += answerBytes(store, x, limits, storeRevision, compactRevision);
+      return total;
+    }
+    default:
+      return 0;
+  }
+}
+
+/**
+ * An upper bound of `answerBytes` from the request alone, without reading the store: a single-key range
+ * (no `rangeEnd`) is at most maxKeyBytes + maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES, a put 0, a txn the
+ * sum over both branches, any multi-key range or `prevKv` delete unbounded (Infinity). Lets the common
+ * requests (one-key GET, conditional PUT) skip the measuring queries.
+ */
+export function answerBytesBound(op: RangeRequest | RequestOp, limits: KvLimits): number {
+  if (!("op" in op) || op.op === "range") {
+    if (op.countOnly) return 0;
+    return op.rangeEnd === undefined || op.rangeEnd.length === 0 ? limits.maxKeyBytes + limits.maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES : Infinity;
+  }
+  if (op.op === "deleteRange") return !op.prevKv ? 0 : op.rangeEnd === undefined || op.rangeEnd.length === 0 ? limits.maxKeyBytes + limits.maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES : Infinity;
+  if (op.op === "txn") {
+    let total = 0;
+    for (const x of op.success) total += answerBytesBound(x, limits);
+    for (const x of op.failure) total += answerBytesBound(x, limits);
+    return total;
+  }
+  return 0;
+}
+
+/**
+ * Throws KvError `response_too_large` when `bytes` (an `answerBytes` figure) is above `maxResponseBytes`;
+ * the message names both and how to read less (`limit` and paging from the last key, etcd's pagination).
+ */
+export function checkAnswerBytes(bytes: number, maxResponseBytes: number): void {
+  if (bytes <= maxResponseBytes) return;
+  throw new KvError(
+    "response_too_large",
+    `the answer would hold about ${bytes} bytes of keys and values, above the limit of ${maxResponseBytes} bytes (maxResponseBytes); ` +
+      `read fewer keys: set limit and page on from the last key returned, or use keysOnly / countOnly`,
+  );
+}
