@@ -2,7 +2,9 @@
  * edgekv node entry point: `bun run node.ts`, `deno run -A node.ts`, `npx tsx node.ts` (or
  * `node --import tsx node.ts`). Loads the configuration (src/config: defaults < YAML < EDGEKV_* env < flags),
  * opens the node (src/server/node.ts), serves the client API on clientHost:clientPort with the runtime's own
- * HTTP server, and stops gracefully on SIGTERM/SIGINT (leadership transfer first, then the listener).
+ * HTTP server, and stops gracefully on SIGTERM/SIGINT (leadership transfer first, then the listener). A repeat
+ * within 1.5 s is the same request (`npx tsx`/`npx bun run` deliver one Ctrl-C twice); a later one, or a
+ * third, exits at once with status 130 (runtime-adapters/signals.ts).
  *
  * With no node id and no peers configured it runs a single-node cluster: node id "n1", bootstrapped with
  * itself as the only voter, data in ./data. Exit status: 0 after a graceful stop, 1 on a fatal error,
