@@ -12,6 +12,7 @@ import { readSnapshotBody } from "./snapshot-body.ts";
 import type { PeerServerContext } from "./peer-http2-server.ts";
 import { deliverMessageChunk } from "./peer-message-frames.ts";
 import { decodeForwardBatch, serveForwardBatch } from "./peer-forward-batch.ts";
+import { joinBytes } from "./peer-http2-streams.ts";
 
 function refusal(status: number, code: string, message: string): Response {
   return new Response(JSON.stringify({ error: { code, message } }), { status, headers: { "content-type": "application/json", [PEER_HEADERS.peerError]: code } });
@@ -110,15 +111,7 @@ async function forward(ctx: PeerServerContext, req: Request): Promise<Response> 
     if (size > ctx.maxFrameBytes) return refusal(413, "payload_too_large", `forwarded body over ${ctx.maxFrameBytes} bytes`);
     parts.push(c);
   }
-  let body: Uint8Array<ArrayBuffer> | undefined;
-  if (method !== "GET" && method !== "HEAD") {
-    body = new Uint8Array(size);
-    let off = 0;
-    for (const p of parts) {
-      body.set(p, off);
-      off += p.length;
-    }
-  }
+  const body = method === "GET" || method === "HEAD" ? undefined : (joinBytes(parts, size) as Uint8Array<ArrayBuffer>);
   const response = await ctx.forward(new Request(`http://peer${path}`, { method, headers, body }));
   const out = new Headers();
   response.headers.forEach((v, k) => {

@@ -19,7 +19,7 @@ import http2 from "node:http2";
 import { CodecError, decodeCbor, encodeCbor } from "../../src/codec/cbor.ts";
 import { FRAME_HEADER_BYTES, FrameDecoder } from "../../src/codec/frame.ts";
 import { PEER_HEADERS, PEER_PATHS, PeerRequestError, type ForwardCall, type ForwardReply } from "../../src/server/transport.ts";
-import { readRefusal } from "./peer-http2-streams.ts";
+import { drainOrClose, joinBytes, readRefusal } from "./peer-http2-streams.ts";
 
 /** Calls per batch: a turn with more sends several batches (bounds the leader's work per stream). */
 export const FORWARD_BATCH_MAX_CALLS = 128;
@@ -243,35 +243,13 @@ export function sendForwardBatch(
       // the session's memory (see `forward` in peer-http2.ts).
       for (let off = 0; off < body.length; off += WRITE_PIECE_BYTES) {
         if (stream.destroyed || stream.closed) return;
-        if (!stream.write(body.subarray(off, off + WRITE_PIECE_BYTES))) {
-          await new Promise<void>((r) => {
-            const go = () => {
-              stream.off("drain", go);
-              stream.off("close", go);
-              r();
-            };
-            stream.on("drain", go);
-            stream.on("close", go);
-          });
-        }
+        if (!stream.write(body.subarray(off, off + WRITE_PIECE_BYTES))) await drainOrClose(stream);
       }
       if (stream.destroyed || stream.closed) return;
       uploaded = true;
       stream.end();
     })();
   });
-}
-
-function joinBytes(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 /** What `createForwardBatcher` needs from the transport. */

@@ -10,7 +10,7 @@ import type { Message, NodeId, SnapshotMeta } from "../../src/raft/types.ts";
 import { PEER_HEADERS, PEER_PATHS } from "../../src/server/transport.ts";
 import { admissionProblem } from "./peer-auth.ts";
 import { readSnapshotBody } from "./snapshot-body.ts";
-import { noDelay } from "./peer-http2-streams.ts";
+import { joinBytes, noDelay } from "./peer-http2-streams.ts";
 import { deliverMessageChunk } from "./peer-message-frames.ts";
 import { deferDestroyOnDeno } from "./http2-teardown.ts";
 import { decodeForwardBatch, serveForwardBatch } from "./peer-forward-batch.ts";
@@ -199,7 +199,7 @@ async function serveForward(ctx: PeerServerContext, stream: ServerHttp2Stream, h
       parts.push(c as Uint8Array);
     }
     if (refused) return;
-    const body = method === "GET" || method === "HEAD" ? undefined : (concat(parts, size) as Uint8Array<ArrayBuffer>);
+    const body = method === "GET" || method === "HEAD" ? undefined : (joinBytes(parts, size) as Uint8Array<ArrayBuffer>);
     const response = await ctx.forward(new Request(`http://peer${path}`, { method, headers: h, body }));
     const out: Record<string, string | number> = { ":status": response.status };
     response.headers.forEach((v, k) => {
@@ -248,7 +248,7 @@ async function serveForwardBatchStream(ctx: PeerServerContext, stream: ServerHtt
   }
   let calls;
   try {
-    calls = decodeForwardBatch(concat(parts, size));
+    calls = decodeForwardBatch(joinBytes(parts, size));
   } catch (e) {
     return refuse(stream, 400, "bad_request", (e as Error).message);
   }
@@ -258,15 +258,4 @@ async function serveForwardBatchStream(ctx: PeerServerContext, stream: ServerHtt
     if (!stream.closed && !stream.destroyed) stream.write(frame);
   }, ctx.log, ctx.maxFrameBytes);
   if (!stream.closed && !stream.destroyed) stream.end();
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

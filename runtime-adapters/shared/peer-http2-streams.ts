@@ -71,8 +71,29 @@ export function noDelay(socket: unknown): void {
 /** Largest piece handed to a forward stream in one write: bounds what a reset can leave queued. */
 export const FORWARD_WRITE_BYTES = 64 * 1024;
 
+/**
+ * The bytes of `parts` as one array: `parts[0]` itself when it is the only one (no copy), else a new array
+ * of them in order (empty for none). `sizeBytes`: their total length, when the caller already counted it.
+ * Joins a body or a reply that arrived in chunks (forward streams, forward batches and their replies).
+ */
+export function joinBytes(parts: Uint8Array[], sizeBytes?: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  let size = sizeBytes;
+  if (size === undefined) {
+    size = 0;
+    for (const p of parts) size += p.length;
+  }
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
 /** Resolves on the stream's next 'drain' or 'close', removing both listeners (a loop must not pile them up). */
-function drainOrClose(stream: http2.ClientHttp2Stream): Promise<void> {
+export function drainOrClose(stream: http2.ClientHttp2Stream): Promise<void> {
   return new Promise<void>((resolve) => {
     const done = () => {
       stream.off("drain", done);
