@@ -127,7 +127,7 @@ export interface ClusterView {
 /** Liveness / readiness answer (`/healthz`, `/readyz`). `ok=false` is served with 503. */
 export interface HealthStatus {
   ok: boolean;
-  /** Why not ok/ready (e.g. "no leader", "catching up"). */
+  /** Why not ok/ready; for `/readyz` a stable code (src/server/readiness.ts NotReadyReason, e.g. "no_leader"). */
   reason?: string;
   /** Free-form details shown in the JSON (e.g. leaderId, appliedIndex). */
   details?: Record<string, string | number | boolean>;

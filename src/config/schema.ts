@@ -61,6 +61,7 @@ export const CONFIG_FIELDS = {
   snapshotIntervalMs: { kind: "int", schema: ms, default: 3_600_000, unit: "ms", help: "take a snapshot at least this often" },
   snapshotOffLoopBytes: { kind: "int", schema: z.number().int().min(0), default: 16 * MIB, unit: "bytes", help: "a database at least this large is snapshotted on a worker thread (its own connection) so writes go on meanwhile; smaller ones in place (0 = always on a worker)" },
   maxPayloadEntries: { kind: "int", schema: positiveInt, default: 1000, unit: "entries", help: "most entries in one AppendEntries" },
+  readyLagEntriesMax: { kind: "int", schema: z.number().int().min(0), default: 1000, unit: "entries", help: "GET /readyz answers 503 catching_up while the applied index is more than this many entries behind the leader's commit index (one AppendEntries' worth by default)" },
   replicationTimeoutMs: { kind: "int", schema: ms, default: 5000, unit: "ms", help: "give up on a replication round trip after this long" },
   peerReconnectMsMin: { kind: "int", schema: ms, default: 1000, unit: "ms", help: "first peer reconnect backoff (doubles, with jitter)" },
   peerReconnectMsMax: { kind: "int", schema: ms, default: 60_000, unit: "ms", help: "largest peer reconnect backoff" },
@@ -106,6 +107,8 @@ export interface Config {
   snapshotIntervalMs: number;
   snapshotOffLoopBytes: number;
   maxPayloadEntries: number;
+  /** `/readyz` lag bound, entries (src/server/readiness.ts `catching_up`). */
+  readyLagEntriesMax: number;
   replicationTimeoutMs: number;
   peerReconnectMsMin: number;
   peerReconnectMsMax: number;

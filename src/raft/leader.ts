@@ -246,7 +246,7 @@ export class LeaderState {
     const readSeq = this.readOnly.latestSeq();
     for (const [to, pr] of this.prs) {
       // Never tell a follower to commit past what it is known to hold (it may have a divergent tail).
-      this.n.send({ type: "heartbeat", to, commit: Math.min(pr.matchIndex, this.n.log.committed), readSeq });
+      this.n.send({ type: "heartbeat", to, commit: Math.min(pr.matchIndex, this.n.log.committed), readSeq, leaderCommit: this.n.log.committed });
     }
   }
 

@@ -139,6 +139,12 @@ export interface HeartbeatMessage extends MessageBase {
   type: "heartbeat";
   commit: number;
   readSeq: number;
+  /**
+   * The leader's own commit index, uncapped. Informational only: the core never commits from it (it may be
+   * past what the follower holds); the server reads it to judge how far behind the leader this follower is
+   * (`/readyz`, src/server/readiness.ts). Absent from older senders.
+   */
+  leaderCommit?: number;
 }
 
 export interface HeartbeatResponseMessage extends MessageBase {

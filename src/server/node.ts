@@ -68,6 +68,9 @@ import { WatchHub, openWatch } from "./watch.ts";
 import { clusterView, memberAddresses, nodeMetricsText, type MemberAddress } from "./cluster-view.ts";
 import { checkJoinIdentity } from "./identity.ts";
 import { peersDrift } from "./peers-drift.ts";
+import { PeerReachability } from "./peer-reachability.ts";
+import { readinessOf } from "./readiness.ts";
+import { removedByPeerView } from "./removal-check.ts";
 import { ConfigError } from "../config/load.ts";
 import { WriteBehindSql } from "./unsafe-write-behind.ts";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.ts";
@@ -167,6 +170,17 @@ export class EdgeNode implements KvService {
   private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
   private fsyncSumS = 0;
   private removed = false;
+  /**
+   * Set when `removed` was learned from another member's view (`checkMembership`), not from applying a
+   * configuration without this node: undone if a leader contacts this node again (it is in its progress).
+   */
+  private removedByPeer = false;
+  /** Highest uncapped commit index a leader's heartbeat announced (HeartbeatMessage.leaderCommit). */
+  private leaderCommitSeen = 0;
+  /** Outbound reachability per peer (warn once per outage); grace = 2 election timeouts. */
+  private readonly reachability: PeerReachability;
+  private checkingMembership = false;
+  private lastMembershipCheckMs = -Infinity;
   private markerWritten = false;
   /** Held from `open` until `stop` returns (src/server/data-dir-lock.ts). */
   private dataDirLock: DataDirLock | undefined;
@@ -216,6 +230,7 @@ export class EdgeNode implements KvService {
       createRng(seed),
     );
     this.lastSnapshotIndex = latestSnapshot(ports.snapshotFiles, snapshotDir)?.meta.index ?? 0;
+    this.reachability = new PeerReachability(2 * config.electionTimeoutMsMax);
     this.app = createApp(this, {
       maxValueBytes: config.maxValueBytes,
       requestTimeoutMs: config.requestTimeoutMs,
@@ -525,6 +540,8 @@ export class EdgeNode implements KvService {
       this.reportUnreachablePeers();
     }
     this.announceSelf();
+    for (const line of this.reachability.observe(now, this.transport.peerStatus())) this.ports.log("warn", line);
+    this.checkMembership(now);
     this.schedule();
   }
 
@@ -546,7 +563,12 @@ export class EdgeNode implements KvService {
         this.ports.log("warn", `dropping InstallSnapshot from ${from}: file ${describeRef(m)} not received yet`);
         continue;
       }
-      if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") this.lastLeaderContactMs = Date.now();
+      if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") {
+        this.lastLeaderContactMs = Date.now();
+        if (m.type === "heartbeat" && m.leaderCommit !== undefined && m.leaderCommit > this.leaderCommitSeen) this.leaderCommitSeen = m.leaderCommit;
+        // A leader sends to its configuration's members only: a removal learned from a peer's view was wrong.
+        if (this.removedByPeer) this.unmarkRemovedByPeer(from);
+      }
       try {
         this.raft.step(m);
       } catch (err) {
@@ -756,10 +778,58 @@ export class EdgeNode implements KvService {
     this.refreshPeers();
     const cs = this.kv.confState();
     const member = cs.voters.includes(this.id) || cs.votersOutgoing.includes(this.id) || cs.learners.includes(this.id);
-    if (!member && !this.removed) {
-      this.removed = true;
-      this.ports.log("warn", `this node (${this.id}) was removed from the cluster; it now refuses client requests with not_member`);
+    if (!member) this.markRemoved("it applied a configuration without itself");
+    else if (this.removedByPeer) this.unmarkRemovedByPeer("its applied configuration");
+  }
+
+  /** Enters the removed state once (SCENARIOS.md C10): client requests get `not_member`, `/readyz` 503. */
+  private markRemoved(why: string, byPeer = false): void {
+    if (this.removed) {
+      if (!byPeer) this.removedByPeer = false; // applied: final
+      return;
     }
+    this.removed = true;
+    this.removedByPeer = byPeer;
+    this.ports.log("warn", `this node (${this.id}) was removed from the cluster (${why}); it now refuses client requests with not_member, reports not ready and forwards nothing`);
+  }
+
+  private unmarkRemovedByPeer(source: string): void {
+    this.removed = false;
+    this.removedByPeer = false;
+    this.ports.log("warn", `this node (${this.id}) is a member after all (heard from ${source}); serving again`);
+  }
+
+  /**
+   * A removed follower or learner never applies its removal: the leader drops it from its progress as soon
+   * as the removal is appended (Raft thesis §4.1), so no commit index reaches it. Like etcd, where members
+   * refuse a removed member's messages and it stops, the node asks: while it believes it is a member but
+   * has heard no leader for an election timeout, every 2 s it reads one peer's cluster view (over the peer
+   * transport) and takes `removedByPeerView`'s verdict. Covers a node that was down during its removal.
+   */
+  private checkMembership(nowMs: number): void {
+    if (this.removed || this.fatal || this.checkingMembership || this.raft.status().role === "leader") return;
+    if (nowMs - this.lastMembershipCheckMs < ANNOUNCE_RETRY_MS - 1000) return;
+    const heard = this.lastLeaderContactMs;
+    if (heard !== null && Date.now() - heard <= this.config.electionTimeoutMsMax) return;
+    const cs = this.kv.confState();
+    if (![...cs.voters, ...cs.votersOutgoing, ...cs.learners].includes(this.id)) return; // not joined yet
+    const peers = Object.entries(this.transport.peerStatus()).filter(([, p]) => p.outbound === "open").map(([id]) => id);
+    if (peers.length === 0) return;
+    this.lastMembershipCheckMs = nowMs;
+    this.checkingMembership = true;
+    const peer = peers[Math.floor(Math.random() * peers.length)]!;
+    const req = new Request("http://edgekv.internal/v1/cluster", { method: "GET" });
+    this.transport
+      .forward(peer, req, AbortSignal.timeout(2000))
+      .then(async (res) => {
+        if (!res.ok) return void (await res.body?.cancel());
+        const verdict = removedByPeerView(this.id, this.kv.appliedIndex(), await res.json());
+        if (verdict && !this.stopped) this.markRemoved(`member ${peer}'s view: ${verdict}`, true);
+      })
+      .catch((err) => this.ports.log("debug", `asking ${peer} for its cluster view failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.checkingMembership = false;
+      });
   }
 
   /**
@@ -1245,15 +1315,27 @@ export class EdgeNode implements KvService {
     return { ok: true, details: { id: this.id } };
   }
 
-  /** See KvService.readiness: a member with a known leader, applied up to the commit index it knows. */
+  /**
+   * See KvService.readiness and src/server/readiness.ts: a member with a leader it heard within the
+   * election timeout, whose stream to that leader is up, applied to within `readyLagEntriesMax` of the
+   * leader's commit index. Reasons are stable codes (docs/api.md "Health").
+   */
   async readiness(): Promise<HealthStatus> {
     const st = this.raft.status();
-    const details = { id: this.id, leaderId: st.leaderId, commitIndex: st.commitIndex, appliedIndex: this.kv.appliedIndex() };
-    if (this.fatal) return { ok: false, reason: "fatal error", details };
-    if (this.removed) return { ok: false, reason: "not a member", details };
-    if (!st.leaderId) return { ok: false, reason: "no leader", details };
-    if (this.kv.appliedIndex() < st.commitIndex) return { ok: false, reason: "catching up", details };
-    return { ok: true, details };
+    return readinessOf({
+      id: this.id,
+      isLeader: st.role === "leader",
+      leaderId: st.leaderId,
+      commitIndex: st.commitIndex,
+      appliedIndex: this.kv.appliedIndex(),
+      leaderCommitIndex: this.leaderCommitSeen,
+      fatal: this.fatal !== undefined,
+      removed: this.removed,
+      sinceLeaderHeardMs: this.lastLeaderContactMs === null ? null : Date.now() - this.lastLeaderContactMs,
+      leaderStreamDownMs: st.leaderId && st.leaderId !== this.id ? this.reachability.downForMs(st.leaderId, performance.now()) : 0,
+      electionTimeoutMs: this.config.electionTimeoutMsMax,
+      lagEntriesMax: this.config.readyLagEntriesMax,
+    });
   }
 
   /** See KvService.metricsText. */
