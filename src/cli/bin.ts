@@ -1,6 +1,6 @@
 /**
  * Process entry of the `edgekv` CLI (bin/edgekv.mjs loads it): wires `runCli` to argv, stdout/stderr,
- * the environment, files, stdin (text for `txn -`, bytes for `put KEY -`) and Ctrl-C, then exits with its code once output is flushed.
+ * the environment, files, stdin (text for `txn -`, bytes for `put KEY -`) and Ctrl-C/SIGTERM, then exits with its code once output is flushed.
  */
 import process from "node:process";
 import { readFile } from "node:fs/promises";
@@ -19,7 +19,9 @@ async function readStdin(): Promise<string> {
 }
 
 const interrupt = new AbortController();
+// Ends a running watch or lease keepalive (exit 0); a second signal kills the process as usual.
 process.once("SIGINT", () => interrupt.abort());
+process.once("SIGTERM", () => interrupt.abort());
 const code = await runCli(process.argv.slice(2), {
   out: (line) => void process.stdout.write(line + "\n"),
   err: (line) => void process.stderr.write(line + "\n"),

@@ -41,6 +41,7 @@ export interface CliFlags {
   keys?: boolean;
   file?: string;
   raw?: boolean;
+  once?: boolean;
 }
 
 /** A usage error: exit code 2, message printed with the command's help hint. */
@@ -195,20 +196,20 @@ export async function cmdTxn(c: EdgeKvClient, pos: string[], f: CliFlags, io: Cl
   return r.succeeded ? 0 : 3;
 }
 
-/** `lease grant TTL | keepalive ID | revoke ID | ttl ID [--keys]`. */
-export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+/** `lease grant TTL | keepalive ID [--once] | revoke ID | ttl ID [--keys]`; `signal` ends a keepalive loop (Ctrl-C). */
+export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, signal?: AbortSignal): Promise<number> {
   const [sub, arg] = pos;
-  const usage = "edgekv lease grant TTL_SECONDS | keepalive ID | revoke ID | ttl ID [--keys]";
+  const usage = "edgekv lease grant TTL_SECONDS | keepalive ID [--once] | revoke ID | ttl ID [--keys]";
   if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
+  if (f.once && sub !== "keepalive") throw new UsageError("--once applies to lease keepalive only");
   if (sub === "grant") {
     const ttl = intFlag("TTL_SECONDS", arg)!;
     const r = await c.leaseGrant(ttl);
     if (f.json) show(io, r);
     else io.out(`lease ${r.id} granted with TTL ${r.ttl}s`);
   } else if (sub === "keepalive") {
-    const r = await c.leaseKeepAlive(arg);
-    if (f.json) show(io, r);
-    else io.out(`lease ${r.id} kept alive, TTL ${r.ttl}s`);
+    if (f.once) showKeptAlive(io, f, await c.leaseKeepAlive(arg));
+    else return await keepAliveLoop(c, arg, f, io, signal);
   } else if (sub === "revoke") {
     const r = await c.leaseRevoke(arg);
     if (f.json) show(io, r);
@@ -219,6 +220,57 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
     else io.out(`lease ${r.id} remaining ${r.ttl}s of ${r.grantedTtl}s${r.keys ? `, keys: ${r.keys.join(" ")}` : ""}`);
   } else throw new UsageError(`usage: ${usage}`);
   return 0;
+}
+
+function showKeptAlive(io: CliIo, f: CliFlags, r: { id: string; ttl: number }): void {
+  if (f.json) show(io, r);
+  else io.out(`lease ${r.id} kept alive, TTL ${r.ttl}s`);
+}
+
+/** Shortest pause between two renewals, ms (a 1 s TTL renews every 333 ms; never a busy loop). */
+const MIN_RENEW_INTERVAL_MS = 100;
+
+/** Resolves after `ms`, or at once (false) when `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/**
+ * `lease keepalive ID`: renews the lease at a third of its TTL (etcdctl `lease keep-alive` renews at TTL/3
+ * too), one output line per renewal, until `signal` aborts (exit 0) or the lease is gone: `lease_not_found`
+ * (expired or revoked) is thrown, so the CLI exits 1 with that code. A failed renewal of another kind (no
+ * leader, node down, after the SDK's own retries) is reported on stderr and tried again at the next turn;
+ * once no renewal has succeeded for a whole TTL the lease has expired on the server, and the last error is
+ * thrown. Bounded: every call has a deadline of at most one TTL, and the loop ends when the lease does.
+ */
+async function keepAliveLoop(c: EdgeKvClient, id: string, f: CliFlags, io: CliIo, signal?: AbortSignal): Promise<number> {
+  let ttlMs = 0;
+  let lastRenewedAtMs = Date.now();
+  for (;;) {
+    try {
+      // The first call has no TTL yet: the client's own deadline applies.
+      const r = await c.leaseKeepAlive(id, { signal, ...(ttlMs > 0 ? { timeoutMs: ttlMs } : {}) });
+      lastRenewedAtMs = Date.now();
+      ttlMs = r.ttl * 1000;
+      showKeptAlive(io, f, r);
+    } catch (err) {
+      if (signal?.aborted) return 0;
+      if (!(err instanceof EdgeKvError) || err.code === "lease_not_found" || ttlMs === 0 || Date.now() - lastRenewedAtMs >= ttlMs) throw err;
+      io.err(`warning: lease ${id} not renewed: ${err.code}: ${err.message}; retrying`);
+    }
+    if (!(await pause(Math.max(MIN_RENEW_INTERVAL_MS, Math.floor(ttlMs / 3)), signal))) return 0;
+  }
 }
 
 /** `watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]`: prints events until N events or Ctrl-C. */

@@ -28,7 +28,10 @@ export const COMMAND_HELP: Record<string, string> = {
   del: "edgekv del KEY [--if-match MOD_REVISION] | --prefix P | --start A [--end B]\n  Delete a key or a range.",
   range: "edgekv range --prefix P | --start A [--end B] [--limit N] [--keys-only] [--count-only] [--revision N] [--consistency C]\n  List keys and values (end exclusive; no end = every key >= A).",
   txn: "edgekv txn FILE|-\n  Run a transaction from JSON: {\"compare\":[{\"key\",\"target\",\"result\",\"value\"}],\"success\":[{\"op\":\"put\",\"key\",\"value\"}],\"failure\":[...]}\n  (exit 3 when the compares fail).",
-  lease: "edgekv lease grant TTL_SECONDS | keepalive ID | revoke ID | ttl ID [--keys]\n  Manage leases.",
+  lease:
+    "edgekv lease grant TTL_SECONDS | keepalive ID [--once] | revoke ID | ttl ID [--keys]\n" +
+    "  Manage leases. keepalive renews the lease every third of its TTL, one line per renewal, until Ctrl-C or\n" +
+    "  SIGTERM (exit 0) or until the lease is gone (exit 1, lease_not_found); --once renews it once.",
   watch: "edgekv watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]\n  Print changes as they happen (until N events, or Ctrl-C).",
   members: "edgekv members [list] | add ID PEER_URL CLIENT_URL | promote ID | remove ID | transfer-leader ID\n  Show or change the cluster membership.",
   status: "edgekv status\n  Show each endpoint's view: id, leader, term, commit and applied index, revision.",
@@ -58,7 +61,7 @@ export interface CliEnv extends CliIo, CliFiles {
   env: Record<string, string | undefined>;
   /** fetch for the SDK (tests inject the app). */
   fetch?: typeof fetch;
-  /** Aborts a running `watch` (Ctrl-C). */
+  /** Aborts a running `watch` or `lease keepalive` (Ctrl-C, SIGTERM). */
   signal?: AbortSignal;
 }
 
@@ -83,6 +86,7 @@ const OPTIONS = {
   keys: { type: "boolean" },
   file: { type: "string" },
   raw: { type: "boolean" },
+  once: { type: "boolean" },
 } as const;
 
 /** Runs the CLI with `argv` (without the program name); resolves with the exit code. Never throws. */
@@ -136,7 +140,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
       case "txn":
         return await cmdTxn(client, pos, flags, io, io.readFile);
       case "lease":
-        return await cmdLease(client, pos, flags, io);
+        return await cmdLease(client, pos, flags, io, io.signal);
       case "watch":
         return await cmdWatch(client, pos, flags, io, io.signal);
       case "members":

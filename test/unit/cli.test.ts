@@ -131,7 +131,7 @@ describe("cli: commands", () => {
     const id = (JSON.parse(g.out[0]) as { id: string }).id;
     await run("put", "lk", "v", "--lease", id);
     assert.deepEqual((await run("lease", "ttl", id, "--keys")).out, [`lease ${id} remaining 30s of 30s, keys: lk`]);
-    assert.deepEqual((await run("lease", "keepalive", id)).out, [`lease ${id} kept alive, TTL 30s`]);
+    assert.deepEqual((await run("lease", "keepalive", id, "--once")).out, [`lease ${id} kept alive, TTL 30s`]);
     assert.deepEqual((await run("lease", "revoke", id)).out, [`lease ${id} revoked, 1 keys deleted (revision 2)`]);
     assert.equal((await run("lease", "ttl", id)).code, 1);
   });

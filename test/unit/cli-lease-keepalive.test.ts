@@ -1,0 +1,129 @@
+/**
+ * `edgekv lease keepalive ID` renews until interrupted or until the lease is gone (etcdctl `lease
+ * keep-alive`), `--once` renews once: runCli in-process against the API served on 127.0.0.1 (real fetch),
+ * and the CLI as a real process of the running runtime stopped by SIGTERM. The stub service's lease TTLs
+ * never run down, so "gone" is a revoke.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import process from "node:process";
+import { serveHttp, type HttpServerHandle } from "../../runtime-adapters/serve.ts";
+import { currentRuntime } from "../../runtime-adapters/runtime.ts";
+import { createApp } from "../../src/api/app.ts";
+import { runCli } from "../../src/cli/main.ts";
+import { StubKvService } from "./api-stub-service.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (bounded by `ms`) until `ok()` holds. */
+async function until(ok: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok() && Date.now() < deadline) await sleep(20);
+}
+
+describe("cli: lease keepalive against a served API", () => {
+  const service = new StubKvService();
+  let server: HttpServerHandle | undefined;
+  const started: number[] = [];
+  before(async () => {
+    server = await serveHttp({ host: "127.0.0.1", port: 0, closeGraceMs: 100, fetch: createApp(service).fetch });
+  });
+  after(async () => {
+    for (const pid of started) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already exited
+      }
+    }
+    await server?.close();
+  });
+
+  /** Starts runCli; `out`/`err` fill as it prints, `code` resolves with its exit code. */
+  const start = (argv: string[], signal?: AbortSignal) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = runCli(["--endpoints", server!.url, ...argv], {
+      out: (l) => out.push(l),
+      err: (l) => err.push(l),
+      env: {},
+      readFile: async () => "",
+      readFileBytes: async () => new Uint8Array(0),
+      readStdin: async () => "",
+      readStdinBytes: async () => new Uint8Array(0),
+      ...(signal ? { signal } : {}),
+    });
+    return { out, err, code };
+  };
+  const grant = async (ttlSeconds: number) => String((await service.leaseGrant({ ttlSeconds })).id);
+
+  it("renews at a third of the TTL until the lease is revoked, then exits 1 with lease_not_found", async () => {
+    const id = await grant(1);
+    const t0 = Date.now();
+    const run = start(["lease", "keepalive", id]);
+    await until(() => run.out.length >= 3, 10_000);
+    const elapsedMs = Date.now() - t0;
+    assert.deepEqual(run.out.slice(0, 3), [`lease ${id} kept alive, TTL 1s`, `lease ${id} kept alive, TTL 1s`, `lease ${id} kept alive, TTL 1s`]);
+    // Three renewals are two pauses of ~333 ms: not one call after another, and well inside the TTL.
+    assert.ok(elapsedMs >= 600, `three renewals after ${elapsedMs} ms`);
+    await service.leaseRevoke(Number(id));
+    const code = await Promise.race([run.code, sleep(10_000).then(() => "still renewing")]);
+    assert.equal(code, 1);
+    assert.match(run.err.at(-1) ?? "", /^error: lease_not_found: /);
+  });
+
+  it("stops with exit 0 when interrupted (Ctrl-C), printing one JSON document per renewal with --json", async () => {
+    const id = await grant(1);
+    const ac = new AbortController();
+    const run = start(["--json", "lease", "keepalive", id], ac.signal);
+    await until(() => run.out.length >= 2, 10_000);
+    ac.abort();
+    const code = await Promise.race([run.code, sleep(10_000).then(() => "still renewing")]);
+    assert.equal(code, 0);
+    assert.ok(run.out.length >= 2);
+    for (const line of run.out) assert.deepEqual(JSON.parse(line), { id, ttl: 1, grantedTtl: 1 });
+    assert.deepEqual(run.err, []);
+  });
+
+  it("--once renews once and exits 0; a missing lease exits 1 at once; --once elsewhere is a usage error", async () => {
+    const id = await grant(5);
+    const once = start(["lease", "keepalive", id, "--once"]);
+    assert.equal(await once.code, 0);
+    assert.deepEqual(once.out, [`lease ${id} kept alive, TTL 5s`]);
+    const missing = start(["lease", "keepalive", "424242"]);
+    assert.equal(await missing.code, 1);
+    assert.deepEqual(missing.out, []);
+    assert.match(missing.err[0], /^error: lease_not_found: /);
+    const misuse = start(["lease", "ttl", id, "--once"]);
+    assert.equal(await misuse.code, 2);
+    assert.match(misuse.err[0], /--once applies to lease keepalive only/);
+    const help = start(["lease", "--help"]);
+    assert.equal(await help.code, 0);
+    assert.match(help.out.join("\n"), /keepalive ID \[--once\][\s\S]*every third of its TTL/);
+  });
+
+  it(`as a real process on ${currentRuntime()}: renews until SIGTERM, then exits 0`, async () => {
+    const id = await grant(1);
+    const root = new URL("../..", import.meta.url).pathname;
+    const bin = join(root, "bin/edgekv.mjs");
+    const rt = currentRuntime();
+    const [cmd, pre]: [string, string[]] = rt === "bun" ? [join(root, "node_modules/.bin/bun"), [bin]] : rt === "deno" ? [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", bin]] : [process.execPath, [bin]];
+    const child = spawn(cmd, [...pre, "--endpoints", server!.url, "lease", "keepalive", id], { stdio: ["ignore", "pipe", "pipe"] });
+    started.push(child.pid!);
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Uint8Array) => (out += new TextDecoder().decode(d)));
+    child.stderr!.on("data", (d: Uint8Array) => (err += new TextDecoder().decode(d)));
+    const exited = new Promise<string>((r) => child.on("exit", (c, sig) => r(c === null ? `signal ${sig}` : String(c))));
+    await until(() => out.split("\n").filter(Boolean).length >= 2 || child.exitCode !== null, 60_000);
+    assert.equal(out.split("\n").filter(Boolean).slice(0, 2).join("|"), `lease ${id} kept alive, TTL 1s|lease ${id} kept alive, TTL 1s`, err);
+    child.kill("SIGTERM");
+    const code = await Promise.race([exited, sleep(10_000).then(() => "still running")]);
+    // Deno's child_process reports a child it signalled as killed by the signal even when it exited 0.
+    const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
+    assert.ok(code === "0" || (isDenoParent && code === "signal SIGTERM"), `exit ${code}: ${err}`);
+    assert.equal(err, "");
+  });
+});
