@@ -1,7 +1,7 @@
 /**
  * Typed errors of the edgekv SDK. Every failure the SDK reports is an `EdgeKvError` whose `code` is one of
  * the API's stable codes (src/api/errors.ts, docs/api.md) or an SDK-side one (`network`, `timeout`,
- * `aborted`, `outcome_unknown`). Subclasses exist for the codes callers branch on.
+ * `aborted`, `outcome_unknown`, `not_client_port`: the endpoint is an edgekv peer port, src/client/transport.ts). Subclasses exist for the codes callers branch on.
  */
 
 /** Where the leader is, as the server told us. */

@@ -7,7 +7,9 @@
  * session (`X-Client-Id`, `X-Request-Seq`) so they are retried the same way and apply once; admin calls
  * (membership) are retried only on 429/503 (the server did not act) and otherwise fail with
  * `OutcomeUnknownError` when the answer was lost. `not_leader` is followed to the leader at once (at most
- * `MAX_REDIRECTS` times) without using up an attempt.
+ * `MAX_REDIRECTS` times) without using up an attempt. An endpoint that turns out to be an edgekv peer port
+ * (`not_client_port`) is skipped like a refused connection; when every attempt failed, the error lists each
+ * endpoint's reason.
  */
 import { AbortedError, BadRequestError, EdgeKvError, NotLeaderError, OutcomeUnknownError, TimeoutError, UnavailableError, errorFromBody } from "./errors.ts";
 
@@ -78,6 +80,28 @@ export function neverSent(err: unknown): boolean {
   if (!e || typeof e !== "object") return false;
   for (const code of [e.code, e.cause?.code]) if (typeof code === "string" && NEVER_SENT_CODES.has(code)) return true;
   return [e.message, e.cause?.message].some((m) => typeof m === "string" && NEVER_SENT_TEXT.test(m));
+}
+
+/**
+ * Header the peer transport sets on its own answers (docs/peer-protocol.md "Admission"); a client API never
+ * sends it, so an answer carrying it comes from a peer port (Bun and Deno peer servers also speak HTTP/1.1).
+ */
+const PEER_ERROR_HEADER = "x-edgekv-peer-error";
+
+/** Error code of an endpoint that is not an edgekv client port (an edgekv peer port, or no HTTP/1.1 server). */
+export const NOT_CLIENT_PORT = "not_client_port";
+
+/**
+ * A fetch failure whose answer was not HTTP/1.1 at all: Node (undici) `cause.code` HPE_INVALID_CONSTANT
+ * ("Expected HTTP/"), Bun `Malformed_HTTP_Response`, Deno (hyper) "invalid HTTP version parsed" or, when
+ * the bytes arrive before the request is written, "received unexpected message from connection". Node's peer server speaks only HTTP/2 and sends its settings frame first, which is what an
+ * HTTP/1.1 client then reads. Such a server cannot have run the request, so nothing applied.
+ */
+export function notHttp1Answer(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown; message?: unknown } } | null;
+  if (!e || typeof e !== "object") return false;
+  for (const code of [e.code, e.cause?.code]) if (code === "HPE_INVALID_CONSTANT" || code === "Malformed_HTTP_Response") return true;
+  return [e.message, e.cause?.message].some((m) => typeof m === "string" && /does not match the HTTP\/1\.1 protocol|received unexpected message from connection|invalid HTTP version parsed|malformed_http_response/i.test(m));
 }
 
 /** Sleeps `ms`, rejecting with the signal's reason when it aborts first. */
@@ -160,6 +184,9 @@ export class Transport {
     let lastError: EdgeKvError | undefined;
     // A live node's own answer (e.g. 503 no_leader) says more than a dead endpoint's network error.
     let lastServerError: EdgeKvError | undefined;
+    // Why each endpoint failed (last reason), for the error when every attempt failed.
+    const reasons = new Map<string, string>();
+    const notClient = new Set<string>();
     try {
       for (let attempt = 0; attempt < this.options.retry.attempts; ) {
         const url = this.endpoint();
@@ -175,8 +202,17 @@ export class Transport {
           if (c.opts?.signal?.aborted) throw c.kind === "read" ? new AbortedError("aborted", "aborted by the caller") : new OutcomeUnknownError("outcome_unknown", "aborted by the caller after sending");
           if (deadline.aborted) throw this.deadlineError(c.kind, c.kind !== "read");
           this.failover(url);
+          if (notHttp1Answer(err)) {
+            // Not an edgekv client port (most likely a Node node's HTTP/2-only peer port): nothing ran there.
+            lastError = this.notClientPort(url, "this is most likely an edgekv peer port (it does not answer HTTP/1.1, only HTTP/2), not a client port", reasons, notClient);
+            if (notClient.size >= new Set(this.options.endpoints).size) break;
+            attempt++;
+            if (attempt < this.options.retry.attempts) await this.pause(attempt, undefined, signal, c.kind);
+            continue;
+          }
           const cause = (err as { cause?: { message?: unknown } })?.cause?.message;
           lastError = new UnavailableError("network", `${url}: ${(err as Error)?.message ?? String(err)}${typeof cause === "string" ? ` (${cause})` : ""}`, 0, { endpoint: url });
+          reasons.set(url, lastError.message);
           const sent = !neverSent(err);
           if (c.kind === "admin" && sent) throw new OutcomeUnknownError("outcome_unknown", `connection failed, the change may have applied: ${lastError.message}`);
           if (c.kind === "write" && sent) maybeApplied = true;
@@ -190,6 +226,16 @@ export class Transport {
           if (slot) slot.nextSequence++;
           return res;
         }
+        if (res.headers.has(PEER_ERROR_HEADER)) {
+          // The peer transport refused us: the endpoint is a peer port, like a refused connection for the caller.
+          await res.body?.cancel();
+          this.failover(url);
+          lastError = this.notClientPort(url, "this is an edgekv peer port, not a client port", reasons, notClient);
+          if (notClient.size >= new Set(this.options.endpoints).size) break;
+          attempt++;
+          if (attempt < this.options.retry.attempts) await this.pause(attempt, undefined, signal, c.kind);
+          continue;
+        }
         let body: unknown = null;
         try {
           body = await res.json();
@@ -199,6 +245,7 @@ export class Transport {
         const err = errorFromBody(res.status, body, res.headers, url);
         lastError = err;
         lastServerError = err;
+        reasons.set(url, `${url}: ${err.code}: ${err.message}`);
         if (err instanceof NotLeaderError && err.details.leader?.clientUrl && redirects < MAX_REDIRECTS) {
           redirects++;
           this.leaderUrl = err.details.leader.clientUrl;
@@ -236,7 +283,15 @@ export class Transport {
       }
     }
     if (maybeApplied) throw new OutcomeUnknownError("outcome_unknown", `retries spent; the write may have applied (${lastError?.message ?? "no answer"})`);
-    throw lastServerError ?? lastError ?? new UnavailableError("unavailable", "retries spent");
+    throw withReasons(lastServerError ?? lastError ?? new UnavailableError("unavailable", "retries spent"), reasons);
+  }
+
+  /** Records an endpoint that is not a client port; the error says so (code `not_client_port`). */
+  private notClientPort(url: string, why: string, reasons: Map<string, string>, notClient: Set<string>): EdgeKvError {
+    const message = `${url}: ${why}`;
+    reasons.set(url, message);
+    notClient.add(url);
+    return new EdgeKvError(NOT_CLIENT_PORT, message, 0, { endpoint: url });
   }
 
   private deadlineError(kind: CallKind, sent: boolean): EdgeKvError {
@@ -250,4 +305,15 @@ export class Transport {
       throw signal.reason?.name === "TimeoutError" ? new TimeoutError("timeout", `deadline passed while retrying (${kind})`) : new AbortedError("aborted", "aborted by the caller");
     }
   }
+}
+
+/**
+ * The final error of a call whose attempts all failed: when more than one endpoint failed, its message lists
+ * each endpoint's last reason (`a: ...; b: ...`), keeping the code, class, status and details of `err`.
+ */
+function withReasons(err: EdgeKvError, reasons: Map<string, string>): EdgeKvError {
+  if (reasons.size < 2) return err;
+  const listed = `all attempts failed: ${[...reasons.values()].join("; ")}`;
+  const Ctor = err.constructor as new (code: string, message: string, status: number, details: EdgeKvError["details"]) => EdgeKvError;
+  return new Ctor(err.code, listed, err.status, err.details);
 }
