@@ -5,34 +5,14 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createApp } from "../../src/api/app.ts";
-import { runCli } from "../../src/cli/main.ts";
-import { StubKvService } from "./api-stub-service.ts";
+import { inProcessCli } from "../helpers/cli.ts";
 
-/** Runs `edgekv txn -` with `stdin` against the API over the stub, then `get k`. */
+/** Runs `edgekv txn -` with `stdin` against the API over a new stub, then `get k`. */
 async function txn(stdin: string) {
-  const app = createApp(new StubKvService());
-  const run = async (argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(["--endpoints", "http://n1.test", ...argv], {
-      out: (l) => out.push(l),
-      err: (l) => err.push(l),
-      env: {},
-      fetch: async (input, init) => app.request(String(input), init),
-      readFile: async (p) => {
-        throw new Error(`ENOENT ${p}`);
-      },
-      readFileBytes: async (p) => {
-        throw new Error(`ENOENT ${p}`);
-      },
-      readStdin: async () => stdin,
-      readStdinBytes: async () => new TextEncoder().encode(stdin),
-    });
-    return { code, out, err };
-  };
-  const r = await run(["txn", "-"]);
-  const after = await run(["get", "k"]);
+  const cli = inProcessCli();
+  cli.setStdin(stdin);
+  const r = await cli.run("txn", "-");
+  const after = await cli.run("get", "k");
   return { ...r, stored: after.code === 0 ? after.out : null };
 }
 

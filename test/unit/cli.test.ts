@@ -6,46 +6,16 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
-import { serveHttp, type HttpServerHandle } from "../../runtime-adapters/serve.ts";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
-import { createApp } from "../../src/api/app.ts";
 import { runCli } from "../../src/cli/main.ts";
-import { StubKvService } from "./api-stub-service.ts";
+import { inProcessCli, servedCli } from "../helpers/cli.ts";
 
-function setup() {
-  const service = new StubKvService();
-  const app = createApp(service);
-  const files: Record<string, string | Uint8Array> = {};
-  let stdin: string | Uint8Array = "";
-  const asBytes = (v: string | Uint8Array) => (typeof v === "string" ? new TextEncoder().encode(v) : v);
-  const run = async (...argv: string[]) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await runCli(["--endpoints", "http://n1.test", ...argv], {
-      out: (l) => out.push(l),
-      err: (l) => err.push(l),
-      env: {},
-      fetch: async (input, init) => app.request(String(input), init),
-      readFile: async (p) => {
-        if (!(p in files)) throw new Error(`ENOENT ${p}`);
-        return new TextDecoder().decode(asBytes(files[p]));
-      },
-      readFileBytes: async (p) => {
-        if (!(p in files)) throw new Error(`ENOENT ${p}`);
-        return asBytes(files[p]);
-      },
-      readStdin: async () => new TextDecoder().decode(asBytes(stdin)),
-      readStdinBytes: async () => asBytes(stdin),
-    });
-    return { code, out, err };
-  };
-  return { service, run, files, setStdin: (s: string | Uint8Array) => (stdin = s) };
-}
+/** A fresh in-process CLI over a new stub service (test/helpers/cli.ts). */
+const setup = () => inProcessCli();
 
 describe("cli: commands", () => {
   it("put, get, range and del with human output", async () => {
@@ -230,58 +200,23 @@ describe("cli: put's value from stdin or a file", () => {
   });
 });
 
-/** The CLI launcher under the runtime running the test (Node: through tsx, as bin/edgekv.mjs does). */
-function cliCommand(): [string, string[]] {
-  const bin = new URL("../../bin/edgekv.mjs", import.meta.url).pathname;
-  const root = new URL("../..", import.meta.url).pathname;
-  const rt = currentRuntime();
-  if (rt === "bun") return [join(root, "node_modules/.bin/bun"), [bin]];
-  if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", bin]];
-  return [process.execPath, [bin]];
-}
-
 describe(`cli: a real process on ${currentRuntime()} against a served API`, () => {
-  const service = new StubKvService();
-  let server: HttpServerHandle | undefined;
-  const started: number[] = [];
+  const cli = servedCli();
   let dir = "";
   before(async () => {
-    server = await serveHttp({ host: "127.0.0.1", port: 0, closeGraceMs: 100, fetch: createApp(service).fetch });
     dir = await mkdtemp(join(tmpdir(), "edgekv-cli-"));
   });
   after(async () => {
-    for (const pid of started) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already exited
-      }
-    }
-    await server?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** Runs the CLI with `stdin` piped in (then closed); at most 60 s. */
-  const runChild = (args: string[], stdin: Uint8Array): Promise<{ code: number | null; stdout: string; stderr: string }> => {
-    const [cmd, pre] = cliCommand();
-    const child = spawn(cmd, [...pre, "--endpoints", server!.url, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    started.push(child.pid!);
-    let stdout = "";
-    let stderr = "";
-    child.stdout!.on("data", (d: Uint8Array) => (stdout += new TextDecoder().decode(d)));
-    child.stderr!.on("data", (d: Uint8Array) => (stderr += new TextDecoder().decode(d)));
-    child.stdin!.end(stdin);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ code: null, stdout, stderr: stderr + " <no exit within 60 s>" }), 60_000);
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        // Let the pipes drain the last output.
-        setTimeout(() => resolve({ code, stdout, stderr }), 50);
-      });
-    });
+  /** Runs the CLI with `stdin` piped in (then closed); stdout as text. */
+  const runChild = async (args: string[], stdin: Uint8Array) => {
+    const r = await cli.run(args, stdin);
+    return { code: r.code, stdout: new TextDecoder().decode(r.stdout), stderr: r.stderr };
   };
 
-  const valueOf = async (key: string) => new Uint8Array(await (await fetch(`${server!.url}/v1/kv/${key}`)).arrayBuffer());
+  const valueOf = async (key: string) => new Uint8Array(await (await fetch(`${cli.url()}/v1/kv/${key}`)).arrayBuffer());
 
   it("put KEY - reads the piped stdin byte for byte", async () => {
     const bytes = new Uint8Array([0, 255, 10, 13, 0x2d, 0xc3, 0x28, 10, 10]);
