@@ -175,6 +175,8 @@ export class EdgeNode implements KvService {
    * configuration without this node: undone if a leader contacts this node again (it is in its progress).
    */
   private removedByPeer = false;
+  /** The term of the view that proved `removedByPeer` (RemovalVerdict.term). */
+  private removedByPeerTerm = 0;
   /** Highest uncapped commit index a leader's heartbeat announced (HeartbeatMessage.leaderCommit). */
   private leaderCommitSeen = 0;
   /** Outbound reachability per peer (warn once per outage); grace = 2 election timeouts. */
@@ -566,8 +568,9 @@ export class EdgeNode implements KvService {
       if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") {
         this.lastLeaderContactMs = Date.now();
         if (m.type === "heartbeat" && m.leaderCommit !== undefined && m.leaderCommit > this.leaderCommitSeen) this.leaderCommitSeen = m.leaderCommit;
-        // A leader sends to its configuration's members only: a removal learned from a peer's view was wrong.
-        if (this.removedByPeer) this.unmarkRemovedByPeer(from);
+        // A leader sends to its configuration's members only: a leader of a later term than the view that
+        // proved the removal shows it wrong (older messages may be ones queued before the removal).
+        if (this.removedByPeer && m.term > this.removedByPeerTerm) this.unmarkRemovedByPeer(`leader ${from} in term ${m.term}`);
       }
       try {
         this.raft.step(m);
@@ -778,18 +781,20 @@ export class EdgeNode implements KvService {
     this.refreshPeers();
     const cs = this.kv.confState();
     const member = cs.voters.includes(this.id) || cs.votersOutgoing.includes(this.id) || cs.learners.includes(this.id);
+    // Applying an older configuration that still lists this node (a restart replaying its log) proves
+    // nothing against a removal learned from a member's view: only a leader's contact undoes that.
     if (!member) this.markRemoved("it applied a configuration without itself");
-    else if (this.removedByPeer) this.unmarkRemovedByPeer("its applied configuration");
   }
 
   /** Enters the removed state once (SCENARIOS.md C10): client requests get `not_member`, `/readyz` 503. */
-  private markRemoved(why: string, byPeer = false): void {
+  private markRemoved(why: string, byPeerTerm?: number): void {
     if (this.removed) {
-      if (!byPeer) this.removedByPeer = false; // applied: final
+      if (byPeerTerm === undefined) this.removedByPeer = false; // applied: final
       return;
     }
     this.removed = true;
-    this.removedByPeer = byPeer;
+    this.removedByPeer = byPeerTerm !== undefined;
+    this.removedByPeerTerm = byPeerTerm ?? 0;
     this.ports.log("warn", `this node (${this.id}) was removed from the cluster (${why}); it now refuses client requests with not_member, reports not ready and forwards nothing`);
   }
 
@@ -824,7 +829,7 @@ export class EdgeNode implements KvService {
       .then(async (res) => {
         if (!res.ok) return void (await res.body?.cancel());
         const verdict = removedByPeerView(this.id, this.kv.appliedIndex(), await res.json());
-        if (verdict && !this.stopped) this.markRemoved(`member ${peer}'s view: ${verdict}`, true);
+        if (verdict && !this.stopped) this.markRemoved(`member ${peer}'s view: ${verdict.why}`, verdict.term);
       })
       .catch((err) => this.ports.log("debug", `asking ${peer} for its cluster view failed: ${(err as Error).message}`))
       .finally(() => {

@@ -64,9 +64,11 @@ describe("readinessOf", () => {
 });
 
 describe("removedByPeerView", () => {
-  const view = { leaderId: "n1", appliedIndex: 20, members: [{ id: "n1" }, { id: "n2" }] };
+  const view = { leaderId: "n1", term: 4, appliedIndex: 20, members: [{ id: "n1" }, { id: "n2" }] };
   it("a view with a leader, applied at least as far as us and without us proves removal", () => {
-    assert.match(removedByPeerView("n3", 20, view) ?? "", /leader n1, applied index 20, members n1, n2/);
+    const v = removedByPeerView("n3", 20, view);
+    assert.equal(v?.term, 4);
+    assert.match(v?.why ?? "", /leader n1, term 4, applied index 20, members n1, n2/);
   });
   it("anything less proves nothing", () => {
     assert.equal(removedByPeerView("n2", 20, view), undefined, "listed");
@@ -75,6 +77,7 @@ describe("removedByPeerView", () => {
     assert.equal(removedByPeerView("n3", 5, { ...view, members: [] }), undefined, "no members");
     assert.equal(removedByPeerView("n3", 5, { error: { code: "unavailable" } }), undefined);
     assert.equal(removedByPeerView("n3", 5, null), undefined);
+    assert.equal(removedByPeerView("n3", 5, { ...view, term: undefined }), undefined, "no term");
     assert.equal(removedByPeerView("n3", 5, { ...view, members: [{ name: "n1" }] }), undefined);
   });
 });
