@@ -18,10 +18,23 @@ async function readStdin(): Promise<string> {
   return new TextDecoder().decode(await readStdinBytes());
 }
 
+/**
+ * After Ctrl-C or SIGTERM, how long the command may take to end on its own before the process exits with
+ * status 130, ms. A watch or lease keepalive ends at once (exit 0); a command that does not listen (e.g. a
+ * get still retrying a dead endpoint) is cut off after this.
+ */
+const INTERRUPT_GRACE_MS = 1000;
 const interrupt = new AbortController();
-// Ends a running watch or lease keepalive (exit 0); a second signal kills the process as usual.
-process.once("SIGINT", () => interrupt.abort());
-process.once("SIGTERM", () => interrupt.abort());
+const onInterrupt = () => {
+  // `npx edgekv` can deliver one Ctrl-C twice (npm forwards it; the process group gets it too): a repeat
+  // changes nothing, the grace timer already bounds the exit.
+  if (interrupt.signal.aborted) return;
+  interrupt.abort();
+  const t = setTimeout(() => process.exit(130), INTERRUPT_GRACE_MS) as { unref?: () => void };
+  t.unref?.();
+};
+process.on("SIGINT", onInterrupt);
+process.on("SIGTERM", onInterrupt);
 const code = await runCli(process.argv.slice(2), {
   out: (line) => void process.stdout.write(line + "\n"),
   err: (line) => void process.stderr.write(line + "\n"),

@@ -104,26 +104,66 @@ describe("cli: lease keepalive against a served API", () => {
     assert.match(help.out.join("\n"), /keepalive ID \[--once\][\s\S]*every third of its TTL/);
   });
 
-  it(`as a real process on ${currentRuntime()}: renews until SIGTERM, then exits 0`, async () => {
-    const id = await grant(1);
+  /** The CLI as a process of the running runtime (Node: bin/edgekv.mjs registers tsx itself). */
+  const cliProcess = (argv: string[]) => {
     const root = new URL("../..", import.meta.url).pathname;
     const bin = join(root, "bin/edgekv.mjs");
     const rt = currentRuntime();
     const [cmd, pre]: [string, string[]] = rt === "bun" ? [join(root, "node_modules/.bin/bun"), [bin]] : rt === "deno" ? [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", bin]] : [process.execPath, [bin]];
-    const child = spawn(cmd, [...pre, "--endpoints", server!.url, "lease", "keepalive", id], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, [...pre, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
     started.push(child.pid!);
     let out = "";
     let err = "";
     child.stdout!.on("data", (d: Uint8Array) => (out += new TextDecoder().decode(d)));
     child.stderr!.on("data", (d: Uint8Array) => (err += new TextDecoder().decode(d)));
     const exited = new Promise<string>((r) => child.on("exit", (c, sig) => r(c === null ? `signal ${sig}` : String(c))));
-    await until(() => out.split("\n").filter(Boolean).length >= 2 || child.exitCode !== null, 60_000);
-    assert.equal(out.split("\n").filter(Boolean).slice(0, 2).join("|"), `lease ${id} kept alive, TTL 1s|lease ${id} kept alive, TTL 1s`, err);
-    child.kill("SIGTERM");
-    const code = await Promise.race([exited, sleep(10_000).then(() => "still running")]);
-    // Deno's child_process reports a child it signalled as killed by the signal even when it exited 0.
-    const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
-    assert.ok(code === "0" || (isDenoParent && code === "signal SIGTERM"), `exit ${code}: ${err}`);
-    assert.equal(err, "");
+    // By pid: Deno's ChildProcess.kill() ignores calls after the first.
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(child.pid!, sig);
+      } catch {
+        // already exited
+      }
+    };
+    return { child, out: () => out, err: () => err, exited, signal };
+  };
+  // Deno's child_process reports a child it signalled as killed by the signal even when it exited with a code.
+  const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
+
+  for (const [name, signals] of [["SIGTERM", ["SIGTERM"]], ["a doubled SIGINT (npx)", ["SIGINT", "SIGINT"]]] as const) {
+    it(`as a real process on ${currentRuntime()}: renews until ${name}, then exits 0`, async () => {
+      const id = await grant(1);
+      const p = cliProcess(["--endpoints", server!.url, "lease", "keepalive", id]);
+      const lines = () => p.out().split("\n").filter(Boolean);
+      await until(() => lines().length >= 2 || p.child.exitCode !== null, 60_000);
+      assert.equal(lines().slice(0, 2).join("|"), `lease ${id} kept alive, TTL 1s|lease ${id} kept alive, TTL 1s`, p.err());
+      for (const sig of signals) {
+        p.signal(sig);
+        await sleep(50);
+      }
+      const code = await Promise.race([p.exited, sleep(10_000).then(() => "still running")]);
+      assert.ok(code === "0" || (isDenoParent && code === `signal ${signals[0]}`), `exit ${code}: ${p.err()}`);
+      assert.equal(p.err(), "");
+    });
+  }
+
+  it(`as a real process on ${currentRuntime()}: Ctrl-C cuts off a command that is still waiting (exit 130)`, async () => {
+    // A client port that accepts and never answers: the get waits for its 60 s deadline unless interrupted.
+    const net = await import("node:net");
+    const held: import("node:net").Socket[] = [];
+    const silent = net.createServer((s) => void held.push(s));
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+      const p = cliProcess(["--endpoints", url, "--timeout-ms", "60000", "get", "k"]);
+      await until(() => held.length > 0 || p.child.exitCode !== null, 60_000);
+      assert.equal(held.length > 0, true, `the CLI never connected: ${p.err()}`);
+      p.signal("SIGINT");
+      const code = await Promise.race([p.exited, sleep(10_000).then(() => "still running")]);
+      assert.ok(code === "130" || (isDenoParent && code === "signal SIGINT"), `exit ${code}: ${p.err()}`);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => silent.close(() => r()));
+    }
   });
 });
