@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EdgeKvClient } from "../../src/client/index.ts";
 import { type ClusterView, fetchClusterView } from "./cluster-view.ts";
+import { within } from "./within.ts";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeOf } from "../../scripts/node-command.ts";
 
 export type { NodeRuntime } from "../../scripts/node-command.ts";
@@ -174,7 +175,7 @@ export class TestCluster {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     child.kill(signal);
-    await Promise.race([exited, sleep(10_000)]);
+    await within(exited, 10_000, undefined);
   }
 
   /** Starts `id` again on the same data dir and ports (no bootstrap) and waits (at most 30 s) until it serves /healthz. */

@@ -14,6 +14,7 @@ import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
 import { InProcessCluster, freePort, testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
+import { within } from "../helpers/within.ts";
 
 const dir = makeTempDir("edgekv-node-walsync-");
 after(() => removeDir(dir));
@@ -61,9 +62,9 @@ class Gate {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Settles `p` into "pending" if it has not settled within `ms`. */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | "pending"> {
-  return Promise.race([p, sleep(ms).then(() => "pending" as const)]);
+/** Settles `p` into "pending" if it has not settled within `ms` (leaving no timer behind: helpers/within.ts). */
+function pendingAfter<T>(p: Promise<T>, ms: number): Promise<T | "pending"> {
+  return within(p, ms, "pending" as const);
 }
 
 async function oneNode(name: string, gate: Gate, lines: string[]) {
@@ -92,7 +93,7 @@ describe("EdgeNode WAL fsync off the event loop", () => {
       gate.open = false;
       const callsBefore = gate.calls;
       const pending = put(node, "k", "v1");
-      assert.equal(await within(pending, 500), "pending", "the put was acknowledged before its fsync resolved");
+      assert.equal(await pendingAfter(pending, 500), "pending", "the put was acknowledged before its fsync resolved");
       assert.ok(gate.calls > callsBefore, "the node should have asked the WAL syncer to fsync the entry");
       // The event loop is free meanwhile: a stale read answers at once.
       const stale = await node.fetch(new Request("http://127.0.0.1/v1/kv/k?consistency=stale"));
@@ -149,7 +150,7 @@ describe("EdgeNode WAL fsync off the event loop", () => {
       assert.equal((await c.request(leader, "PUT", "/v1/kv/warm", "x")).status, 200);
       for (const id of followers) gates.get(id)!.open = false;
       const pending = c.request(leader, "PUT", "/v1/kv/k", "v1");
-      assert.equal(await within(pending, 700), "pending", "a quorum acknowledged the put though no follower's fsync had resolved");
+      assert.equal(await pendingAfter(pending, 700), "pending", "a quorum acknowledged the put though no follower's fsync had resolved");
       gates.get(followers[0])!.release();
       const res = await pending;
       assert.equal(res.status, 200, await res.clone().text());

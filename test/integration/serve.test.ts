@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { serveHttp, type HttpServerHandle } from "../../runtime-adapters/serve.ts";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { reachableUrl } from "../../runtime-adapters/shared-serve.ts";
+import { within } from "../helpers/within.ts";
 
 const root = new URL("../..", import.meta.url).pathname;
 const enc = new TextEncoder();
@@ -192,7 +193,7 @@ describe("stop signals on " + currentRuntime(), () => {
       const url = (JSON.parse(out.split("\n")[0]) as { url: string }).url;
       assert.equal(await (await fetch(url)).text(), "ok");
       child.kill(signal);
-      const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r("timeout"), 10_000))]);
+      const code = await within(exited, 10_000, "timeout");
       assert.match(out, new RegExp(`"stopped":"${signal}"`), `exit ${code}; stderr: ${err}`);
       // Deno's node:child_process reports a child it signalled as killed by that signal even when the child
       // exited 0 from its handler (checked by hand: the same child exits 0 under a shell), so the exit

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { LinkProxy } from "./proxy.ts";
 import { type ClusterView, fetchClusterView, getJson } from "../helpers/cluster-view.ts";
 import { nodeEnv } from "../../scripts/node-command.ts";
+import { within } from "../helpers/within.ts";
 
 export { getJson, type ClusterView };
 
@@ -208,7 +209,7 @@ export class NemesisCluster {
     this.killing.add(proc);
     if (x.paused) signalPid(proc, "SIGCONT");
     signalPid(proc, "SIGKILL");
-    await Promise.race([exited, sleep(5000)]);
+    await within(exited, 5000, undefined);
     x.proc = undefined;
     x.paused = false;
   }
