@@ -9,64 +9,23 @@
  */
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { type AddressInfo, createServer } from "node:net";
 import { repoRoot } from "../../scripts/node-command.ts";
 import { sleep } from "../helpers/cluster.ts";
+import { ChildProcesses, alive, nodeBin, nodeRunOnly, tsxLoader } from "../helpers/script-process.ts";
 
-const onNode = (globalThis as { Bun?: unknown; Deno?: unknown }).Bun === undefined && (globalThis as { Deno?: unknown }).Deno === undefined;
-const nodeBin = onNode ? process.execPath : "node";
-const skip = onNode ? false : "Node run only: the scripts run under Node (npm run) whichever runtime runs the test";
-const tsx = pathToFileURL(join(repoRoot, "node_modules/tsx/dist/loader.mjs")).href;
-const started: ChildProcess[] = [];
-const sleepers: number[] = [];
-
-interface Done {
-  code: string;
-  out: string;
-  err: string;
-}
+const skip = nodeRunOnly("the scripts run under Node (npm run) whichever runtime runs the test");
+const procs = new ChildProcesses();
 
 /** Runs `argv` to its end (killed with SIGKILL after `ms`: "still running"); env EDGEKV_ANCHORS points nowhere, so a bench that did start fails fast instead of starting etcd. */
-function run(cmd: string, argv: string[], env: Record<string, string> = {}, ms = 60_000): Promise<Done> {
-  const child = spawn(cmd, argv, { cwd: repoRoot, env: { ...process.env, EDGEKV_ANCHORS: "/nonexistent-anchors", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  started.push(child);
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Uint8Array) => (out += String(d)));
-  child.stderr!.on("data", (d: Uint8Array) => (err += String(d)));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      resolve({ code: "still running", out, err });
-    }, ms);
-    child.on("close", (code, sig) => {
-      clearTimeout(timer);
-      resolve({ code: code === null ? `signal ${sig}` : String(code), out, err });
-    });
-  });
-}
+const run = (cmd: string, argv: string[], env: Record<string, string> = {}, ms = 60_000) => procs.run(cmd, argv, { EDGEKV_ANCHORS: "/nonexistent-anchors", ...env }, ms);
 
-const script = (path: string, ...args: string[]) => run(nodeBin, ["--import", tsx, join(repoRoot, path), ...args]);
+const script = (path: string, ...args: string[]) => run(nodeBin, ["--import", tsxLoader, join(repoRoot, path), ...args]);
 
-/** True while `pid` exists (signal 0 probes without signalling). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-after(() => {
-  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  for (const pid of sleepers) if (alive(pid)) process.kill(pid, "SIGKILL");
-});
+after(() => procs.killAll());
 
 describe("scripts: --help and unknown options", { skip }, () => {
   const withHelp = ["scripts/bench.ts", "scripts/bench/probe.ts", "scripts/bench-storage.ts", "scripts/bench-write-path.ts", "scripts/test-all.ts", "scripts/nemesis.ts", "scripts/cluster.ts", "scripts/sim.ts"];
@@ -165,27 +124,19 @@ describe("bench: SIGINT while etcd-cluster.sh runs", { skip }, () => {
       await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
       const base = (probe.address() as AddressInfo).port;
       await new Promise<void>((r) => probe.close(() => r()));
-      const child = spawn(nodeBin, ["--import", tsx, join(repoRoot, "scripts/bench.ts"), "--base-port", String(base), "--no-doc"], {
-        cwd: repoRoot,
-        env: { ...process.env, EDGEKV_ANCHORS: anchors, FAKE_ETCD_LOG: fakeLog },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      started.push(child);
-      let err = "";
-      child.stderr!.on("data", (d: Uint8Array) => (err += String(d)));
-      child.stdout!.resume();
-      const exit = new Promise<string>((r) => child.on("exit", (code, sig) => r(code === null ? `signal ${sig}` : String(code))));
+      const bench = procs.script("scripts/bench.ts", ["--base-port", String(base), "--no-doc"], { EDGEKV_ANCHORS: anchors, FAKE_ETCD_LOG: fakeLog });
+      const { child, exited: exit } = bench;
       const logText = () => (existsSync(fakeLog) ? readFileSync(fakeLog, "utf8") : "");
       for (let i = 0; i < 600 && !/started member/.test(logText()) && child.exitCode === null; i++) await sleep(100);
       const m = /started member (\d+) helper (\d+)/.exec(logText());
-      assert.ok(m, `the fake start did not run: ${err.slice(-1000)}`);
+      assert.ok(m, `the fake start did not run: ${bench.err().slice(-1000)}`);
       const [member, helper] = [Number(m[1]), Number(m[2])];
-      sleepers.push(member, helper);
+      procs.pids.push(member, helper);
       assert.ok(running(member) && running(helper));
       child.kill("SIGINT");
       // The fake start blocks for 300 s: with the script run synchronously the bench handled SIGINT only after it.
-      assert.equal(await Promise.race([exit, sleep(30_000).then(() => "still running")]), "130", err.slice(-1000));
-      assert.match(err, /bench: SIGINT; stopping/);
+      assert.equal(await Promise.race([exit, sleep(30_000).then(() => "still running")]), "130", bench.err().slice(-1000));
+      assert.match(bench.err(), /bench: SIGINT; stopping/);
       assert.match(logText(), /stopped /, "the cleanup ran etcd-cluster.sh stop");
       assert.equal(running(helper), false, "the script's helper was stopped with its process group");
       for (let i = 0; i < 50 && running(member); i++) await sleep(100);
@@ -203,13 +154,13 @@ describe("bench shutdown: exactly the started processes stop", { skip }, () => {
     const m = /child (\d+)/.exec(err);
     assert.ok(m, `no child line in: ${err.slice(-500)}`);
     const pid = Number(m[1]);
-    sleepers.push(pid);
+    procs.pids.push(pid);
     return pid;
   };
 
   it("a closed stdout pipe (| head -1) stops the child and exits 141 instead of dying of EPIPE", async () => {
     // the shell reports the fixture's status; its stderr (the child line) goes to ours
-    const line = `"${nodeBin}" --import "${tsx}" "${fixture}" | head -1; echo "status \${PIPESTATUS[0]}" >&2`;
+    const line = `"${nodeBin}" --import "${tsxLoader}" "${fixture}" | head -1; echo "status \${PIPESTATUS[0]}" >&2`;
     const r = await run("bash", ["-c", line], {}, 30_000);
     assert.equal(r.code, "0");
     assert.equal(r.out, "line 1\n");
@@ -220,24 +171,20 @@ describe("bench shutdown: exactly the started processes stop", { skip }, () => {
 
   for (const sig of ["SIGHUP", "SIGTERM"] as const) {
     it(`${sig} stops the child and exits 128 + the signal number`, async () => {
-      const child = spawn(nodeBin, ["--import", tsx, fixture], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
-      started.push(child);
-      let err = "";
-      child.stderr!.on("data", (d: Uint8Array) => (err += String(d)));
-      child.stdout!.resume();
-      const exit = new Promise<string>((r) => child.on("exit", (code, s) => r(code === null ? `signal ${s}` : String(code))));
-      for (let i = 0; i < 300 && !/child \d+/.test(err); i++) await sleep(100);
-      const pid = childPid(err);
+      const fix = procs.spawn(nodeBin, ["--import", tsxLoader, fixture]);
+      const { child, exited: exit } = fix;
+      for (let i = 0; i < 300 && !/child \d+/.test(fix.err()); i++) await sleep(100);
+      const pid = childPid(fix.err());
       assert.equal(alive(pid), true);
       child.kill(sig);
       assert.equal(await Promise.race([exit, sleep(20_000).then(() => "still running")]), sig === "SIGHUP" ? "129" : "143");
       assert.equal(alive(pid), false, "the sleep child was stopped");
-      assert.match(err, new RegExp(`fixture: ${sig}; stopping`));
+      assert.match(fix.err(), new RegExp(`fixture: ${sig}; stopping`));
     });
   }
 
   it("an uncaught error stops the child and exits 1", async () => {
-    const r = await run(nodeBin, ["--import", tsx, fixture], { FIXTURE_THROW: "1" }, 30_000);
+    const r = await run(nodeBin, ["--import", tsxLoader, fixture], { FIXTURE_THROW: "1" }, 30_000);
     assert.equal(r.code, "1");
     const pid = childPid(r.err);
     assert.match(r.err, /fixture: uncaught/);

@@ -7,41 +7,18 @@
  */
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { repoRoot } from "../../scripts/node-command.ts";
 import { sleep } from "../helpers/cluster.ts";
+import { ChildProcesses, alive, nodeRunOnly } from "../helpers/script-process.ts";
 
-const onNode = (globalThis as { Bun?: unknown; Deno?: unknown }).Bun === undefined && (globalThis as { Deno?: unknown }).Deno === undefined;
-const nodeBin = onNode ? process.execPath : "node";
-const skip = onNode ? false : "Node run only: the script runs under Node (npm start) whichever runtime runs the test";
-const tsx = pathToFileURL(join(repoRoot, "node_modules/tsx/dist/loader.mjs")).href;
+const skip = nodeRunOnly("the script runs under Node (npm start) whichever runtime runs the test");
 const dir = mkdtempSync(join(tmpdir(), "edgekv-cluster-script-"));
-const started: ChildProcess[] = [];
-const nodePids: number[] = [];
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const procs = new ChildProcesses();
 
 /** Starts scripts/cluster.ts with `args`; `text()` is its stdout+stderr so far, `done` its exit code or signal. */
-function start(...args: string[]): { child: ChildProcess; text: () => string; done: Promise<string> } {
-  const child = spawn(nodeBin, ["--import", tsx, join(repoRoot, "scripts/cluster.ts"), ...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
-  started.push(child);
-  let out = "";
-  child.stdout!.on("data", (d: Uint8Array) => (out += String(d)));
-  child.stderr!.on("data", (d: Uint8Array) => (out += String(d)));
-  const done = new Promise<string>((r) => child.on("close", (code, sig) => r(code === null ? `signal ${sig}` : String(code))));
-  return { child, text: () => out, done };
-}
+const start = (...args: string[]) => procs.script("scripts/cluster.ts", args);
 
 /** Resolves when `pred()` holds, polling every 100 ms for at most `ms`. */
 async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
@@ -57,8 +34,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
 }
 
 after(() => {
-  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  for (const pid of nodePids) if (alive(pid)) process.kill(pid, "SIGKILL");
+  procs.killAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -82,7 +58,7 @@ describe("scripts/cluster.ts", { skip }, () => {
     assert.match(first.text(), /cluster ready: leader n1/);
     const before = readFileSync(join(data, "cluster.json"), "utf8");
     const pid = (JSON.parse(before) as { members: Array<{ pid: number; clientUrl: string }> }).members[0].pid;
-    nodePids.push(pid);
+    procs.pids.push(pid);
     assert.ok(alive(pid), "n1 runs");
 
     const second = start("--runtime", "node", "--base-port", "9545", "--data-dir", data);
