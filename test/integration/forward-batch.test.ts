@@ -185,30 +185,27 @@ describe("forward batches against a stand-in leader that breaks them", () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  it("a stream reset after the first reply: that call keeps its reply, the others fail with reset (may have been applied)", async () => {
-    mode = "reset";
-    const t = await follower(url, []);
-    try {
-      const calls = [0, 1, 2].map((i) => t.forwardCall("lead", put(`/v1/kv/r${i}`, "x")));
-      const first = await calls[0];
-      assert.equal(first.status, 200);
-      assert.equal(dec.decode(first.body), "first");
-      for (const c of calls.slice(1)) await assert.rejects(c, (e) => e instanceof PeerRequestError && e.code === "reset");
-    } finally {
-      await t.close();
-    }
-  });
-
-  it("a refusal by the leader's transport fails every call with its code (nothing ran)", async () => {
-    mode = "refuse";
-    const t = await follower(url, []);
-    try {
-      const calls = [0, 1].map((i) => t.forwardCall("lead", put(`/v1/kv/u${i}`, "x")));
-      for (const c of calls) await assert.rejects(c, (e) => e instanceof PeerRequestError && e.code === "unavailable");
-    } finally {
-      await t.close();
-    }
-  });
+  // A batch the stand-in breaks: `answered` leading calls get the "first" reply, the rest reject with `code`.
+  const broken = [
+    { name: "a stream reset after the first reply: that call keeps its reply, the others fail with reset (may have been applied)", mode: "reset", key: "r", calls: 3, answered: 1, code: "reset" },
+    { name: "a refusal by the leader's transport fails every call with its code (nothing ran)", mode: "refuse", key: "u", calls: 2, answered: 0, code: "unavailable" },
+  ] as const;
+  for (const b of broken) {
+    it(b.name, async () => {
+      mode = b.mode;
+      const t = await follower(url, []);
+      try {
+        const calls = Array.from({ length: b.calls }, (_, i) => t.forwardCall("lead", put(`/v1/kv/${b.key}${i}`, "x")));
+        for (const c of calls.slice(0, b.answered)) {
+          const r = await c;
+          assert.deepEqual([r.status, dec.decode(r.body)], [200, "first"]);
+        }
+        for (const c of calls.slice(b.answered)) await assert.rejects(c, (e) => e instanceof PeerRequestError && e.code === b.code);
+      } finally {
+        await t.close();
+      }
+    });
+  }
 
   it("a leader without forward batches (404) gets the calls again, one stream each, and every later call too", async () => {
     mode = "old";
