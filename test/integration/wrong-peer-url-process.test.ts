@@ -15,6 +15,7 @@ import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot } from "../../scripts/node-command.ts";
 import { fetchClusterView } from "../helpers/cluster-view.ts";
 import { freePorts, sleep } from "../helpers/cluster.ts";
+import { within } from "../helpers/within.ts";
 
 const runtime = (process.env.EDGEKV_TEST_RUNTIME ?? currentRuntime()) as NodeRuntime;
 const dir = mkdtempSync(join(tmpdir(), "edgekv-wrong-url-"));
@@ -24,7 +25,7 @@ after(async () => {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     child.kill("SIGKILL");
-    await Promise.race([exited, sleep(10_000)]);
+    await within(exited, 10_000, undefined);
   }
   rmSync(dir, { recursive: true, force: true });
 });
