@@ -24,9 +24,9 @@ export const ANSWER_KEY_OVERHEAD_BYTES = 64;
  * Bytes of the kvs a range read would answer: for each of the first `limit` keys its key + value length
  * (key only with `keysOnly`) + ANSWER_KEY_OVERHEAD_BYTES; 0 for `countOnly`. A read the store would refuse
  * (bad range, compacted or future revision) measures 0 here, so the read itself reports its own error.
- * `storeRevision` / `compactRevision`: the store's, for deciding between live table and history.
+ * One query for a read of the current state; a past `revision` also reads the store and compact revisions.
  */
-export function rangeAnswerBytes(store: KvStore, req: RangeRequest, limits: KvLimits, storeRevision: number, compactRevision: number): number {
+export function rangeAnswerBytes(store: KvStore, req: RangeRequest, limits: KvLimits): number {
   if (req.countOnly) return 0;
   let range;
   try {
@@ -35,9 +35,13 @@ export function rangeAnswerBytes(store: KvStore, req: RangeRequest, limits: KvLi
     if (err instanceof KvError) return 0;
     throw err;
   }
-  const rev = req.revision ?? 0;
-  if (rev > storeRevision || (rev > 0 && rev < compactRevision)) return 0;
-  const { keys, bytes } = store.rangeSize(range, rev === storeRevision ? 0 : rev, req.limit ?? 0, req.keysOnly === true);
+  let rev = req.revision ?? 0;
+  if (rev > 0) {
+    const storeRevision = store.revision();
+    if (rev > storeRevision || rev < store.compactRevision()) return 0;
+    if (rev === storeRevision) rev = 0; // the live table, as readRange reads it
+  }
+  const { keys, bytes } = store.rangeSize(range, rev, req.limit ?? 0, req.keysOnly === true);
   return bytes + keys * ANSWER_KEY_OVERHEAD_BYTES;
 }
 
@@ -48,12 +52,12 @@ export function rangeAnswerBytes(store: KvStore, req: RangeRequest, limits: KvLi
  * estimate for a txn: its ranges may also see its own earlier puts (bounded by the request size), and the
  * state may change before it applies.
  */
-export function answerBytes(store: KvStore, op: RequestOp, limits: KvLimits, storeRevision: number, compactRevision: number): number {
+export function answerBytes(store: KvStore, op: RequestOp, limits: KvLimits): number {
   switch (op.op) {
     case "range":
-      return rangeAnswerBytes(store, op, limits, storeRevision, compactRevision);
+      return rangeAnswerBytes(store, op, limits);
     case "deleteRange":
-      return op.prevKv ? rangeAnswerBytes(store, { key: op.key, rangeEnd: op.rangeEnd }, limits, storeRevision, compactRevision) : 0;
+      return op.prevKv ? rangeAnswerBytes(store, { key: op.key, rangeEnd: op.rangeEnd }, limits) : 0;
     case "txn": {
       let succeeded: boolean;
       try {
@@ -63,7 +67,7 @@ export function answerBytes(store: KvStore, op: RequestOp, limits: KvLimits, sto
         throw err;
       }
       let total = 0;
-      for (const x of succeeded ? op.success : op.failure) total += answerBytes(store, x, limits, storeRevision, compactRevision);
+      for (const x of succeeded ? op.success : op.failure) total += answerBytes(store, x, limits);
       return total;
     }
     default:

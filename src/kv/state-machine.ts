@@ -376,9 +376,7 @@ export class KvStateMachine {
    */
   checkAnswerSize(req: RangeRequest | RequestOp, maxResponseBytes: number): void {
     if (answerBytesBound(req, this.limits) <= maxResponseBytes) return;
-    const storeRevision = this.store.revision();
-    const compactRevision = this.store.compactRevision();
-    const bytes = "op" in req ? answerBytes(this.store, req, this.limits, storeRevision, compactRevision) : rangeAnswerBytes(this.store, req, this.limits, storeRevision, compactRevision);
+    const bytes = "op" in req ? answerBytes(this.store, req, this.limits) : rangeAnswerBytes(this.store, req, this.limits);
     checkAnswerBytes(bytes, maxResponseBytes);
   }
 
