@@ -5,6 +5,7 @@
  * (`EDGEKV_` + UPPER_SNAKE) and a flag (`--` + kebab-case), with no nesting rules to learn.
  */
 import { z } from "zod";
+import { ANSWER_KEY_OVERHEAD_BYTES } from "../kv/answer-size.ts";
 
 /** How string sources (env, flags) are turned into typed values before the field schema checks them. */
 export type FieldKind = "string" | "int" | "number" | "boolean" | "enum" | "peers";
@@ -72,7 +73,7 @@ export const CONFIG_FIELDS = {
   queueDepth: { kind: "int", schema: positiveInt, default: 1000, unit: "requests", help: "most queued proposals; past it clients get 429/503" },
   maxKeyBytes: { kind: "int", schema: positiveInt, default: 4096, unit: "bytes", help: "largest key" },
   maxValueBytes: { kind: "int", schema: positiveInt, default: MIB, unit: "bytes", help: "largest value" },
-  maxResponseBytes: { kind: "int", schema: z.number().int().min(64 * 1024), default: 16 * MIB, unit: "bytes", help: "largest answer of a range or txn read (key + value bytes, plus 64 per key); a larger one is refused with 413 response_too_large before it is read (use limit and paging)" },
+  maxResponseBytes: { kind: "int", schema: z.number().int().min(64 * 1024), default: 16 * MIB, unit: "bytes", help: "largest answer of a range or txn read (key + value bytes, plus 64 per key; at least maxKeyBytes + maxValueBytes + 64); a larger one is refused with 413 response_too_large before it is read (use limit and paging)" },
   readOnly: { kind: "enum", schema: z.enum(["safe", "lease"]), default: "safe", unit: "", help: "linearizable read mode: safe (ReadIndex quorum round) or lease (leader lease)" },
   alertP50Ms: { kind: "number", schema: z.number().positive(), default: 10, unit: "ms", help: "alert when p50 request latency exceeds this" },
   alertP99Ms: { kind: "number", schema: z.number().positive(), default: 100, unit: "ms", help: "alert when p99 request latency exceeds this" },
@@ -142,7 +143,8 @@ export function flagName(key: string): string {
 
 /**
  * Checks rules that tie fields together; returns `[field, message]` for the first one broken, or undefined.
- * Election timeout must exceed the heartbeat (Raft paper §5.6: broadcastTime << electionTimeout).
+ * Election timeout must exceed the heartbeat (Raft paper §5.6: broadcastTime << electionTimeout); the answer
+ * cap must hold the largest one-key answer (maxResponseBytes >= maxKeyBytes + maxValueBytes + 64 bytes).
  */
 export function crossFieldProblem(c: Config): [ConfigKey, string] | undefined {
   if (c.electionTimeoutMsMax < c.electionTimeoutMsMin) return ["electionTimeoutMsMax", `must be >= electionTimeoutMsMin (${c.electionTimeoutMsMin})`];
@@ -150,6 +152,12 @@ export function crossFieldProblem(c: Config): [ConfigKey, string] | undefined {
   if (c.heartbeatIntervalMs < c.tickMs) return ["heartbeatIntervalMs", `must be >= tickMs (${c.tickMs})`];
   if (c.peerReconnectMsMax < c.peerReconnectMsMin) return ["peerReconnectMsMax", `must be >= peerReconnectMsMin (${c.peerReconnectMsMin})`];
   if (c.alertErrorRateCritical < c.alertErrorRateWarn) return ["alertErrorRateCritical", `must be >= alertErrorRateWarn (${c.alertErrorRateWarn})`];
+  // A one-key GET answers up to maxKeyBytes + maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES (src/kv/answer-size.ts):
+  // a smaller answer cap accepted writes that no read could ever return (413 on GET, docs/nemesis.md).
+  const oneKeyAnswerBytes = c.maxKeyBytes + c.maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES;
+  if (c.maxResponseBytes < oneKeyAnswerBytes) {
+    return ["maxResponseBytes", `must be >= maxKeyBytes + maxValueBytes + ${ANSWER_KEY_OVERHEAD_BYTES} (${oneKeyAnswerBytes}), or a key once written could not be read back; lower maxValueBytes to use a smaller cap`];
+  }
   // One listener per address: the second bind fails after the node has already joined and voted.
   const wildcard = (h: string) => h === "::" || h === "0.0.0.0" || h === "";
   if (c.clientPort === c.peerPort && (c.clientHost.toLowerCase() === c.peerHost.toLowerCase() || wildcard(c.clientHost) || wildcard(c.peerHost))) {

@@ -36,7 +36,7 @@ describe(`answers above maxResponseBytes (${LIMIT_BYTES} bytes), 2 nodes in proc
   let leader = "";
   let follower = "";
   before(async () => {
-    c = await InProcessCluster.start({ nodes: 2, flags: ["--max-response-bytes", String(LIMIT_BYTES)] });
+    c = await InProcessCluster.start({ nodes: 2, flags: ["--max-response-bytes", String(LIMIT_BYTES), "--max-value-bytes", String(LIMIT_BYTES / 2)] });
     leader = await c.leader(10_000);
     follower = leader === "n1" ? "n2" : "n1";
     // 10 keys of 10 KB: about 100 KB of answer for the whole prefix, 50 KB for 5 keys.

@@ -111,6 +111,14 @@ describe("configuration", () => {
     throwsConfig(() => load(["--node-id", "n1", "--peer-reconnect-ms-min", "70000"]), "peerReconnectMsMax", "default");
   });
 
+  it("refuses an answer cap below the largest one-key answer (a value could be written but never read back)", () => {
+    // Defaults: maxKeyBytes 4096 + maxValueBytes 1 MiB + 64 bytes per key = 1052736 bytes.
+    throwsConfig(() => load(["--node-id", "n1", "--max-response-bytes", "65536"]), "maxResponseBytes", "flag", /must be >= maxKeyBytes \+ maxValueBytes \+ 64 \(1052736\)/);
+    throwsConfig(() => load(["--node-id", "n1", "--max-response-bytes", "1052735"]), "maxResponseBytes", "flag");
+    assert.equal(load(["--node-id", "n1", "--max-response-bytes", "1052736"]).maxResponseBytes, 1052736);
+    assert.equal(load(["--node-id", "n1", "--max-response-bytes", "65536", "--max-value-bytes", "16384"]).maxResponseBytes, 65536);
+  });
+
   it("refuses a client port equal to the peer port on one address, and accepts it on two addresses", () => {
     throwsConfig(() => load(["--node-id", "n1", "--client-port", "7100", "--peer-port", "7100"]), "peerPort", "flag", /must differ from clientPort \(7100\) while both listen on one address/);
     throwsConfig(() => load(["--node-id", "n1", "--client-port", "7100", "--peer-port", "7100", "--client-host", "::", "--peer-host", "10.0.0.5"]), "peerPort", "flag", /must differ from clientPort/);
