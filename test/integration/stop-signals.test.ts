@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { nodeCommand, nodeEnv, repoRoot, type NodeRuntime } from "../../scripts/node-command.ts";
 import { freePorts, sleep } from "../helpers/cluster.ts";
+import { within } from "../helpers/within.ts";
 
 const runtime = currentRuntime() as NodeRuntime;
 const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
@@ -45,7 +46,7 @@ async function waitOut(r: Run, text: string, ms: number): Promise<void> {
 
 /** The exit status within `ms`, or "still running". */
 function exitWithin(r: Run, ms: number): Promise<string> {
-  return Promise.race([r.exit, sleep(ms).then(() => "still running")]);
+  return within(r.exit, ms, "still running");
 }
 
 /**

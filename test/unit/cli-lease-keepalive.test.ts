@@ -14,6 +14,7 @@ import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { createApp } from "../../src/api/app.ts";
 import { runCli } from "../../src/cli/main.ts";
 import { StubKvService } from "./api-stub-service.ts";
+import { within } from "../helpers/within.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,7 +70,7 @@ describe("cli: lease keepalive against a served API", () => {
     // Three renewals are two pauses of ~333 ms: not one call after another, and well inside the TTL.
     assert.ok(elapsedMs >= 600, `three renewals after ${elapsedMs} ms`);
     await service.leaseRevoke(Number(id));
-    const code = await Promise.race([run.code, sleep(10_000).then(() => "still renewing")]);
+    const code = await within(run.code, 10_000, "still renewing");
     assert.equal(code, 1);
     assert.match(run.err.at(-1) ?? "", /^error: lease_not_found: /);
   });
@@ -80,7 +81,7 @@ describe("cli: lease keepalive against a served API", () => {
     const run = start(["--json", "lease", "keepalive", id], ac.signal);
     await until(() => run.out.length >= 2, 10_000);
     ac.abort();
-    const code = await Promise.race([run.code, sleep(10_000).then(() => "still renewing")]);
+    const code = await within(run.code, 10_000, "still renewing");
     assert.equal(code, 0);
     assert.ok(run.out.length >= 2);
     for (const line of run.out) assert.deepEqual(JSON.parse(line), { id, ttl: 1, grantedTtl: 1 });
@@ -141,7 +142,7 @@ describe("cli: lease keepalive against a served API", () => {
         p.signal(sig);
         await sleep(50);
       }
-      const code = await Promise.race([p.exited, sleep(10_000).then(() => "still running")]);
+      const code = await within(p.exited, 10_000, "still running");
       assert.ok(code === "0" || (isDenoParent && code === `signal ${signals[0]}`), `exit ${code}: ${p.err()}`);
       assert.equal(p.err(), "");
     });
@@ -159,7 +160,7 @@ describe("cli: lease keepalive against a served API", () => {
       await until(() => held.length > 0 || p.child.exitCode !== null, 60_000);
       assert.equal(held.length > 0, true, `the CLI never connected: ${p.err()}`);
       p.signal("SIGINT");
-      const code = await Promise.race([p.exited, sleep(10_000).then(() => "still running")]);
+      const code = await within(p.exited, 10_000, "still running");
       assert.ok(code === "130" || (isDenoParent && code === "signal SIGINT"), `exit ${code}: ${p.err()}`);
     } finally {
       for (const s of held) s.destroy();
