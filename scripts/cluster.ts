@@ -14,15 +14,26 @@
  *   --data-dir D        default ./data/cluster; node nK keeps D/nK/ and logs to D/nK.log
  *   --stop-timeout-ms T SIGKILL nodes still running T ms after SIGTERM (default 10000)
  *
- * Prints one line per member and `cluster ready: leader <id>` once every member's GET /v1/cluster names the
- * same leader, and only then writes D/cluster.json (each member's id, pid, runtime, client URL, peer URL, log
- * path): a start that fails (e.g. every node refused with data_dir_locked because another cluster runs on D)
- * keeps the old file, which still describes the running cluster. A node refusing with data_dir_locked stops
- * this start: the script prints the refusal, stops the nodes it started and exits 1. The first
- * start on an empty D bootstraps the cluster; later starts on the same D resume it (no bootstrap).
+ * Before spawning, every client and peer port must be free on 127.0.0.1: a busy one (another cluster on the
+ * same ports) exits 2 naming it and suggesting --base-port, and touches nothing. (A second cluster's nodes on
+ * those ports used to answer the readiness poll, so the start reported `cluster ready`, exited 0 and wrote
+ * cluster.json with the pids of its own nodes, which had exited.)
+ *
+ * Prints one line per member and `cluster ready: leader <id>` once every running member has logged, in this
+ * run, that it serves its client port (`edgekv <id> serving clients on ...`) and its GET /v1/cluster names the
+ * same leader; a node that exited is never ready. Only then does it write D/cluster.json (each member's id,
+ * pid, runtime, client URL, peer URL, log path): a start that fails (e.g. every node refused with
+ * data_dir_locked because another cluster runs on D) keeps the old file, which still describes the running
+ * cluster. When none of the old file's pids is running at start, the file is stale: its pids are set to null
+ * before spawning, so no recipe signals a dead (or reused) pid; after a stop of its own nodes the script
+ * nulls them again. A node refusing with data_dir_locked stops this start: the script prints the refusal,
+ * stops the nodes it started and exits 1. What it prints about a node that exited comes from the part of
+ * the node's log (appended across runs) that this run wrote. The first start on an empty D bootstraps the
+ * cluster; later starts on the same D resume it (no bootstrap).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
@@ -42,7 +53,8 @@ interface ClusterFile {
   clusterSecret: string;
   createdAt: string;
   startedAt: string;
-  members: Array<{ id: string; pid: number; runtime: NodeRuntime; clientUrl: string; peerUrl: string; log: string }>;
+  /** `pid` is null when the process is known not to run (stopped by this script, or found dead at a later start). */
+  members: Array<{ id: string; pid: number | null; runtime: NodeRuntime; clientUrl: string; peerUrl: string; log: string }>;
 }
 
 const USAGE = `usage: cluster [--nodes 1..7] [--runtime bun|deno|node|mixed] [--base-port P] [--data-dir D] [--stop-timeout-ms T]
@@ -90,6 +102,57 @@ function readClusterFile(path: string): ClusterFile | undefined {
   }
 }
 
+/** True while `pid` exists (signal 0 probes without signalling; EPERM means it exists under another user). */
+function pidAlive(pid: number | null): boolean {
+  if (typeof pid !== "number" || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Why 127.0.0.1:`port` cannot be listened on (e.g. "EADDRINUSE"), or undefined when it is free; the probe closes at once. */
+function portProblem(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", (e: Error & { code?: string }) => resolve(e.code ?? e.message));
+    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}
+
+/** Size of the file at `path` in bytes, 0 when it does not exist. */
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The text of `path` from byte `offset` on: what this run appended to a node log that earlier runs also wrote. */
+function readFrom(path: string, offset: number): string {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return "";
+  }
+  try {
+    const buf = new Uint8Array(Math.max(0, sizeOf(path) - offset));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return new TextDecoder().decode(buf.subarray(0, got));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -121,24 +184,43 @@ async function main(): Promise<void> {
   if (n % 2 === 0) {
     process.stderr.write(`cluster: warning: ${n} nodes tolerate no more failures than ${n - 1} would (a majority of ${n} is ${n / 2 + 1}); prefer an odd count\n`);
   }
-  const bootstrap = previous === undefined;
-  const clusterSecret = previous?.clusterSecret || `local-${crypto.randomUUID()}`;
-  // Through the environment, not argv: `ps` shows arguments to every local user.
-  const env = { ...process.env, EDGEKV_CLUSTER_SECRET: clusterSecret };
   const plans: MemberPlan[] = [];
   for (let i = 0; i < n; i++) {
     const id = `n${i + 1}`;
     plans.push({ id, runtime: runtimeOf(o.runtime, i), clientPort: o.basePort + i, peerPort: o.basePort + 100 + i, dataDir: join(dataDir, id) });
   }
+  // Our children must own these ports: a node of another cluster answering on one would pass the readiness poll.
+  for (const m of plans) {
+    for (const [kind, port] of [["client", m.clientPort], ["peer", m.peerPort]] as const) {
+      const problem = await portProblem(port);
+      if (problem === undefined) continue;
+      const owner = previous?.members.find((p) => pidAlive(p.pid) && (p.clientUrl === loopbackUrl(port) || p.peerUrl === loopbackUrl(port)));
+      const hint = owner ? ` (${dataDir}/cluster.json says ${owner.id} runs there as pid ${owner.pid}: this cluster is already running)` : "";
+      fail(`port ${port} (${m.id}'s ${kind} port) is not free on 127.0.0.1: ${problem}${hint}; stop what listens there or pick other ports with --base-port P (client ports P..P+${n - 1}, peer ports P+100..P+${100 + n - 1}); cluster.json left as it was`);
+    }
+  }
+  if (previous && !previous.members.some((m) => pidAlive(m.pid)) && previous.members.some((m) => m.pid !== null)) {
+    // Stale: no process of the file runs, so nothing to protect; clear the pids so none is signalled by mistake.
+    writeFileSync(filePath, JSON.stringify({ ...previous, members: previous.members.map((m) => ({ ...m, pid: null })) }, null, 2) + "\n");
+  }
+  const bootstrap = previous === undefined;
+  const clusterSecret = previous?.clusterSecret || `local-${crypto.randomUUID()}`;
+  // Through the environment, not argv: `ps` shows arguments to every local user.
+  const env = { ...process.env, EDGEKV_CLUSTER_SECRET: clusterSecret };
 
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   /** Set when a node refused with data_dir_locked: another process owns this data dir. */
   let locked = false;
+  /** Set once this run wrote cluster.json with its own pids: a stop then nulls them. */
+  let wroteFile = false;
   const members: ClusterFile["members"] = [];
+  /** Each node log's size before this run: earlier runs' lines (an old port clash or refusal) are not this run's. */
+  const logOffsets = new Map<string, number>();
   for (const m of plans) {
     const [cmd, baseArgs] = nodeCommand(m.runtime);
     const logPath = join(dataDir, `${m.id}.log`);
+    logOffsets.set(m.id, sizeOf(logPath));
     const fd = openSync(logPath, "a");
     // detached: a terminal Ctrl-C reaches only this script, which then stops each node once with SIGTERM.
     const child = spawn(cmd, [...baseArgs, ...memberArgs(m, plans, { bootstrap })], { cwd: repoRoot, env: nodeEnv(m.runtime, env), stdio: ["ignore", fd, fd], detached: true });
@@ -149,7 +231,7 @@ async function main(): Promise<void> {
       if (stopping) return;
       // Show why (e.g. "Is port 8081 in use?") instead of only where to look.
       // `edgekv: <code>: ...` is how node.ts reports a refusal (data_dir_locked, invalid configuration).
-      const lines = readFileSync(logPath, "utf8").split("\n");
+      const lines = readFrom(logPath, logOffsets.get(m.id) ?? 0).split("\n");
       if (lines.some((l) => l.startsWith("edgekv: data_dir_locked:"))) locked = true;
       const fatal = lines.filter((l) => /fatal|error|^edgekv: /i.test(l)).slice(-2).join("\n  ");
       process.stdout.write(`${m.id} exited (${signal ?? `status ${code}`}); see ${logPath}${fatal ? `\n  ${fatal}` : ""}\n`);
@@ -171,6 +253,10 @@ async function main(): Promise<void> {
     for (const [id, c] of children) {
       process.stdout.write(`${id} still running after ${o.stopTimeoutMs} ms: SIGKILL\n`);
       c.kill("SIGKILL");
+    }
+    if (wroteFile) {
+      // Our nodes are gone: keep the secret and URLs, drop the pids (a later kill recipe must not hit a reused one).
+      writeFileSync(filePath, JSON.stringify({ ...file, members: members.map((m) => ({ ...m, pid: null })) }, null, 2) + "\n");
     }
     process.stdout.write("stopped\n");
     process.exit(code);
@@ -195,14 +281,19 @@ async function main(): Promise<void> {
       process.stdout.write("every node exited; see the logs above (cluster.json left as it was)\n");
       process.exit(1);
     }
-    // Ready = every member names the same leader, so every URL printed above serves reads and writes.
-    const leaders = await Promise.all(members.map((m) => (children.has(m.id) ? leaderOf(m.clientUrl) : Promise.resolve("-"))));
+    // Ready = every running member serves its own port (logged this run) and names the same leader, so every
+    // URL printed above serves reads and writes, and the answers come from our children, not from another
+    // process on those ports.
+    const serving = members.every((m) => !children.has(m.id) || new RegExp(`^edgekv ${m.id} serving clients on `, "m").test(readFrom(m.log, logOffsets.get(m.id) ?? 0)));
+    const leaders = serving ? await Promise.all(members.map((m) => (children.has(m.id) ? leaderOf(m.clientUrl) : Promise.resolve("-")))) : [];
     const alive = leaders.filter((l) => l !== "-");
     const leader = alive[0] ?? "";
-    if (leader !== "" && alive.every((l) => l === leader)) {
+    // Checked again after the poll: a child that exited meanwhile is not ready.
+    if (leader !== "" && alive.every((l) => l === leader) && members.every((m, i) => (leaders[i] === "-") === !children.has(m.id))) {
       const down = members.filter((m) => !children.has(m.id)).map((m) => m.id);
       // Only now: our nodes run and agree, so the pids and ports written are the live ones.
       writeFileSync(filePath, JSON.stringify(file, null, 2) + "\n");
+      wroteFile = true;
       process.stdout.write(`cluster ready: leader ${leader}${down.length > 0 ? ` (without ${down.join(", ")}: exited)` : ""}\n`);
       return;
     }
@@ -210,7 +301,10 @@ async function main(): Promise<void> {
   }
   if (!stopping) {
     // Our nodes are running (not refused), so record them: Ctrl-C aside, cluster.json is how a user finds the pids.
-    if (children.size > 0) writeFileSync(filePath, JSON.stringify(file, null, 2) + "\n");
+    if (children.size > 0) {
+      writeFileSync(filePath, JSON.stringify(file, null, 2) + "\n");
+      wroteFile = true;
+    }
     process.stdout.write("no leader after 60 s; the nodes keep trying (see their logs)\n");
   }
 }

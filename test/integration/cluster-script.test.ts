@@ -2,12 +2,16 @@
  * scripts/cluster.ts (`npm start`) as a process, under Node with tsx as `npm start` runs it: a second start on a
  * running cluster's data dir prints the nodes' `data_dir_locked` refusal, exits 1 and keeps cluster.json (it used
  * to overwrite it with dead pids and wrong ports); SIGHUP (the terminal closed) stops the nodes it started (they
- * used to keep running); --nodes outside 1..7 is a usage error (exit 2). Clusters on ports 9540-9557 (peers 9640-9657),
- * Node runtime; only PIDs spawned here (and the node pid the script reports) are signalled. Node run only.
+ * used to keep running); --nodes outside 1..7 is a usage error (exit 2); a start on the ports of another running
+ * cluster exits 2 naming the busy port and writes no cluster.json (it used to report the other cluster's leader as
+ * `cluster ready` and exit 0); a node's exit is reported with the lines this run logged, not stale ones of earlier
+ * runs; cluster.json never keeps dead pids (nulled at a start that finds them all dead, and after a stop).
+ * Clusters on ports 9540-9571 (peers 9640-9671), Node runtime; only PIDs spawned here (and the node pids the
+ * script reports) are signalled. Node run only.
  */
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sleep } from "../helpers/cluster.ts";
@@ -31,6 +35,11 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
   return Promise.race([p, sleep(ms).then(() => "timeout" as const)]);
+}
+
+/** The members of `data`/cluster.json. */
+function clusterFile(data: string): Array<{ id: string; pid: number | null }> {
+  return (JSON.parse(readFileSync(join(data, "cluster.json"), "utf8")) as { members: Array<{ id: string; pid: number | null }> }).members;
 }
 
 after(() => {
@@ -71,5 +80,61 @@ describe("scripts/cluster.ts", { skip }, () => {
     assert.equal(await withTimeout(first.done, 30_000), "0", first.text());
     await until(() => !alive(pid), 10_000, "n1 to exit");
     assert.match(first.text(), /SIGHUP: stopping 1 node/);
+  });
+
+  it("a start on the ports of another running cluster exits 2 naming the port and writes no cluster.json", async () => {
+    const a = join(dir, "a");
+    const first = start("--nodes", "1", "--runtime", "node", "--base-port", "9562", "--data-dir", a, "--stop-timeout-ms", "5000");
+    await until(() => /cluster ready/.test(first.text()) || first.child.exitCode !== null, 90_000, "cluster ready");
+    assert.match(first.text(), /cluster ready: leader n1/);
+    const pid = clusterFile(a)[0].pid!;
+    procs.pids.push(pid);
+
+    const b = join(dir, "b");
+    const second = start("--nodes", "1", "--runtime", "node", "--base-port", "9562", "--data-dir", b);
+    const code = await withTimeout(second.done, 60_000);
+    if (code === "timeout") second.child.kill("SIGTERM");
+    assert.equal(code, "2", second.text());
+    assert.doesNotMatch(second.text(), /cluster ready/);
+    assert.match(second.text(), /port 9562 \(n1's client port\) is not free on 127\.0\.0\.1: EADDRINUSE.*--base-port/);
+    assert.equal(existsSync(join(b, "cluster.json")), false, "no cluster.json for the refused start");
+    assert.ok(alive(pid), "the running cluster's node is untouched");
+
+    first.child.kill("SIGTERM");
+    assert.equal(await withTimeout(first.done, 30_000), "0", first.text());
+    assert.deepEqual(clusterFile(a).map((m) => m.pid), [null], "a stop leaves no pid behind");
+  });
+
+  it("reports a node's exit with this run's log lines only, and a start nulls the dead pids of the last one before spawning", async () => {
+    const data = join(dir, "s");
+    mkdirSync(data, { recursive: true });
+    // What earlier runs left in the appended log: a port clash and a refusal that are not this run's.
+    writeFileSync(join(data, "n1.log"), "edgekv: fatal: Error: Failed to start server. Is port 9999 in use?\nedgekv: data_dir_locked: old refusal\n");
+    const first = start("--nodes", "1", "--runtime", "node", "--base-port", "9566", "--data-dir", data, "--stop-timeout-ms", "5000");
+    await until(() => /cluster ready/.test(first.text()) || first.child.exitCode !== null, 90_000, "cluster ready");
+    assert.match(first.text(), /cluster ready: leader n1/);
+    const dead = clusterFile(data)[0].pid!;
+    procs.pids.push(dead);
+    process.kill(dead, "SIGKILL");
+    await until(() => /n1 exited/.test(first.text()), 20_000, "n1 exited");
+    // With n1 gone nothing keeps the script (past ready) running; it is stopped here if it still is.
+    if ((await withTimeout(first.exited, 10_000)) === "timeout") first.child.kill("SIGKILL");
+    const report = first.text().slice(first.text().indexOf("n1 exited"));
+    assert.match(report, /n1 exited \(SIGKILL\)/);
+    assert.doesNotMatch(report, /port 9999|old refusal/, "stale lines of earlier runs");
+    assert.equal(clusterFile(data)[0].pid, dead, "the killed node's pid is what the file still holds");
+
+    const again = start("--runtime", "node", "--base-port", "9566", "--data-dir", data, "--stop-timeout-ms", "5000");
+    await until(() => /resuming the cluster/.test(again.text()) || again.child.exitCode !== null, 60_000, "the nodes spawned");
+    assert.notEqual(clusterFile(data)[0].pid, dead, "the dead pid is gone before the new start is ready");
+    await until(() => /cluster ready/.test(again.text()) || again.child.exitCode !== null, 90_000, "cluster ready");
+    assert.match(again.text(), /cluster ready: leader n1/);
+    assert.doesNotMatch(again.text(), /data dir locked/);
+    const pid = clusterFile(data)[0].pid!;
+    procs.pids.push(pid);
+    assert.ok(alive(pid), "cluster.json names the running node");
+    again.child.kill("SIGTERM");
+    assert.equal(await withTimeout(again.done, 30_000), "0", again.text());
+    assert.deepEqual(clusterFile(data).map((m) => m.pid), [null]);
   });
 });
