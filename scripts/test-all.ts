@@ -3,26 +3,38 @@
  * Node (via tsx), Bun (`bun test`) and Deno (`deno test`), and prints one plain `N passed, N failed` line
  * per runtime plus a total line. Exit status is non-zero when any runtime fails or reports no tests.
  *
- * Usage: `node --import tsx scripts/test-all.ts [--runtime node|bun|deno]... [--no-typecheck] [--no-sim] [filter...]`
+ * Usage: `node --import tsx scripts/test-all.ts [--runtime node|bun|deno]... [--jobs N] [--no-typecheck] [--no-sim] [filter...]`
  * A filter is a substring of a test file path; without one every `test/**\/*.test.ts` file runs, and
  * before them the simulator runs seeds 1..300 (`npm run sim`; skipped with a filter or `--no-sim`).
+ *
+ * Lanes (`--jobs`, default 2): most of a runtime's time is spent waiting (real node processes starting,
+ * elections, fault schedules), so each runtime's files are split into lanes that run as separate runtime
+ * processes side by side (scripts/test-lanes.ts), and the simulator's seeds into as many shards. The files
+ * that run whole clusters of real processes stay in one lane, one after another, so two of them never load
+ * the machine at once. Lane 1's output streams; the other lanes' output is printed when they end.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { FILE_SECONDS, assignLanes, seedShards } from "./test-lanes.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
 /** Simulator seeds every full `npm test` runs (about 1.5 s each on this machine). */
 const SIM_SEEDS = "1..300";
 
-const USAGE = `usage: npm test -- [--runtime node|bun|deno]... [--no-typecheck] [--no-sim] [file-filter...]
+/** Lanes per runtime and simulator shards by default: the machine CI runs on has 2 cores. */
+const DEFAULT_JOBS = 2;
+
+const USAGE = `usage: npm test -- [--runtime node|bun|deno]... [--jobs N] [--no-typecheck] [--no-sim] [file-filter...]
 
 Type-checks (tsconfig.json and tsconfig.pure.json), runs the simulator (seeds ${SIM_SEEDS}) unless a filter or
 --no-sim is given, then every test/**/*.test.ts file (or those whose path contains a filter) under Node
 (tsx), Bun and Deno, and prints "N passed, N failed" per runtime and a total.
 
   --runtime R     node, bun or deno; repeat for several (default: all three)
+  --jobs N        lanes run side by side per runtime, and simulator shards (1..8, default ${DEFAULT_JOBS});
+                  the real-cluster files always share one lane
   --no-typecheck  skip the type-check
   --no-sim        skip the simulator seeds
   file-filter     substring of a test file path, e.g. bench-scripts
@@ -64,14 +76,15 @@ function listTests(dir: string): string[] {
   return out;
 }
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+/** Runs `cmd`; its output streams to ours unless `buffered` (then only the returned `out` holds it). */
+function run(cmd: string, args: string[], env: Record<string, string> = {}, buffered = false): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     const onData = (chunk: Buffer) => {
       const s = chunk.toString();
       out += s;
-      process.stdout.write(s);
+      if (!buffered) process.stdout.write(s);
     };
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
@@ -91,7 +104,8 @@ function lastNumber(text: string, re: RegExp): number {
   return n;
 }
 
-async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
+/** One lane: the runtime's test command over `files`, its output streamed or (`buffered`) kept in `out`. */
+async function laneRun(runtime: string, files: string[], buffered: boolean): Promise<Result & { out: string }> {
   const t0 = Date.now();
   const rel = files.map((f) => "./" + relative(root, f));
   let code: number;
@@ -99,28 +113,28 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
   let failed = 0;
   let all = "";
   if (runtime === "node") {
-    const r = await run(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...rel], { EDGEKV_TEST_RUNTIME: "node" });
+    const r = await run(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", ...rel], { EDGEKV_TEST_RUNTIME: "node" }, buffered);
     all = r.out;
     const o = plain(r.out);
     passed = lastNumber(o, /^ℹ pass (\d+)$/gm);
     failed = lastNumber(o, /^ℹ fail (\d+)$/gm);
     code = r.code;
   } else if (runtime === "bun") {
-    const r = await run("npx", ["--no-install", "bun", "test", "--timeout", "180000", ...rel], { EDGEKV_TEST_RUNTIME: "bun" });
+    const r = await run("npx", ["--no-install", "bun", "test", "--timeout", "180000", ...rel], { EDGEKV_TEST_RUNTIME: "bun" }, buffered);
     all = r.out;
     const o = plain(r.out);
     passed = lastNumber(o, /^\s*(\d+) pass$/gm);
     failed = lastNumber(o, /^\s*(\d+) fail$/gm);
     code = r.code;
   } else if (runtime === "deno") {
-    let r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" });
+    let r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" }, buffered);
     // Deno 2.9.6's node:http2 can abort the whole test process inside nghttp2 (assertion in
     // find_stream_on_goaway_func, denoland/deno#36788) — a runtime crash, not a test verdict. It was seen
     // once in a clean-clone CI run (transport-inprocess, 0 of 3 reruns). Rerun once, loudly; a second
     // abort fails the run.
     if (r.code === 134 && /find_stream_on_goaway_func/.test(r.out)) {
       console.log("\n!!! deno aborted inside nghttp2 (denoland/deno#36788, a runtime crash); rerunning the Deno suite once !!!\n");
-      r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" });
+      r = await run("npx", ["--no-install", "deno", "test", "-A", "--no-check", ...rel], { EDGEKV_TEST_RUNTIME: "deno" }, buffered);
     }
     all = r.out;
     const o = plain(r.out);
@@ -133,7 +147,36 @@ async function runtimeRun(runtime: string, files: string[]): Promise<Result> {
   } else {
     throw new Error(`unknown runtime ${runtime}`);
   }
-  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000, failures: failureLines(runtime, all) };
+  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000, failures: failureLines(runtime, all), out: all };
+}
+
+/**
+ * A runtime's phase: its files split into `jobs` lanes (scripts/test-lanes.ts) run side by side; lane 1
+ * streams, each other lane's output is printed in one piece when it ends. Counts and failures are summed.
+ */
+async function runtimeRun(runtime: string, files: string[], jobs: number): Promise<Result> {
+  const t0 = Date.now();
+  const source = (f: string) => readFileSync(join(root, f), "utf8");
+  const lanes = assignLanes(files.map((f) => relative(root, f)), jobs, FILE_SECONDS, source).map((l) => l.map((f) => join(root, f)));
+  if (lanes.length > 1) console.log(lanes.map((l, i) => `lane ${i + 1}: ${l.length} files`).join(", ") + " (lane 1 streams below; the others print when they end)");
+  const results = await Promise.all(
+    lanes.map(async (laneFiles, i) => {
+      const r = await laneRun(runtime, laneFiles, i > 0);
+      if (i > 0) {
+        process.stdout.write(`\n----- ${runtime} lane ${i + 1} of ${lanes.length} (${laneFiles.length} files, ${r.seconds.toFixed(1)} s) -----\n${r.out}\n----- end of ${runtime} lane ${i + 1} -----\n`);
+      } else if (lanes.length > 1) console.log(`\n----- ${runtime} lane 1 of ${lanes.length} ended (${laneFiles.length} files, ${r.seconds.toFixed(1)} s) -----`);
+      return r;
+    }),
+  );
+  return {
+    runtime,
+    passed: results.reduce((a, r) => a + r.passed, 0),
+    failed: results.reduce((a, r) => a + r.failed, 0),
+    // the first non-zero lane status, so a crashed lane is not hidden by a clean one
+    exitCode: results.find((r) => r.exitCode !== 0)?.exitCode ?? 0,
+    seconds: (Date.now() - t0) / 1000,
+    failures: results.flatMap((r) => r.failures).slice(0, 40),
+  };
 }
 
 async function main(): Promise<void> {
@@ -145,6 +188,7 @@ async function main(): Promise<void> {
   const runtimes: string[] = [];
   const filters: string[] = [];
   let typecheck = true;
+  let jobs = DEFAULT_JOBS;
   const usageError = (msg: string): never => {
     console.error(`${msg}\n${USAGE.split("\n")[0]}\n(--help prints every option)`);
     process.exit(2);
@@ -154,6 +198,10 @@ async function main(): Promise<void> {
       const rt = argv[++i];
       if (rt !== "node" && rt !== "bun" && rt !== "deno") usageError(`--runtime must be node, bun or deno, got ${JSON.stringify(rt)}`);
       runtimes.push(rt);
+    } else if (argv[i] === "--jobs") {
+      const v = argv[++i];
+      if (!/^[1-8]$/.test(v ?? "")) usageError(`--jobs must be 1..8, got ${JSON.stringify(v)}`);
+      jobs = Number(v);
     } else if (argv[i] === "--no-typecheck") typecheck = false;
     else if (argv[i] === "--no-sim") continue;
     // a filter is a path substring; an unknown option would otherwise become a filter that matches nothing
@@ -180,16 +228,22 @@ async function main(): Promise<void> {
 
   // The deterministic simulator over a few hundred seeds (issue #2: CI runs them on every push). Node only:
   // the same seed gives the same run on every runtime, and sim.test.ts runs seeds on all three.
+  // The seeds are split into `jobs` shards run side by side (pure CPU, one core each); each shard prints
+  // its failing seeds with their replay commands and its own "sim: N seeds, V violations" line.
   if (filters.length === 0 && !argv.includes("--no-sim")) {
-    const r = await run(process.execPath, ["--import", "tsx", "scripts/sim.ts", "--seeds", SIM_SEEDS, "--quiet"]);
-    console.log(`sim ${SIM_SEEDS}: ${r.code === 0 ? "ok" : "FAILED"}`);
-    if (r.code !== 0) bad = true;
+    const t0 = Date.now();
+    const shards = seedShards(SIM_SEEDS, jobs);
+    const rs = await Promise.all(shards.map((seeds, i) => run(process.execPath, ["--import", "tsx", "scripts/sim.ts", "--seeds", seeds, "--quiet"], {}, i > 0)));
+    for (let i = 1; i < rs.length; i++) process.stdout.write(rs[i].out);
+    const ok = rs.every((r) => r.code === 0);
+    console.log(`sim ${SIM_SEEDS}: ${ok ? "ok" : "FAILED"} (${shards.length} shard${shards.length > 1 ? "s" : ""}: ${shards.join(", ")}; ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    if (!ok) bad = true;
   }
 
   const results: Result[] = [];
   for (const rt of runtimes) {
     console.log(`\n===== ${rt}: ${files.length} test files =====`);
-    results.push(await runtimeRun(rt, files));
+    results.push(await runtimeRun(rt, files, jobs));
   }
   console.log("\n===== summary =====");
   let tp = 0;
