@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sleep } from "../helpers/cluster.ts";
 import { ChildProcesses, alive, nodeRunOnly } from "../helpers/script-process.ts";
+import { within } from "../helpers/within.ts";
 
 const skip = nodeRunOnly("the script runs under Node (npm start) whichever runtime runs the test");
 const dir = mkdtempSync(join(tmpdir(), "edgekv-cluster-script-"));
@@ -34,7 +35,7 @@ async function until(pred: () => boolean, ms: number, what: string): Promise<voi
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
-  return Promise.race([p, sleep(ms).then(() => "timeout" as const)]);
+  return within(p, ms, "timeout" as const);
 }
 
 /** The members of `data`/cluster.json. */
