@@ -25,8 +25,8 @@
  * pid, runtime, client URL, peer URL, log path): a start that fails (e.g. every node refused with
  * data_dir_locked because another cluster runs on D) keeps the old file, which still describes the running
  * cluster. When none of the old file's pids is running at start, the file is stale: its pids are set to null
- * before spawning, so no recipe signals a dead (or reused) pid; after a stop of its own nodes the script
- * nulls them again. A node refusing with data_dir_locked stops this start: the script prints the refusal,
+ * before spawning, so no recipe signals a dead (or reused) pid; once it wrote the file, the script nulls the
+ * pid of each of its nodes that exits, and all of them after it stopped them. A node refusing with data_dir_locked stops this start: the script prints the refusal,
  * stops the nodes it started and exits 1. What it prints about a node that exited comes from the part of
  * the node's log (appended across runs) that this run wrote. The first start on an empty D bootstraps the
  * cluster; later starts on the same D resume it (no bootstrap).
@@ -229,6 +229,8 @@ async function main(): Promise<void> {
     child.on("exit", (code, signal) => {
       children.delete(m.id);
       if (stopping) return;
+      // After ready the file names this node: its pid is dead now, so drop it (a kill recipe must not reuse it).
+      if (wroteFile) writeFileSync(filePath, JSON.stringify({ ...file, members: members.map((x) => (children.has(x.id) ? x : { ...x, pid: null })) }, null, 2) + "\n");
       // Show why (e.g. "Is port 8081 in use?") instead of only where to look.
       // `edgekv: <code>: ...` is how node.ts reports a refusal (data_dir_locked, invalid configuration).
       const lines = readFrom(logPath, logOffsets.get(m.id) ?? 0).split("\n");
