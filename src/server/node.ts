@@ -70,7 +70,7 @@ import { checkJoinIdentity } from "./identity.ts";
 import { peersDrift } from "./peers-drift.ts";
 import { PeerReachability } from "./peer-reachability.ts";
 import { readinessOf } from "./readiness.ts";
-import { removedByPeerView } from "./removal-check.ts";
+import { type RemovalChange, type RemovalState, afterConfigApplied, afterRemovalVerdict, isMemberOf, removedByPeerView } from "./removal-check.ts";
 import { ConfigError } from "../config/load.ts";
 import { WriteBehindSql } from "./unsafe-write-behind.ts";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.ts";
@@ -169,14 +169,10 @@ export class EdgeNode implements KvService {
   private readonly snapshotsInFlight = new Set<NodeId>();
   private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
   private fsyncSumS = 0;
-  private removed = false;
-  /**
-   * Set when `removed` was learned from another member's view (`checkMembership`), not from applying a
-   * configuration without this node: undone if a leader contacts this node again (it is in its progress).
-   */
-  private removedByPeer = false;
-  /** The term of the view that proved `removedByPeer` (RemovalVerdict.term). */
-  private removedByPeerTerm = 0;
+  /** This node's removal, applied or learned from a member's view; left when it is a member again (removal-check.ts). */
+  private removal: RemovalState = { removed: false };
+  /** Whether the last applied configuration listed this node (set at construction from the store). */
+  private wasMember: boolean;
   /** Highest uncapped commit index a leader's heartbeat announced (HeartbeatMessage.leaderCommit). */
   private leaderCommitSeen = 0;
   /** Outbound reachability per peer (warn once per outage); grace = 2 election timeouts. */
@@ -211,6 +207,7 @@ export class EdgeNode implements KvService {
     private readonly snapshotDir: string,
   ) {
     this.id = config.nodeId;
+    this.wasMember = isMemberOf(kv.confState(), config.nodeId);
     const electionTicks = Math.max(2, Math.round(config.electionTimeoutMsMin / config.tickMs));
     const heartbeatTicks = Math.max(1, Math.min(electionTicks - 1, Math.round(config.heartbeatIntervalMs / config.tickMs)));
     const seed = crypto.getRandomValues(new Uint32Array(1))[0];
@@ -568,9 +565,8 @@ export class EdgeNode implements KvService {
       if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") {
         this.lastLeaderContactMs = Date.now();
         if (m.type === "heartbeat" && m.leaderCommit !== undefined && m.leaderCommit > this.leaderCommitSeen) this.leaderCommitSeen = m.leaderCommit;
-        // A leader sends to its configuration's members only: a leader of a later term than the view that
-        // proved the removal shows it wrong (older messages may be ones queued before the removal).
-        if (this.removedByPeer && m.term > this.removedByPeerTerm) this.unmarkRemovedByPeer(`leader ${from} in term ${m.term}`);
+        // Leader contact does not end a removal (a message queued before it may arrive late): applying a
+        // configuration that lists this node again does (removal-check.ts afterConfigApplied).
       }
       try {
         this.raft.step(m);
@@ -617,6 +613,8 @@ export class EdgeNode implements KvService {
     if (rd.softState) this.onRoleChange(rd.softState.role === "leader");
     const t0 = performance.now();
     const { owed, results } = this.persistAndApply(rd);
+    // A snapshot replaces the configuration too: a re-added node far behind gets one instead of entries.
+    if (rd.snapshot) this.onMembershipApplied();
     if (results) this.afterApply(rd.committedEntries, results);
     for (const rs of rd.readStates) this.reads.indexKnown(rs.requestId, rs.index);
     for (const id of rd.droppedReadIds) this.reads.fail(id, new ApiError("unavailable", "leadership changed before the read was confirmed; retry", { retryAfterSec: 1 }));
@@ -777,31 +775,29 @@ export class EdgeNode implements KvService {
     }
   }
 
+  /** After entries with a configuration change, or a snapshot, were applied (see `afterConfigApplied`). */
   private onMembershipApplied(): void {
     this.refreshPeers();
-    const cs = this.kv.confState();
-    const member = cs.voters.includes(this.id) || cs.votersOutgoing.includes(this.id) || cs.learners.includes(this.id);
-    // Applying an older configuration that still lists this node (a restart replaying its log) proves
-    // nothing against a removal learned from a member's view: only a leader's contact undoes that.
-    if (!member) this.markRemoved("it applied a configuration without itself");
+    const isMember = isMemberOf(this.kv.confState(), this.id);
+    const appliedIndex = this.kv.appliedIndex();
+    const next = afterConfigApplied(this.removal, { wasMember: this.wasMember, isMember, appliedIndex });
+    this.wasMember = isMember;
+    this.onRemovalChange(next, isMember ? `it applied a configuration listing it again at index ${appliedIndex}` : "it applied a configuration without itself");
   }
 
-  /** Enters the removed state once (SCENARIOS.md C10): client requests get `not_member`, `/readyz` 503. */
-  private markRemoved(why: string, byPeerTerm?: number): void {
-    if (this.removed) {
-      if (byPeerTerm === undefined) this.removedByPeer = false; // applied: final
-      return;
+  /** True while removed (SCENARIOS.md C10): client requests get `not_member`, `/readyz` 503, nothing is forwarded. */
+  private get removed(): boolean {
+    return this.removal.removed;
+  }
+
+  /** Takes a removal transition and logs it once: removed at warn, a member again at info. */
+  private onRemovalChange(next: { state: RemovalState; change: RemovalChange }, why: string): void {
+    this.removal = next.state;
+    if (next.change === "removed") {
+      this.ports.log("warn", `this node (${this.id}) was removed from the cluster (${why}); it now refuses client requests with not_member, reports not ready and forwards nothing`);
+    } else if (next.change === "member_again") {
+      this.ports.log("info", `this node (${this.id}) is a member of the cluster again (${why}); serving client requests again`);
     }
-    this.removed = true;
-    this.removedByPeer = byPeerTerm !== undefined;
-    this.removedByPeerTerm = byPeerTerm ?? 0;
-    this.ports.log("warn", `this node (${this.id}) was removed from the cluster (${why}); it now refuses client requests with not_member, reports not ready and forwards nothing`);
-  }
-
-  private unmarkRemovedByPeer(source: string): void {
-    this.removed = false;
-    this.removedByPeer = false;
-    this.ports.log("warn", `this node (${this.id}) is a member after all (heard from ${source}); serving again`);
   }
 
   /**
@@ -829,7 +825,7 @@ export class EdgeNode implements KvService {
       .then(async (res) => {
         if (!res.ok) return void (await res.body?.cancel());
         const verdict = removedByPeerView(this.id, this.kv.appliedIndex(), await res.json());
-        if (verdict && !this.stopped) this.markRemoved(`member ${peer}'s view: ${verdict.why}`, verdict.term);
+        if (verdict && !this.stopped) this.onRemovalChange(afterRemovalVerdict(this.removal, verdict), `member ${peer}'s view: ${verdict.why}`);
       })
       .catch((err) => this.ports.log("debug", `asking ${peer} for its cluster view failed: ${(err as Error).message}`))
       .finally(() => {

@@ -6,14 +6,14 @@
  * a removed member's peer messages for the same reason).
  */
 
-/** A removal proven by a member's view: `why` for the log, `term` the view's Raft term. */
+/**
+ * A removal proven by a member's view: `why` for the log, `term` the view's Raft term, `appliedIndex` the
+ * view's applied index (its configuration as of that log index lacks this node).
+ */
 export interface RemovalVerdict {
   why: string;
-  /**
-   * The view's term. Only a leader of a later term can prove the verdict wrong (in one term the leader never
-   * drops its own entries, so a removal it appended stays); AppendEntries of this term or older may be
-   * stale ones the leader's transport queued while this node was down and delivers on reconnect.
-   */
+  appliedIndex: number;
+  /** The view's Raft term (for the log). */
   term: number;
 }
 
@@ -34,5 +34,50 @@ export function removedByPeerView(selfId: string, ownAppliedIndex: number, view:
   const ids = v.members.map((m) => (typeof m === "object" && m !== null ? (m as { id?: unknown }).id : undefined));
   if (ids.some((id) => typeof id !== "string")) return undefined;
   if (ids.includes(selfId)) return undefined;
-  return { why: `leader ${v.leaderId}, term ${v.term}, applied index ${v.appliedIndex}, members ${ids.join(", ")}`, term: v.term };
+  return { why: `leader ${v.leaderId}, term ${v.term}, applied index ${v.appliedIndex}, members ${ids.join(", ")}`, term: v.term, appliedIndex: v.appliedIndex };
+}
+
+/**
+ * What this node knows of its own removal. `atIndex`: a log index whose configuration lacks this node (the
+ * applied index when it applied such a configuration, or the proving view's applied index). Only applying a
+ * configuration that lists this node at a later index ends it: leader contact does not, since AppendEntries
+ * the leader queued before the removal may arrive late, and a leader of a later term re-adding this node
+ * delivers the re-adding entry anyway (a contact rule made a re-added node flip back to removed when it
+ * then applied its old removal entry).
+ */
+export type RemovalState = { removed: false } | { removed: true; atIndex: number };
+
+/** A transition to log once: entered the removed state, or left it because membership was proven again. */
+export type RemovalChange = "removed" | "member_again" | undefined;
+
+/**
+ * After applying a configuration (log entries or a snapshot) up to `appliedIndex`: `isMember` whether it
+ * lists this node (voter, outgoing voter or learner), `wasMember` whether the one applied before did.
+ * - Removed only on a member -> non-member step: a learner catching up from a snapshot older than its own
+ *   addition applies configurations without itself before it was ever a member.
+ * - Member again when a configuration listing this node is applied at an index past `atIndex`: applied
+ *   entries are committed, and configurations only change through the log, so the cluster added this node
+ *   back after removing it (the leader replicates to a re-added node in the same term as the removal, so
+ *   the term cannot tell). A configuration at or before `atIndex` is an old one (AppendEntries a leader
+ *   queued before the removal and delivered late) and changes nothing.
+ */
+export function afterConfigApplied(s: RemovalState, f: { wasMember: boolean; isMember: boolean; appliedIndex: number }): { state: RemovalState; change: RemovalChange } {
+  if (!s.removed) {
+    if (f.wasMember && !f.isMember) return { state: { removed: true, atIndex: f.appliedIndex }, change: "removed" };
+    return { state: s, change: undefined };
+  }
+  if (f.isMember && f.appliedIndex > s.atIndex) return { state: { removed: false }, change: "member_again" };
+  if (!f.isMember && f.appliedIndex > s.atIndex) return { state: { removed: true, atIndex: f.appliedIndex }, change: undefined };
+  return { state: s, change: undefined };
+}
+
+/** After a member's view proved the removal (`removedByPeerView`): removed as of the view's applied index. */
+export function afterRemovalVerdict(s: RemovalState, v: RemovalVerdict): { state: RemovalState; change: RemovalChange } {
+  if (s.removed) return { state: s, change: undefined };
+  return { state: { removed: true, atIndex: v.appliedIndex }, change: "removed" };
+}
+
+/** Whether configuration `cs` lists `id` as a voter (incoming or outgoing, joint consensus) or a learner. */
+export function isMemberOf(cs: { voters: readonly string[]; votersOutgoing: readonly string[]; learners: readonly string[] }, id: string): boolean {
+  return cs.voters.includes(id) || cs.votersOutgoing.includes(id) || cs.learners.includes(id);
 }
