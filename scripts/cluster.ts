@@ -242,7 +242,9 @@ async function main(): Promise<void> {
   }
   const file: ClusterFile = { clusterId: "edgekv", clusterSecret, createdAt: previous?.createdAt ?? new Date().toISOString(), startedAt: new Date().toISOString(), members };
   for (const m of members) process.stdout.write(`${m.id}  ${m.runtime.padEnd(4)}  pid ${m.pid}  client ${m.clientUrl}  peer ${m.peerUrl}  log ${m.log}\n`);
-  process.stdout.write(`${bootstrap ? "bootstrapping a new" : "resuming the"} cluster in ${dataDir} (Ctrl-C stops it)\n`);
+  // Without cluster.json the nodes still resume whatever their data dirs hold (--bootstrap is ignored then).
+  const fresh = bootstrap && plans.every((m) => !existsSync(join(m.dataDir, "edgekv-node.json")));
+  process.stdout.write(`${fresh ? "bootstrapping a new" : "resuming the"} cluster in ${dataDir} (Ctrl-C stops it)\n`);
 
   const stopAll = async (why: string, code = 0) => {
     if (stopping) return;

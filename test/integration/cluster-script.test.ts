@@ -6,7 +6,7 @@
  * cluster exits 2 naming the busy port and writes no cluster.json (it used to report the other cluster's leader as
  * `cluster ready` and exit 0); a node's exit is reported with the lines this run logged, not stale ones of earlier
  * runs; cluster.json never keeps dead pids (nulled when a node exits, after a stop, and at a start that finds them
- * all dead).
+ * all dead); a start without cluster.json on data dirs that hold state says "resuming", not "bootstrapping".
  * Clusters on ports 9540-9571 (peers 9640-9671), Node runtime; only PIDs spawned here (and the node pids the
  * script reports) are signalled. Node run only.
  */
@@ -23,8 +23,15 @@ const skip = nodeRunOnly("the script runs under Node (npm start) whichever runti
 const dir = mkdtempSync(join(tmpdir(), "edgekv-cluster-script-"));
 const procs = new ChildProcesses();
 
+/** Every script started here: `after` also kills the nodes each one reported (`nK  <runtime>  pid N ...`). */
+const scripts: Array<ReturnType<ChildProcesses["script"]>> = [];
+
 /** Starts scripts/cluster.ts with `args`; `text()` is its stdout+stderr so far, `done` its exit code or signal. */
-const start = (...args: string[]) => procs.script("scripts/cluster.ts", args);
+const start = (...args: string[]) => {
+  const r = procs.script("scripts/cluster.ts", args);
+  scripts.push(r);
+  return r;
+};
 
 /** Resolves when `pred()` holds, polling every 100 ms for at most `ms`. */
 async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
@@ -45,6 +52,8 @@ function clusterFile(data: string): Array<{ id: string; pid: number | null }> {
 }
 
 after(() => {
+  // The nodes are detached from the script: a failed assertion must not leave one running.
+  for (const r of scripts) for (const m of r.out().matchAll(/^n\d+ +\w+ +pid (\d+) /gm)) procs.pids.push(Number(m[1]));
   procs.killAll();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -105,6 +114,15 @@ describe("scripts/cluster.ts", { skip }, () => {
     first.child.kill("SIGTERM");
     assert.equal(await withTimeout(first.done, 30_000), "0", first.text());
     assert.deepEqual(clusterFile(a).map((m) => m.pid), [null], "a stop leaves no pid behind");
+
+    // Without cluster.json the nodes resume their data dirs, and the banner says so (it said "bootstrapping").
+    rmSync(join(a, "cluster.json"));
+    const third = start("--nodes", "1", "--runtime", "node", "--base-port", "9562", "--data-dir", a, "--stop-timeout-ms", "5000");
+    await until(() => /cluster ready/.test(third.text()) || third.child.exitCode !== null, 90_000, "cluster ready");
+    procs.pids.push(clusterFile(a)[0].pid!);
+    assert.match(third.text(), /resuming the cluster in /);
+    third.child.kill("SIGTERM");
+    assert.equal(await withTimeout(third.done, 30_000), "0", third.text());
   });
 
   it("reports a node's exit with this run's log lines only, and a start nulls the dead pids of the last one before spawning", async () => {
