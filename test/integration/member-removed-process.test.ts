@@ -11,8 +11,9 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
-import { type NodeRuntime, TestCluster, sleep } from "../helpers/cluster.ts";
+import { type NodeRuntime, TestCluster } from "../helpers/cluster.ts";
 import { loopbackUrl } from "../../scripts/node-command.ts";
+import { answer, pollUntil } from "../helpers/membership.ts";
 
 const runtime = (process.env.EDGEKV_TEST_RUNTIME ?? currentRuntime()) as NodeRuntime;
 let c: TestCluster | undefined;
@@ -20,31 +21,9 @@ after(async () => {
   await c?.stop();
 });
 
-async function answer(res: Response): Promise<{ status: number; code: string; body: string }> {
-  const body = await res.text();
-  let code = "";
-  try {
-    const j = JSON.parse(body) as { error?: { code?: string }; reason?: string };
-    code = j.error?.code ?? j.reason ?? "";
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, code, body };
-}
-
-/** Polls `probe` every 100 ms until it returns a value, at most `timeoutMs`; throws with the nodes' logs. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch {
-      // a node restarting: try again
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${c?.logs() ?? ""}`);
+/** Polls `probe` (test/helpers/membership.ts pollUntil); a timeout shows the nodes' logs. */
+function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  return pollUntil(what, probe, timeoutMs, () => c?.logs() ?? "");
 }
 
 /** DELETE a member on the leader, retried while another membership change (a URL announce) is in flight. */

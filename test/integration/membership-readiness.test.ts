@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode } from "../../src/server/node.ts";
 import { InProcessCluster, freePort, testPorts } from "../helpers/inprocess-cluster.ts";
+import { answer } from "../helpers/membership.ts";
 
 const clusters: InProcessCluster[] = [];
 const extra: EdgeNode[] = [];
@@ -25,18 +26,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; logs:\n${logs.slice(-40).join("\n")}`);
-}
-
-async function answer(res: Response): Promise<{ status: number; code: string; body: string }> {
-  const body = await res.text();
-  let code = "";
-  try {
-    const j = JSON.parse(body) as { error?: { code?: string }; reason?: string };
-    code = j.error?.code ?? j.reason ?? "";
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, code, body };
 }
 
 const FAST = ["--heartbeat-interval-ms", "50", "--election-timeout-ms-min", "200", "--election-timeout-ms-max", "400", "--tick-ms", "25"];

@@ -16,6 +16,7 @@ import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand
 import { fetchClusterView } from "../helpers/cluster-view.ts";
 import { freePorts, sleep } from "../helpers/cluster.ts";
 import { within } from "../helpers/within.ts";
+import { pollUntil } from "../helpers/membership.ts";
 
 const runtime = (process.env.EDGEKV_TEST_RUNTIME ?? currentRuntime()) as NodeRuntime;
 const dir = mkdtempSync(join(tmpdir(), "edgekv-wrong-url-"));
@@ -42,18 +43,9 @@ function logs(): string {
   return ["n1", "n2", "n3"].map((id) => `----- ${id} -----\n${logOf(id).slice(-3000)}`).join("\n");
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch {
-      // not serving yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${logs()}`);
+/** Polls `probe` (test/helpers/membership.ts pollUntil); a timeout shows the nodes' logs. */
+function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  return pollUntil(what, probe, timeoutMs, logs);
 }
 
 async function readyz(url: string): Promise<{ status: number; reason: string }> {
