@@ -1,7 +1,8 @@
 /**
- * Running the commands under scripts/ as child processes in tests (test/integration/bench-scripts.test.ts,
- * cluster-script.test.ts): always under Node with tsx, as `npm run` / `npm start` start them, whichever
- * runtime runs the test file. `ChildProcesses` remembers every process a file started (and any other PIDs
+ * Running child processes in tests: the commands under scripts/ (test/integration/bench-scripts.test.ts,
+ * cluster-script.test.ts) always under Node with tsx, as `npm run` / `npm start` start them, whichever
+ * runtime runs the test file; node.ts and fixtures on the runtime under test (entry.test.ts,
+ * stop-signals.test.ts) through `spawn` with that runtime's command. `ChildProcesses` remembers every process a file started (and any other PIDs
  * it learned of, such as the nodes a script spawned) so that its `after` hook kills exactly those.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { pathToFileURL } from "node:url";
 import { repoRoot } from "../../scripts/node-command.ts";
+import { within } from "./within.ts";
 
 /** True when the test runs on Node (not Bun, not Deno). */
 export const onNode = (globalThis as { Bun?: unknown }).Bun === undefined && (globalThis as { Deno?: unknown }).Deno === undefined;
@@ -54,6 +56,11 @@ export interface Done {
   err: string;
 }
 
+/** `r`'s exit status (exit code as a string, or `signal X`) within `ms`, else "still running" (the process keeps running). */
+export function exitWithin(r: Running, ms: number): Promise<string> {
+  return within(r.exited, ms, "still running");
+}
+
 /** The child processes of one test file; `killAll()` in its `after` stops what is still running. */
 export class ChildProcesses {
   /** Processes spawned through `spawn` / `run` / `script`. */
@@ -61,9 +68,9 @@ export class ChildProcesses {
   /** Other PIDs the test learned of and owns (e.g. nodes a script started); killed by `killAll` if alive. */
   readonly pids: number[] = [];
 
-  /** Spawns `cmd argv` in the repo root with `env` added to this process's environment, stdin ignored. */
-  spawn(cmd: string, argv: string[], env: Record<string, string> = {}): Running {
-    const child = spawn(cmd, argv, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  /** Spawns `cmd argv` in `cwd` (default: the repo root) with `env` added to this process's environment, stdin ignored. */
+  spawn(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, cwd: string = repoRoot): Running {
+    const child = spawn(cmd, argv, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     this.started.push(child);
     let out = "";
     let err = "";

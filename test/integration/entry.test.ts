@@ -7,47 +7,29 @@
  */
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { nodeCommand, repoRoot, type NodeRuntime } from "../../scripts/node-command.ts";
 import { freePorts, sleep } from "../helpers/cluster.ts";
-import { within } from "../helpers/within.ts";
+import { ChildProcesses, type Running, exitWithin } from "../helpers/script-process.ts";
 
 const runtime = (process.env.EDGEKV_TEST_RUNTIME ?? currentRuntime()) as NodeRuntime;
 const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
 
-interface Run {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exit: Promise<string>;
-}
-
-const started: ChildProcess[] = [];
-function run(args: string[], env: Record<string, string> = {}, cwd = repoRoot): Run {
+const procs = new ChildProcesses();
+/** node.ts with `args` on the runtime under test, `env` added to this process's, in `cwd`. */
+function run(args: string[], env: Record<string, string> = {}, cwd = repoRoot): Running {
   const [cmd, base] = nodeCommand(runtime);
-  const child = spawn(cmd, [...base, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  started.push(child);
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<string>((r) => child.on("exit", (code, sig) => r(code === null ? `signal ${sig}` : String(code))));
-  return { child, out: () => out, err: () => err, exit };
-}
-
-/** Waits at most `ms` for the exit status. */
-function exitWithin(r: Run, ms: number): Promise<string> {
-  return within(r.exit, ms, "still running");
+  return procs.spawn(cmd, [...base, ...args], env, cwd);
 }
 
 describe(`node.ts on ${runtime}`, () => {
   const dirs: string[] = [];
   after(() => {
-    for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    procs.killAll();
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
@@ -128,7 +110,7 @@ describe(`node.ts on ${runtime}`, () => {
       if (value !== undefined) env.MIMALLOC_PURGE_HOLES = value;
       const [cmd, base] = nodeCommand(runtime);
       const child = spawn(cmd, [...base, "--client-port", String(clientPort), "--peer-port", String(peerPort)], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
-      started.push(child);
+      procs.started.push(child);
       let out = "";
       let err = "";
       child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
@@ -148,7 +130,7 @@ describe(`node.ts on ${runtime}`, () => {
     const dir = mkdtempSync(join(tmpdir(), "edgekv-lock-"));
     dirs.push(dir);
     const dataDir = join(dir, "data");
-    const ready = async (r: Run) => {
+    const ready = async (r: Running) => {
       const deadline = Date.now() + 60_000;
       while (!r.out().includes("serving clients") && Date.now() < deadline && r.child.exitCode === null) await sleep(50);
       assert.match(r.out(), /serving clients/, r.err());
