@@ -3,11 +3,12 @@
  * - `inProcessCli`: `runCli` against the API app over the stub service, with injected fetch (no network),
  *   files, stdin and byte output;
  * - `servedCli`: the CLI as a real process of the running runtime (cliCommand) against the API over the stub
- *   served on 127.0.0.1, every process it started killed by PID after the suite, each run bounded to 60 s.
+ *   served on 127.0.0.1, every process it started killed by PID after the suite, each run bounded to 60 s,
+ *   or left running (`spawn`) for tests that signal it.
  */
 import { after, before } from "node:test";
 import { Buffer } from "node:buffer";
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import process from "node:process";
 import { serveHttp, type HttpServerHandle } from "../../runtime-adapters/serve.ts";
@@ -75,11 +76,23 @@ export interface CliProcessRun {
   stderr: string;
 }
 
+/** A CLI process left running: its output so far, its exit, and signalling it by PID. */
+export interface CliProcess {
+  child: ChildProcess;
+  out(): string;
+  err(): string;
+  /** The exit code as a string, or `signal SIGNAME`. */
+  exited: Promise<string>;
+  /** Sends `sig` by PID (Deno's ChildProcess.kill() ignores calls after the first); no-op once exited. */
+  signal(sig: NodeJS.Signals): void;
+}
+
 /**
  * Call inside a `describe`: serves the API over `service` on 127.0.0.1 (a free port) before the suite, and
  * after it kills every CLI process it started (by PID) and closes the server. `url()` is the API's base
  * URL; `run(args, stdin)` runs `edgekv --endpoints <url> ...args` as a real process with `stdin` piped in
- * and closed (no stdin when undefined), waiting at most 60 s.
+ * and closed (no stdin when undefined), waiting at most 60 s; `spawn(argv)` starts `edgekv ...argv` (no
+ * `--endpoints` added) and returns it running (`CliProcess`), for tests that signal it.
  */
 export function servedCli(service: StubKvService = new StubKvService()) {
   let server: HttpServerHandle | undefined;
@@ -120,5 +133,23 @@ export function servedCli(service: StubKvService = new StubKvService()) {
       });
     });
   };
-  return { service, url, run };
+  const spawnCli = (argv: string[]): CliProcess => {
+    const [cmd, pre] = cliCommand();
+    const child = spawn(cmd, [...pre, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
+    started.push(child.pid!);
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d: Uint8Array) => (out += new TextDecoder().decode(d)));
+    child.stderr!.on("data", (d: Uint8Array) => (err += new TextDecoder().decode(d)));
+    const exited = new Promise<string>((r) => child.on("exit", (c, sig) => r(c === null ? `signal ${sig}` : String(c))));
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(child.pid!, sig);
+      } catch {
+        // already exited
+      }
+    };
+    return { child, out: () => out, err: () => err, exited, signal };
+  };
+  return { service, url, run, spawn: spawnCli };
 }

@@ -2,8 +2,9 @@
  * Running child processes in tests: the commands under scripts/ (test/integration/bench-scripts.test.ts,
  * cluster-script.test.ts) always under Node with tsx, as `npm run` / `npm start` start them, whichever
  * runtime runs the test file; node.ts and fixtures on the runtime under test (entry.test.ts,
- * stop-signals.test.ts) through `spawn` with that runtime's command. `ChildProcesses` remembers every process a file started (and any other PIDs
- * it learned of, such as the nodes a script spawned) so that its `after` hook kills exactly those.
+ * stop-signals.test.ts) through `spawn` with that runtime's command. `ChildProcesses` remembers every
+ * process a file started (and any other PIDs it learned of, such as the nodes a script spawned) so that
+ * its `after` hook kills exactly those.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";

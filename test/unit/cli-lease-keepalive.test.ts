@@ -4,17 +4,13 @@
  * and the CLI as a real process of the running runtime stopped by SIGTERM. The stub service's lease TTLs
  * never run down, so "gone" is a revoke.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
-import process from "node:process";
-import { serveHttp, type HttpServerHandle } from "../../runtime-adapters/serve.ts";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
-import { createApp } from "../../src/api/app.ts";
 import { runCli } from "../../src/cli/main.ts";
 import { StubKvService } from "./api-stub-service.ts";
 import { within } from "../helpers/within.ts";
+import { servedCli } from "../helpers/cli.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,27 +22,13 @@ async function until(ok: () => boolean, ms: number): Promise<void> {
 
 describe("cli: lease keepalive against a served API", () => {
   const service = new StubKvService();
-  let server: HttpServerHandle | undefined;
-  const started: number[] = [];
-  before(async () => {
-    server = await serveHttp({ host: "127.0.0.1", port: 0, closeGraceMs: 100, fetch: createApp(service).fetch });
-  });
-  after(async () => {
-    for (const pid of started) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already exited
-      }
-    }
-    await server?.close();
-  });
+  const served = servedCli(service);
 
   /** Starts runCli; `out`/`err` fill as it prints, `code` resolves with its exit code. */
   const start = (argv: string[], signal?: AbortSignal) => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = runCli(["--endpoints", server!.url, ...argv], {
+    const code = runCli(["--endpoints", served.url(), ...argv], {
       out: (l) => out.push(l),
       err: (l) => err.push(l),
       env: {},
@@ -106,35 +88,14 @@ describe("cli: lease keepalive against a served API", () => {
   });
 
   /** The CLI as a process of the running runtime (Node: bin/edgekv.mjs registers tsx itself). */
-  const cliProcess = (argv: string[]) => {
-    const root = new URL("../..", import.meta.url).pathname;
-    const bin = join(root, "bin/edgekv.mjs");
-    const rt = currentRuntime();
-    const [cmd, pre]: [string, string[]] = rt === "bun" ? [join(root, "node_modules/.bin/bun"), [bin]] : rt === "deno" ? [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", bin]] : [process.execPath, [bin]];
-    const child = spawn(cmd, [...pre, ...argv], { stdio: ["ignore", "pipe", "pipe"] });
-    started.push(child.pid!);
-    let out = "";
-    let err = "";
-    child.stdout!.on("data", (d: Uint8Array) => (out += new TextDecoder().decode(d)));
-    child.stderr!.on("data", (d: Uint8Array) => (err += new TextDecoder().decode(d)));
-    const exited = new Promise<string>((r) => child.on("exit", (c, sig) => r(c === null ? `signal ${sig}` : String(c))));
-    // By pid: Deno's ChildProcess.kill() ignores calls after the first.
-    const signal = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(child.pid!, sig);
-      } catch {
-        // already exited
-      }
-    };
-    return { child, out: () => out, err: () => err, exited, signal };
-  };
+  const cliProcess = served.spawn;
   // Deno's child_process reports a child it signalled as killed by the signal even when it exited with a code.
   const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
 
   for (const [name, signals] of [["SIGTERM", ["SIGTERM"]], ["a doubled SIGINT (npx)", ["SIGINT", "SIGINT"]]] as const) {
     it(`as a real process on ${currentRuntime()}: renews until ${name}, then exits 0`, async () => {
       const id = await grant(1);
-      const p = cliProcess(["--endpoints", server!.url, "lease", "keepalive", id]);
+      const p = cliProcess(["--endpoints", served.url(), "lease", "keepalive", id]);
       const lines = () => p.out().split("\n").filter(Boolean);
       await until(() => lines().length >= 2 || p.child.exitCode !== null, 60_000);
       assert.equal(lines().slice(0, 2).join("|"), `lease ${id} kept alive, TTL 1s|lease ${id} kept alive, TTL 1s`, p.err());
