@@ -54,14 +54,22 @@ function slowStop(stopMs: number, windowMs: number): Running {
 }
 
 /**
- * Waits (at most `readyMs`) for `ready` on `r`'s stdout, sends each `[signal, gapMs]` of `signals` in order
- * by pid and waits its gap (0: none) after it, then asserts the exit status `want` within `exitMs`
- * (assertExit, SIGINT as the signal Deno may report). `afterFirst` runs after the first signal's gap.
+ * Waits (at most `readyMs`) for `ready` on `r`'s stdout, sends each `[signal, gapMs, ack?]` of `signals` in
+ * order by pid, waits (at most 10 s) until stderr matches `ack` when given, then its gap (0: none), then
+ * asserts the exit status `want` within `exitMs` (assertExit, SIGINT as the signal Deno may report).
+ * `afterFirst` runs after the first signal's gap. `ack` matters under load: two identical signals sent
+ * while the child is not scheduled are merged into one by the kernel (standard signals do not queue), so a
+ * sequence that counts signals waits until the child has logged each one.
  */
-async function signalThenExit(r: Running, o: { ready: string; readyMs: number; signals: [NodeJS.Signals, number][]; afterFirst?: () => void; exitMs: number; want: string }): Promise<void> {
+async function signalThenExit(r: Running, o: { ready: string; readyMs: number; signals: [NodeJS.Signals, number, RegExp?][]; afterFirst?: () => void; exitMs: number; want: string }): Promise<void> {
   await waitOut(r, o.ready, o.readyMs);
-  for (const [i, [sig, gapMs]] of o.signals.entries()) {
+  for (const [i, [sig, gapMs, ack]] of o.signals.entries()) {
     signal(r, sig);
+    if (ack) {
+      const deadline = Date.now() + 10_000;
+      while (!ack.test(r.err()) && Date.now() < deadline && r.child.exitCode === null) await sleep(10);
+      assert.match(r.err(), ack, `signal ${i + 1} (${sig}) was not logged`);
+    }
     if (gapMs > 0) await sleep(gapMs);
     if (i === 0) o.afterFirst?.();
   }
@@ -92,7 +100,7 @@ describe(`stop signals on ${runtime}`, () => {
 
   it("a second signal within the window does not cut a slow stop short", async () => {
     const r = slowStop(1500, 1000);
-    await signalThenExit(r, { ready: "ready", readyMs: 30_000, signals: [["SIGTERM", 50], ["SIGINT", 0]], exitMs: 15_000, want: "0" });
+    await signalThenExit(r, { ready: "ready", readyMs: 30_000, signals: [["SIGTERM", 0, /SIGTERM: stopping/], ["SIGINT", 0]], exitMs: 15_000, want: "0" });
     assert.match(r.out(), /stopped SIGTERM/);
     assert.match(r.err(), /SIGINT again \d+ ms after the first: same stop request/);
     assert.doesNotMatch(r.err(), /exiting now/);
@@ -109,7 +117,7 @@ describe(`stop signals on ${runtime}`, () => {
 
   it("a third signal forces the exit even within the window", async () => {
     const r = slowStop(10_000, 5_000);
-    await signalThenExit(r, { ready: "ready", readyMs: 30_000, signals: [["SIGINT", 50], ["SIGINT", 50], ["SIGINT", 50]], exitMs: 5_000, want: "130" });
+    await signalThenExit(r, { ready: "ready", readyMs: 30_000, signals: [["SIGINT", 0, /SIGINT: stopping/], ["SIGINT", 0, /same stop request/], ["SIGINT", 0]], exitMs: 5_000, want: "130" });
     assert.match(r.err(), /same stop request/);
     assert.match(r.err(), /exiting now/);
     assert.doesNotMatch(r.out(), /stopped/);

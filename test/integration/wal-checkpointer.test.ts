@@ -99,8 +99,12 @@ describe("WAL checkpoints on a worker thread", () => {
   it("wantsRestart: true at most once per round past restartFrames, false below it", async () => {
     const db = await writer("restart.db");
     db.exec("INSERT INTO t (id, v) VALUES (1, x'00')"); // a few WAL frames
+    // Each checkpointer on its own database: two on one file collide (a round that finds the other's
+    // checkpoint running is busy and reports no frame count), which made this test flaky under load.
+    const other = await writer("restart-other.db");
+    other.exec("INSERT INTO t (id, v) VALUES (1, x'00')");
     const eager = startWalCheckpointer(db.path, { intervalMs: 10, restartFrames: 1 });
-    const never = startWalCheckpointer(db.path, { intervalMs: 10, restartFrames: 1_000_000 });
+    const never = startWalCheckpointer(other.path, { intervalMs: 10, restartFrames: 1_000_000 });
     try {
       await Promise.all([eager.ready, never.ready]);
       assert.ok((eager.lastRound()?.walFrames ?? 0) >= 1, `the round saw no frames: ${JSON.stringify(eager.lastRound())}`);
