@@ -16,7 +16,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import { FILE_SECONDS, assignLanes, seedShards } from "./test-lanes.ts";
+import { FILE_SECONDS, assignLanes, seedShards, splitSolo } from "./test-lanes.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -152,12 +152,14 @@ async function laneRun(runtime: string, files: string[], buffered: boolean): Pro
 
 /**
  * A runtime's phase: its files split into `jobs` lanes (scripts/test-lanes.ts) run side by side; lane 1
- * streams, each other lane's output is printed in one piece when it ends. Counts and failures are summed.
+ * streams, each other lane's output is printed in one piece when it ends. Then the solo files (the nemesis
+ * runs, `splitSolo`) run alone, streaming. Counts and failures are summed.
  */
 async function runtimeRun(runtime: string, files: string[], jobs: number): Promise<Result> {
   const t0 = Date.now();
   const source = (f: string) => readFileSync(join(root, f), "utf8");
-  const lanes = assignLanes(files.map((f) => relative(root, f)), jobs, FILE_SECONDS, source).map((l) => l.map((f) => join(root, f)));
+  const { shared, solo } = jobs > 1 ? splitSolo(files.map((f) => relative(root, f))) : { shared: files.map((f) => relative(root, f)), solo: [] };
+  const lanes = assignLanes(shared, jobs, FILE_SECONDS, source).map((l) => l.map((f) => join(root, f)));
   if (lanes.length > 1) console.log(lanes.map((l, i) => `lane ${i + 1}: ${l.length} files`).join(", ") + " (lane 1 streams below; the others print when they end)");
   const results = await Promise.all(
     lanes.map(async (laneFiles, i) => {
@@ -168,6 +170,10 @@ async function runtimeRun(runtime: string, files: string[], jobs: number): Promi
       return r;
     }),
   );
+  if (solo.length > 0) {
+    console.log(`\n----- ${runtime}: ${solo.length} nemesis files, alone after the lanes -----`);
+    results.push(await laneRun(runtime, solo.map((f) => join(root, f)), false));
+  }
   return {
     runtime,
     passed: results.reduce((a, r) => a + r.passed, 0),

@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { assignLanes, isClusterFile, seedShards } from "../../scripts/test-lanes.ts";
+import { assignLanes, isClusterFile, seedShards, splitSolo } from "../../scripts/test-lanes.ts";
 
 const files = [
   "test/integration/cluster.test.ts",
@@ -73,3 +73,15 @@ describe("test lanes", () => {
     assert.throws(() => seedShards("1-300", 2), /A\.\.B/);
   });
 });
+
+describe("test lanes: solo files", () => {
+  it("splitSolo takes the nemesis files out of the lanes, in order, and leaves everything else", () => {
+    const files = ["test/unit/a.test.ts", "test/nemesis/x.test.ts", "test/integration/cluster.test.ts", "test/nemesis/y.test.ts"];
+    assert.deepEqual(splitSolo(files), {
+      shared: ["test/unit/a.test.ts", "test/integration/cluster.test.ts"],
+      solo: ["test/nemesis/x.test.ts", "test/nemesis/y.test.ts"],
+    });
+    assert.deepEqual(splitSolo(["test/unit/a.test.ts"]), { shared: ["test/unit/a.test.ts"], solo: [] });
+  });
+});
+
