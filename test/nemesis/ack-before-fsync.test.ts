@@ -5,9 +5,9 @@
  * about once a second (src/server/unsafe-write-behind.ts): they answer AppendEntries, count their own copy
  * toward the quorum and acknowledge clients before anything is on disk, as over a disk that lies about
  * fsync. A power cut (kill -9 of every node) then loses the last second of acknowledged writes on every
- * node, which no election can bring back. The run must fail with lost appends or a non-linearizable
- * history. The same schedule on a correct build is the C01 power-cut case that nemesis-short.test.ts and
- * scenarios.test.ts pass.
+ * node, which no election can bring back. The run must fail with lost appends, a non-linearizable
+ * history or replicas that diverged (same applied index, different revision). The same schedule on a
+ * correct build is the C01 power-cut case that nemesis-short.test.ts and scenarios.test.ts pass.
  *
  * Schedule: four power cuts 9-11 s apart (so even Node nodes, slow to start on a loaded machine, serve again between them),
  * 50 s in all, seed 1. The loss does not depend on the seed's luck: at each cut the writes acknowledged
@@ -22,7 +22,7 @@ import { runNemesis } from "./run.ts";
 import { testRuntime } from "./scenario.ts";
 
 describe("EDGEKV_UNSAFE_BUG=ack-before-fsync: the harness catches acknowledged writes lost in a power cut", () => {
-  it("reports lost acknowledged appends or a non-linearizable history (seed 1, power cuts)", async () => {
+  it("reports lost acknowledged appends, a non-linearizable history or diverged replicas (seed 1, power cuts)", async () => {
     const lines: string[] = [];
     const result = await runNemesis({
       timeSec: 50,
@@ -39,7 +39,10 @@ describe("EDGEKV_UNSAFE_BUG=ack-before-fsync: the harness catches acknowledged w
     assert.ok(result.faults.filter((f) => f.kind === "power-cut").length >= 2, `too few power cuts: ${why}`);
     assert.ok(result.ops > 100, `too few operations to mean anything: ${why}`);
     assert.equal(result.ok, false, `the harness passed a build that acknowledges before fsync: ${why}`);
-    assert.ok(result.lost > 0 || result.linearizable === "no", `the run failed, but not by lost writes or a non-linearizable history: ${why}`);
+    // A divergence is the same loss seen from the state machines: at one cut a node lost acknowledged
+    // entries that others kept, then took other entries at those indexes. When it also wedged the cluster,
+    // the final dump (which counts lost appends) could not be read; seen twice in CI on Node.
+    assert.ok(result.lost > 0 || result.linearizable === "no" || result.diverged, `the run failed, but not by lost writes, a non-linearizable history or diverged replicas: ${why}`);
     // The expected failure kept its folder; nothing in it is news.
     rmSync(result.dir, { recursive: true, force: true });
   });

@@ -113,8 +113,29 @@ export function checkAppends(appends: AppendRecord[], dump: DumpedKv[]): { lost:
 }
 
 /**
+ * Two members that report the same applied index with different store revisions hold different states
+ * for the same log prefix: the state machine is deterministic, so that is a divergence (a safety
+ * violation), not slowness. Each view is read in one synchronous call on its node, so its pair is
+ * consistent. Returns what diverged, or undefined.
+ */
+export function divergedReplicas(views: Array<{ id: string; revision?: number; appliedIndex?: number } | undefined>): string | undefined {
+  for (let i = 0; i < views.length; i++) {
+    for (let j = i + 1; j < views.length; j++) {
+      const a = views[i];
+      const b = views[j];
+      if (!a || !b || a.appliedIndex === undefined || a.revision === undefined || b.revision === undefined) continue;
+      if (a.appliedIndex === b.appliedIndex && a.revision !== b.revision) {
+        return `replicas diverged: ${a.id} and ${b.id} both applied index ${a.appliedIndex} but are at revisions ${a.revision} and ${b.revision}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
  * Waits (bounded by `timeoutMs`) until every member reports the same revision and applied index and their
- * stale dumps are identical. Returns undefined on success, else what differed.
+ * stale dumps are identical. Returns undefined on success, else what differed; a divergence
+ * ({@link divergedReplicas}) is returned at once.
  */
 export async function checkConvergence(c: NemesisCluster, timeoutMs: number): Promise<string | undefined> {
   const deadline = performance.now() + timeoutMs;
@@ -122,6 +143,8 @@ export async function checkConvergence(c: NemesisCluster, timeoutMs: number): Pr
   for (let i = 0; i < 1000 && performance.now() < deadline; i++) {
     const views = await Promise.all(c.members.map((m) => clusterView(c.url(m))));
     const revs = views.map((v, j) => `${c.members[j].id}: rev ${v?.revision ?? "?"} applied ${v?.appliedIndex ?? "?"}`);
+    const diverged = divergedReplicas(views.map((v, j) => (v ? { id: c.members[j].id, revision: v.revision, appliedIndex: v.appliedIndex } : undefined)));
+    if (diverged) return `${diverged} (${revs.join("; ")})`;
     if (views.every((v) => v && v.revision === views[0]!.revision && v.appliedIndex === views[0]!.appliedIndex)) {
       const dumps = await Promise.all(c.members.map((m) => dumpNode(c.url(m))));
       const texts = dumps.map((d) => JSON.stringify(d));

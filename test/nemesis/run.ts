@@ -44,6 +44,8 @@ export interface NemesisResult {
   ok: boolean;
   ops: number;
   linearizable: "yes" | "no" | "unknown";
+  /** Two replicas held different states at the same applied index (checks.ts `divergedReplicas`). */
+  diverged: boolean;
   lost: number;
   duplicated: number;
   unavailableSec: number;
@@ -177,7 +179,7 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
     writeFileSync(join(dir, "history.jsonl"), history.map((h) => JSON.stringify(h)).join("\n") + "\n");
     writeFileSync(join(dir, "appends.json"), JSON.stringify(appends));
     writeFileSync(join(dir, "faults.json"), JSON.stringify(faults, null, 1));
-    result = { ok, ops, linearizable, lost, duplicated, unavailableSec: unav.totalSec, unavailableByKind: unav.byKind, unavailableByFault: unav.byFault, recoveryMs: Math.round(recoveryMs), faults, problems, dir, summary };
+    result = { ok, ops, linearizable, diverged: conv?.startsWith("replicas diverged") ?? false, lost, duplicated, unavailableSec: unav.totalSec, unavailableByKind: unav.byKind, unavailableByFault: unav.byFault, recoveryMs: Math.round(recoveryMs), faults, problems, dir, summary };
     writeFileSync(join(dir, "result.json"), JSON.stringify({ ...result, replay }, null, 1));
     const counts = { ok: 0, fail: 0, unknown: 0 };
     for (const h of history) counts[h.outcome]++;

@@ -6,7 +6,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { checkLinearizable, formatByFault, unavailability } from "../nemesis/checks.ts";
+import { checkLinearizable, formatByFault, unavailability, divergedReplicas } from "../nemesis/checks.ts";
 import type { FaultEvent } from "../nemesis/faults.ts";
 import { type HistoryRecord, registerKey } from "../nemesis/workload.ts";
 
@@ -110,3 +110,16 @@ describe("nemesis unavailability: per fault", () => {
     assert.deepEqual(u.byFault, { split: { faults: 1, totalSec: 1.5, meanSec: 1.5, maxSec: 1.5 } });
   });
 });
+
+describe("nemesis checks: diverged replicas", () => {
+  it("reports two members at one applied index with different revisions, and nothing else", () => {
+    assert.equal(
+      divergedReplicas([{ id: "n1", revision: 1762, appliedIndex: 2201 }, { id: "n2", revision: 1763, appliedIndex: 2201 }, { id: "n3", revision: 1443, appliedIndex: 1862 }]),
+      "replicas diverged: n1 and n2 both applied index 2201 but are at revisions 1762 and 1763",
+    );
+    // Behind is not diverged; an unknown view is skipped.
+    assert.equal(divergedReplicas([{ id: "n1", revision: 10, appliedIndex: 20 }, { id: "n2", revision: 9, appliedIndex: 18 }, undefined]), undefined);
+    assert.equal(divergedReplicas([{ id: "n1", revision: 10, appliedIndex: 20 }, { id: "n2", revision: 10, appliedIndex: 20 }]), undefined);
+  });
+});
+
