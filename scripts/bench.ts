@@ -21,7 +21,7 @@ import { repoRoot, type NodeRuntime } from "./node-command.ts";
 import { commandLine } from "./bench/args.ts";
 import { EdgeCluster, adoptStrayEtcdPids, anchorsDir, clusterView, etcdCluster, onShutdown, shuttingDown, sleep, stopAllChildren, track, vmRssBytes } from "./bench/procs.ts";
 import { loadEdgekv } from "./bench/load.ts";
-import { type Cell, type CellResult, medians, resultsTable, writeSection } from "./bench/report.ts";
+import { type Cell, type CellResult, medians, parseCellSpec, resultsTable, writeSection } from "./bench/report.ts";
 import { type System, runWrk } from "./bench/wrk.ts";
 import { firstUnbindablePort } from "./bench/ports.ts";
 
@@ -42,6 +42,9 @@ exit, Ctrl-C, SIGTERM, SIGHUP and a closed output pipe.
   --reps R                  repetitions per cell (default 3; --quick 2)
   --memory-keys N           keys in edgekv for the memory figure (default 1000000; --quick 100000)
   --base-port P             edgekv client ports P..P+2, peer ports P+100.. (default 7411)
+  --cells LIST              only these cells, comma-separated [f:]SCENARIO@CONNS (put, get, stale, mix;
+                            f: = to a follower), e.g. put@64,put@256,f:put@64; for A/B comparisons: skips
+                            the memory figure and the catch-up and does not touch docs/bench.md
   --no-doc                  do not touch docs/bench.md
   -h, --help                this text
 
@@ -60,6 +63,7 @@ const cli = commandLine(USAGE, {
   "memory-keys": { type: "string" },
   "base-port": { type: "string" },
   "no-doc": { type: "boolean" },
+  cells: { type: "string" },
 });
 const argv = process.argv.slice(2);
 const quick = cli.flag("quick");
@@ -78,7 +82,13 @@ const VALUE_BYTES = 256;
  */
 const PAUSE_MS = 250;
 
-const readCells: Cell[] = quick
+/** `--cells`: the chosen cells (undefined: the full or quick plan). */
+const chosenCells: Cell[] | undefined = cli.str("cells", "") !== ""
+  ? cli.str("cells", "").split(",").map((spec) => parseCellSpec(spec.trim()) ?? cli.usageError(`--cells: bad cell ${JSON.stringify(spec)}: expected [f:]SCENARIO@CONNS, e.g. put@64 or f:stale@64`))
+  : undefined;
+const isRead = (c: Cell) => c.scenario === "get" || c.scenario === "get-serializable";
+
+const readCells: Cell[] = chosenCells ? chosenCells.filter(isRead) : quick
   ? [{ role: "leader", scenario: "get", conns: 64 }, { role: "leader", scenario: "get-serializable", conns: 64 }, { role: "follower", scenario: "get", conns: 64 }]
   : [
       ...[1, 16, 64, 256].map((conns): Cell => ({ role: "leader", scenario: "get", conns })),
@@ -86,7 +96,7 @@ const readCells: Cell[] = quick
       { role: "follower", scenario: "get", conns: 64 },
       { role: "follower", scenario: "get-serializable", conns: 64 },
     ];
-const writeCells: Cell[] = quick
+const writeCells: Cell[] = chosenCells ? chosenCells.filter((c) => !isRead(c)) : quick
   ? [{ role: "leader", scenario: "put", conns: 1 }, { role: "leader", scenario: "put", conns: 64 }, { role: "leader", scenario: "put", conns: 256 }, { role: "leader", scenario: "mix", conns: 64 }]
   : [
       ...[1, 16, 64, 256].map((conns): Cell => ({ role: "leader", scenario: "put", conns })),
@@ -149,7 +159,7 @@ const progress = { runsDone: 0, runsTotal: 0, runMsSum: 0 };
 function timeLeft(): string {
   const runsLeft = progress.runsTotal - progress.runsDone;
   const min = (runsLeft * progress.runMsSum) / Math.max(1, progress.runsDone) / 60_000;
-  const after = memoryKeys > KEYSPACE ? `the ${memoryKeys - KEYSPACE}-key load and the catch-up` : "the catch-up";
+  const after = chosenCells ? "the table" : memoryKeys > KEYSPACE ? `the ${memoryKeys - KEYSPACE}-key load and the catch-up` : "the catch-up";
   return runsLeft > 0 ? `wrk runs ~${min.toFixed(1)} min left, then ${after}` : `next: ${after}`;
 }
 
@@ -269,10 +279,16 @@ async function main(): Promise<void> {
   log(`edgekv load: ${KEYSPACE} keys in ${loadMs} ms (${Math.round(KEYSPACE / (loadMs / 1000))} keys/s in 128-put txns, alongside etcd's prepopulate)`);
   await etcdCluster("restart", etcdDir);
   progress.runsTotal = (readCells.length + writeCells.length) * reps * 2;
-  const results = [...(await runCells(readCells, "reads")), ...(await runCells(writeCells, "writes"))];
+  const results = [...(readCells.length ? await runCells(readCells, "reads") : []), ...(writeCells.length ? await runCells(writeCells, "writes") : [])];
   const etcdRss = (await etcdCluster("pids", etcdDir)).split(/\s+/).filter(Boolean).map((p) => vmRssBytes(Number(p)));
   // etcd's part is measured: stop it so that its members' heartbeats take no CPU from the edgekv-only steps
   await etcdCluster("stop", etcdDir);
+  if (chosenCells) {
+    // an A/B run of a few cells: the table only
+    process.stdout.write("\n" + resultsTable(results) + "\n");
+    log("--cells: memory figure, catch-up and docs/bench.md skipped");
+    return;
+  }
   let memLoadMs = 0;
   if (memoryKeys > KEYSPACE) {
     log(`loading edgekv to ${memoryKeys} keys for the memory figure`);

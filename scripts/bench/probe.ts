@@ -14,7 +14,8 @@ import type { NodeRuntime } from "../node-command.ts";
 import { commandLine } from "./args.ts";
 import { EdgeCluster, onShutdown, shuttingDown, stopAllChildren } from "./procs.ts";
 import { loadEdgekv } from "./load.ts";
-import { type Scenario, runWrk } from "./wrk.ts";
+import { runWrk } from "./wrk.ts";
+import { parseCellSpec } from "./report.ts";
 
 const USAGE = `usage: node --import tsx scripts/bench/probe.ts [options] CELL...
 
@@ -33,7 +34,6 @@ mix (e.g. put@64 stale@256).
 
 Exit status: 0 done, 1 failed, 2 bad arguments, 128+N after signal N (141: output pipe closed).`;
 
-const names: Record<string, Scenario> = { put: "put", get: "get", stale: "get-serializable", mix: "mix" };
 const cli = commandLine(
   USAGE,
   { runtime: { type: "string" }, keys: { type: "string" }, duration: { type: "string" }, to: { type: "string" }, "runtime-flags": { type: "string" }, "base-port": { type: "string" } },
@@ -46,9 +46,9 @@ const role = cli.choice("to", "leader", ["leader", "follower"] as const);
 const runtimeFlags = cli.str("runtime-flags", "").split(" ").filter(Boolean);
 const basePort = cli.int("base-port", 7511, 1024, 65_000);
 const cells = cli.positionals.map((a) => {
-  const m = /^(put|get|stale|mix)@(\d+)$/.exec(a);
-  if (!m || Number(m[2]) < 1) return cli.usageError(`bad cell ${JSON.stringify(a)}: expected SCENARIO@CONNECTIONS, e.g. put@64`);
-  return { label: a, scenario: names[m[1]], conns: Number(m[2]) };
+  const c = parseCellSpec(a);
+  if (!c || c.role === "follower") return cli.usageError(`bad cell ${JSON.stringify(a)}: expected SCENARIO@CONNECTIONS, e.g. put@64 (--to picks leader or follower)`);
+  return { label: a, scenario: c.scenario, conns: c.conns };
 });
 if (cells.length === 0) cli.usageError("no CELL given");
 const root = mkdtempSync("/tmp/edgekv-probe-");

@@ -14,6 +14,20 @@ export interface Cell {
   conns: number;
 }
 
+/** Scenario names as written in a cell spec (`put@64`, `stale@64`) and what they run. */
+const SPEC_SCENARIOS: Record<string, Scenario> = { put: "put", get: "get", stale: "get-serializable", mix: "mix" };
+
+/**
+ * Parses a cell spec `[f:]SCENARIO@CONNECTIONS`: SCENARIO one of put, get (linearizable), stale
+ * (serializable), mix (90/10 get/put); CONNECTIONS an integer ≥ 1; the prefix `f:` sends the load to a
+ * follower (default: the leader). E.g. `put@64`, `f:stale@64`. Returns undefined for anything else.
+ */
+export function parseCellSpec(spec: string): Cell | undefined {
+  const m = /^(f:)?(put|get|stale|mix)@(\d+)$/.exec(spec);
+  if (!m || Number(m[3]) < 1) return undefined;
+  return { role: m[1] ? "follower" : "leader", scenario: SPEC_SCENARIOS[m[2]], conns: Number(m[3]) };
+}
+
 /** Samples of one cell, per system. */
 export interface CellResult {
   cell: Cell;

@@ -60,6 +60,10 @@ describe("scripts: --help and unknown options", { skip }, () => {
     assert.equal(r.code, "2");
     assert.match(r.err, /--duration must be an integer/);
     assert.equal(r.out, "");
+    const c = await script("scripts/bench.ts", "--cells", "put@64,put@zero");
+    assert.equal(c.code, "2");
+    assert.match(c.err, /--cells: bad cell "put@zero"/);
+    assert.equal(c.out, "");
   });
 });
 
