@@ -45,6 +45,7 @@ const kvRequest = z.discriminatedUnion("op", [
 export const commandSchema = z.object({
   request: kvRequest,
   session: z.object({ clientId: z.string().min(1).max(256), sequence: positive }).optional(),
+  maxAnswerBytes: positive.optional(),
 });
 
 /** Encodes a command for a Raft entry. Throws what cbor-x throws for unencodable values (a caller bug). */

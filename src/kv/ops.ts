@@ -93,6 +93,15 @@ export function compareHolds(store: KvStore, c: Compare): boolean {
   return kvs.every((kv) => holds(c.result, compareField(c, kv)));
 }
 
+/**
+ * Sees each read of a request just before it runs (answer-size.ts AnswerBudget implements it): a txn's
+ * range ops with the committed `storeRevision`, and a `prevKv` delete as the range it deletes (revision 0,
+ * the live table). It throws a KvError to fail the request before the read loads anything.
+ */
+export interface AnswerMeter {
+  beforeRead(req: RangeRequest, storeRevision: number): void;
+}
+
 /** Applies writes at revision `rev` (= store revision + 1); see the file comment. */
 export class Writer {
   /** Next sub-revision; > 0 once anything was written. */
@@ -104,6 +113,8 @@ export class Writer {
     readonly rev: number,
     private readonly limits: KvLimits,
     private readonly leaseExists: (id: number) => boolean,
+    /** Apply-time answer cap of the request (Command.maxAnswerBytes); absent = no cap (older entries). */
+    private readonly meter?: AnswerMeter,
   ) {}
 
   get wrote(): boolean {
@@ -138,6 +149,7 @@ export class Writer {
 
   /** etcd deleteRange: removes every live key in the range (sorted order of events). */
   deleteRange(req: DeleteRangeRequest): DeleteResult {
+    if (req.prevKv) this.meter?.beforeRead({ key: req.key, rangeEnd: req.rangeEnd }, this.rev - 1);
     const victims = this.store.rangeCurrent(resolveRange(req.key, req.rangeEnd), 0, !req.prevKv);
     for (const kv of victims) this.deleteKey(kv.key);
     const result: DeleteResult = { op: "deleteRange", revision: this.rev, deleted: victims.length };
@@ -157,7 +169,10 @@ export class Writer {
       if (op.op === "put") responses.push(this.put(op));
       else if (op.op === "deleteRange") responses.push(this.deleteRange(op));
       else if (op.op === "txn") responses.push(this.txn(op, storeRevision));
-      else responses.push(readRange(this.store, op, this.limits, storeRevision, true));
+      else {
+        this.meter?.beforeRead(op, storeRevision);
+        responses.push(readRange(this.store, op, this.limits, storeRevision, true));
+      }
     }
     return { op: "txn", succeeded, responses, revision: this.rev };
   }

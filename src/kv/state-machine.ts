@@ -13,7 +13,7 @@ import { Sessions } from "./sessions.ts";
 import type { SqlDriver, SqlStatement } from "./sql-driver.ts";
 import { KvStore, asBytes } from "./store.ts";
 import { Writer, readRange, stampRevision } from "./ops.ts";
-import { answerBytes, answerBytesBound, checkAnswerBytes, rangeAnswerBytes } from "./answer-size.ts";
+import { AnswerBudget, answerBytes, answerBytesBound, checkAnswerBytes, rangeAnswerBytes } from "./answer-size.ts";
 import { validateRangeRequest, validateRequest } from "./validate.ts";
 import {
   DEFAULT_KV_LIMITS,
@@ -236,7 +236,10 @@ export class KvStateMachine {
         return dup;
       }
     }
-    const outcome = this.applyRequest(cmd.request);
+    // Entries written before the cap travelled in the command (or requests that cannot exceed it) carry
+    // none and apply uncapped, as they always did.
+    const cap = cmd.maxAnswerBytes;
+    const outcome = this.applyRequest(cmd.request, typeof cap === "number" ? cap : undefined);
     if (session) this.sessions.record(session.clientId, session.sequence, e.index, outcome);
     return { index: e.index, ...outcome };
   }
@@ -265,9 +268,11 @@ export class KvStateMachine {
   /**
    * Runs one request inside a savepoint so that a KvError undoes its partial writes. A plain put needs none:
    * every KvError it can raise (validation, unknown lease) is thrown before its first write (ops.ts
-   * Writer.put), and any other error rolls back the whole batch anyway.
+   * Writer.put), and any other error rolls back the whole batch anyway. `maxAnswerBytes` (bytes, from the
+   * command) caps the reads of a txn or `prevKv` delete (AnswerBudget): past it the request fails with
+   * `response_too_large` and, rolled back, applies nothing (etcd: a failed request changes nothing).
    */
-  private applyRequest(req: KvRequest): { result?: KvResult; error?: KvError; events: WatchEvent[] } {
+  private applyRequest(req: KvRequest, maxAnswerBytes?: number): { result?: KvResult; error?: KvError; events: WatchEvent[] } {
     if (req.op === "put") {
       try {
         return this.execute(req);
@@ -278,7 +283,7 @@ export class KvStateMachine {
     }
     this.sSavepoint.run();
     try {
-      const r = this.execute(req);
+      const r = this.execute(req, maxAnswerBytes);
       this.sRelease.run();
       return r;
     } catch (err) {
@@ -289,10 +294,11 @@ export class KvStateMachine {
     }
   }
 
-  private execute(req: KvRequest): { result: KvResult; events: WatchEvent[] } {
+  private execute(req: KvRequest, maxAnswerBytes?: number): { result: KvResult; events: WatchEvent[] } {
     validateRequest(req, this.limits);
     const current = this.batchRevision ?? this.store.revision();
-    const w = new Writer(this.store, current + 1, this.limits, (id) => this.sLeaseGet.get(id) !== undefined);
+    const meter = maxAnswerBytes === undefined ? undefined : new AnswerBudget(this.store, this.limits, maxAnswerBytes);
+    const w = new Writer(this.store, current + 1, this.limits, (id) => this.sLeaseGet.get(id) !== undefined, meter);
     let result: KvResult;
     switch (req.op) {
       case "put":
@@ -371,8 +377,8 @@ export class KvStateMachine {
    * Refuses a read whose answer would be above `maxResponseBytes` (key + value bytes plus 64 per key,
    * answer-size.ts) with KvError `response_too_large`, measured on the current state from lengths only:
    * a range request before `range`, or a txn / deleteRange (`prevKv`) before it is proposed. Requests whose
-   * answer cannot exceed the limit (one key, no reads) cost no query. Never used at apply (the limit is
-   * the node's, not the log's).
+   * answer cannot exceed the limit (one key, no reads) cost no query. For a txn this is the leader's
+   * estimate; the exact check is at apply, against the cap the command carries (Command.maxAnswerBytes).
    */
   checkAnswerSize(req: RangeRequest | RequestOp, maxResponseBytes: number): void {
     if (answerBytesBound(req, this.limits) <= maxResponseBytes) return;

@@ -143,6 +143,13 @@ export interface Session {
 export interface Command {
   request: KvRequest;
   session?: Session;
+  /**
+   * Answer cap of a txn or `prevKv` delete, bytes (key + value + 64 per key, src/kv/answer-size.ts): the
+   * proposing node's maxResponseBytes, set only when the answer could exceed it. Apply fails the request
+   * with `response_too_large` and applies nothing when its reads, measured on the state it applies to,
+   * pass it. Carried in the entry so every replica answers the same; absent (older entries) = no cap.
+   */
+  maxAnswerBytes?: number;
 }
 
 /** A key's state (etcd mvccpb.KeyValue). A deleted key's KeyValue in a delete event has only key and modRevision. */
@@ -255,7 +262,10 @@ export type KvErrorCode =
   | "bad_request"
   | "duplicate_key_in_txn"
   | "session_expired"
-  /** A read's answer is above the node's maxResponseBytes (answer-size.ts); raised before proposing or reading, never at apply. */
+  /**
+   * A read's answer is above the node's maxResponseBytes (answer-size.ts): raised before a range reads or a
+   * txn / prevKv delete is proposed, and at apply against the command's maxAnswerBytes (nothing applied).
+   */
   | "response_too_large";
 
 /**

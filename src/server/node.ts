@@ -44,6 +44,7 @@ import {
 import type { SqlDriver } from "../kv/sql-driver.ts";
 import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
+import { answerCapToCarry } from "../kv/answer-size.ts";
 import type {
   CompactResult,
   DeleteRangeRequest,
@@ -1033,14 +1034,17 @@ export class EdgeNode implements KvService {
     return { leader: { id: leaderId, clientUrl: memberAddresses(this.kv)[leaderId]?.clientUrl ?? "" }, retryAfterSec: 1 };
   }
 
-  /** Proposes a KV request and waits for it to apply; maps every failure to ApiError. */
-  private async propose(request: KvRequest, opts: WriteOptions = {}): Promise<KvResult> {
+  /**
+   * Proposes a KV request and waits for it to apply; maps every failure to ApiError. `maxAnswerBytes`
+   * (bytes) travels in the command: apply refuses the request's reads past it (Command.maxAnswerBytes).
+   */
+  private async propose(request: KvRequest, opts: WriteOptions = {}, maxAnswerBytes?: number): Promise<KvResult> {
     this.checkServing();
     if (this.proposals.size >= this.config.queueDepth) throw new ApiError("too_many_requests", `more than ${this.config.queueDepth} proposals are pending`, { retryAfterSec: 1 });
     if (opts.signal?.aborted) throw new ApiError("timeout", "the request deadline passed before it was proposed");
     let at: { index: number; term: number };
     try {
-      at = this.raft.propose(encodeCommand({ request, ...(opts.session ? { session: opts.session } : {}) }));
+      at = this.raft.propose(encodeCommand({ request, ...(opts.session ? { session: opts.session } : {}), ...(maxAnswerBytes !== undefined ? { maxAnswerBytes } : {}) }));
     } catch (err) {
       throw this.raftError(err);
     }
@@ -1106,20 +1110,25 @@ export class EdgeNode implements KvService {
   /** See KvService.deleteRange. With `prevKv`, an answer above maxResponseBytes is refused before proposing (`checkAnswerSize`). */
   async deleteRange(req: DeleteRangeRequest, opts?: WriteOptions): Promise<DeleteResult> {
     this.checkAnswerSize(req);
-    return (await this.propose(req, opts)) as DeleteResult;
+    return (await this.propose(req, opts, answerCapToCarry(req, this.kv.limits, this.config.maxResponseBytes))) as DeleteResult;
   }
 
-  /** See KvService.txn. A txn whose reads would answer above maxResponseBytes is refused before proposing (`checkAnswerSize`). */
+  /**
+   * See KvService.txn. A txn whose reads would answer above maxResponseBytes is refused before proposing
+   * (`checkAnswerSize`, an estimate on this node's state), and at apply when writes since then (or its own)
+   * grew its reads past the cap it carries (`answerCapToCarry`, Command.maxAnswerBytes).
+   */
   async txn(req: TxnRequest, opts?: WriteOptions): Promise<TxnResult> {
     this.checkAnswerSize(req);
-    return (await this.propose(req, opts)) as TxnResult;
+    return (await this.propose(req, opts, answerCapToCarry(req, this.kv.limits, this.config.maxResponseBytes))) as TxnResult;
   }
 
   /**
    * `413 response_too_large` when the answer of `req` would be above `maxResponseBytes`, measured from
    * key and value lengths on this node's state before anything is read, proposed or encoded (src/kv/
    * answer-size.ts: a 48 MB answer held the event loop 10-13 s, docs/nemesis.md). A txn is measured on the
-   * leader's state when proposed, so every replica applies the same log whatever its own limit.
+   * leader's state when proposed (an estimate); the exact check runs at apply against the cap carried in
+   * the command, so every replica applies the same log whatever its own limit.
    */
   private checkAnswerSize(req: RangeRequest | DeleteRangeRequest | TxnRequest): void {
     try {

@@ -3,7 +3,8 @@
  * header, on a 2-node in-process cluster (real peer transport). A 48 MB txn answer held a leader's event
  * loop 10-13 s (docs/nemesis.md): a range, txn or prevKv delete whose answer is above the limit is now
  * refused with 413 `response_too_large` before anything is read, proposed or sent, on the leader and
- * through the follower alike. A client's `x-edgekv-forwarded` header made a follower answer 421 instead of
+ * through the follower alike; a txn whose reads grow past the limit before it applies (other writes, or
+ * its own) is refused at apply against the cap carried in its entry, and applies nothing. A client's `x-edgekv-forwarded` header made a follower answer 421 instead of
  * forwarding; it now means nothing. Runs on Node, Bun and Deno.
  */
 import { after, before, describe, it } from "node:test";
@@ -101,6 +102,30 @@ describe(`answers above maxResponseBytes (${LIMIT_BYTES} bytes), 2 nodes in proc
     assert.equal(small.status, 200, JSON.stringify(smallBody));
     assert.equal(smallBody.succeeded, false);
     assert.equal(smallBody.responses[0]?.kvs.length, 2);
+  });
+
+  it("a txn that passes the leader's estimate but answers above the limit when applied is refused at apply: 413, nothing written, revision unchanged", async () => {
+    // 5 keys of 10 KB (about 50 KB of answer) fit under the limit on the state the leader measures; the
+    // branch's own 20 KB put, applied before its range, takes the answer past it. The cap travels in the
+    // entry (Command.maxAnswerBytes) and apply refuses the whole txn, the same way writes by other clients
+    // between the estimate and the apply are caught.
+    for (let i = 0; i < 5; i++) assert.equal((await c.request(leader, "PUT", `/v1/kv/grow/${i}`, new Uint8Array(VALUE_BYTES))).status, 200);
+    const headers = { "content-type": "application/json" };
+    const revisionOf = async () => Number((await c.request(leader, "GET", "/v1/kv?prefix=grow/&countOnly=true")).headers.get("x-revision"));
+    const revision = await revisionOf();
+    const grow = JSON.stringify({ compare: [], success: [{ op: "put", key: "grow/new", value: btoa("y".repeat(20_000)) }, { op: "range", key: "grow/", prefix: true }], failure: [] });
+    for (const id of [leader, follower]) {
+      const refused = await answer(await c.request(id, "POST", "/v1/txn", grow, headers));
+      assertTooLarge(refused);
+      assert.match(String((refused.body.error as { message: string }).message), /when applied/);
+    }
+    assert.equal((await c.request(leader, "GET", "/v1/kv/grow/new")).status, 404);
+    assert.equal(await revisionOf(), revision);
+    // Without the range the same put applies.
+    const put = JSON.stringify({ compare: [], success: [{ op: "put", key: "grow/new", value: btoa("y") }], failure: [] });
+    const ok = await c.request(follower, "POST", "/v1/txn", put, headers);
+    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.equal(await revisionOf(), revision + 1);
   });
 
   it("a range delete with prevKv above the limit is refused and deletes nothing; without prevKv it deletes", async () => {

@@ -34,7 +34,10 @@ const request: fc.Arbitrary<KvRequest> = fc.oneof(
   fc.record({ op: fc.constant("leaseExpire" as const), ids: fc.array(pos, { maxLength: 4 }) }),
   fc.record({ op: fc.constant("compact" as const), revision: n }),
 );
-const command: fc.Arbitrary<Command> = fc.record({ request, session: fc.record({ clientId: fc.string({ minLength: 1, maxLength: 20 }), sequence: pos }) }, { requiredKeys: ["request"] });
+const command: fc.Arbitrary<Command> = fc.record(
+  { request, session: fc.record({ clientId: fc.string({ minLength: 1, maxLength: 20 }), sequence: pos }), maxAnswerBytes: pos },
+  { requiredKeys: ["request"] },
+);
 
 describe("KV command codec", () => {
   it("round-trips random commands exactly (property)", () => {
@@ -74,5 +77,10 @@ describe("KV command codec", () => {
     assert.throws(() => decodeCommand(wrong), (e: unknown) => e instanceof CodecError && /request\.key/.test(e.message));
     assert.throws(() => decodeCommand(encodeCbor({ request: { op: "explode" } })), CodecError);
     assert.throws(() => decodeCommand(encodeCbor({ request: { op: "leaseGrant", id: 0, ttlSeconds: 5 } })), /request\.id/);
+    // The answer cap a txn carries (Command.maxAnswerBytes) is a positive integer of bytes.
+    const txn = { op: "txn", compare: [], success: [], failure: [] };
+    assert.throws(() => decodeCommand(encodeCbor({ request: txn, maxAnswerBytes: 0 })), /maxAnswerBytes/);
+    assert.throws(() => decodeCommand(encodeCbor({ request: txn, maxAnswerBytes: "64k" })), /maxAnswerBytes/);
+    assert.equal(decodeCommand(encodeCbor({ request: txn, maxAnswerBytes: 65536 })).maxAnswerBytes, 65536);
   });
 });

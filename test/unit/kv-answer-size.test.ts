@@ -2,12 +2,15 @@
  * KvStateMachine.checkAnswerSize (src/kv/answer-size.ts): the answer of a range, txn or prevKv delete is
  * measured from key and value lengths (live table and history) and refused above the limit with
  * `response_too_large`; requests whose answer cannot exceed the limit are never measured. Exact figures:
- * key + value bytes + ANSWER_KEY_OVERHEAD_BYTES per key.
+ * key + value bytes + ANSWER_KEY_OVERHEAD_BYTES per key. Then the apply-time cap a txn or prevKv delete
+ * carries (Command.maxAnswerBytes, AnswerBudget): writes between the leader's check and the apply, or the
+ * branch's own, cannot take the answer past it; a refusal applies nothing and is the same on every replica.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ANSWER_KEY_OVERHEAD_BYTES, answerBytesBound } from "../../src/kv/answer-size.ts";
-import { DEFAULT_KV_LIMITS, KvError, prefixEnd } from "../../src/kv/types.ts";
+import { ANSWER_KEY_OVERHEAD_BYTES, answerBytesBound, answerCapToCarry } from "../../src/kv/answer-size.ts";
+import type { AppliedEntry } from "../../src/kv/state-machine.ts";
+import { DEFAULT_KV_LIMITS, KvError, prefixEnd, type Command, type KvRequest, type RangeOp, type RangeResult, type TxnRequest, type TxnResult } from "../../src/kv/types.ts";
 import { Harness, b } from "./kv-helpers.ts";
 
 /** The KvError code `fn` throws, or "none". */
@@ -68,5 +71,151 @@ describe("checkAnswerSize", () => {
     assert.equal(answerBytesBound({ key: b("k"), rangeEnd: b("l") }, DEFAULT_KV_LIMITS), Infinity);
     const conditionalPut = { op: "txn" as const, compare: [], success: [{ op: "put" as const, key: b("k"), value: b("v") }], failure: [{ op: "range" as const, key: b("k") }] };
     assert.equal(answerBytesBound(conditionalPut, DEFAULT_KV_LIMITS), one);
+    // Only a request whose answer could pass the cap carries it in its entry (no extra log bytes otherwise).
+    assert.equal(answerCapToCarry(conditionalPut, DEFAULT_KV_LIMITS, one), undefined);
+    assert.equal(answerCapToCarry(conditionalPut, DEFAULT_KV_LIMITS, one - 1), one - 1);
+    const prefixRead = { op: "txn" as const, compare: [], success: [{ op: "range" as const, key: b("k"), rangeEnd: b("l") }], failure: [] };
+    assert.equal(answerCapToCarry(prefixRead, DEFAULT_KV_LIMITS, 16 << 20), 16 << 20);
+    assert.equal(answerCapToCarry({ op: "deleteRange", key: b("k"), rangeEnd: b("l") }, DEFAULT_KV_LIMITS, 1), undefined);
+    assert.equal(answerCapToCarry({ op: "deleteRange", key: b("k"), rangeEnd: b("l"), prevKv: true }, DEFAULT_KV_LIMITS, 1), 1);
+  });
+});
+
+/** Bytes the answer's kvs count under the cap rule: key + value + ANSWER_KEY_OVERHEAD_BYTES per key. */
+function countedBytes(kvs: Array<{ key: Uint8Array; value: Uint8Array }>): number {
+  return kvs.reduce((n, kv) => n + kv.key.length + kv.value.length + ANSWER_KEY_OVERHEAD_BYTES, 0);
+}
+
+/** Applies `request` as the next entry carrying `maxAnswerBytes` (undefined: an entry from before the cap travelled). */
+function applyCapped(h: Harness, request: KvRequest, maxAnswerBytes: number | undefined): AppliedEntry {
+  return h.sm.applyEntries([h.entry(maxAnswerBytes === undefined ? { request } : { request, maxAnswerBytes })])[0];
+}
+
+describe("the cap a txn carries is held at apply (Command.maxAnswerBytes)", () => {
+  let h: Harness;
+  // Keys "q/0".."q/2" (3 bytes) with 100-byte values: perKey counted bytes each.
+  const perKey = 3 + 100 + ANSWER_KEY_OVERHEAD_BYTES;
+  const prefix = { key: b("q/"), rangeEnd: prefixEnd(b("q/")) };
+  const txn: TxnRequest = { op: "txn", compare: [], success: [{ op: "put", key: b("w"), value: b("x") }, { op: "range", ...prefix }], failure: [] };
+  before(async () => {
+    h = await Harness.open();
+    for (let i = 0; i < 3; i++) h.ok({ op: "put", key: b(`q/${i}`), value: new Uint8Array(100) });
+  });
+  after(() => h?.close());
+
+  it("a put landing between the leader's check and the apply makes the txn fail whole: no write, no revision, no events", () => {
+    const cap = 3 * perKey;
+    assert.equal(codeOf(() => h.sm.checkAnswerSize(txn, cap)), "none"); // the leader's check passes
+    h.ok({ op: "put", key: b("q/3"), value: new Uint8Array(100) }); // a concurrent write grows the range
+    const revision = h.sm.revision();
+    const refused = applyCapped(h, txn, cap);
+    assert.equal(refused.error?.code, "response_too_large");
+    assert.match(refused.error?.message ?? "", new RegExp(`at least ${4 * perKey} bytes .*limit of ${cap} bytes`));
+    assert.equal(refused.result, undefined);
+    assert.deepEqual(refused.events, []);
+    assert.equal(h.sm.revision(), revision);
+    assert.equal(h.sm.range({ key: b("w") }).count, 0);
+    // At exactly the answer's size it applies, and answers the 4 keys.
+    const fits = applyCapped(h, txn, 4 * perKey);
+    assert.equal(fits.error, undefined);
+    const r = fits.result as TxnResult;
+    assert.equal((r.responses[1] as RangeResult).kvs.length, 4);
+    assert.equal(countedBytes((r.responses[1] as RangeResult).kvs), 4 * perKey);
+    assert.equal(h.sm.revision(), revision + 1);
+  });
+
+  it("an entry without the field (written before the cap travelled) applies uncapped, as before", () => {
+    const revision = h.sm.revision();
+    const old = applyCapped(h, txn, undefined);
+    assert.equal(old.error, undefined);
+    assert.equal(((old.result as TxnResult).responses[1] as RangeResult).kvs.length, 4);
+    assert.equal(h.sm.revision(), revision + 1);
+  });
+
+  it("counts the branch's own earlier writes, nested txns and prevKv deletes, and fails before later reads", () => {
+    // The branch's own put grows its range: the leader's estimate (state before the txn) misses it.
+    const grow: TxnRequest = { op: "txn", compare: [], success: [{ op: "put", key: b("q/4"), value: new Uint8Array(500) }, { op: "range", ...prefix }], failure: [] };
+    assert.equal(codeOf(() => h.sm.checkAnswerSize(grow, 4 * perKey)), "none");
+    const revision = h.sm.revision();
+    assert.equal(applyCapped(h, grow, 4 * perKey).error?.code, "response_too_large");
+    assert.equal(h.sm.range({ key: b("q/4") }).count, 0);
+    // Two nested reads of 4 keys each: the sum counts, not each alone.
+    const nested: TxnRequest = { op: "txn", compare: [], success: [{ op: "range", ...prefix }, { op: "txn", compare: [], success: [{ op: "range", ...prefix }], failure: [] }], failure: [] };
+    assert.equal(applyCapped(h, nested, 8 * perKey - 1).error?.code, "response_too_large");
+    assert.equal(applyCapped(h, nested, 8 * perKey).error, undefined);
+    // A prevKv delete: refused deletes nothing; a plain delete of the same range is not capped.
+    const del = { op: "deleteRange" as const, ...prefix, prevKv: true };
+    assert.equal(applyCapped(h, del, 4 * perKey - 1).error?.code, "response_too_large");
+    assert.equal(h.sm.range(prefix).count, 4);
+    assert.equal(h.sm.revision(), revision);
+  });
+
+  it("measures each read as it is answered: limit, keysOnly, countOnly, the store revision inside a txn, a past revision", async () => {
+    // g is held to caps; twin, with the same history, answers uncapped: its answer's counted bytes are the
+    // exact figure g must refuse one byte below and accept at.
+    const [g, twin] = [await Harness.open(), await Harness.open()];
+    try {
+      for (let i = 0; i < 5; i++) for (const m of [g, twin]) m.ok({ op: "put", key: b(`r/${i}`), value: new Uint8Array(10 * (i + 1)) });
+      const range = { key: b("r/"), rangeEnd: prefixEnd(b("r/")) };
+      const reads: Array<(current: number) => RangeOp> = [
+        () => ({ op: "range", ...range }),
+        () => ({ op: "range", ...range, limit: 2 }),
+        () => ({ op: "range", ...range, keysOnly: true }),
+        (current) => ({ op: "range", ...range, revision: current }), // from history: the branch's own put is not in it
+        (current) => ({ op: "range", ...range, revision: current - 2 }),
+      ];
+      for (const [i, makeRead] of reads.entries()) {
+        assert.equal(g.sm.revision(), twin.sm.revision());
+        const t: TxnRequest = { op: "txn", compare: [], success: [{ op: "put", key: b("r/1"), value: new Uint8Array(999) }, makeRead(g.sm.revision())], failure: [] };
+        const exact = countedBytes(((twin.ok(t) as TxnResult).responses[1] as RangeResult).kvs);
+        const before = g.sm.revision();
+        assert.equal(applyCapped(g, t, exact - 1).error?.code, "response_too_large", `read ${i}`);
+        assert.equal(g.sm.revision(), before);
+        const ok = applyCapped(g, t, exact);
+        assert.equal(ok.error, undefined, `read ${i}: ${ok.error?.message}`);
+        assert.equal(countedBytes(((ok.result as TxnResult).responses[1] as RangeResult).kvs), exact);
+        for (const m of [g, twin]) m.ok({ op: "put", key: b("r/1"), value: new Uint8Array(20) }); // back to the seeded size
+      }
+      const countOnly = { op: "txn" as const, compare: [], success: [{ op: "range" as const, ...range, countOnly: true }], failure: [] };
+      assert.equal(applyCapped(g, countOnly, 1).error, undefined);
+    } finally {
+      g.close();
+      twin.close();
+    }
+  });
+});
+
+describe("an apply-time refusal is deterministic", () => {
+  it("two state machines applying the same entries (refused, accepted, retried) end with the same revision and answers", async () => {
+    const [x, y] = [await Harness.open(), await Harness.open()];
+    try {
+      const range = { key: b("d/"), rangeEnd: prefixEnd(b("d/")) };
+      const read: TxnRequest = { op: "txn", compare: [], success: [{ op: "put", key: b("mark"), value: b("1") }, { op: "range", ...range }], failure: [] };
+      const commands: Command[] = [];
+      for (let i = 0; i < 6; i++) {
+        commands.push({ request: { op: "put", key: b(`d/${i}`), value: new Uint8Array(50 * i) } });
+        commands.push({ request: read, maxAnswerBytes: 600 });
+      }
+      commands.push({ request: read, maxAnswerBytes: 600, session: { clientId: "c", sequence: 1 } });
+      commands.push({ request: read, maxAnswerBytes: 10_000, session: { clientId: "c", sequence: 1 } }); // retry: stored outcome
+      commands.push({ request: { op: "deleteRange", ...range, prevKv: true }, maxAnswerBytes: 600 });
+      const entries = commands.map((cmd) => x.entry(cmd));
+      y.nextIndex = x.nextIndex;
+      const outcome = (e: AppliedEntry) => (e.error ? { code: e.error.code, message: e.error.message } : { result: e.result, events: e.events.length });
+      const ax = x.sm.applyEntries(entries).map(outcome);
+      const ay = y.sm.applyEntries(entries).map(outcome);
+      assert.deepEqual(ax, ay);
+      assert.equal(x.sm.revision(), y.sm.revision());
+      assert.deepEqual(x.sm.range(range), y.sm.range(range));
+      const refused = ax.filter((o) => "code" in o && o.code === "response_too_large").length;
+      // Counted bytes after each put: 67, 184, 351, 568, 835, 1152: refused after the 5th and 6th puts, the
+      // session's first try, its retry (the stored outcome, whatever the retry's cap) and the delete.
+      assert.equal(refused, 5, JSON.stringify(ax.map((o) => ("code" in o ? o.code : "ok"))));
+      assert.deepEqual(ax[ax.length - 2], ax[ax.length - 3]);
+      assert.equal(x.sm.range(range).count, 6);
+    } finally {
+      x.close();
+      y.close();
+    }
   });
 });
