@@ -8,9 +8,10 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { ANSWER_KEY_OVERHEAD_BYTES, answerBytesBound, answerCapToCarry } from "../../src/kv/answer-size.ts";
 import type { AppliedEntry } from "../../src/kv/state-machine.ts";
-import { DEFAULT_KV_LIMITS, KvError, prefixEnd, type Command, type KvRequest, type RangeOp, type RangeResult, type TxnRequest, type TxnResult } from "../../src/kv/types.ts";
+import { DEFAULT_KV_LIMITS, KvError, prefixEnd, type Command, type KvRequest, type RangeOp, type RangeResult, type RequestOp, type TxnRequest, type TxnResult } from "../../src/kv/types.ts";
 import { Harness, b } from "./kv-helpers.ts";
 
 /** The KvError code `fn` throws, or "none". */
@@ -216,6 +217,76 @@ describe("an apply-time refusal is deterministic", () => {
     } finally {
       x.close();
       y.close();
+    }
+  });
+});
+
+/** Counted bytes of every kv a txn answers: its ranges' kvs and its deletes' prevKvs, nested txns included. */
+function txnAnswerBytes(r: TxnResult): number {
+  let n = 0;
+  for (const x of r.responses) {
+    if (x.op === "range") n += countedBytes(x.kvs);
+    else if (x.op === "deleteRange") n += countedBytes(x.prevKvs ?? []);
+    else if (x.op === "txn") n += txnAnswerBytes(x);
+  }
+  return n;
+}
+
+describe("the apply-time cap is exact (property)", () => {
+  it("a capped txn is refused, applying nothing, exactly when its uncapped answer counts more bytes than the cap; else it answers the same", async () => {
+    // capped is held to caps; twin applies every txn uncapped. After a refusal capped applies the txn
+    // uncapped too, so both keep one history (and the same revisions for revision reads).
+    const [capped, twin] = [await Harness.open(), await Harness.open()];
+    const keyOf = (i: number) => b(`t/${"abcde"[i]}`);
+    const range = fc.record({
+      op: fc.constant("range" as const),
+      which: fc.constantFrom("prefix", "one", "span"),
+      i: fc.nat({ max: 4 }),
+      limit: fc.nat({ max: 3 }),
+      keysOnly: fc.boolean(),
+      countOnly: fc.boolean(),
+      back: fc.option(fc.nat({ max: 3 })),
+    });
+    const put = fc.record({ op: fc.constant("put" as const), i: fc.nat({ max: 4 }), size: fc.nat({ max: 300 }) });
+    const del = fc.record({ op: fc.constant("deleteRange" as const), i: fc.nat({ max: 4 }), prevKv: fc.boolean() });
+    const step = fc.record({ seed: fc.array(put, { maxLength: 3 }), branch: fc.array(fc.oneof(range, range, put, del), { minLength: 1, maxLength: 5 }), cap: fc.nat({ max: 2000 }) });
+    try {
+      await fc.assert(
+        fc.asyncProperty(step, async ({ seed, branch, cap }) => {
+          for (const p of seed) for (const m of [capped, twin]) m.ok({ op: "put", key: keyOf(p.i), value: new Uint8Array(p.size).fill(p.i) });
+          const current = twin.sm.revision();
+          const ops: RequestOp[] = branch.map((o) => {
+            if (o.op === "put") return { op: "put", key: keyOf(o.i), value: new Uint8Array(o.size) };
+            if (o.op === "deleteRange") return { op: "deleteRange", key: keyOf(o.i), rangeEnd: prefixEnd(b("t/")), prevKv: o.prevKv };
+            const bounds = o.which === "prefix" ? { key: b("t/"), rangeEnd: prefixEnd(b("t/")) } : o.which === "one" ? { key: keyOf(o.i) } : { key: keyOf(o.i), rangeEnd: b("t/z") };
+            const revision = o.back === null ? undefined : Math.max(1, current - o.back);
+            return { op: "range", ...bounds, limit: o.limit, keysOnly: o.keysOnly, countOnly: o.countOnly, ...(revision === undefined ? {} : { revision }) };
+          });
+          const txn: TxnRequest = { op: "txn", compare: [], success: ops, failure: [] };
+          const free = twin.apply(txn);
+          const before = capped.sm.revision();
+          const held = applyCapped(capped, txn, cap);
+          if (free.error) {
+            assert.equal(held.error?.code, free.error.code); // e.g. duplicate_key_in_txn: validation comes first
+            return;
+          }
+          const exact = txnAnswerBytes(free.result as TxnResult);
+          if (exact > cap) {
+            assert.equal(held.error?.code, "response_too_large", `answer ${exact} bytes, cap ${cap}`);
+            assert.equal(capped.sm.revision(), before);
+            assert.deepEqual(held.events, []);
+            assert.equal(applyCapped(capped, txn, undefined).error, undefined);
+          } else {
+            assert.equal(held.error, undefined, `answer ${exact} bytes, cap ${cap}: ${held.error?.message}`);
+            assert.deepEqual(held.result, free.result);
+          }
+          assert.equal(capped.sm.revision(), twin.sm.revision());
+        }),
+        { numRuns: 150 },
+      );
+    } finally {
+      capped.close();
+      twin.close();
     }
   });
 });
