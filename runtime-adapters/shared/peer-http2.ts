@@ -412,7 +412,7 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       const t = now();
       const out: Record<NodeId, PeerStatus> = {};
       for (const p of peers.values()) {
-        out[p.id] = { state: peerStateOf(t, p.lastHeardMs, p.addedMs, suspectAfterMs, failedAfterMs), lastHeardMs: p.lastHeardMs, url: p.url, outbound: p.outbound, queuedBatches: p.queue.length, sentBatches: p.sent, droppedBatches: p.dropped, receivedBatches: p.received, connects: p.connects, lastError: p.lastError };
+        out[p.id] = { state: peerStateOf(t, p.lastHeardMs, p.addedMs, suspectAfterMs, failedAfterMs), lastHeardMs: p.lastHeardMs, url: p.url, outbound: p.outbound, queuedBatches: p.queue.length, queuedBytes: p.queuedBytes + (p.stream?.writableLength ?? 0), sentBatches: p.sent, droppedBatches: p.dropped, receivedBatches: p.received, connects: p.connects, lastError: p.lastError };
       }
       return out;
     },

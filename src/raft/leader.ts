@@ -9,6 +9,7 @@ import { ReadOnlyQueue, type PendingRead } from "./read-only.ts";
 import type { RaftNode } from "./raw-node.ts";
 import {
   CompactedError,
+  DEFAULT_RAFT_CONFIG,
   ProposalDroppedError,
   SnapshotUnavailableError,
   type Entry,
@@ -74,7 +75,7 @@ export class LeaderState {
       const learner = !isVoter(this.n.conf, id);
       const pr = this.prs.get(id);
       if (pr) pr.isLearner = learner;
-      else this.prs.set(id, new Progress(this.n.log.lastIndex() + 1, learner, this.n.cfg.maxInflight));
+      else this.prs.set(id, new Progress(this.n.log.lastIndex() + 1, learner, this.n.cfg.maxInflight, this.n.cfg.maxInflightBytes ?? DEFAULT_RAFT_CONFIG.maxInflightBytes ?? 0));
     }
   }
 
@@ -148,7 +149,7 @@ export class LeaderState {
         // A lost AppendEntries would hold its in-flight slot forever: when the window is full, free the
         // oldest slot so one more goes out; if entries were lost it is rejected and we fall back to
         // probing from the match index (as etcd does; found by the simulator, test/sim/FINDINGS.md #1).
-        if (pr.state === "replicate" && pr.isPaused()) pr.inflights.shift();
+        if (pr.state === "replicate" && pr.isPaused()) pr.freeOldest(1);
         if (pr.matchIndex < this.n.log.lastIndex()) this.sendAppend(m.from);
         if (m.readSeq > 0) this.ackRead(m.from, m.readSeq);
         return;
@@ -220,7 +221,9 @@ export class LeaderState {
     if (entries.length === 0 && !sendIfEmpty) return false;
     const commit = Math.min(n.log.committed, prevLogIndex + entries.length);
     n.send({ type: "appendEntries", to, prevLogIndex, prevLogTerm, entries, commit });
-    pr.sentEntries(prevLogIndex + entries.length, entries.length);
+    let dataBytes = 0;
+    for (const e of entries) dataBytes += e.data.byteLength;
+    pr.sentEntries(prevLogIndex + entries.length, entries.length, dataBytes);
     return true;
   }
 
@@ -324,6 +327,7 @@ export class LeaderState {
       nextIndex: this.n.log.lastIndex() + 1,
       state: "replicate",
       inflight: 0,
+      inflightBytes: 0,
       recentActive: true,
       isLearner: !isVoter(this.n.conf, this.n.id),
     };

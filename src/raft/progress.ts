@@ -1,8 +1,14 @@
 /**
  * The leader's view of one follower's replication (etcd raft tracker/progress.go, restated): match index,
  * next index and a mode: `probe` (one AppendEntries at a time until the follower's position is known),
- * `replicate` (pipelined, at most `maxInflight` in flight), `snapshot` (waiting for InstallSnapshot).
+ * `replicate` (pipelined, at most `maxInflight` AppendEntries and `maxInflightBytes` entry data bytes in
+ * flight), `snapshot` (waiting for InstallSnapshot).
  * Invariant: matchIndex < nextIndex.
+ *
+ * Why a byte bound as well as a count (etcd raft v3.6 Config.MaxInflightBytes, tracker/inflights.go): a
+ * follower that stops answering (SIGSTOP, a dead link) keeps every in-flight AppendEntries alive in the
+ * leader's send path, and with only a count the leader's memory per such follower is up to
+ * maxInflight x maxPayloadBytes (256 x 4 MiB); the byte bound makes it maxInflightBytes plus one message.
  */
 import type { ProgressState, ProgressStatus } from "./types.ts";
 
@@ -13,6 +19,10 @@ export class Progress {
   state: ProgressState = "probe";
   /** Last index of each AppendEntries in flight, oldest first (replicate mode only). */
   inflights: number[] = [];
+  /** Entry data bytes of each AppendEntries in `inflights`, same order. */
+  private inflightSizes: number[] = [];
+  /** Sum of `inflightSizes`, in bytes. */
+  inflightBytes = 0;
   /** Probe mode: one AppendEntries was sent and no answer came yet. */
   probeSent = false;
   /** Snapshot mode: index of the snapshot being sent. */
@@ -24,6 +34,8 @@ export class Progress {
     nextIndex: number,
     public isLearner: boolean,
     private readonly maxInflight: number,
+    /** Entry data bytes in flight that pause sending (0 = no byte bound), see the file comment. */
+    private readonly maxInflightBytes = 0,
   ) {
     this.nextIndex = Math.max(1, nextIndex);
   }
@@ -33,6 +45,8 @@ export class Progress {
     this.probeSent = false;
     this.pendingSnapshot = 0;
     this.inflights = [];
+    this.inflightSizes = [];
+    this.inflightBytes = 0;
   }
 
   /** Back to probing from just after the match index (after a rejection, unreachability or a snapshot). */
@@ -87,12 +101,17 @@ export class Progress {
     return true;
   }
 
-  /** Records an AppendEntries whose last entry is `lastIndex` (or an empty probe when `count` is 0). */
-  sentEntries(lastIndex: number, count: number): void {
+  /**
+   * Records an AppendEntries whose last entry is `lastIndex` (or an empty probe when `count` is 0) and
+   * whose entries carry `dataBytes` bytes of data (the sum of `entry.data.byteLength`, as etcd's payload size).
+   */
+  sentEntries(lastIndex: number, count: number, dataBytes = 0): void {
     if (this.state === "replicate") {
       if (count > 0) {
         this.nextIndex = lastIndex + 1;
         this.inflights.push(lastIndex);
+        this.inflightSizes.push(dataBytes);
+        this.inflightBytes += dataBytes;
       }
     } else if (this.state === "probe") {
       this.probeSent = true;
@@ -103,7 +122,18 @@ export class Progress {
   freeInflightsTo(index: number): void {
     let n = 0;
     while (n < this.inflights.length && this.inflights[n]! <= index) n++;
-    if (n > 0) this.inflights = this.inflights.slice(n);
+    this.freeOldest(n);
+  }
+
+  /**
+   * Frees the `n` oldest in-flight slots and their bytes. The heartbeat rule frees one when the window is
+   * full, so that a lost AppendEntries cannot hold its slot forever (test/sim/FINDINGS.md #1).
+   */
+  freeOldest(n: number): void {
+    if (n <= 0) return;
+    for (let i = 0; i < n && i < this.inflightSizes.length; i++) this.inflightBytes -= this.inflightSizes[i]!;
+    this.inflights = this.inflights.slice(n);
+    this.inflightSizes = this.inflightSizes.slice(n);
   }
 
   /** True when nothing more may be sent now (probe awaiting an answer, window full, or snapshot pending). */
@@ -112,7 +142,9 @@ export class Progress {
       case "probe":
         return this.probeSent;
       case "replicate":
-        return this.inflights.length >= this.maxInflight;
+        // Full by count, or by bytes once anything is in flight (a single message larger than the bound
+        // still goes out alone, as etcd's inflights allow, so progress never stalls).
+        return this.inflights.length >= this.maxInflight || (this.maxInflightBytes > 0 && this.inflightBytes >= this.maxInflightBytes);
       case "snapshot":
         return true;
     }
@@ -125,6 +157,7 @@ export class Progress {
       nextIndex: this.nextIndex,
       state: this.state,
       inflight: this.inflights.length,
+      inflightBytes: this.inflightBytes,
       recentActive: this.recentActive,
       isLearner: this.isLearner,
     };

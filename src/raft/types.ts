@@ -274,6 +274,14 @@ export interface RaftConfig {
   maxPayloadBytes: number;
   /** At most this many AppendEntries in flight per follower in replicate mode. Default 256. */
   maxInflight: number;
+  /**
+   * Entry data bytes in flight per follower (replicate mode) past which the leader sends that follower
+   * nothing more until answers free some; 0 = no byte bound. It bounds the leader's memory for a follower
+   * that stops answering (etcd raft v3.6 Config.MaxInflightBytes). At least one message always goes, so
+   * the bound may be passed by one message (<= maxPayloadBytes, or one larger entry). Default 8 MiB.
+   * Optional for callers built before it existed (absent = the default).
+   */
+  maxInflightBytes?: number;
   /** Run a PreVote round before a real election (Raft thesis §9.6). Default true. */
   preVote: boolean;
   /** A leader that has not heard from a quorum within an election timeout steps down. Default true. */
@@ -292,6 +300,7 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, "id"> = {
   maxPayloadEntries: 1000,
   maxPayloadBytes: 1024 * 1024,
   maxInflight: 256,
+  maxInflightBytes: 8 * 1024 * 1024,
   preVote: true,
   checkQuorum: true,
   readOnly: "safe",
@@ -306,7 +315,10 @@ export interface ProgressStatus {
   matchIndex: number;
   nextIndex: number;
   state: ProgressState;
+  /** AppendEntries in flight (replicate mode). */
   inflight: number;
+  /** Entry data bytes in those AppendEntries (bounded by RaftConfig.maxInflightBytes), bytes. */
+  inflightBytes: number;
   recentActive: boolean;
   isLearner: boolean;
 }

@@ -94,5 +94,13 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
   }
   out.push("# HELP edgekv_peer_dropped_batches_total Message batches dropped by a full peer queue.", "# TYPE edgekv_peer_dropped_batches_total counter");
   for (const [id, p] of Object.entries(m.peers).sort()) out.push(`edgekv_peer_dropped_batches_total{peer="${id}"} ${p.droppedBatches}`);
+  out.push("# HELP edgekv_peer_queued_bytes Bytes waiting to be sent to the peer (send queue and stream buffer).", "# TYPE edgekv_peer_queued_bytes gauge");
+  for (const [id, p] of Object.entries(m.peers).sort()) out.push(`edgekv_peer_queued_bytes{peer="${id}"} ${p.queuedBytes ?? 0}`);
+  // Leader only: the Raft core's in-flight window per follower (RaftConfig.maxInflight / maxInflightBytes).
+  const followers = Object.entries(st.progress ?? {}).filter(([id]) => id !== st.id).sort();
+  out.push("# HELP edgekv_raft_inflight_messages AppendEntries sent to the follower and not yet answered (leader only).", "# TYPE edgekv_raft_inflight_messages gauge");
+  for (const [id, p] of followers) out.push(`edgekv_raft_inflight_messages{peer="${id}"} ${p.inflight}`);
+  out.push("# HELP edgekv_raft_inflight_bytes Entry data bytes in those AppendEntries (leader only; bounded by maxInflightBytes).", "# TYPE edgekv_raft_inflight_bytes gauge");
+  for (const [id, p] of followers) out.push(`edgekv_raft_inflight_bytes{peer="${id}"} ${p.inflightBytes}`);
   return out.join("\n") + "\n";
 }

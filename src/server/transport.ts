@@ -25,6 +25,11 @@ export interface PeerStatus {
   outbound: "connecting" | "open" | "backoff" | "closed";
   /** Batches waiting in the bounded send queue. */
   queuedBatches: number;
+  /**
+   * Bytes waiting to leave for this peer: the send queue's frames plus what the outbound stream buffers
+   * while HTTP/2 flow control or the socket pushes back. Absent from transports that do not measure it.
+   */
+  queuedBytes?: number;
   /** Batches written to the outbound stream since start. */
   sentBatches: number;
   /** Batches dropped because the queue was full or a single message exceeded the frame limit. */

@@ -21,6 +21,12 @@ export interface FaultMix {
   heartbeatTicks: number;
   maxPayloadEntries: number;
   maxInflight: number;
+  /**
+   * RaftConfig.maxInflightBytes (entry data bytes). Not drawn (an extra draw would change every later seed's
+   * mix): derived from keepTailEntries, so about half the seeds run a bound of 160 bytes (two or three
+   * register commands of 55-80 bytes in flight) and the byte bound, not only the count, pauses followers.
+   */
+  maxInflightBytes: number;
   snapshotEveryEntries: number;
   keepTailEntries: number;
   network: NetworkFaults;
@@ -117,6 +123,7 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
     maxInflight: rng.pick([1, 4, 64]),
     snapshotEveryEntries: rng.range(20, 50),
     keepTailEntries: rng.range(0, 5),
+    maxInflightBytes: 0,
     network,
     partitionKinds,
     partitionChangePerMille: partitionKinds.length === 0 ? 0 : rng.pick([5, 10, 30]),
@@ -139,6 +146,7 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
     },
     persist: { mode: o.persist ?? "sync", fsyncTicksMax: 0, crashKeepsWritePerMille: 0, crashKeepsAllPerMille: 0 },
   };
+  mix.maxInflightBytes = mix.keepTailEntries % 2 === 1 ? 160 : 8 * 1024 * 1024;
   if (o.ticks !== undefined) mix.safetyTicks = o.ticks;
   // Each bug needs its own trigger often enough to be seen within the seed budget.
   if (o.bug === "forget-vote") {
@@ -181,7 +189,7 @@ export function describeFaultMix(m: FaultMix): string {
   const w = m.workload;
   return [
     `nodes=${m.nodes} safetyTicks=${m.safetyTicks} livenessTicks=${m.livenessTicks} electionTicks=${m.electionTicks} heartbeatTicks=${m.heartbeatTicks}`,
-    `maxPayloadEntries=${m.maxPayloadEntries} maxInflight=${m.maxInflight} snapshotEveryEntries=${m.snapshotEveryEntries} keepTailEntries=${m.keepTailEntries}`,
+    `maxPayloadEntries=${m.maxPayloadEntries} maxInflight=${m.maxInflight} maxInflightBytes=${m.maxInflightBytes} snapshotEveryEntries=${m.snapshotEveryEntries} keepTailEntries=${m.keepTailEntries}`,
     `network: loss=${n.lossPerMille}‰${n.silentLoss ? " (silent)" : ""} dup=${n.duplicatePerMille}‰ delay=${n.delayTicksMin}..${n.delayTicksMax} ticks longDelay=${n.longDelayPerMille}‰ up to ${n.longDelayTicksMax} ticks`,
     `partitions=[${m.partitionKinds.join(",")}] change=${m.partitionChangePerMille}‰/tick crash=${m.crashPerMille}‰/tick down<=${m.maxDownTicks} crashAfterVote=${m.crashAfterVotePerMille}‰ crashNewLeader=${m.crashNewLeaderPerMille}‰ crashAfterCommit=${m.crashAfterCommitPerMille}‰ pause=${m.pausePerMille}‰/tick <=${m.pauseTicksMax} membership=${m.membershipPerMille}‰ transfer=${m.transferPerMille}‰`,
     `workload: clients=${w.clients} keys=${w.keys.join(",")} start=${w.startPerMille}‰ get=${w.getPerMille}‰ cas=${w.casPerMille}‰ opTimeout=${w.opTimeoutTicks} ticks`,

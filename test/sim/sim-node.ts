@@ -86,6 +86,8 @@ export interface NodeSettings {
   heartbeatTicks: number;
   maxPayloadEntries: number;
   maxInflight: number;
+  /** RaftConfig.maxInflightBytes, bytes. */
+  maxInflightBytes: number;
   bugs: ReadonlySet<RaftBug>;
 }
 
@@ -125,6 +127,7 @@ export class SimNode {
       heartbeatTicks: this.settings.heartbeatTicks,
       maxPayloadEntries: this.settings.maxPayloadEntries,
       maxInflight: this.settings.maxInflight,
+      maxInflightBytes: this.settings.maxInflightBytes,
       applied: this.machine.appliedIndex,
       bugs: this.settings.bugs,
     };

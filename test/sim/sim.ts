@@ -122,6 +122,7 @@ export class Simulation implements WorkloadEnv {
       heartbeatTicks: this.mix.heartbeatTicks,
       maxPayloadEntries: this.mix.maxPayloadEntries,
       maxInflight: this.mix.maxInflight,
+      maxInflightBytes: this.mix.maxInflightBytes,
       bugs: new Set<RaftBug>(options.bug ? [options.bug] : []),
     };
     const policy = { snapshotEveryEntries: this.mix.snapshotEveryEntries, keepTailEntries: this.mix.keepTailEntries };
