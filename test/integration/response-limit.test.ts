@@ -128,6 +128,36 @@ describe(`answers above maxResponseBytes (${LIMIT_BYTES} bytes), 2 nodes in proc
     assert.equal(await revisionOf(), revision + 1);
   });
 
+  it("puts racing read-only txns never push a txn's answer past the limit: each answers 413 or at most the limit", async () => {
+    // The breaker's run (docs/nemesis.md): 9 keys of 6 KB (about 55 KB, under the cap) and puts of 6 KB
+    // into the same prefix racing txns that read it; 12 of 13 answered txns were above the cap before.
+    for (let i = 0; i < 9; i++) assert.equal((await c.request(leader, "PUT", `/v1/kv/race/${i}`, new Uint8Array(6000))).status, 200);
+    const headers = { "content-type": "application/json" };
+    const read = JSON.stringify({ compare: [], success: [{ op: "range", key: "race/", prefix: true }], failure: [] });
+    const txns: Array<Promise<{ status: number; body: Record<string, unknown> }>> = [];
+    const puts: Array<Promise<Response>> = [];
+    for (let i = 0; i < 20; i++) {
+      puts.push(c.request(leader, "PUT", `/v1/kv/race/p${i}`, new Uint8Array(6000)));
+      txns.push(c.request(i % 2 === 0 ? leader : follower, "POST", "/v1/txn", read, headers).then(answer));
+    }
+    for (const p of await Promise.all(puts)) assert.equal(p.status, 200);
+    let refused = 0;
+    for (const t of await Promise.all(txns)) {
+      if (t.status === 413) {
+        assertTooLarge(t);
+        refused++;
+        continue;
+      }
+      assert.equal(t.status, 200, JSON.stringify(t.body).slice(0, 300));
+      const kvs = (t.body.responses as Array<{ kvs: Array<{ key: string; value: string }> }>)[0].kvs;
+      const counted = kvs.reduce((n, kv) => n + kv.key.length + atob(kv.value).length + 64, 0);
+      assert.ok(counted <= LIMIT_BYTES, `a txn answered ${counted} counted bytes (${kvs.length} keys) above the ${LIMIT_BYTES}-byte limit`);
+    }
+    // Once all 29 keys (about 176 KB) are in, every such txn is refused.
+    assert.ok(refused >= 1, "no txn was refused although the prefix ends above the limit");
+    assertTooLarge(await answer(await c.request(leader, "POST", "/v1/txn", read, headers)));
+  });
+
   it("a range delete with prevKv above the limit is refused and deletes nothing; without prevKv it deletes", async () => {
     assertTooLarge(await answer(await c.request(follower, "DELETE", "/v1/kv?prefix=big/&prevKv=true")));
     const count = await c.request(leader, "GET", "/v1/kv?prefix=big/&countOnly=true");
