@@ -56,7 +56,7 @@ export function rangeAnswerBytes(store: KvStore, req: RangeRequest, limits: KvLi
 
 /**
  * The apply-time cap of one request (`Command.maxAnswerBytes`): `beforeRead` measures each read of a txn
- * branch (and each `prevKv` delete) with `rangeAnswerBytes` on the state it is about to read, adds it to
+ * branch (and each `prevKv` delete or put) with `rangeAnswerBytes` on the state it is about to read, adds it to
  * the bytes of the request's earlier reads, and throws KvError `response_too_large` as soon as the sum is
  * above `maxAnswerBytes`, before that read loads any value. The state machine runs the request in a
  * savepoint, so the throw undoes the branch's earlier writes: nothing is applied and the revision stays.
@@ -97,7 +97,7 @@ export function answerCapToCarry(op: RequestOp, limits: KvLimits, maxResponseByt
 /**
  * Bytes of the kvs a request op would answer, on the store's current state: a range as `rangeAnswerBytes`;
  * a deleteRange with `prevKv` its live keys with values; a txn the ops of the branch its compares choose
- * now (nested txns likewise); a put 0 (its `prevKv` is one key, bounded by the key and value limits). An
+ * now (nested txns likewise); a put with `prevKv` its key's live value (0 without `prevKv`). An
  * estimate for a txn: its ranges may also see its own earlier writes, and the state may change before it
  * applies; apply holds it to the exact figure (`AnswerBudget`).
  */
@@ -107,6 +107,8 @@ export function answerBytes(store: KvStore, op: RequestOp, limits: KvLimits): nu
       return rangeAnswerBytes(store, op, limits);
     case "deleteRange":
       return op.prevKv ? rangeAnswerBytes(store, { key: op.key, rangeEnd: op.rangeEnd }, limits) : 0;
+    case "put":
+      return op.prevKv ? rangeAnswerBytes(store, { key: op.key }, limits) : 0;
     case "txn": {
       let succeeded: boolean;
       try {
@@ -126,8 +128,8 @@ export function answerBytes(store: KvStore, op: RequestOp, limits: KvLimits): nu
 
 /**
  * An upper bound of `answerBytes` from the request alone, without reading the store: a single-key range
- * (no `rangeEnd`) is at most maxKeyBytes + maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES, a put 0, a txn the
- * sum over both branches, any multi-key range or `prevKv` delete unbounded (Infinity). Lets the common
+ * (no `rangeEnd`) is at most maxKeyBytes + maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES, and so is a put with
+ * `prevKv` or a one-key `prevKv` delete (a put without it 0), a txn the sum over both branches, any multi-key range or `prevKv` delete unbounded (Infinity). Lets the common
  * requests (one-key GET, conditional PUT) skip the measuring queries.
  */
 export function answerBytesBound(op: RangeRequest | RequestOp, limits: KvLimits): number {
@@ -136,6 +138,8 @@ export function answerBytesBound(op: RangeRequest | RequestOp, limits: KvLimits)
     return op.rangeEnd === undefined || op.rangeEnd.length === 0 ? limits.maxKeyBytes + limits.maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES : Infinity;
   }
   if (op.op === "deleteRange") return !op.prevKv ? 0 : op.rangeEnd === undefined || op.rangeEnd.length === 0 ? limits.maxKeyBytes + limits.maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES : Infinity;
+  // A txn of many prevKv puts answers one previous value each: 128 of 1 MiB pass a 16 MiB cap.
+  if (op.op === "put") return op.prevKv ? limits.maxKeyBytes + limits.maxValueBytes + ANSWER_KEY_OVERHEAD_BYTES : 0;
   if (op.op === "txn") {
     let total = 0;
     for (const x of op.success) total += answerBytesBound(x, limits);

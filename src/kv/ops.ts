@@ -95,8 +95,8 @@ export function compareHolds(store: KvStore, c: Compare): boolean {
 
 /**
  * Sees each read of a request just before it runs (answer-size.ts AnswerBudget implements it): a txn's
- * range ops with the committed `storeRevision`, and a `prevKv` delete as the range it deletes (revision 0,
- * the live table). It throws a KvError to fail the request before the read loads anything.
+ * range ops with the committed `storeRevision`, a `prevKv` delete as the range it deletes and a `prevKv`
+ * put as its one key (revision 0, the live table: what the previous KeyValues are read from). It throws a KvError to fail the request before the read loads anything.
  */
 export interface AnswerMeter {
   beforeRead(req: RangeRequest, storeRevision: number): void;
@@ -125,6 +125,7 @@ export class Writer {
   put(req: PutRequest): PutResult {
     const lease = req.lease ?? 0;
     if (lease !== 0 && !this.leaseExists(lease)) throw new KvError("lease_not_found", `lease ${lease} not found`);
+    if (req.prevKv) this.meter?.beforeRead({ key: req.key }, this.rev - 1);
     const prev = this.store.getKey(req.key);
     const kv: KeyValue = {
       key: req.key,

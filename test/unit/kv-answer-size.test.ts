@@ -79,6 +79,10 @@ describe("checkAnswerSize", () => {
     assert.equal(answerCapToCarry(prefixRead, DEFAULT_KV_LIMITS, 16 << 20), 16 << 20);
     assert.equal(answerCapToCarry({ op: "deleteRange", key: b("k"), rangeEnd: b("l") }, DEFAULT_KV_LIMITS, 1), undefined);
     assert.equal(answerCapToCarry({ op: "deleteRange", key: b("k"), rangeEnd: b("l"), prevKv: true }, DEFAULT_KV_LIMITS, 1), 1);
+    // Each prevKv put of a txn answers one previous value: 20 of them can pass a 16 MiB cap.
+    const prevKvPuts = { op: "txn" as const, compare: [], success: Array.from({ length: 20 }, (_, i) => ({ op: "put" as const, key: b(`k${i}`), value: b("v"), prevKv: true })), failure: [] };
+    assert.equal(answerBytesBound(prevKvPuts, DEFAULT_KV_LIMITS), 20 * one);
+    assert.equal(answerCapToCarry(prevKvPuts, DEFAULT_KV_LIMITS, 16 << 20), 16 << 20);
   });
 });
 
@@ -144,6 +148,11 @@ describe("the cap a txn carries is held at apply (Command.maxAnswerBytes)", () =
     const nested: TxnRequest = { op: "txn", compare: [], success: [{ op: "range", ...prefix }, { op: "txn", compare: [], success: [{ op: "range", ...prefix }], failure: [] }], failure: [] };
     assert.equal(applyCapped(h, nested, 8 * perKey - 1).error?.code, "response_too_large");
     assert.equal(applyCapped(h, nested, 8 * perKey).error, undefined);
+    // prevKv puts answer the values they replace: 4 keys' worth.
+    const swap: TxnRequest = { op: "txn", compare: [], success: [0, 1, 2, 3].map((i) => ({ op: "put" as const, key: b(`q/${i}`), value: new Uint8Array(100), prevKv: true })), failure: [] };
+    assert.equal(codeOf(() => h.sm.checkAnswerSize(swap, 4 * perKey - 1)), "response_too_large");
+    assert.equal(applyCapped(h, swap, 4 * perKey - 1).error?.code, "response_too_large");
+    assert.equal(h.sm.revision(), revision);
     // A prevKv delete: refused deletes nothing; a plain delete of the same range is not capped.
     const del = { op: "deleteRange" as const, ...prefix, prevKv: true };
     assert.equal(applyCapped(h, del, 4 * perKey - 1).error?.code, "response_too_large");
@@ -226,6 +235,7 @@ function txnAnswerBytes(r: TxnResult): number {
   let n = 0;
   for (const x of r.responses) {
     if (x.op === "range") n += countedBytes(x.kvs);
+    else if (x.op === "put") n += x.prevKv ? countedBytes([x.prevKv]) : 0;
     else if (x.op === "deleteRange") n += countedBytes(x.prevKvs ?? []);
     else if (x.op === "txn") n += txnAnswerBytes(x);
   }
@@ -247,7 +257,7 @@ describe("the apply-time cap is exact (property)", () => {
       countOnly: fc.boolean(),
       back: fc.option(fc.nat({ max: 3 })),
     });
-    const put = fc.record({ op: fc.constant("put" as const), i: fc.nat({ max: 4 }), size: fc.nat({ max: 300 }) });
+    const put = fc.record({ op: fc.constant("put" as const), i: fc.nat({ max: 4 }), size: fc.nat({ max: 300 }), prevKv: fc.boolean() });
     const del = fc.record({ op: fc.constant("deleteRange" as const), i: fc.nat({ max: 4 }), prevKv: fc.boolean() });
     const step = fc.record({ seed: fc.array(put, { maxLength: 3 }), branch: fc.array(fc.oneof(range, range, put, del), { minLength: 1, maxLength: 5 }), cap: fc.nat({ max: 2000 }) });
     try {
@@ -256,7 +266,7 @@ describe("the apply-time cap is exact (property)", () => {
           for (const p of seed) for (const m of [capped, twin]) m.ok({ op: "put", key: keyOf(p.i), value: new Uint8Array(p.size).fill(p.i) });
           const current = twin.sm.revision();
           const ops: RequestOp[] = branch.map((o) => {
-            if (o.op === "put") return { op: "put", key: keyOf(o.i), value: new Uint8Array(o.size) };
+            if (o.op === "put") return { op: "put", key: keyOf(o.i), value: new Uint8Array(o.size), prevKv: o.prevKv };
             if (o.op === "deleteRange") return { op: "deleteRange", key: keyOf(o.i), rangeEnd: prefixEnd(b("t/")), prevKv: o.prevKv };
             const bounds = o.which === "prefix" ? { key: b("t/"), rangeEnd: prefixEnd(b("t/")) } : o.which === "one" ? { key: keyOf(o.i) } : { key: keyOf(o.i), rangeEnd: b("t/z") };
             const revision = o.back === null ? undefined : Math.max(1, current - o.back);
