@@ -122,6 +122,45 @@ describe("WAL checkpoints on a worker thread", () => {
     assert.equal(eager.wantsRestart(), false, "a closed checkpointer never asks");
   });
 
+  it("a round that copies frames without reaching the end of the WAL syncs the database file itself; an idle round does not", async () => {
+    // SQLite syncs the database file only when a checkpoint reaches the end of the WAL. Under steady writes
+    // a PASSIVE round never does, and the pages it copied stayed dirty until the node's restart checkpoint
+    // flushed them all on the event loop (30-240 ms; docs/bench.md "WAL restarts"). Here a reader holding an
+    // older snapshot stops the round short of the end, as a writer's new frames do.
+    const db = await writer("sync.db");
+    const ins = db.prepare("INSERT INTO t (id, v) VALUES (?, ?)");
+    const value = new Uint8Array(ROW_BYTES).fill(3);
+    for (let i = 1; i <= 20; i++) ins.run(i, value);
+    const reader = await openTestDb(db.path);
+    opened.push(reader);
+    reader.exec("BEGIN");
+    assert.equal(Number(reader.prepare("SELECT count(*) AS n FROM t").get()!.n), 20);
+    for (let i = 21; i <= 40; i++) ins.run(i, value);
+    const cp = startWalCheckpointer(db.path, { intervalMs: 20, restartFrames: 1_000_000 });
+    try {
+      await cp.ready;
+      const first = cp.lastRound()!;
+      assert.ok(first.checkpointedFrames > 0 && first.checkpointedFrames < first.walFrames, `the round should stop short of the end: ${JSON.stringify(first)}`);
+      assert.equal(first.dbSynced, true, `the copied pages should be synced: ${JSON.stringify(first)}`);
+      // Nothing new to copy while the reader holds its snapshot: no sync.
+      const seen = cp.counts().rounds;
+      for (let i = 0; i < 500 && cp.counts().rounds === seen; i++) await new Promise((r) => setTimeout(r, 10));
+      const idle = cp.lastRound()!;
+      assert.equal(idle.checkpointedFrames, first.checkpointedFrames, JSON.stringify(idle));
+      assert.equal(idle.dbSynced, false, `an idle round should not sync: ${JSON.stringify(idle)}`);
+      // The reader lets go: the next round copies the rest and syncs again.
+      reader.exec("COMMIT");
+      let done = idle;
+      for (let i = 0; i < 500 && done.checkpointedFrames < done.walFrames; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        done = cp.lastRound()!;
+      }
+      assert.equal(done.checkpointedFrames, done.walFrames, JSON.stringify(done));
+    } finally {
+      await cp.close();
+    }
+  });
+
   it("reports a worker that cannot open the database through onFail", async () => {
     const failed = await new Promise<Error>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error("onFail was not called within 20 s")), 20_000);
