@@ -9,7 +9,7 @@
  * Stable error codes and their HTTP status. Codes never change meaning once published (clients switch on
  * them); the SDK mirrors this table. Sources: DESIGN.md (bad_request ... forbidden), etcd's error list for
  * `compacted`/`future_revision`/`lease_not_found`, KvError (`session_expired`: the client's session was
- * evicted, pick a new client id), SCENARIOS.md C10 (`not_member`), C23 (`outcome_unknown`), RFC 9110
+ * evicted, pick a new client id), docs/scenarios.md C10 (`not_member`), C23 (`outcome_unknown`), RFC 9110
  * §15.5.9 / RFC 6585 §5 (`request_timeout` 408, `headers_too_large` 431: answered by the runtime's HTTP
  * server before a request reaches the app, where the runtime lets us write the body; docs/api.md),
  * `response_too_large` 413 (a read's answer above the node's maxResponseBytes, src/kv/answer-size.ts; 413

@@ -43,7 +43,7 @@ export function keyFromPath(c: Context | string): Uint8Array {
 /**
  * A precondition header as a compare: `If-Match: "<modRevision>"` (also bare or weak `W/"n"`) = the key's
  * modRevision equals n; `If-Match: *` = the key exists; `If-None-Match: *` = the key is absent (a deleted
- * key is absent, SCENARIOS.md C21). Returns [] without preconditions; `bad_request` when malformed. Reads
+ * key is absent, docs/scenarios.md C21). Returns [] without preconditions; `bad_request` when malformed. Reads
  * the headers of a hono Context or of a bare Request.
  */
 export function preconditions(source: Context | Request, key: Uint8Array): Compare[] {

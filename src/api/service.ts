@@ -158,7 +158,7 @@ export interface KvService {
    * Watch a key or range. Resolves once the watch is registered; the iterable yields messages in revision
    * order and ends when `opts.signal` aborts. Errors (on the call or thrown by the iterator): `compacted`
    * with `details.compactRevision` when `fromRevision` <= the compact revision (never a silent gap,
-   * SCENARIOS.md C05), `bad_request`, `unavailable` (watcher fell too far behind; resume from the last
+   * docs/scenarios.md C05), `bad_request`, `unavailable` (watcher fell too far behind; resume from the last
    * revision seen + 1).
    */
   watch(req: WatchRequest, opts?: CallOptions): Promise<AsyncIterable<WatchMessage>>;
@@ -176,7 +176,7 @@ export interface KvService {
   updateMember(id: string, peerUrl: string, clientUrl: string, opts?: CallOptions): Promise<ClusterView>;
   /** Promote a caught-up learner to voter. Errors: `not_found`, `bad_request` (not a learner), `unavailable` (not caught up). */
   promote(id: string, opts?: CallOptions): Promise<ClusterView>;
-  /** Remove a member (the leader may remove itself: it hands off first, SCENARIOS.md C10). Errors: `not_found`. */
+  /** Remove a member (the leader may remove itself: it hands off first, docs/scenarios.md C10). Errors: `not_found`. */
   remove(id: string, opts?: CallOptions): Promise<ClusterView>;
   /** Transfer leadership to `id` (TimeoutNow, Raft thesis §3.10). Errors: `not_found`, `bad_request` (learner). */
   transferLeader(id: string, opts?: CallOptions): Promise<ClusterView>;

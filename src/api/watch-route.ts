@@ -2,7 +2,7 @@
  * `GET /v1/watch` as server-sent events (WHATWG HTML "Server-sent events"). Query: `key=k`, `prefix=p`, or
  * `start=a[&end=b]`; `fromRevision=r`. Events: `events` (data `{revision, events:[...]}`),
  * `progress` (data `{revision}`: everything up to it was delivered), `error` (data `{"error": {...}}`,
- * then the stream ends; `compacted` names `compactRevision`, SCENARIOS.md C05). Every `events`/`progress`
+ * then the stream ends; `compacted` names `compactRevision`, docs/scenarios.md C05). Every `events`/`progress`
  * carries `id: <revision>`, so an EventSource reconnecting with `Last-Event-ID: r` resumes at r + 1.
  * Invalid input (inverted range, C21) is a plain 400 before any stream starts.
  *

@@ -55,7 +55,7 @@ export const OPEN_END: Uint8Array = new Uint8Array([0]);
 const INT64_MAX = 2n ** 63n - 1n;
 
 /**
- * Parses a lease id given as a decimal string (SCENARIOS.md C08). Rejects 0, negatives, floats,
+ * Parses a lease id given as a decimal string (docs/scenarios.md C08). Rejects 0, negatives, floats,
  * non-numeric and empty strings, and values above int64 max with `bad_request`; a valid int64 above
  * 2^53-1 can never have been granted (ids are JS-safe integers) and gets `lease_not_found`.
  */

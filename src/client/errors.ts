@@ -51,7 +51,7 @@ export class CompareFailedError extends EdgeKvError {
 
 /**
  * A write may or may not have been applied: it was sent, then the connection failed or the deadline passed
- * (SCENARIOS.md C23). Read the key to find out; retrying with the same session would have been safe, so
+ * (docs/scenarios.md C23). Read the key to find out; retrying with the same session would have been safe, so
  * the SDK only reports this once its retries are spent.
  */
 export class OutcomeUnknownError extends EdgeKvError {
@@ -63,7 +63,7 @@ export class CompactedError extends EdgeKvError {
   override name = "CompactedError";
 }
 
-/** The lease does not exist (404 `lease_not_found`, SCENARIOS.md C08). */
+/** The lease does not exist (404 `lease_not_found`, docs/scenarios.md C08). */
 export class LeaseNotFoundError extends EdgeKvError {
   override name = "LeaseNotFoundError";
 }

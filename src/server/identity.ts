@@ -1,5 +1,5 @@
 /**
- * Identity check of a node that starts with an empty store and does not bootstrap (SCENARIOS.md C13).
+ * Identity check of a node that starts with an empty store and does not bootstrap (docs/scenarios.md C13).
  *
  * A voter that lost its data (a wiped disk, or its whole data dir gone together with the marker file that
  * `EdgeNode.open` checks) must not come back under its old id: with its hard state gone it may vote a

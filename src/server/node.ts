@@ -313,7 +313,7 @@ export class EdgeNode implements KvService {
       );
     }
     if (marker && log.isEmpty() && kv.appliedIndex() === 0) {
-      // SCENARIOS.md C13: a member that lost its state must not vote or count toward a quorum under its old
+      // docs/scenarios.md C13: a member that lost its state must not vote or count toward a quorum under its old
       // identity (it may have acknowledged writes the others lack). A wiped dir without the marker cannot be
       // told from a new node; a truncated or deleted database next to the marker can.
       db.close();
@@ -353,7 +353,7 @@ export class EdgeNode implements KvService {
       log: ports.log,
     });
     if (joining) {
-      // SCENARIOS.md C13, whole data dir gone (marker too): the cluster is asked whether this id is a voter.
+      // docs/scenarios.md C13, whole data dir gone (marker too): the cluster is asked whether this id is a voter.
       const others = Object.fromEntries(Object.entries(peers).filter(([id]) => id !== config.nodeId));
       transport.setPeers(others);
       try {
@@ -423,7 +423,7 @@ export class EdgeNode implements KvService {
     if (this.needsLeader(request)) {
       const st = this.raft.status();
       if (st.role !== "leader") {
-        // A removed member no longer hears a leader: say why it refuses, not `no_leader` (SCENARIOS.md C10).
+        // A removed member no longer hears a leader: say why it refuses, not `no_leader` (docs/scenarios.md C10).
         if (this.removed) return errorJson(new ApiError("not_member", `node ${this.id} is no longer a member of the cluster; use another node`));
         if (!st.leaderId) return errorJson(new ApiError("no_leader", "no leader is known; retry shortly", { retryAfterSec: 1 }));
         // A body the leader will refuse anyway gets its 413 here, not after crossing the peer link.
@@ -768,7 +768,7 @@ export class EdgeNode implements KvService {
 
   private onRoleChange(isLeader: boolean): void {
     if (isLeader && !this.lessor.isPrimary()) {
-      // A new leader gives every lease a full TTL plus one election timeout (SCENARIOS.md C06).
+      // A new leader gives every lease a full TTL plus one election timeout (docs/scenarios.md C06).
       this.lessor.promote(performance.now(), this.config.electionTimeoutMsMax);
       this.ports.log("info", `became leader in term ${this.raft.status().term}`);
     } else if (!isLeader && this.lessor.isPrimary()) {
@@ -786,7 +786,7 @@ export class EdgeNode implements KvService {
     this.onRemovalChange(next, isMember ? `it applied a configuration listing it again at index ${appliedIndex}` : "it applied a configuration without itself");
   }
 
-  /** True while removed (SCENARIOS.md C10): client requests get `not_member`, `/readyz` 503, nothing is forwarded. */
+  /** True while removed (docs/scenarios.md C10): client requests get `not_member`, `/readyz` 503, nothing is forwarded. */
   private get removed(): boolean {
     return this.removal.removed;
   }

@@ -3,7 +3,7 @@
  * copy of events: it pages through the history table from its next revision whenever the node signals
  * that something was applied, so memory stays bounded by one page per watcher, a slow watcher can never
  * make the node buffer, and resuming from a revision is the same code path as catching up (no gap between
- * "history" and "live", SCENARIOS.md C05).
+ * "history" and "live", docs/scenarios.md C05).
  */
 import type { KvStateMachine } from "../kv/state-machine.ts";
 import type { WatchMessage, WatchRequest } from "../api/service.ts";

@@ -1,5 +1,5 @@
 /**
- * A member that lost its data must not rejoin under its old identity (SCENARIOS.md C13): once the data dir
+ * A member that lost its data must not rejoin under its old identity (docs/scenarios.md C13): once the data dir
  * has held state, a start that finds its database empty (truncated or deleted) refuses with a message that
  * says what to do; a data dir of another node is refused too; a damaged database names its path, also when
  * only some pages in the middle are overwritten (an integrity check at open, before the node votes or serves).

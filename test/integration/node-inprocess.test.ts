@@ -3,7 +3,7 @@
  * loopback, driven through their client handlers. Checks the write path (propose -> persist -> replicate ->
  * apply -> answer), forwarding from followers, ReadIndex reads on followers, conditional writes, member
  * URLs, restart catch-up and InstallSnapshot for a node that fell behind a compacted log (carrying a value
- * of exactly the size limit, SCENARIOS.md C19), and a restart of the whole cluster on new peer ports.
+ * of exactly the size limit, docs/scenarios.md C19), and a restart of the whole cluster on new peer ports.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -65,7 +65,7 @@ describe("EdgeNode in process, 3 nodes", () => {
     const leader = await c.leader();
     const victim = [...c.nodes.keys()].find((id) => id !== leader)!;
     await c.stopNode(victim);
-    // SCENARIOS.md C19: a value of exactly the limit is stored and later shipped in the snapshot; one byte
+    // docs/scenarios.md C19: a value of exactly the limit is stored and later shipped in the snapshot; one byte
     // more is refused and changes nothing.
     const big = new Uint8Array(1024 * 1024).map((_, i) => (i * 7 + 3) & 0xff);
     const atLimit = await c.request(leader, "PUT", "/v1/kv/big", big);

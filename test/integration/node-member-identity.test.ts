@@ -1,8 +1,8 @@
 /**
  * Member identity on an in-process cluster: a voter whose whole data dir is gone (marker file included)
  * refuses to start under its old id while the cluster lists it as a voter, and starts once it was removed
- * (SCENARIOS.md C13; src/server/identity.ts); a removed leader answers client writes with `not_member`
- * (SCENARIOS.md C10). The real-process versions are in test/nemesis/scenarios.test.ts.
+ * (docs/scenarios.md C13; src/server/identity.ts); a removed leader answers client writes with `not_member`
+ * (docs/scenarios.md C10). The real-process versions are in test/nemesis/scenarios.test.ts.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";

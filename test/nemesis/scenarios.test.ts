@@ -1,5 +1,5 @@
 /**
- * Named scenarios of /work/shared/cases/SCENARIOS.md that need real processes, on one 3-node cluster of
+ * Named scenarios of docs/scenarios.md that need real processes, on one 3-node cluster of
  * the test's runtime behind link proxies (snapshot every 100 entries so catch-up needs InstallSnapshot).
  * Each test asserts the scenario's expected outcome; they run in order on the shared cluster and each
  * starts by waiting for a live leader. C03 is in stale-read.test.ts.

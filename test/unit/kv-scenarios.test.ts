@@ -1,5 +1,5 @@
 /**
- * KV scenarios from /work/shared/cases/SCENARIOS.md at the state-machine level (C05, C08, C20, C21), plus
+ * KV scenarios from docs/scenarios.md at the state-machine level (C05, C08, C20, C21), plus
  * leases, compaction, watch history paging, client sessions and size limits.
  */
 import { describe, it } from "node:test";

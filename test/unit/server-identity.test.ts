@@ -1,5 +1,5 @@
 /**
- * The join identity check (src/server/identity.ts, SCENARIOS.md C13) says in its waiting log line and in its
+ * The join identity check (src/server/identity.ts, docs/scenarios.md C13) says in its waiting log line and in its
  * final refusal why the members did not answer — a wrong cluster secret otherwise looks like a silent hang.
  */
 import { describe, it } from "node:test";
