@@ -69,9 +69,14 @@ export class ChildProcesses {
   /** Other PIDs the test learned of and owns (e.g. nodes a script started); killed by `killAll` if alive. */
   readonly pids: number[] = [];
 
-  /** Spawns `cmd argv` in `cwd` (default: the repo root) with `env` added to this process's environment, stdin ignored. */
+  /**
+   * Spawns `cmd argv` in `cwd` (default: the repo root) with `env` added to this process's environment, stdin
+   * ignored. A variable given as `undefined` in `env` is removed from the child's environment.
+   */
   spawn(cmd: string, argv: string[], env: NodeJS.ProcessEnv = {}, cwd: string = repoRoot): Running {
-    const child = spawn(cmd, argv, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+    for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
+    const child = spawn(cmd, argv, { cwd, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
     this.started.push(child);
     let out = "";
     let err = "";

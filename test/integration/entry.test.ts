@@ -7,7 +7,6 @@
  */
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +20,7 @@ const isDenoParent = (globalThis as { Deno?: unknown }).Deno !== undefined;
 
 const procs = new ChildProcesses();
 /** node.ts with `args` on the runtime under test, `env` added to this process's, in `cwd`. */
-function run(args: string[], env: Record<string, string> = {}, cwd = repoRoot): Running {
+function run(args: string[], env: NodeJS.ProcessEnv = {}, cwd = repoRoot): Running {
   const [cmd, base] = nodeCommand(runtime);
   return procs.spawn(cmd, [...base, ...args], env, cwd);
 }
@@ -105,20 +104,12 @@ describe(`node.ts on ${runtime}`, () => {
       const dir = mkdtempSync(join(tmpdir(), "edgekv-entry-"));
       dirs.push(dir);
       const [clientPort, peerPort] = await freePorts(2);
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env)) if (k !== "MIMALLOC_PURGE_HOLES" && v !== undefined) env[k] = v;
-      if (value !== undefined) env.MIMALLOC_PURGE_HOLES = value;
-      const [cmd, base] = nodeCommand(runtime);
-      const child = spawn(cmd, [...base, "--client-port", String(clientPort), "--peer-port", String(peerPort)], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
-      procs.started.push(child);
-      let out = "";
-      let err = "";
-      child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-      child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      const r = run(["--client-port", String(clientPort), "--peer-port", String(peerPort)], { MIMALLOC_PURGE_HOLES: value }, dir);
       const deadline = Date.now() + 60_000;
-      while (!out.includes("serving clients") && Date.now() < deadline && child.exitCode === null) await sleep(50);
-      assert.match(out, /serving clients/, err);
-      child.kill("SIGKILL");
+      while (!r.out().includes("serving clients") && Date.now() < deadline && r.child.exitCode === null) await sleep(50);
+      assert.match(r.out(), /serving clients/, r.err());
+      r.child.kill("SIGKILL");
+      const err = r.err();
       logs[value ?? "unset"] = err;
     }
     assert.match(logs.unset, /MIMALLOC_PURGE_HOLES is not set: .*MIMALLOC_PURGE_HOLES=0/);
