@@ -13,7 +13,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { LinkProxy } from "./proxy.ts";
 import { type ClusterView, fetchClusterView, getJson } from "../helpers/cluster-view.ts";
-import { nodeEnv } from "../../scripts/node-command.ts";
+import { type NodeRuntime, nodeCommand, nodeEnv, repoRoot, runtimeOf } from "../../scripts/node-command.ts";
 import { within } from "../helpers/within.ts";
 
 export { getJson, type ClusterView };
@@ -31,24 +31,9 @@ function signalPid(proc: ChildProcess, sig: NodeJS.Signals): void {
   }
 }
 
-/** A runtime one node process runs on. */
-export type NodeRuntime = "bun" | "deno" | "node";
-
-/** The repository root (where node.ts lives). */
-export const repoRoot = new URL("../..", import.meta.url).pathname;
-
-/** `[command, args]` running node.ts on `rt` (binaries as in the project brief). */
-export function nodeCommand(rt: NodeRuntime): [string, string[]] {
-  const entry = join(repoRoot, "node.ts");
-  if (rt === "bun") return [join(repoRoot, "node_modules/.bin/bun"), ["run", entry]];
-  if (rt === "deno") return [join(repoRoot, "node_modules/.bin/deno"), ["run", "-A", "--no-check", entry]];
-  return ["node", ["--import", "tsx", entry]];
-}
-
-/** Round-robin runtimes for `mixed`: n1 bun, n2 deno, n3 node, ... */
-export function runtimeOf(spec: NodeRuntime | "mixed", index: number): NodeRuntime {
-  return spec === "mixed" ? (["bun", "deno", "node"] as const)[index % 3] : spec;
-}
+// The node command, runtime spread and repository root are the scripts' (npm start, bench) own; re-exported
+// for the nemesis files that import them from here.
+export { type NodeRuntime, nodeCommand, repoRoot, runtimeOf } from "../../scripts/node-command.ts";
 
 /** Options of {@link NemesisCluster.create}. */
 export interface ClusterOptions {
