@@ -126,16 +126,9 @@ export class Writer {
     const lease = req.lease ?? 0;
     if (lease !== 0 && !this.leaseExists(lease)) throw new KvError("lease_not_found", `lease ${lease} not found`);
     if (req.prevKv) this.meter?.beforeRead({ key: req.key }, this.rev - 1);
-    const prev = this.store.getKey(req.key);
-    const kv: KeyValue = {
-      key: req.key,
-      value: req.value,
-      createRevision: prev ? prev.createRevision : this.rev,
-      modRevision: this.rev,
-      version: prev ? prev.version + 1 : 1,
-      lease,
-    };
-    this.store.writeKey(kv, this.sub++);
+    // The previous key is read only when the answer carries it; the write itself knows the version rule.
+    const prev = req.prevKv ? this.store.getKey(req.key) : undefined;
+    const kv = this.store.putKey(req.key, req.value, this.rev, lease, this.sub++);
     this.events.push({ type: "put", kv });
     const result: PutResult = { op: "put", revision: this.rev };
     if (req.prevKv && prev) result.prevKv = prev;
