@@ -223,3 +223,19 @@ export class TestCluster {
     if (!opts.keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Runs one test body of a file that shares a TestCluster: when `fn` throws, every node's log (`cluster()`
+ * gives the cluster, undefined before it started) is appended to the error message, `onFail` is called (the
+ * files then keep the cluster's temp dir) and the error is thrown on. Returns what `fn` returns.
+ */
+export async function withClusterLogs<T>(cluster: () => TestCluster | undefined, onFail: () => void, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    onFail();
+    const c = cluster();
+    if (e instanceof Error && c) e.message += `\n${c.logs()}`;
+    throw e;
+  }
+}

@@ -9,7 +9,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
-import { type NodeRuntime, TestCluster, sleep } from "../helpers/cluster.ts";
+import { type NodeRuntime, TestCluster, sleep, withClusterLogs } from "../helpers/cluster.ts";
 
 const runtime = (process.env.EDGEKV_TEST_RUNTIME ?? currentRuntime()) as NodeRuntime;
 const enc = new TextEncoder();
@@ -34,15 +34,7 @@ describe(`a 3-node cluster of ${runtime} processes`, () => {
   let c: TestCluster;
   let failed = false;
   /** Runs a test body; on failure appends every node's log to the error and keeps the temp dir. */
-  const withLogs = async (fn: () => Promise<void>) => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      if (e instanceof Error && c) e.message += `\n${c.logs()}`;
-      throw e;
-    }
-  };
+  const withLogs = (fn: () => Promise<void>) => withClusterLogs(() => c, () => (failed = true), fn);
   before(async () => {
     c = await TestCluster.start({ runtime });
   });
