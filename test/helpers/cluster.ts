@@ -36,6 +36,11 @@ export interface TestMember {
   child?: ChildProcess;
   /** Every PID spawned for this member (restarts add one). */
   pids: number[];
+  /**
+   * True once the current child's 'exit' event came. Not `exitCode`/`signalCode`: Deno (2.9.6) sets
+   * `signalCode` as soon as a signal is sent (SIGSTOP included), to a process that is still there.
+   */
+  exited?: boolean;
 }
 
 /** `GET /v1/cluster` as the harness reads it: the API's cluster view (test/helpers/cluster-view.ts). */
@@ -109,6 +114,10 @@ export class TestCluster {
     });
     closeSync(fd);
     m.child = child;
+    m.exited = false;
+    child.once("exit", () => {
+      if (m.child === child) m.exited = true;
+    });
     if (child.pid !== undefined) m.pids.push(child.pid);
   }
 
@@ -120,7 +129,7 @@ export class TestCluster {
 
   /** Ids of members whose process is running. */
   running(): string[] {
-    return [...this.members.values()].filter((m) => m.child && m.child.exitCode === null && m.child.signalCode === null).map((m) => m.plan.id);
+    return [...this.members.values()].filter((m) => m.child && !m.exited).map((m) => m.plan.id);
   }
 
   /** The client URL of `id`. */
@@ -168,20 +177,36 @@ export class TestCluster {
     return this.waitForLeader();
   }
 
-  /** Sends `signal` (default SIGKILL) to `id`'s process and waits (at most 10 s) for it to exit. */
+  /**
+   * Sends `signal` to `id`'s running process by PID; no-op when it has exited. By PID, not ChildProcess.kill():
+   * Deno's (2.9.6) marks the child killed after its first signal and ignores every later call, so on Deno a
+   * SIGCONT after a SIGSTOP never arrived (the continued follower "did not catch up": it was still stopped)
+   * and stop()'s SIGKILL after it was lost too.
+   */
+  signal(id: string, signal: NodeJS.Signals): void {
+    const m = this.member(id);
+    if (!m.child?.pid || m.exited) return;
+    try {
+      process.kill(m.child.pid, signal);
+    } catch {
+      // ESRCH: it exited before its exit event was seen
+    }
+  }
+
+  /** Sends `signal` (default SIGKILL) to `id`'s process (by PID, see signal()) and waits (at most 10 s) for it to exit. */
   async kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const m = this.member(id);
     const child = m.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child || m.exited) return;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    child.kill(signal);
+    this.signal(id, signal);
     await within(exited, 10_000, undefined);
   }
 
   /** Starts `id` again on the same data dir and ports (no bootstrap) and waits (at most 30 s) until it serves /healthz. */
   async restart(id: string): Promise<void> {
     const m = this.member(id);
-    if (m.child && m.child.exitCode === null && m.child.signalCode === null) throw new Error(`${id} is still running`);
+    if (m.child && !m.exited) throw new Error(`${id} is still running`);
     this.spawn(id, false);
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
@@ -235,7 +260,15 @@ export async function withClusterLogs<T>(cluster: () => TestCluster | undefined,
   } catch (e) {
     onFail();
     const c = cluster();
-    if (e instanceof Error && c) e.message += `\n${c.logs()}`;
+    if (!(e instanceof Error) || !c) throw e;
+    const logs = `\n${c.logs()}`;
+    try {
+      e.message += logs;
+    } catch {
+      // A DOMException's message is a getter on Deno (e.g. fetch's TimeoutError): the assignment threw a
+      // TypeError that hid the real failure. Wrap it instead.
+      throw new Error(`${e.name}: ${e.message}${logs}`, { cause: e });
+    }
     throw e;
   }
 }
