@@ -202,6 +202,9 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   const usage = "edgekv lease grant TTL_SECONDS | keepalive ID [--once] | revoke ID | ttl ID [--keys]";
   if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
   if (f.once && sub !== "keepalive") throw new UsageError("--once applies to lease keepalive only");
+  // A lease id is a positive decimal integer (docs/api.md, scenario C08): a malformed one is a usage error
+  // here, before any endpoint is tried (it used to fail as `network:` when no node was up).
+  if (sub !== "grant" && !/^[1-9][0-9]{0,18}$/.test(arg)) throw new UsageError(`ID must be a positive decimal integer (a lease id), got ${JSON.stringify(arg)}`);
   if (sub === "grant") {
     const ttl = intFlag("TTL_SECONDS", arg)!;
     const r = await c.leaseGrant(ttl);

@@ -79,6 +79,12 @@ describe("cli: lease keepalive against a served API", () => {
     assert.equal(await missing.code, 1);
     assert.deepEqual(missing.out, []);
     assert.match(missing.err[0], /^error: lease_not_found: /);
+    // A malformed id is a usage error before any endpoint is tried, for every subcommand taking an ID.
+    for (const [sub, bad] of [["keepalive", "abc"], ["revoke", "x1"], ["ttl", "0"], ["keepalive", "1.5"], ["revoke", "0x10"]]) {
+      const r = start(["lease", sub, bad]);
+      assert.equal(await r.code, 2, `${sub} ${bad}`);
+      assert.match(r.err[0], /ID must be a positive decimal integer/, `${sub} ${bad}`);
+    }
     const misuse = start(["lease", "ttl", id, "--once"]);
     assert.equal(await misuse.code, 2);
     assert.match(misuse.err[0], /--once applies to lease keepalive only/);
