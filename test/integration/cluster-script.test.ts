@@ -7,7 +7,8 @@
  * `cluster ready` and exit 0); a node's exit is reported with the lines this run logged, not stale ones of earlier
  * runs; cluster.json never keeps dead pids (nulled when a node exits, after a stop, and at a start that finds them
  * all dead); a start without cluster.json on data dirs that hold state says "resuming", not "bootstrapping".
- * Clusters on ports 9540-9571 (peers 9640-9671), Node runtime; only PIDs spawned here (and the node pids the
+ * SIGTERM to npm's pid under `npm start` stops the script and its nodes (npm's `sh -c` used to die of it and
+ * orphan them). Clusters on ports 9540-9574 (peers 9640-9674), Node runtime; only PIDs spawned here (and the node pids the
  * script reports) are signalled. Node run only.
  */
 import { describe, it, after } from "node:test";
@@ -123,6 +124,22 @@ describe("scripts/cluster.ts", { skip }, () => {
     assert.match(third.text(), /resuming the cluster in /);
     third.child.kill("SIGTERM");
     assert.equal(await withTimeout(third.done, 30_000), "0", third.text());
+  });
+
+  it("under npm (`npm start`), SIGTERM to npm's own pid stops the script and its nodes", async () => {
+    // npm forwards SIGTERM to the `sh -c` running the script; Debian's sh (dash) died of it without passing it
+    // on, so the script and its nodes kept running, orphaned (a new user's finding; `docker stop` is the
+    // same case). The npm scripts now `exec` their command, so npm's child is the script itself.
+    const data = join(dir, "npm");
+    const npm = procs.spawn("npm", ["start", "--", "--nodes", "1", "--runtime", "node", "--base-port", "9574", "--data-dir", data, "--stop-timeout-ms", "5000"]);
+    await until(() => /cluster ready/.test(npm.text()) || npm.child.exitCode !== null, 90_000, "cluster ready");
+    assert.match(npm.text(), /cluster ready: leader n1/);
+    const pid = clusterFile(data)[0].pid!;
+    procs.pids.push(pid);
+    npm.child.kill("SIGTERM");
+    await withTimeout(npm.done, 30_000);
+    await until(() => !alive(pid), 20_000, "n1 to stop after SIGTERM to npm");
+    assert.match(npm.text(), /SIGTERM: stopping 1 node/);
   });
 
   it("reports a node's exit with this run's log lines only, and a start nulls the dead pids of the last one before spawning", async () => {
