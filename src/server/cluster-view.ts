@@ -61,6 +61,8 @@ export interface NodeMetricsInput {
   watchers: number;
   peers: Record<string, PeerStatus>;
   fsync: { buckets: number[]; counts: number[]; sumSeconds: number };
+  /** Times this node saw a leader different from the last one (0 when absent). */
+  leaderChangesSeen?: number;
 }
 
 /** Prometheus text exposition (0.0.4) of the node's Raft, storage and peer metrics. */
@@ -72,6 +74,11 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
   };
   gauge("edgekv_raft_term", "Current Raft term.", st.term);
   gauge("edgekv_raft_is_leader", "1 when this node is the leader.", st.role === "leader" ? 1 : 0);
+  out.push(
+    "# HELP edgekv_leader_changes_seen_total Times this node saw a leader different from the last one (etcd's etcd_server_leader_changes_seen_total).",
+    "# TYPE edgekv_leader_changes_seen_total counter",
+    `edgekv_leader_changes_seen_total ${m.leaderChangesSeen ?? 0}`,
+  );
   gauge("edgekv_raft_commit_index", "Raft commit index.", st.commitIndex);
   gauge("edgekv_raft_applied_index", "Index of the last entry applied to the state machine.", m.appliedIndex);
   gauge("edgekv_raft_last_index", "Index of the last entry in the local log.", st.lastIndex);

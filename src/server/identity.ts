@@ -77,6 +77,14 @@ export async function checkJoinIdentity(opts: JoinIdentityOptions): Promise<void
       const listed = authority.members.some((m) => m.id === opts.nodeId && m.role === "voter");
       if (!listed) {
         if (voterSinceMs !== undefined) opts.log("info", `the cluster no longer lists ${opts.nodeId} as a voter; joining with an empty store`);
+        // Not listed at all: nothing will happen until someone adds it (a new user waited on a silent node).
+        if (!authority.members.some((m) => m.id === opts.nodeId)) {
+          opts.log(
+            "warn",
+            `member ${authority.selfId} does not list ${opts.nodeId} as a member: it waits until it is added ` +
+              `(edgekv members add ${opts.nodeId} <peer URL> <client URL>, or POST /v1/cluster/members on a member; docs/api.md)`,
+          );
+        }
         return;
       }
       voterSinceMs ??= now;

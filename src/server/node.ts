@@ -45,6 +45,7 @@ import type { SqlDriver } from "../kv/sql-driver.ts";
 import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
 import { answerCapToCarry } from "../kv/answer-size.ts";
+import { describeRoleChange, type RoleSeen } from "./role-log.ts";
 import type {
   CompactResult,
   DeleteRangeRequest,
@@ -61,7 +62,7 @@ import type {
 } from "../kv/types.ts";
 import { RaftNode } from "../raft/raw-node.ts";
 import { createRng } from "../raft/rng.ts";
-import { NotLeaderError, type ConfChange, type Entry, type InstallSnapshotMessage, type Message, type NodeId, type Ready } from "../raft/types.ts";
+import { NotLeaderError, type ConfChange, type Entry, type InstallSnapshotMessage, type Message, type NodeId, type Ready, type SoftState } from "../raft/types.ts";
 import { type ForwardCall, type ForwardReply, PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { readBodyWithin, sharedDeadline } from "../api/http.ts";
@@ -156,6 +157,12 @@ export class EdgeNode implements KvService {
   private readonly hub = new WatchHub();
   private readonly lessor = new Lessor();
   private scheduled = false;
+  /** Role and leader as of the last Ready's soft state (role-log.ts). */
+  private roleSeen: RoleSeen = { role: "follower", leaderId: "" };
+  /** The last leader this node knew of ("" before any), kept across leaderless stretches. */
+  private lastLeaderSeen = "";
+  /** Times a leader different from the last one became known (`edgekv_leader_changes_seen_total`). */
+  private leaderChangesSeen = 0;
   /** SQLite `synchronous` currently set on the connection (the driver opens with FULL). */
   private synchronous: "FULL" | "NORMAL" = "FULL";
   /** `term/vote` of the last persisted hard state ("" before the first save: that one is synced). */
@@ -611,7 +618,7 @@ export class EdgeNode implements KvService {
    */
   private handleReady(rd: Ready): void {
     this.sendAll(rd.sendNow);
-    if (rd.softState) this.onRoleChange(rd.softState.role === "leader");
+    if (rd.softState) this.onSoftState(rd.softState);
     const t0 = performance.now();
     const { owed, results } = this.persistAndApply(rd);
     // A snapshot replaces the configuration too: a re-added node far behind gets one instead of entries.
@@ -766,11 +773,22 @@ export class EdgeNode implements KvService {
     else if (result.op === "leaseExpire") for (const id of result.expired) this.lessor.revoke(id);
   }
 
+  /** A Ready's new soft state: one log line per election step or leader change (role-log.ts), the counter, the lessor. */
+  private onSoftState(s: SoftState): void {
+    const note = describeRoleChange(this.roleSeen, s, this.raft.status().term, this.id, this.lastLeaderSeen);
+    if (note.message) this.ports.log("info", note.message);
+    if (note.newLeader) {
+      this.leaderChangesSeen++;
+      this.lastLeaderSeen = s.leaderId;
+    }
+    this.roleSeen = { role: s.role, leaderId: s.leaderId };
+    this.onRoleChange(s.role === "leader");
+  }
+
   private onRoleChange(isLeader: boolean): void {
     if (isLeader && !this.lessor.isPrimary()) {
       // A new leader gives every lease a full TTL plus one election timeout (docs/scenarios.md C06).
       this.lessor.promote(performance.now(), this.config.electionTimeoutMsMax);
-      this.ports.log("info", `became leader in term ${this.raft.status().term}`);
     } else if (!isLeader && this.lessor.isPrimary()) {
       this.lessor.demote();
     }
@@ -1359,6 +1377,7 @@ export class EdgeNode implements KvService {
       watchers: this.hub.parked,
       peers: this.transport.peerStatus(),
       fsync: { buckets: FSYNC_BUCKETS_S, counts: this.fsyncCounts, sumSeconds: this.fsyncSumS },
+      leaderChangesSeen: this.leaderChangesSeen,
     });
   }
 

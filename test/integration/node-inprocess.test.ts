@@ -35,6 +35,18 @@ describe("EdgeNode in process, 3 nodes", () => {
     assert.equal(get.headers.get("etag"), `"${body.revision}"`);
   });
 
+  it("the election is in each node's log and in edgekv_leader_changes_seen_total", async () => {
+    const leader = await c.leader();
+    const logs = c.logs.join("\n");
+    assert.match(logs, new RegExp(`\\[${leader}\\] .*starting an election in term \\d+`));
+    assert.match(logs, new RegExp(`\\[${leader}\\] .*became leader in term \\d+`));
+    for (const [id, n] of c.nodes) {
+      const m = /^edgekv_leader_changes_seen_total (\d+)$/m.exec(await n.metricsText());
+      assert.ok(m && Number(m[1]) >= 1, `${id}: ${m?.[0]}`);
+      if (id !== leader) assert.match(logs, new RegExp(`\\[${id}\\] .*following leader ${leader} in term \\d+`));
+    }
+  });
+
   it("every member's client URL reaches every node's cluster view (members announce themselves with a member update)", async () => {
     const want = Object.fromEntries([...c.configs].map(([id, cfg]) => [id, cfg.advertiseClientUrl]));
     const until = Date.now() + 15_000;

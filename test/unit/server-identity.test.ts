@@ -32,6 +32,25 @@ describe("server identity check: why the members did not answer", () => {
     assert.match(waiting, /\(n1: forward to n1 refused: 401 unauthorized: cluster secret does not match; n2: 401 unauthorized: cluster secret does not match\)$/);
   });
 
+  it("a node the cluster does not list at all says how to add it; a listed learner joins without that line", async () => {
+    const run = async (members: Array<{ id: string; role: string }>) => {
+      const logs: string[] = [];
+      await checkJoinIdentity({
+        nodeId: "n4",
+        peerIds: ["n1"],
+        forward: async () => new Response(JSON.stringify({ selfId: "n1", leaderId: "n1", term: 2, commitIndex: 5, members })),
+        log: (level, msg) => logs.push(`${level} ${msg}`),
+        roundEveryMs: 5,
+        maxWaitMs: 10_000,
+      });
+      return logs;
+    };
+    const absent = await run([{ id: "n1", role: "voter" }]);
+    assert.equal(absent.length, 1, absent.join("\n"));
+    assert.match(absent[0], /^warn member n1 does not list n4 as a member: it waits until it is added \(edgekv members add n4 /);
+    assert.deepEqual(await run([{ id: "n1", role: "voter" }, { id: "n4", role: "learner" }]), []);
+  });
+
   it("gives the reasons in the refusal when no member answered in time", async () => {
     await assert.rejects(
       checkJoinIdentity({ nodeId: "n4", peerIds: ["n1"], forward: async () => refusal(), log: () => {}, roundEveryMs: 5, maxWaitMs: 20 }),
