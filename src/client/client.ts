@@ -6,7 +6,7 @@
 import { Encoder } from "cbor-x";
 import { BadRequestError, CompactedError, CompareFailedError, EdgeKvError, UnavailableError } from "./errors.ts";
 import { readSse } from "./sse.ts";
-import { validateTxnRequest } from "./txn-validate.ts";
+import { checkPutValue, validateTxnRequest } from "./txn-validate.ts";
 import { CLIENT_DEFAULTS, Transport, type CallKind, type CallOptions, type RetryPolicy } from "./transport.ts";
 import {
   bytes,
@@ -170,9 +170,11 @@ export class EdgeKvClient {
 
   /**
    * Writes `value` at `key`. `ifMatch`: only if the key's modRevision equals it (CAS); `ifAbsent`: only if
-   * the key does not exist. Errors: `CompareFailedError`, `LeaseNotFoundError`, `OutcomeUnknownError`.
+   * the key does not exist. Errors: `CompareFailedError`, `LeaseNotFoundError`, `OutcomeUnknownError`;
+   * `BadRequestError` (nothing sent) when `value` is neither a string nor a Uint8Array (JavaScript callers).
    */
   async put(key: string, value: Uint8Array | string, opts: CallOptions & { lease?: string; ifMatch?: number; ifAbsent?: boolean; prevKv?: boolean } = {}): Promise<PutResult> {
+    checkPutValue(value);
     if (DOT_KEYS.has(key)) {
       const r = await this.conditionalTxn(key, opts.ifMatch, opts.ifAbsent, { op: "put", key, value, lease: opts.lease, prevKv: opts.prevKv }, opts);
       const p = r.responses[0] as PutResult;

@@ -67,6 +67,16 @@ function checkCompare(c: unknown, where: string): void {
 }
 
 /**
+ * Returns `value` when it is a string or a Uint8Array (what `put` stores); throws `BadRequestError` (code
+ * `bad_request`, status 0, nothing sent) otherwise. JavaScript callers could pass null, a number or an object,
+ * which `put` used to store as "", "5" or "[object Object]" while a txn refused the same value.
+ */
+export function checkPutValue(value: unknown): Uint8Array | string {
+  if (typeof value === "string" || value instanceof Uint8Array) return value;
+  throw bad(`put: value must be a string or Uint8Array, got ${value === undefined ? "nothing" : describeValue(value)}`);
+}
+
+/**
  * Returns `req` typed as a `TxnRequest` when it has exactly that shape: an object with only `compare`,
  * `success`, `failure` (each an array when present); compares with key/target/result/value; ops with the
  * fields of their kind, a put's value a string or Uint8Array. Throws `BadRequestError` (code `bad_request`,

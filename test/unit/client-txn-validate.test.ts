@@ -42,6 +42,27 @@ describe("client: txn input validation", () => {
     for (const value of [5, true, { a: 1 }, null, [1]]) await refused({ success: [{ op: "put", key: "k", value }] }, "string or Uint8Array");
   });
 
+  it("a plain put refuses the same values (it stored null as \"\", 5 as \"5\", an object as \"[object Object]\"), on either key path", async () => {
+    for (const key of ["k", ".."]) {
+      for (const value of [5, true, { a: 1 }, null, undefined, [1]]) {
+        const { client, sent } = setup();
+        await assert.rejects(client.put(key, value as unknown as string), (e: unknown) => {
+          assert.ok(e instanceof BadRequestError, `not a BadRequestError: ${String(e)}`);
+          assert.equal(e.code, "bad_request");
+          assert.equal(e.status, 0);
+          assert.match(e.message, /put: value must be a string or Uint8Array, got /);
+          return true;
+        });
+        assert.equal(sent(), 0, `${key} ${String(value)}: nothing sent`);
+      }
+    }
+    const { client } = setup();
+    await client.put("k", "text");
+    await client.put("b", new Uint8Array([0, 255]));
+    assert.equal(text((await client.get("k"))!.value), "text");
+    assert.deepEqual([...(await client.get("b"))!.value], [0, 255]);
+  });
+
   it("refuses unknown top-level fields (a typo would otherwise run an empty txn)", async () => {
     await refused({ sucess: [{ op: "put", key: "k", value: "v" }] }, '"sucess"');
   });
