@@ -207,6 +207,7 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   if (sub !== "grant" && !/^[1-9][0-9]{0,18}$/.test(arg)) throw new UsageError(`ID must be a positive decimal integer (a lease id), got ${JSON.stringify(arg)}`);
   if (sub === "grant") {
     const ttl = intFlag("TTL_SECONDS", arg)!;
+    if (ttl < 1) throw new UsageError(`TTL_SECONDS must be at least 1, got ${ttl}`);
     const r = await c.leaseGrant(ttl);
     if (f.json) show(io, r);
     else io.out(`lease ${r.id} granted with TTL ${r.ttl}s`);
@@ -340,7 +341,7 @@ export async function cmdStatus(endpoints: string[], make: (endpoint: string) =>
 /** `compact REVISION`. */
 export async function cmdCompact(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
   need(pos, 1, "edgekv compact REVISION");
-  const r = await c.compact(intFlag("revision", pos[0])!);
+  const r = await c.compact(intFlag("REVISION", pos[0])!);
   if (f.json) show(io, r);
   else io.out(`compacted up to revision ${r.compactRevision ?? pos[0]}`);
   return 0;

@@ -68,6 +68,14 @@ describe("cli: commands", () => {
     assert.equal(ttl.code, 2);
     assert.match(ttl.err[0], /TTL_SECONDS must be a non-negative integer, got "abc"/);
     assert.doesNotMatch(ttl.err[0], /--ttl/);
+    // A zero TTL is refused before anything is sent (it went to the node and came back as exit 1).
+    const zero = await run("lease", "grant", "0");
+    assert.deepEqual([zero.code, zero.err[0]], [2, "error: usage: TTL_SECONDS must be at least 1, got 0"]);
+    // compact's revision is the positional REVISION, not a --revision flag.
+    const compact = await run("compact", "abc");
+    assert.equal(compact.code, 2);
+    assert.match(compact.err[0], /REVISION must be a non-negative integer, got "abc"/);
+    assert.doesNotMatch(compact.err[0], /--revision/);
     const both = await run("put", "k", "v", "--if-match", "1", "--if-absent");
     assert.deepEqual([both.code, both.err[0]], [2, "error: usage: --if-match and --if-absent are mutually exclusive"]);
     assert.equal((await run("get", "k")).code, 1, "nothing was written");
