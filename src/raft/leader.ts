@@ -9,7 +9,6 @@ import { ReadOnlyQueue, type PendingRead } from "./read-only.ts";
 import type { RaftNode } from "./raw-node.ts";
 import {
   CompactedError,
-  DEFAULT_RAFT_CONFIG,
   ProposalDroppedError,
   SnapshotUnavailableError,
   type Entry,
@@ -75,7 +74,7 @@ export class LeaderState {
       const learner = !isVoter(this.n.conf, id);
       const pr = this.prs.get(id);
       if (pr) pr.isLearner = learner;
-      else this.prs.set(id, new Progress(this.n.log.lastIndex() + 1, learner, this.n.cfg.maxInflight, this.n.cfg.maxInflightBytes ?? DEFAULT_RAFT_CONFIG.maxInflightBytes ?? 0));
+      else this.prs.set(id, new Progress(this.n.log.lastIndex() + 1, learner, this.n.cfg.maxInflight, this.n.cfg.maxInflightBytes));
     }
   }
 

@@ -17,11 +17,9 @@ export class Progress {
   matchIndex = 0;
   nextIndex: number;
   state: ProgressState = "probe";
-  /** Last index of each AppendEntries in flight, oldest first (replicate mode only). */
-  inflights: number[] = [];
-  /** Entry data bytes of each AppendEntries in `inflights`, same order. */
-  private inflightSizes: number[] = [];
-  /** Sum of `inflightSizes`, in bytes. */
+  /** Each AppendEntries in flight, oldest first (replicate mode only): its last index and entry data bytes. */
+  private inflights: Array<{ lastIndex: number; dataBytes: number }> = [];
+  /** Sum of the in-flight `dataBytes`, in bytes. */
   inflightBytes = 0;
   /** Probe mode: one AppendEntries was sent and no answer came yet. */
   probeSent = false;
@@ -45,7 +43,6 @@ export class Progress {
     this.probeSent = false;
     this.pendingSnapshot = 0;
     this.inflights = [];
-    this.inflightSizes = [];
     this.inflightBytes = 0;
   }
 
@@ -109,8 +106,7 @@ export class Progress {
     if (this.state === "replicate") {
       if (count > 0) {
         this.nextIndex = lastIndex + 1;
-        this.inflights.push(lastIndex);
-        this.inflightSizes.push(dataBytes);
+        this.inflights.push({ lastIndex, dataBytes });
         this.inflightBytes += dataBytes;
       }
     } else if (this.state === "probe") {
@@ -121,7 +117,7 @@ export class Progress {
   /** Frees the in-flight slots of every AppendEntries whose last index is <= `index`. */
   freeInflightsTo(index: number): void {
     let n = 0;
-    while (n < this.inflights.length && this.inflights[n]! <= index) n++;
+    while (n < this.inflights.length && this.inflights[n]!.lastIndex <= index) n++;
     this.freeOldest(n);
   }
 
@@ -131,9 +127,8 @@ export class Progress {
    */
   freeOldest(n: number): void {
     if (n <= 0) return;
-    for (let i = 0; i < n && i < this.inflightSizes.length; i++) this.inflightBytes -= this.inflightSizes[i]!;
+    for (const f of this.inflights.slice(0, n)) this.inflightBytes -= f.dataBytes;
     this.inflights = this.inflights.slice(n);
-    this.inflightSizes = this.inflightSizes.slice(n);
   }
 
   /** True when nothing more may be sent now (probe awaiting an answer, window full, or snapshot pending). */

@@ -278,10 +278,10 @@ export interface RaftConfig {
    * Entry data bytes in flight per follower (replicate mode) past which the leader sends that follower
    * nothing more until answers free some; 0 = no byte bound. It bounds the leader's memory for a follower
    * that stops answering (etcd raft v3.6 Config.MaxInflightBytes). At least one message always goes, so
-   * the bound may be passed by one message (<= maxPayloadBytes, or one larger entry). Default 8 MiB.
-   * Optional for callers built before it existed (absent = the default).
+   * the bound may be passed by one message (<= maxPayloadBytes, or one larger entry). 0: no byte bound.
+   * Default 8 MiB.
    */
-  maxInflightBytes?: number;
+  maxInflightBytes: number;
   /** Run a PreVote round before a real election (Raft thesis §9.6). Default true. */
   preVote: boolean;
   /** A leader that has not heard from a quorum within an election timeout steps down. Default true. */

@@ -62,7 +62,7 @@ import type {
 } from "../kv/types.ts";
 import { RaftNode } from "../raft/raw-node.ts";
 import { createRng } from "../raft/rng.ts";
-import { NotLeaderError, type ConfChange, type Entry, type InstallSnapshotMessage, type Message, type NodeId, type Ready, type SoftState } from "../raft/types.ts";
+import { DEFAULT_RAFT_CONFIG, NotLeaderError, type ConfChange, type Entry, type InstallSnapshotMessage, type Message, type NodeId, type Ready, type SoftState } from "../raft/types.ts";
 import { type ForwardCall, type ForwardReply, PeerRequestError, type PeerTransport, type PeerTransportOptions } from "./transport.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 import { readBodyWithin, sharedDeadline } from "../api/http.ts";
@@ -226,7 +226,8 @@ export class EdgeNode implements KvService {
         heartbeatTicks,
         maxPayloadEntries: config.maxPayloadEntries,
         maxPayloadBytes: Math.min(config.maxFrameBytes / 2, 4 * 1024 * 1024),
-        maxInflight: 256,
+        maxInflight: DEFAULT_RAFT_CONFIG.maxInflight,
+        maxInflightBytes: DEFAULT_RAFT_CONFIG.maxInflightBytes,
         preVote: true,
         checkQuorum: true,
         readOnly: config.readOnly,
