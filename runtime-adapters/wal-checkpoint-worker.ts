@@ -14,7 +14,8 @@
  * restart checkpoint (wal-checkpointer.ts `wantsRestart`), the one that does reach the end, flushed them all
  * on the node's event loop: 30-40 ms per restart at 4096 frames and 80-240 ms at 32 768, growing with the
  * pages copied since the last restart. With a sync per round that checkpoint flushes only its own few
- * pages (median 8 ms; docs/bench.md "WAL restarts"). The extra sync is never needed for safety.
+ * pages (median 8 ms; docs/bench.md "WAL restarts"). A round that reached the WAL's end was synced by SQLite
+ * and is not synced again. The extra sync is never needed for safety.
  * Posts one `CheckpointRound` per round; stops on the message "stop". Runs under node:worker_threads on Node,
  * Bun and Deno alike.
  */
@@ -45,7 +46,7 @@ export interface CheckpointRound {
   checkpointedFrames: number;
   /** Size of the -wal file after the round, bytes (0 when missing). */
   walBytes: number;
-  /** True when the worker fdatasynced the database file after this round (it copied frames since the last sync). */
+  /** True when the worker fdatasynced the database file after this round (it copied frames since the last sync and stopped short of the WAL's end, where SQLite syncs). */
   dbSynced: boolean;
 }
 
@@ -86,9 +87,10 @@ async function run(job: WalCheckpointJob): Promise<void> {
       const row = db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() ?? {};
       const walFrames = Number(row.log ?? -1);
       const checkpointedFrames = Number(row.checkpointed ?? -1);
-      // Copied something since the last sync (the pair moves on every copy; a WAL restart resets it).
+      // Copied something since the last sync (the pair moves on every copy; a WAL restart resets it), and
+      // stopped short of the WAL's end: a round that reached it was synced by SQLite itself.
       const at = `${walFrames}/${checkpointedFrames}`;
-      const dbSynced = checkpointedFrames > 0 && at !== syncedAt;
+      const dbSynced = checkpointedFrames > 0 && checkpointedFrames < walFrames && at !== syncedAt;
       if (dbSynced) {
         fdatasyncSync(dbFd);
         syncedAt = at;
