@@ -17,7 +17,6 @@ export const CLUSTER_FILES: readonly string[] = [
   "test/integration/cluster.test.ts",
   "test/integration/cluster-script.test.ts",
   "test/integration/membership-readiness.test.ts",
-  "test/integration/stopped-follower-memory.test.ts",
 ];
 
 /**
