@@ -203,8 +203,9 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
   if (f.once && sub !== "keepalive") throw new UsageError("--once applies to lease keepalive only");
   // A lease id is a positive decimal integer (docs/api.md, scenario C08): a malformed one is a usage error
-  // here, before any endpoint is tried (it used to fail as `network:` when no node was up).
-  if (sub !== "grant" && !/^[1-9][0-9]{0,18}$/.test(arg)) throw new UsageError(`ID must be a positive decimal integer (a lease id), got ${JSON.stringify(arg)}`);
+  // here, before any endpoint is tried (it used to fail as `network:` when no node was up). Same shape as
+  // the server's parseLeaseId (src/api/wire.ts), which also checks the int64 range.
+  if (sub !== "grant" && !/^[1-9][0-9]{0,19}$/.test(arg)) throw new UsageError(`ID must be a positive decimal integer (a lease id), got ${JSON.stringify(arg)}`);
   if (sub === "grant") {
     const ttl = intFlag("TTL_SECONDS", arg)!;
     if (ttl < 1) throw new UsageError(`TTL_SECONDS must be at least 1, got ${ttl}`);
