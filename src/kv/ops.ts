@@ -56,8 +56,9 @@ export function readRange(store: KvStore, req: RangeRequest, limits: KvLimits, s
   }
   // A read at the current revision is the live table; only older reads need history.
   const live = rev === 0 || (rev === storeRevision && !liveIncludesPending);
-  const count = live ? store.countCurrent(range) : store.countAt(range, rev);
-  const kvs = req.countOnly ? [] : live ? store.rangeCurrent(range, limit, keysOnly) : store.rangeAt(range, rev, limit, keysOnly);
+  const { kvs, count } = live
+    ? { kvs: req.countOnly ? [] : store.rangeCurrent(range, limit, keysOnly), count: store.countCurrent(range) }
+    : store.rangeAt(range, rev, limit, keysOnly, req.countOnly === true);
   const more = !req.countOnly && count > kvs.length;
   return { op: "range", kvs, count, more, revision: storeRevision };
 }
@@ -135,9 +136,9 @@ export class Writer {
     return result;
   }
 
-  /** Deletes one live key (caller checked it exists), recording its delete event. */
-  deleteKey(key: Bytes): void {
-    this.store.removeKey(key, this.rev, this.sub++);
+  /** Deletes one live key whose mod revision is `modRevision` (caller read it), recording its delete event. */
+  deleteKey(key: Bytes, modRevision: number): void {
+    this.store.removeKey(key, modRevision, this.rev, this.sub++);
     this.events.push({ type: "delete", kv: { key, value: new Uint8Array(0), createRevision: 0, modRevision: this.rev, version: 0, lease: 0 } });
   }
 
@@ -145,7 +146,7 @@ export class Writer {
   deleteRange(req: DeleteRangeRequest): DeleteResult {
     if (req.prevKv) this.meter?.beforeRead({ key: req.key, rangeEnd: req.rangeEnd }, this.rev - 1);
     const victims = this.store.rangeCurrent(resolveRange(req.key, req.rangeEnd), 0, !req.prevKv);
-    for (const kv of victims) this.deleteKey(kv.key);
+    for (const kv of victims) this.deleteKey(kv.key, kv.modRevision);
     const result: DeleteResult = { op: "deleteRange", revision: this.rev, deleted: victims.length };
     if (req.prevKv) result.prevKvs = victims;
     return result;

@@ -12,7 +12,7 @@
 import { RaftInvariantError, type ConfState, type Snapshot, type SnapshotMeta } from "../raft/types.ts";
 import { crc32c } from "./checksum.ts";
 import type { SqliteRaftLog } from "./raft-log.ts";
-import { KV_TABLES, META } from "./schema.ts";
+import { KV_TABLES, META, fillHistoryChain, tableColumns } from "./schema.ts";
 import type { HardState } from "../raft/types.ts";
 import type { SqlDriver } from "./sql-driver.ts";
 
@@ -238,9 +238,7 @@ export function restoreSnapshot(
     let finish: (() => void) | undefined;
     try {
       db.transaction(() => {
-        for (const t of tables) {
-          db.exec(`DELETE FROM main.${t}; INSERT INTO main.${t} SELECT * FROM snap_src.${t};`);
-        }
+        for (const t of tables) copyTable(db, t);
         finish = log.stage({ entries: [], snapshot: ref, hardState: opts.hardState });
       });
     } catch (err) {
@@ -252,6 +250,27 @@ export function restoreSnapshot(
   } finally {
     db.exec("DETACH DATABASE snap_src");
   }
+}
+
+/**
+ * Replaces main's table `t` with the attached snapshot's. A snapshot written before a column was added
+ * (an older schema, e.g. before the history chain of schema.ts) copies the columns both have; the others
+ * take their defaults, and a history copied without its chain gets it filled (`fillHistoryChain`). Throws
+ * RaftInvariantError when the snapshot has a column main does not know (a newer schema: this node cannot
+ * hold that state).
+ */
+function copyTable(db: SqlDriver, t: string): void {
+  const mine = tableColumns(db, t);
+  const theirs = tableColumns(db, t, "snap_src");
+  const unknown = theirs.filter((c) => !mine.includes(c));
+  if (unknown.length > 0) throw new RaftInvariantError(`snapshot table ${t} has columns this node does not know: ${unknown.join(", ")}`);
+  db.exec(`DELETE FROM main.${t}`);
+  if (theirs.length === mine.length) {
+    db.exec(`INSERT INTO main.${t} (${mine.join(", ")}) SELECT ${mine.join(", ")} FROM snap_src.${t}`);
+    return;
+  }
+  db.exec(`INSERT INTO main.${t} (${theirs.join(", ")}) SELECT ${theirs.join(", ")} FROM snap_src.${t}`);
+  if (t === "kv_history" && !theirs.includes("prev_revision")) fillHistoryChain(db);
 }
 
 /** Creates in main, from the attached file's schema, any table of `tables` (with its indexes) that main lacks. */

@@ -100,10 +100,13 @@ export class KvStateMachine {
     this.sLeaseAll = driver.prepare("SELECT id, ttl_seconds FROM kv_leases ORDER BY id");
     // Compaction keeps, below the compact revision, only each key's newest event if it is a put (reads at
     // the compact revision need it); everything at or above it stays, so a watch from exactly the compact
-    // revision still sees a delete there (scenario C05, etcd-io/etcd#18089).
+    // revision still sees a delete there (scenario C05, etcd-io/etcd#18089). A put is superseded when a
+    // later event of its key at or below the new compact revision links to it (the history chain,
+    // schema.ts); such a later event lies above the previous compact revision, or that compaction would
+    // already have removed the put. Parameters: new, previous, new compact revision.
     this.sCompactPuts = driver.prepare(
-      "DELETE FROM kv_history WHERE revision < ? AND kind = 0 AND EXISTS (SELECT 1 FROM kv_history h2 " +
-        "WHERE h2.key = kv_history.key AND h2.revision > kv_history.revision AND h2.revision <= ?)",
+      "DELETE FROM kv_history WHERE revision < ? AND kind = 0 AND (revision, key) IN " +
+        "(SELECT prev_revision, key FROM kv_history WHERE revision > ? AND revision <= ? AND prev_revision > 0)",
     );
     this.sCompactDeletes = driver.prepare("DELETE FROM kv_history WHERE revision < ? AND kind = 1");
     this.sMemberPut = driver.prepare(
@@ -350,7 +353,7 @@ export class KvStateMachine {
   /** Deletes a lease and its keys (one revision for all, delete events in key order). Returns keys deleted. */
   private dropLease(w: Writer, id: number): number {
     const keys = this.store.keysOfLease(id);
-    for (const k of keys) w.deleteKey(k);
+    for (const k of keys) w.deleteKey(k.key, k.modRevision);
     this.sLeaseDel.run(id);
     return keys.length;
   }
@@ -362,7 +365,7 @@ export class KvStateMachine {
       throw new KvError("compacted", `revision ${revision} is already compacted (compact revision ${compactRevision})`, { compactRevision });
     }
     if (revision > current) throw new KvError("future_revision", `cannot compact revision ${revision}: current is ${current}`);
-    this.sCompactPuts.run(revision, revision);
+    this.sCompactPuts.run(revision, compactRevision, revision);
     this.sCompactDeletes.run(revision);
     this.store.setMeta(META.compactRevision, revision);
     return { op: "compact", compactRevision: revision, revision: current };
@@ -391,7 +394,7 @@ export class KvStateMachine {
     const row = this.sLeaseGet.get(id);
     if (row === undefined) throw new KvError("lease_not_found", `lease ${id} not found`);
     const info: LeaseInfo = { id, ttlSeconds: row.ttl_seconds as number };
-    if (withKeys) info.keys = this.store.keysOfLease(id);
+    if (withKeys) info.keys = this.store.keysOfLease(id).map((k) => k.key);
     return info;
   }
 

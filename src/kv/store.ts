@@ -43,13 +43,10 @@ function rangeSql(range: KeyRange, col: string): { cond: string; params: SqlValu
 }
 
 /**
- * Subquery `m(key, rev)`: each key of the range with its newest history revision <= the next parameter.
- * One ordered scan of the (key, revision) index, instead of one lookup per history row.
+ * Where a key's state at a past revision is stored (`KvStore.stateAt`): its live row (`rev` 0: unchanged
+ * since) or its put event at revision `rev`.
  */
-function latestAt(range: KeyRange): string {
-  const { cond } = rangeSql(range, "key");
-  return `(SELECT key, MAX(revision) AS rev FROM kv_history WHERE ${cond} AND revision <= ? GROUP BY key) m`;
-}
+type StateAt = { key: Bytes; rev: number };
 
 /** Copies nothing: views the driver's BLOB (possibly a Node.js subclass of Uint8Array) as a plain Uint8Array. NULL/missing -> empty. */
 export function asBytes(v: SqlValue | undefined): Bytes {
@@ -78,6 +75,9 @@ export class KvStore {
   private readonly sDelKey: SqlStatement;
   private readonly sAddEvent: SqlStatement;
   private readonly sKeysOfLease: SqlStatement;
+  private readonly sLastDelete: SqlStatement;
+  private readonly sEventStep: SqlStatement;
+  private readonly sEventRow: SqlStatement;
 
   constructor(readonly driver: SqlDriver) {
     createKvSchema(driver);
@@ -86,18 +86,26 @@ export class KvStore {
     this.sGetKey = driver.prepare("SELECT key, value, create_revision, mod_revision, version, lease FROM kv_keys WHERE key = ?");
     // etcd put semantics in the statement itself: a new key gets version 1 and createRevision = its
     // revision; an existing one keeps its createRevision and counts its version up. RETURNING hands both
-    // back, so a put is one B-tree descent of kv_keys instead of a read and then a write.
+    // back, and the old mod revision (the history chain's link, schema.ts), so a put is one B-tree descent
+    // of kv_keys instead of a read and then a write. SET expressions all see the old row.
     this.sPutKey = driver.prepare(
-      "INSERT INTO kv_keys (key, value, create_revision, mod_revision, version, lease) VALUES (?, ?, ?, ?, 1, ?) " +
+      "INSERT INTO kv_keys (key, value, create_revision, mod_revision, version, lease, prev_mod_revision) VALUES (?, ?, ?, ?, 1, ?, 0) " +
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value, mod_revision = excluded.mod_revision, " +
-        "version = kv_keys.version + 1, lease = excluded.lease RETURNING create_revision, version",
+        "version = kv_keys.version + 1, lease = excluded.lease, prev_mod_revision = kv_keys.mod_revision " +
+        "RETURNING create_revision, version, prev_mod_revision",
     );
     this.sDelKey = driver.prepare("DELETE FROM kv_keys WHERE key = ?");
     this.sAddEvent = driver.prepare(
-      "INSERT INTO kv_history (revision, sub, key, kind, value, create_revision, version, lease) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO kv_history (revision, sub, key, kind, value, create_revision, version, lease, prev_revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     // `lease != 0` lets SQLite use the partial index kv_keys_by_live_lease (schema.ts).
-    this.sKeysOfLease = driver.prepare("SELECT key FROM kv_keys WHERE lease = ? AND lease != 0 ORDER BY key");
+    this.sKeysOfLease = driver.prepare("SELECT key, mod_revision FROM kv_keys WHERE lease = ? AND lease != 0 ORDER BY key");
+    // `kind = 1` lets SQLite use the partial index kv_history_deletes (schema.ts).
+    this.sLastDelete = driver.prepare("SELECT MAX(revision) AS rev FROM kv_history WHERE key = ? AND kind = 1");
+    this.sEventStep = driver.prepare("SELECT kind, prev_revision FROM kv_history WHERE revision = ? AND key = ?");
+    this.sEventRow = driver.prepare(
+      "SELECT key, value, create_revision, revision AS mod_revision, version, lease FROM kv_history WHERE revision = ? AND key = ?",
+    );
   }
 
   /** A statement for a query shape built at run time (range variants); prepared once per distinct SQL. */
@@ -151,19 +159,25 @@ export class KvStore {
     const r = this.sPutKey.get(key, value, revision, revision, lease);
     if (r === undefined) throw new Error("kv_keys upsert returned no row");
     const kv: KeyValue = { key, value, createRevision: Number(r.create_revision), modRevision: revision, version: Number(r.version), lease };
-    this.sAddEvent.run(revision, sub, key, EVENT_PUT, value, kv.createRevision, kv.version, lease);
+    // The chain link: the live key's old mod revision, or for a created key its last delete (if history
+    // still has one; only created keys pay this lookup, in the small partial index of deletes).
+    const prev = kv.version === 1 ? Number(this.sLastDelete.get(key)?.rev ?? 0) : Number(r.prev_mod_revision);
+    this.sAddEvent.run(revision, sub, key, EVENT_PUT, value, kv.createRevision, kv.version, lease, prev);
     return kv;
   }
 
-  /** Removes a live key and records its delete event at (revision, sub). */
-  removeKey(key: Bytes, revision: number, sub: number): void {
+  /**
+   * Removes a live key whose mod revision is `modRevision` and records its delete event at (revision, sub),
+   * linked to that mod revision (the history chain, schema.ts).
+   */
+  removeKey(key: Bytes, modRevision: number, revision: number, sub: number): void {
     this.sDelKey.run(key);
-    this.sAddEvent.run(revision, sub, key, EVENT_DELETE, EMPTY, 0, 0, 0);
+    this.sAddEvent.run(revision, sub, key, EVENT_DELETE, EMPTY, 0, 0, 0, modRevision);
   }
 
-  /** Keys attached to a lease, sorted. */
-  keysOfLease(id: number): Bytes[] {
-    return this.sKeysOfLease.all(id).map((r) => asBytes(r.key));
+  /** Keys attached to a lease, sorted, each with its mod revision. */
+  keysOfLease(id: number): Array<{ key: Bytes; modRevision: number }> {
+    return this.sKeysOfLease.all(id).map((r) => ({ key: asBytes(r.key), modRevision: r.mod_revision as number }));
   }
 
   /**
@@ -201,23 +215,64 @@ export class KvStore {
   }
 
   /**
-   * Keys in a range as of `revision` (from history): for each key, its latest event at or before
-   * `revision`, kept when it is a put. Correct for any revision >= the compact revision (compaction keeps
-   * what that needs).
+   * The keys of a range that existed at `revision` (< the store revision, >= the compact revision), in key
+   * order, each with where its state then is stored: its live row (`rev` 0, unchanged since) or its put
+   * event at `rev`. Candidates are the live keys of the range and the keys deleted after `revision` (the
+   * partial index of deletes); a candidate changed after `revision` walks its history chain (schema.ts)
+   * back to its newest event at or before it: a put there is the state, a delete, no event (0) or a row
+   * compaction removed (only deletes and superseded puts go, state-machine.ts) mean the key was absent.
+   * Cost: one ordered scan of each candidate list plus one primary-key lookup per chain step, i.e. per
+   * change of a candidate after `revision`.
    */
-  rangeAt(range: KeyRange, revision: number, limit: number, keysOnly: boolean): KeyValue[] {
-    const value = keysOnly ? "x'' AS value" : "h.value AS value";
-    const sql =
-      `SELECT h.key AS key, ${value}, h.create_revision AS create_revision, h.revision AS mod_revision, h.version AS version, ` +
-      `h.lease AS lease FROM ${latestAt(range)} JOIN kv_history h ON h.key = m.key AND h.revision = m.rev ` +
-      `WHERE h.kind = ${EVENT_PUT} ORDER BY h.key LIMIT ?`;
-    return this.stmt(sql).all(...rangeSql(range, "key").params, revision, limit > 0 ? limit : -1).map(rowToKv);
+  private stateAt(range: KeyRange, revision: number): StateAt[] {
+    const { cond, params } = rangeSql(range, "key");
+    const live = this.stmt(`SELECT key, mod_revision FROM kv_keys WHERE ${cond} ORDER BY key`).all(...params);
+    const gone = this.stmt(
+      `SELECT key, MAX(revision) AS rev FROM kv_history WHERE kind = ${EVENT_DELETE} AND ${cond} AND revision > ? GROUP BY key ORDER BY key`,
+    ).all(...params, revision);
+    const out: StateAt[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < live.length || j < gone.length) {
+      const c = i < live.length && j < gone.length ? compareBytes(asBytes(live[i].key), asBytes(gone[j].key)) : i < live.length ? -1 : 1;
+      // A key both live and deleted after `revision` was re-created: its live row is its newest event.
+      const row = c <= 0 ? live[i] : gone[j];
+      const newest = c <= 0 ? (row.mod_revision as number) : (row.rev as number);
+      if (c <= 0) i++;
+      if (c >= 0) j++;
+      const key = asBytes(row.key);
+      if (newest <= revision) {
+        out.push({ key, rev: 0 });
+        continue;
+      }
+      let rev = newest;
+      while (rev > revision) {
+        const step = this.sEventStep.get(rev, key);
+        if (step === undefined) throw new Error(`kv_history has no event of a key at revision ${rev} above the read revision`);
+        rev = step.prev_revision as number;
+      }
+      if (rev !== 0 && this.sEventStep.get(rev, key)?.kind === EVENT_PUT) out.push({ key, rev });
+    }
+    return out;
   }
 
-  /** Number of keys in a range as of `revision`. */
-  countAt(range: KeyRange, revision: number): number {
-    const sql = `SELECT COUNT(*) AS n FROM ${latestAt(range)} JOIN kv_history h ON h.key = m.key AND h.revision = m.rev WHERE h.kind = ${EVENT_PUT}`;
-    return this.stmt(sql).get(...rangeSql(range, "key").params, revision)?.n as number;
+  /** The KeyValue a `stateAt` entry stands for (`keysOnly`: value empty). */
+  private loadAt(s: StateAt, keysOnly: boolean): KeyValue {
+    const r = s.rev === 0 ? this.sGetKey.get(s.key) : this.sEventRow.get(s.rev, s.key);
+    if (r === undefined) throw new Error(`a key read at a past revision vanished inside its read`);
+    const kv = rowToKv(r);
+    return keysOnly ? { ...kv, value: EMPTY } : kv;
+  }
+
+  /**
+   * Keys in a range as of `revision` (< the store revision; from the history chain, `stateAt`), sorted:
+   * the first `limit` (0 = all; none with `countOnly`) and how many there were in all. `keysOnly` leaves
+   * values empty. Correct for any revision >= the compact revision (compaction keeps what that needs).
+   */
+  rangeAt(range: KeyRange, revision: number, limit: number, keysOnly: boolean, countOnly = false): { kvs: KeyValue[]; count: number } {
+    const states = this.stateAt(range, revision);
+    const shown = countOnly ? [] : limit > 0 ? states.slice(0, limit) : states;
+    return { kvs: shown.map((s) => this.loadAt(s, keysOnly)), count: states.length };
   }
 
   /**
@@ -228,13 +283,18 @@ export class KvStore {
    */
   rangeSize(range: KeyRange, revision: number, limit: number, keysOnly: boolean): { keys: number; bytes: number } {
     const n = keysOnly ? "length(key)" : "length(key) + ifnull(length(value), 0)";
-    const inner =
-      revision === 0
-        ? `SELECT ${n} AS n FROM kv_keys WHERE ${rangeSql(range, "key").cond} ORDER BY key LIMIT ?`
-        : `SELECT ${keysOnly ? "length(h.key)" : "length(h.key) + ifnull(length(h.value), 0)"} AS n FROM ${latestAt(range)} ` +
-          `JOIN kv_history h ON h.key = m.key AND h.revision = m.rev WHERE h.kind = ${EVENT_PUT} ORDER BY h.key LIMIT ?`;
-    const params = revision === 0 ? [...rangeSql(range, "key").params] : [...rangeSql(range, "key").params, revision];
-    const r = this.stmt(`SELECT COUNT(*) AS keys, ifnull(SUM(n), 0) AS bytes FROM (${inner})`).get(...params, limit > 0 ? limit : -1);
+    if (revision !== 0) {
+      // Lengths only, as below: one small statement per key of the answer, no value loaded.
+      const states = this.stateAt(range, revision);
+      let bytes = 0;
+      for (const s of limit > 0 ? states.slice(0, limit) : states) {
+        const sql = s.rev === 0 ? `SELECT ${n} AS n FROM kv_keys WHERE key = ?` : `SELECT ${n} AS n FROM kv_history WHERE revision = ? AND key = ?`;
+        bytes += (this.stmt(sql).get(...(s.rev === 0 ? [s.key] : [s.rev, s.key]))?.n as number) ?? 0;
+      }
+      return { keys: limit > 0 ? Math.min(limit, states.length) : states.length, bytes };
+    }
+    const inner = `SELECT ${n} AS n FROM kv_keys WHERE ${rangeSql(range, "key").cond} ORDER BY key LIMIT ?`;
+    const r = this.stmt(`SELECT COUNT(*) AS keys, ifnull(SUM(n), 0) AS bytes FROM (${inner})`).get(...rangeSql(range, "key").params, limit > 0 ? limit : -1);
     return { keys: (r?.keys as number) ?? 0, bytes: (r?.bytes as number) ?? 0 };
   }
 

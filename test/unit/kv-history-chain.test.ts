@@ -1,0 +1,163 @@
+/**
+ * The history chain (src/kv/schema.ts): every event links to its key's previous event, reads at a past
+ * revision walk those links, compaction removes exactly the events no legal read reaches, and a store or a
+ * snapshot written before the chain existed (index `kv_history_by_key`, no link columns) is upgraded.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Harness, b, s } from "./kv-helpers.ts";
+import { KvError } from "../../src/kv/types.ts";
+import { SqliteRaftLog } from "../../src/kv/raft-log.ts";
+import { createSnapshot, restoreSnapshot } from "../../src/kv/snapshot.ts";
+import type { SqlDriver } from "../../src/kv/sql-driver.ts";
+import { nodeFsSnapshotFiles as files } from "../../runtime-adapters/snapshot-files.ts";
+import { makeTempDir, removeDir } from "../helpers/sql.ts";
+
+/** rangeEnd "\0": every key >= the start key (etcd convention). */
+const ALL_KEYS_END = new Uint8Array([0]);
+const dir = makeTempDir("edgekv-chain-");
+after(() => removeDir(dir));
+
+/**
+ * Revisions 1..8: put a=1, put b=1, put a=2, delete a, put a=3 (re-created), delete b, put c=1, put a=4.
+ * `STATES[r]` is every key at revision r as "key=value@createRevision/modRevision/version".
+ */
+const STATES: Record<number, string> = {
+  1: "a=1@1/1/1",
+  2: "a=1@1/1/1 b=1@2/2/1",
+  3: "a=2@1/3/2 b=1@2/2/1",
+  4: "b=1@2/2/1",
+  5: "a=3@5/5/1 b=1@2/2/1",
+  6: "a=3@5/5/1",
+  7: "a=3@5/5/1 c=1@7/7/1",
+  8: "a=4@5/8/2 c=1@7/7/1",
+};
+
+function writeScenario(h: Harness): void {
+  h.ok({ op: "put", key: b("a"), value: b("1") });
+  h.ok({ op: "put", key: b("b"), value: b("1") });
+  h.ok({ op: "put", key: b("a"), value: b("2") });
+  h.ok({ op: "deleteRange", key: b("a") });
+  h.ok({ op: "put", key: b("a"), value: b("3") });
+  h.ok({ op: "deleteRange", key: b("b") });
+  h.ok({ op: "put", key: b("c"), value: b("1") });
+  h.ok({ op: "put", key: b("a"), value: b("4") });
+}
+
+function stateAt(h: Harness, revision: number): string {
+  const r = h.sm.range({ key: b("a"), rangeEnd: ALL_KEYS_END, revision });
+  assert.equal(r.count, r.kvs.length);
+  return r.kvs.map((kv) => `${s(kv.key)}=${s(kv.value)}@${kv.createRevision}/${kv.modRevision}/${kv.version}`).join(" ");
+}
+
+function historyRevisions(db: SqlDriver): number[] {
+  return db
+    .prepare("SELECT revision FROM kv_history ORDER BY revision")
+    .all()
+    .map((r) => r.revision as number);
+}
+
+function links(db: SqlDriver): string {
+  return db
+    .prepare("SELECT revision, prev_revision FROM kv_history ORDER BY revision")
+    .all()
+    .map((r) => `${r.revision}<-${r.prev_revision}`)
+    .join(" ");
+}
+
+/** The chain of the scenario: a re-created key links to its delete, a delete to the put it removed. */
+const LINKS = "1<-0 2<-0 3<-1 4<-3 5<-4 6<-2 7<-0 8<-5";
+
+/** Turns a current store back into the schema before the chain: link columns gone, the (key, revision) index back. */
+function downgrade(db: SqlDriver): void {
+  db.exec(
+    "DROP INDEX kv_history_deletes; ALTER TABLE kv_history DROP COLUMN prev_revision; ALTER TABLE kv_keys DROP COLUMN prev_mod_revision; " +
+      "CREATE UNIQUE INDEX kv_history_by_key ON kv_history (key, revision);",
+  );
+}
+
+function indexNames(db: SqlDriver): string[] {
+  return db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'kv_history' ORDER BY name")
+    .all()
+    .map((r) => r.name as string);
+}
+
+describe("kv history chain", () => {
+  it("links each event to its key's previous one, and reads at every past revision see that revision", async () => {
+    const h = await Harness.open();
+    try {
+      writeScenario(h);
+      assert.equal(links(h.driver), LINKS);
+      for (let r = 1; r <= 8; r++) assert.equal(stateAt(h, r), STATES[r], `revision ${r}`);
+      const page = h.sm.range({ key: b("a"), rangeEnd: ALL_KEYS_END, revision: 5, limit: 1 });
+      assert.deepEqual([page.kvs.map((kv) => s(kv.key)), page.count, page.more], [["a"], 2, true]);
+      assert.deepEqual(
+        h.sm.range({ key: b("a"), rangeEnd: ALL_KEYS_END, revision: 5, keysOnly: true }).kvs.map((kv) => [s(kv.key), kv.value.length]),
+        [
+          ["a", 0],
+          ["b", 0],
+        ],
+      );
+    } finally {
+      h.close();
+    }
+  });
+
+  it("compaction removes superseded puts and old deletes, and every read at or after the compact revision stays right", async () => {
+    const h = await Harness.open();
+    try {
+      writeScenario(h);
+      h.ok({ op: "compact", revision: 4 });
+      // r1 and r3 (a's puts) are superseded at or below 4; b's put at 2 is superseded only at 6, so it stays.
+      assert.deepEqual(historyRevisions(h.driver), [2, 4, 5, 6, 7, 8]);
+      for (let r = 4; r <= 8; r++) assert.equal(stateAt(h, r), STATES[r], `revision ${r} after compacting at 4`);
+      assert.throws(() => stateAt(h, 3), (e: KvError) => e.code === "compacted");
+      h.ok({ op: "compact", revision: 6 });
+      // Now b's put (superseded by its delete at 6) and the delete of a at 4 go; a's put at 5 is still the newest at or below 6.
+      assert.deepEqual(historyRevisions(h.driver), [5, 6, 7, 8]);
+      for (let r = 6; r <= 8; r++) assert.equal(stateAt(h, r), STATES[r], `revision ${r} after compacting at 6`);
+    } finally {
+      h.close();
+    }
+  });
+
+  it("upgrades a store written before the chain: links filled, the old index dropped, reads and writes go on", async () => {
+    const path = join(dir, "old.sqlite");
+    const h = await Harness.open(path);
+    writeScenario(h);
+    h.ok({ op: "compact", revision: 4 });
+    downgrade(h.driver);
+    h.close();
+    const up = await Harness.open(path);
+    try {
+      assert.deepEqual(indexNames(up.driver), ["kv_history_deletes"]);
+      // r1 and r3 were compacted away: the survivors link to what remains, as a fresh store's would.
+      assert.equal(links(up.driver), "2<-0 4<-0 5<-4 6<-2 7<-0 8<-5");
+      for (let r = 4; r <= 8; r++) assert.equal(stateAt(up, r), STATES[r], `revision ${r} after the upgrade`);
+      up.ok({ op: "put", key: b("b"), value: b("2") });
+      assert.equal(links(up.driver).endsWith("9<-6"), true, "a put on a deleted key links to its delete");
+      assert.equal(stateAt(up, 8), STATES[8]);
+      assert.equal(stateAt(up, 9), "a=4@5/8/2 b=2@9/9/1 c=1@7/7/1");
+    } finally {
+      up.close();
+    }
+  });
+
+  it("restores a snapshot written before the chain and fills the links", async () => {
+    const src = await Harness.open(join(dir, "src.sqlite"));
+    const dst = await Harness.open(join(dir, "dst.sqlite"));
+    try {
+      writeScenario(src);
+      downgrade(src.driver);
+      const info = createSnapshot(src.driver, { dir: join(dir, "snaps"), files });
+      restoreSnapshot(dst.driver, new SqliteRaftLog(dst.driver), info.path, { files });
+      assert.equal(links(dst.driver), LINKS);
+      for (let r = 1; r <= 8; r++) assert.equal(stateAt(dst, r), STATES[r], `revision ${r} after the restore`);
+    } finally {
+      src.close();
+      dst.close();
+    }
+  });
+});
