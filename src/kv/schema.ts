@@ -12,7 +12,7 @@
  *   one revision (a txn or a lease revoke writes several keys in one revision). Serves watches
  *   (`eventsSince`) and reads at a past revision. Each row carries `prev_revision`, the revision of the same
  *   key's previous event (0: none), so the events of one key form a chain from the newest back; a read at a
- *   past revision walks that chain from the key's live row (store.ts `stateAt`). Compaction deletes what no
+ *   past revision walks that chain from the key's live row (store.ts `statesAt`). Compaction deletes what no
  *   read at or after the compact revision can need (see compaction in state-machine.ts).
  * - Why a chain and not an index on (key, revision): such an index (`kv_history_by_key`, schema before
  *   2026-12) took one more random B-tree leaf per put, written to the WAL at every commit and again at the

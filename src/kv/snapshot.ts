@@ -311,15 +311,32 @@ export function compactBehindSnapshot(log: SqliteRaftLog, snapshotIndex: number,
 }
 
 /**
- * The whole local cycle: mark the log's snapshot busy, create the file, record it as the log's latest
- * snapshot (`snapshotRef`), compact keeping `logTailEntries`, clear busy. Returns the new snapshot's info.
+ * One bounded step of `compactBehindSnapshot`: drops at most `maxEntries` of the oldest entries that a
+ * snapshot at `snapshotIndex` with a tail of `logTailEntries` allows to drop, in one transaction. Returns
+ * true while more are left. A node compacts in such steps between its other work: dropping the ~95 000
+ * entries behind a snapshot in one transaction held each node's event loop 160-350 ms, all three nodes
+ * within a second of each other (docs/bench.md "History chain"). Throws what `SqliteRaftLog.compact` throws.
  */
-export function takeSnapshot(db: SqlDriver, log: SqliteRaftLog, opts: SnapshotOptions & { logTailEntries?: number }): SnapshotInfo {
+export function compactStepBehindSnapshot(log: SqliteRaftLog, snapshotIndex: number, logTailEntries: number, maxEntries: number): boolean {
+  const upTo = Math.min(snapshotIndex - logTailEntries, log.lastIndex());
+  const first = log.firstIndex();
+  if (upTo < first) return false;
+  const next = Math.min(upTo, first - 1 + Math.max(1, maxEntries));
+  log.compact(next);
+  return next < upTo;
+}
+
+/**
+ * The whole local cycle: mark the log's snapshot busy, create the file, record it as the log's latest
+ * snapshot (`snapshotRef`), compact keeping `logTailEntries` (unless `compact` is false: the caller then
+ * compacts, e.g. in steps), clear busy. Returns the new snapshot's info.
+ */
+export function takeSnapshot(db: SqlDriver, log: SqliteRaftLog, opts: SnapshotOptions & { logTailEntries?: number; compact?: boolean }): SnapshotInfo {
   log.setSnapshotBusy(true);
   try {
     const info = createSnapshot(db, opts);
     log.setSnapshot(snapshotRef(info));
-    compactBehindSnapshot(log, info.meta.index, opts.logTailEntries ?? 5000);
+    if (opts.compact !== false) compactBehindSnapshot(log, info.meta.index, opts.logTailEntries ?? 5000);
     return info;
   } finally {
     log.setSnapshotBusy(false);

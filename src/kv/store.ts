@@ -43,10 +43,13 @@ function rangeSql(range: KeyRange, col: string): { cond: string; params: SqlValu
 }
 
 /**
- * Where a key's state at a past revision is stored (`KvStore.stateAt`): its live row (`rev` 0: unchanged
+ * Where a key's state at a past revision is stored (`KvStore.statesAt`): its live row (`rev` 0: unchanged
  * since) or its put event at revision `rev`.
  */
 type StateAt = { key: Bytes; rev: number };
+
+/** Candidate rows read per statement by `KvStore.statesAt`. */
+const STATE_PAGE = 1024;
 
 /** Copies nothing: views the driver's BLOB (possibly a Node.js subclass of Uint8Array) as a plain Uint8Array. NULL/missing -> empty. */
 export function asBytes(v: SqlValue | undefined): Bytes {
@@ -221,28 +224,28 @@ export class KvStore {
    * partial index of deletes); a candidate changed after `revision` walks its history chain (schema.ts)
    * back to its newest event at or before it: a put there is the state, a delete, no event (0) or a row
    * compaction removed (only deletes and superseded puts go, state-machine.ts) mean the key was absent.
-   * Cost: one ordered scan of each candidate list plus one primary-key lookup per chain step, i.e. per
-   * change of a candidate after `revision`.
+   * Cost: an ordered scan of each candidate list, read `STATE_PAGE` rows at a time so a large range never
+   * sits in memory whole, plus one primary-key lookup per chain step, i.e. per change of a candidate after
+   * `revision`.
    */
-  private stateAt(range: KeyRange, revision: number): StateAt[] {
+  private *statesAt(range: KeyRange, revision: number): Generator<StateAt> {
     const { cond, params } = rangeSql(range, "key");
-    const live = this.stmt(`SELECT key, mod_revision FROM kv_keys WHERE ${cond} ORDER BY key`).all(...params);
-    const gone = this.stmt(
-      `SELECT key, MAX(revision) AS rev FROM kv_history WHERE kind = ${EVENT_DELETE} AND ${cond} AND revision > ? GROUP BY key ORDER BY key`,
-    ).all(...params, revision);
-    const out: StateAt[] = [];
-    let i = 0;
-    let j = 0;
-    while (i < live.length || j < gone.length) {
-      const c = i < live.length && j < gone.length ? compareBytes(asBytes(live[i].key), asBytes(gone[j].key)) : i < live.length ? -1 : 1;
+    const live = this.pages(`SELECT key, mod_revision AS rev FROM kv_keys WHERE ${cond} AND key > ? ORDER BY key LIMIT ?`, params);
+    const gone = this.pages(
+      `SELECT key, MAX(revision) AS rev FROM kv_history WHERE kind = ${EVENT_DELETE} AND ${cond} AND revision > ? AND key > ? ` +
+        `GROUP BY key ORDER BY key LIMIT ?`,
+      [...params, revision],
+    );
+    let a = live.next();
+    let b = gone.next();
+    while (!a.done || !b.done) {
+      const c = !a.done && !b.done ? compareBytes(a.value.key, b.value.key) : a.done ? 1 : -1;
       // A key both live and deleted after `revision` was re-created: its live row is its newest event.
-      const row = c <= 0 ? live[i] : gone[j];
-      const newest = c <= 0 ? (row.mod_revision as number) : (row.rev as number);
-      if (c <= 0) i++;
-      if (c >= 0) j++;
-      const key = asBytes(row.key);
+      const { key, rev: newest } = c <= 0 ? a.value! : b.value!;
+      if (c <= 0) a = live.next();
+      if (c >= 0) b = gone.next();
       if (newest <= revision) {
-        out.push({ key, rev: 0 });
+        yield { key, rev: 0 };
         continue;
       }
       let rev = newest;
@@ -251,12 +254,22 @@ export class KvStore {
         if (step === undefined) throw new Error(`kv_history has no event of a key at revision ${rev} above the read revision`);
         rev = step.prev_revision as number;
       }
-      if (rev !== 0 && this.sEventStep.get(rev, key)?.kind === EVENT_PUT) out.push({ key, rev });
+      if (rev !== 0 && this.sEventStep.get(rev, key)?.kind === EVENT_PUT) yield { key, rev };
     }
-    return out;
   }
 
-  /** The KeyValue a `stateAt` entry stands for (`keysOnly`: value empty). */
+  /** Rows `{ key, rev }` of `sql` (whose last two parameters are "key after" and a page size), page by page. */
+  private *pages(sql: string, params: SqlValue[]): Generator<{ key: Bytes; rev: number }> {
+    let after: Bytes = EMPTY; // keys are never empty, so every key sorts after it
+    for (;;) {
+      const rows = this.stmt(sql).all(...params, after, STATE_PAGE);
+      for (const r of rows) yield { key: asBytes(r.key), rev: r.rev as number };
+      if (rows.length < STATE_PAGE) return;
+      after = asBytes(rows[rows.length - 1].key);
+    }
+  }
+
+  /** The KeyValue a `statesAt` entry stands for (`keysOnly`: value empty). */
   private loadAt(s: StateAt, keysOnly: boolean): KeyValue {
     const r = s.rev === 0 ? this.sGetKey.get(s.key) : this.sEventRow.get(s.rev, s.key);
     if (r === undefined) throw new Error(`a key read at a past revision vanished inside its read`);
@@ -265,14 +278,18 @@ export class KvStore {
   }
 
   /**
-   * Keys in a range as of `revision` (< the store revision; from the history chain, `stateAt`), sorted:
+   * Keys in a range as of `revision` (< the store revision; from the history chain, `statesAt`), sorted:
    * the first `limit` (0 = all; none with `countOnly`) and how many there were in all. `keysOnly` leaves
    * values empty. Correct for any revision >= the compact revision (compaction keeps what that needs).
    */
   rangeAt(range: KeyRange, revision: number, limit: number, keysOnly: boolean, countOnly = false): { kvs: KeyValue[]; count: number } {
-    const states = this.stateAt(range, revision);
-    const shown = countOnly ? [] : limit > 0 ? states.slice(0, limit) : states;
-    return { kvs: shown.map((s) => this.loadAt(s, keysOnly)), count: states.length };
+    const kvs: KeyValue[] = [];
+    let count = 0;
+    for (const s of this.statesAt(range, revision)) {
+      if (!countOnly && (limit === 0 || count < limit)) kvs.push(this.loadAt(s, keysOnly));
+      count++;
+    }
+    return { kvs, count };
   }
 
   /**
@@ -285,13 +302,15 @@ export class KvStore {
     const n = keysOnly ? "length(key)" : "length(key) + ifnull(length(value), 0)";
     if (revision !== 0) {
       // Lengths only, as below: one small statement per key of the answer, no value loaded.
-      const states = this.stateAt(range, revision);
+      let keys = 0;
       let bytes = 0;
-      for (const s of limit > 0 ? states.slice(0, limit) : states) {
+      for (const s of this.statesAt(range, revision)) {
+        if (limit > 0 && keys === limit) break;
         const sql = s.rev === 0 ? `SELECT ${n} AS n FROM kv_keys WHERE key = ?` : `SELECT ${n} AS n FROM kv_history WHERE revision = ? AND key = ?`;
         bytes += (this.stmt(sql).get(...(s.rev === 0 ? [s.key] : [s.rev, s.key]))?.n as number) ?? 0;
+        keys++;
       }
-      return { keys: limit > 0 ? Math.min(limit, states.length) : states.length, bytes };
+      return { keys, bytes };
     }
     const inner = `SELECT ${n} AS n FROM kv_keys WHERE ${rangeSql(range, "key").cond} ORDER BY key LIMIT ?`;
     const r = this.stmt(`SELECT COUNT(*) AS keys, ifnull(SUM(n), 0) AS bytes FROM (${inner})`).get(...rangeSql(range, "key").params, limit > 0 ? limit : -1);

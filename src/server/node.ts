@@ -32,7 +32,7 @@ import { SqliteRaftLog } from "../kv/raft-log.ts";
 import {
   type SnapshotFiles,
   type SnapshotInfo,
-  compactBehindSnapshot,
+  compactStepBehindSnapshot,
   logTailEntriesFor,
   parseSnapshotRef,
   recordSnapshotFile,
@@ -138,6 +138,8 @@ function processId(): number {
 }
 /** Least ms between two attempts to record this node's URLs in the cluster (see `announceSelf`). */
 const ANNOUNCE_RETRY_MS = 3000;
+/** Log entries dropped per compaction step behind a snapshot (`compactLogBehind`): a few ms of SQLite work each. */
+const COMPACT_STEP_ENTRIES = 2048;
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
 const TRANSFER_WAIT_MS = 2000;
 
@@ -157,6 +159,9 @@ export class EdgeNode implements KvService {
   private readonly hub = new WatchHub();
   private readonly lessor = new Lessor();
   private scheduled = false;
+  /** Snapshot index the log is being compacted behind, and whether steps are running (`compactLogBehind`). */
+  private compactSnapshotIndex = 0;
+  private compactStepping = false;
   /** Role and leader as of the last Ready's soft state (role-log.ts). */
   private roleSeen: RoleSeen = { role: "follower", leaderId: "" };
   /** The last leader this node knew of ("" before any), kept across leaderless stretches. */
@@ -962,11 +967,8 @@ export class EdgeNode implements KvService {
       );
       return;
     }
-    const info = takeSnapshot(this.db, this.log, {
-      dir: this.snapshotDir,
-      files: this.ports.snapshotFiles,
-      logTailEntries: logTailEntriesFor(this.config.snapshotEntries),
-    });
+    const info = takeSnapshot(this.db, this.log, { dir: this.snapshotDir, files: this.ports.snapshotFiles, compact: false });
+    this.compactLogBehind(info.meta.index);
     this.lastSnapshotIndex = info.meta.index;
     this.lastSnapshotMs = performance.now();
     this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes)`);
@@ -980,15 +982,47 @@ export class EdgeNode implements KvService {
     if (this.stopped || this.fatal || info.meta.index <= this.lastSnapshotIndex) return;
     try {
       this.log.setSnapshot(snapshotRef(info));
-      compactBehindSnapshot(this.log, info.meta.index, logTailEntriesFor(this.config.snapshotEntries));
     } catch (err) {
       this.fail(err as Error);
       return;
     }
+    this.compactLogBehind(info.meta.index);
     this.lastSnapshotIndex = info.meta.index;
     this.lastSnapshotMs = performance.now();
     this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes) made on a worker thread in ${Math.round(tookMs)} ms`);
     this.schedule();
+  }
+
+  /**
+   * Drops the log behind a new snapshot at `snapshotIndex` (keeping `logTailEntriesFor(snapshotEntries)`
+   * entries) in steps of `COMPACT_STEP_ENTRIES`, one per `setImmediate`, so requests, peer frames and
+   * Readys run between the steps (`compactStepBehindSnapshot`). A later call while stepping moves the
+   * target. The steps commit with `synchronous=NORMAL` when the node has a WAL syncer: dropping entries a
+   * snapshot covers needs no fsync of its own (a crash keeps them, and the next compaction drops them).
+   * A storage error stops the node.
+   */
+  private compactLogBehind(snapshotIndex: number): void {
+    this.compactSnapshotIndex = Math.max(this.compactSnapshotIndex, snapshotIndex);
+    if (this.compactStepping) return;
+    this.compactStepping = true;
+    const step = () => {
+      if (this.stopped || this.fatal) {
+        this.compactStepping = false;
+        return;
+      }
+      let more: boolean;
+      try {
+        if (this.walSync) this.setSynchronous("NORMAL");
+        more = compactStepBehindSnapshot(this.log, this.compactSnapshotIndex, logTailEntriesFor(this.config.snapshotEntries), COMPACT_STEP_ENTRIES);
+      } catch (err) {
+        this.compactStepping = false;
+        this.fail(err as Error);
+        return;
+      }
+      if (more) setImmediate(step);
+      else this.compactStepping = false;
+    };
+    setImmediate(step);
   }
 
   /** Size of the database file in bytes (0 for an in-memory one or when it cannot be read). */

@@ -105,6 +105,30 @@ describe("kv history chain", () => {
     }
   });
 
+  it("reads a past revision of a range larger than one page of candidates (live and deleted keys)", async () => {
+    const h = await Harness.open();
+    try {
+      const key = (i: number) => b(`k${String(i).padStart(5, "0")}`);
+      h.sm.applyEntries(Array.from({ length: 2500 }, (_, i) => h.entry({ request: { op: "put", key: key(i), value: b(`v${i}`) } })));
+      const before = h.sm.revision();
+      // Delete keys 0..1199 (1200 delete events: more than one page), then change every third key left.
+      h.ok({ op: "deleteRange", key: key(0), rangeEnd: key(1200) });
+      h.sm.applyEntries(Array.from({ length: 434 }, (_, j) => h.entry({ request: { op: "put", key: key(1200 + 3 * j), value: b("new") } })));
+      const at = h.sm.range({ key: b("k"), rangeEnd: b("l"), revision: before });
+      assert.equal(at.count, 2500);
+      assert.equal(at.kvs.length, 2500);
+      assert.deepEqual(
+        at.kvs.map((kv) => s(kv.value)),
+        Array.from({ length: 2500 }, (_, i) => `v${i}`),
+      );
+      const page = h.sm.range({ key: b("k"), rangeEnd: b("l"), revision: before, limit: 1100, countOnly: false });
+      assert.deepEqual([page.kvs.length, page.count, page.more, s(page.kvs[1099].key)], [1100, 2500, true, "k01099"]);
+      assert.equal(h.sm.range({ key: b("k"), rangeEnd: b("l") }).count, 1300);
+    } finally {
+      h.close();
+    }
+  });
+
   it("compaction removes superseded puts and old deletes, and every read at or after the compact revision stays right", async () => {
     const h = await Harness.open();
     try {

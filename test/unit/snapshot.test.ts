@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createKvSchema } from "../../src/kv/schema.ts";
 import { SqliteRaftLog } from "../../src/kv/raft-log.ts";
 import { crc32c } from "../../src/kv/checksum.ts";
-import { compactBehindSnapshot, latestSnapshot, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
+import { compactBehindSnapshot, compactStepBehindSnapshot, latestSnapshot, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
 import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import type { Entry } from "../../src/raft/types.ts";
 import { nodeFsSnapshotFiles as files, readFileChunks, SnapshotFileWriter } from "../../runtime-adapters/snapshot-files.ts";
@@ -113,6 +113,21 @@ describe("snapshots", () => {
     assert.equal(srcLog.lastIndex(), 200);
     assert.equal(srcLog.term(50), 3);
     assert.equal(compactBehindSnapshot(srcLog, 150, 1000), 51, "a longer tail never un-compacts");
+  });
+
+  it("compacts behind a snapshot in bounded steps, each dropping at most maxEntries of the oldest entries", async () => {
+    const db = await open("steps.sqlite");
+    const log = new SqliteRaftLog(db);
+    log.save({ entries: entries(1, 1000, 2), hardState: { term: 2, vote: "x", commit: 1000 } });
+    log.setSnapshot({ meta: { index: 900, term: 2, confState: conf }, data: new Uint8Array(0) });
+    const firsts: number[] = [];
+    while (compactStepBehindSnapshot(log, 900, 100, 300)) firsts.push(log.firstIndex());
+    firsts.push(log.firstIndex());
+    // 800 entries may go (900 - 100 tail): 300, 300, then the last 200.
+    assert.deepEqual(firsts, [301, 601, 801]);
+    assert.equal(log.term(800), 2, "the new log start's term is kept");
+    assert.equal(compactStepBehindSnapshot(log, 900, 100, 300), false, "nothing left: no step");
+    assert.equal(log.firstIndex(), 801);
   });
 
   it("restores 100k keys into a fresh database: identical content and revision, log reset to the snapshot", async () => {
