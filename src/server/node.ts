@@ -29,6 +29,7 @@ import type {
 import { decodeCommand, encodeCommand } from "../codec/command.ts";
 import type { Config } from "../config/schema.ts";
 import { SqliteRaftLog } from "../kv/raft-log.ts";
+import { kvSchemaOutdated } from "../kv/schema.ts";
 import {
   type SnapshotFiles,
   type SnapshotInfo,
@@ -315,10 +316,17 @@ export class EdgeNode implements KvService {
       if (UNSAFE_BUG === "ack-before-fsync") db = new WriteBehindSql(db);
       // <<< EDGEKV_UNSAFE_BUG
       log = new SqliteRaftLog(db);
+      const upgrading = kvSchemaOutdated(db);
+      const upgradeStartMs = performance.now();
+      if (upgrading) {
+        const events = db.prepare("SELECT COUNT(*) AS n FROM kv_history").get()?.n;
+        ports.log("info", `upgrading the KV history (${events} events) to linked events, once (docs/kv.md "The history chain"); about 5 s per million events`);
+      }
       kv = new KvStateMachine(db, {
         decode: decodeCommand,
         limits: { maxKeyBytes: config.maxKeyBytes, maxValueBytes: config.maxValueBytes },
       });
+      if (upgrading) ports.log("info", `KV history upgraded in ${Math.round(performance.now() - upgradeStartMs)} ms`);
     } catch (err) {
       throw new Error(
         `cannot use the database ${dbPath}: ${(err as Error).message}. It is damaged: do not edit it. Remove this member ` +

@@ -12,7 +12,8 @@ import { SqliteRaftLog } from "../../src/kv/raft-log.ts";
 import { createSnapshot, restoreSnapshot } from "../../src/kv/snapshot.ts";
 import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import { nodeFsSnapshotFiles as files } from "../../runtime-adapters/snapshot-files.ts";
-import { makeTempDir, removeDir } from "../helpers/sql.ts";
+import { kvSchemaOutdated } from "../../src/kv/schema.ts";
+import { makeTempDir, openTestDb, removeDir } from "../helpers/sql.ts";
 
 /** rangeEnd "\0": every key >= the start key (etcd convention). */
 const ALL_KEYS_END = new Uint8Array([0]);
@@ -85,6 +86,15 @@ function indexNames(db: SqlDriver): string[] {
 }
 
 describe("kv history chain", () => {
+  it("an empty database is not an outdated store", async () => {
+    const db = await openTestDb();
+    try {
+      assert.equal(kvSchemaOutdated(db), false);
+    } finally {
+      db.close();
+    }
+  });
+
   it("links each event to its key's previous one, and reads at every past revision see that revision", async () => {
     const h = await Harness.open();
     try {
@@ -152,10 +162,13 @@ describe("kv history chain", () => {
     const h = await Harness.open(path);
     writeScenario(h);
     h.ok({ op: "compact", revision: 4 });
+    assert.equal(kvSchemaOutdated(h.driver), false);
     downgrade(h.driver);
+    assert.equal(kvSchemaOutdated(h.driver), true);
     h.close();
     const up = await Harness.open(path);
     try {
+      assert.equal(kvSchemaOutdated(up.driver), false);
       assert.deepEqual(indexNames(up.driver), ["kv_history_deletes"]);
       // r1 and r3 were compacted away: the survivors link to what remains, as a fresh store's would.
       assert.equal(links(up.driver), "2<-0 4<-0 5<-4 6<-2 7<-0 8<-5");
