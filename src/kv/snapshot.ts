@@ -300,6 +300,30 @@ export function logTailEntriesFor(snapshotEntries: number): number {
 }
 
 /**
+ * Whether a node whose latest snapshot is at `lastIndex` is due for one at applied index `applied`: true once
+ * the applied index has passed a point k × `snapshotEntries` − `phaseEntries` (k ≥ 1, entries) that the last
+ * snapshot had not. With phase 0 that is every `snapshotEntries` applied entries (etcd's --snapshot-count);
+ * `snapshotPhaseEntries` spreads the members of a cluster over the interval.
+ */
+export function snapshotDue(applied: number, lastIndex: number, snapshotEntries: number, phaseEntries: number): boolean {
+  return Math.floor((applied + phaseEntries) / snapshotEntries) > Math.floor((lastIndex + phaseEntries) / snapshotEntries);
+}
+
+/**
+ * The phase (entries, in [0, `snapshotEntries`)) of member `self` among `memberIds`: its position in the
+ * sorted ids × `snapshotEntries` / number of members, 0 when it is not among them. Members apply the same
+ * entries at nearly the same time, so without a phase all of them copied their database at once; three
+ * VACUUM INTO copies at once on a shared 2-core machine made the put@256 p99 of docs/bench.md "History
+ * chain". Spread, at most one member is copying at a time while the others keep the quorum's pace. A
+ * membership change shifts the phase once, which only moves the next snapshot.
+ */
+export function snapshotPhaseEntries(memberIds: readonly string[], self: string, snapshotEntries: number): number {
+  const ids = [...new Set(memberIds)].sort();
+  const at = ids.indexOf(self);
+  return at <= 0 ? 0 : Math.floor((at * snapshotEntries) / ids.length);
+}
+
+/**
  * Log compaction after a snapshot at `snapshotIndex`: drops the entries older than `logTailEntries` behind
  * it (default 5000, DESIGN.md defaults), so a follower slightly behind catches up from the log instead of a
  * whole snapshot. Returns the new first index.

@@ -34,6 +34,8 @@ import {
   type SnapshotFiles,
   type SnapshotInfo,
   compactStepBehindSnapshot,
+  snapshotDue,
+  snapshotPhaseEntries,
   logTailEntriesFor,
   parseSnapshotRef,
   recordSnapshotFile,
@@ -178,6 +180,8 @@ export class EdgeNode implements KvService {
   private fatal: Error | undefined;
   private readonly fatalListeners: Array<(err: Error) => void> = [];
   private lastSnapshotIndex: number;
+  /** This member's snapshot phase in entries (`snapshotPhaseEntries`). */
+  private snapshotPhase = 0;
   private lastSnapshotMs = performance.now();
   private lastLeaderContactMs: number | null = null;
   private readonly snapshotsInFlight = new Set<NodeId>();
@@ -244,6 +248,7 @@ export class EdgeNode implements KvService {
       createRng(seed),
     );
     this.lastSnapshotIndex = latestSnapshot(ports.snapshotFiles, snapshotDir)?.meta.index ?? 0;
+    this.refreshSnapshotPhase();
     this.reachability = new PeerReachability(2 * config.electionTimeoutMsMax);
     this.app = createApp(this, {
       maxValueBytes: config.maxValueBytes,
@@ -706,6 +711,7 @@ export class EdgeNode implements KvService {
       });
       recordSnapshotFile(this.ports.snapshotFiles, { name: ref.name, path, meta: rd.snapshot.meta, sizeBytes: ref.sizeBytes, crc32c: ref.crc32c });
       this.lastSnapshotIndex = rd.snapshot.meta.index;
+      this.refreshSnapshotPhase();
       this.lessor.restore(this.kv.leases(), performance.now());
       this.refreshPeers();
       this.hub.notify();
@@ -947,10 +953,16 @@ export class EdgeNode implements KvService {
     }
   }
 
+  /** Sets `snapshotPhase` from the membership now (`snapshotPhaseEntries`); run at start and after each snapshot. */
+  private refreshSnapshotPhase(): void {
+    const cs = this.kv.confState();
+    this.snapshotPhase = snapshotPhaseEntries([...cs.voters, ...cs.votersOutgoing, ...cs.learners], this.id, this.config.snapshotEntries);
+  }
+
   private maybeSnapshot(): void {
     const applied = this.kv.appliedIndex();
     const due =
-      applied - this.lastSnapshotIndex >= this.config.snapshotEntries ||
+      snapshotDue(applied, this.lastSnapshotIndex, this.config.snapshotEntries, this.snapshotPhase) ||
       (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs) ||
       this.forceSnapshot;
     if (!due || this.snapshotsInFlight.size > 0 || this.snapshotOffLoopRunning) return;
@@ -978,6 +990,7 @@ export class EdgeNode implements KvService {
     const info = takeSnapshot(this.db, this.log, { dir: this.snapshotDir, files: this.ports.snapshotFiles, compact: false });
     this.compactLogBehind(info.meta.index);
     this.lastSnapshotIndex = info.meta.index;
+    this.refreshSnapshotPhase();
     this.lastSnapshotMs = performance.now();
     this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes)`);
   }
@@ -996,6 +1009,7 @@ export class EdgeNode implements KvService {
     }
     this.compactLogBehind(info.meta.index);
     this.lastSnapshotIndex = info.meta.index;
+    this.refreshSnapshotPhase();
     this.lastSnapshotMs = performance.now();
     this.ports.log("info", `snapshot at index ${info.meta.index} (${info.sizeBytes} bytes) made on a worker thread in ${Math.round(tookMs)} ms`);
     this.schedule();

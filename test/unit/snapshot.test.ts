@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createKvSchema } from "../../src/kv/schema.ts";
 import { SqliteRaftLog } from "../../src/kv/raft-log.ts";
 import { crc32c } from "../../src/kv/checksum.ts";
-import { compactBehindSnapshot, compactStepBehindSnapshot, latestSnapshot, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
+import { compactBehindSnapshot, compactStepBehindSnapshot, latestSnapshot, snapshotDue, snapshotPhaseEntries, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
 import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import type { Entry } from "../../src/raft/types.ts";
 import { nodeFsSnapshotFiles as files, readFileChunks, SnapshotFileWriter } from "../../runtime-adapters/snapshot-files.ts";
@@ -128,6 +128,24 @@ describe("snapshots", () => {
     assert.equal(log.term(800), 2, "the new log start's term is kept");
     assert.equal(compactStepBehindSnapshot(log, 900, 100, 300), false, "nothing left: no step");
     assert.equal(log.firstIndex(), 801);
+  });
+
+  it("spreads the members' snapshots over the interval: phase by sorted id, due when a phase point is passed", () => {
+    const members = ["n3", "n1", "n2", "n2"];
+    assert.deepEqual(
+      ["n1", "n2", "n3", "x"].map((id) => snapshotPhaseEntries(members, id, 90_000)),
+      [0, 30_000, 60_000, 0],
+    );
+    // Without a phase: every 100 000 applied entries, as before (etcd's --snapshot-count).
+    assert.equal(snapshotDue(99_999, 0, 100_000, 0), false);
+    assert.equal(snapshotDue(100_000, 0, 100_000, 0), true);
+    assert.equal(snapshotDue(150_000, 100_040, 100_000, 0), false);
+    assert.equal(snapshotDue(200_000, 100_040, 100_000, 0), true);
+    // Phase 60 000: due at 40 000, 140 000, ... whatever the last snapshot's exact index was.
+    assert.equal(snapshotDue(39_999, 0, 100_000, 60_000), false);
+    assert.equal(snapshotDue(40_000, 0, 100_000, 60_000), true);
+    assert.equal(snapshotDue(139_999, 40_050, 100_000, 60_000), false);
+    assert.equal(snapshotDue(140_000, 40_050, 100_000, 60_000), true);
   });
 
   it("restores 100k keys into a fresh database: identical content and revision, log reset to the snapshot", async () => {
