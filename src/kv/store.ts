@@ -51,6 +51,48 @@ type StateAt = { key: Bytes; rev: number };
 /** Candidate rows read per statement by `KvStore.statesAt`. */
 const STATE_PAGE = 1024;
 
+/**
+ * Lookups of one revision within one `statesAt` call after which `EventLookup` reads all of that revision's
+ * events into a map. A lookup by (revision, key) scans the revision's events (the primary key is
+ * (revision, sub)), and a deleteRange or lease revoke puts thousands of events into one revision that many
+ * walks pass through: reading 20 000 such keys at the revision before their deleteRange took 22 s, quadratic.
+ */
+const BULK_LOOKUPS = 8;
+
+/** The (kind, link) of a key's event at a revision, for one history walk; see BULK_LOOKUPS. */
+class EventLookup {
+  private readonly counts = new Map<number, number>();
+  private readonly bulk = new Map<number, Map<string, { kind: number; prev: number }>>();
+
+  constructor(
+    private readonly one: SqlStatement,
+    private readonly all: SqlStatement,
+  ) {}
+
+  /** The event of `key` at `revision`, or undefined when history has none. */
+  get(revision: number, key: Bytes): { kind: number; prev: number } | undefined {
+    const map = this.bulk.get(revision);
+    if (map !== undefined) return map.get(byteString(key));
+    const n = (this.counts.get(revision) ?? 0) + 1;
+    this.counts.set(revision, n);
+    if (n >= BULK_LOOKUPS) {
+      const loaded = new Map<string, { kind: number; prev: number }>();
+      for (const r of this.all.all(revision)) loaded.set(byteString(asBytes(r.key)), { kind: r.kind as number, prev: r.prev_revision as number });
+      this.bulk.set(revision, loaded);
+      return loaded.get(byteString(key));
+    }
+    const r = this.one.get(revision, key);
+    return r === undefined ? undefined : { kind: r.kind as number, prev: r.prev_revision as number };
+  }
+}
+
+/** A string with one char per byte (a Map key for bytes). */
+function byteString(b: Bytes): string {
+  let out = "";
+  for (let i = 0; i < b.length; i++) out += String.fromCharCode(b[i]);
+  return out;
+}
+
 /** Copies nothing: views the driver's BLOB (possibly a Node.js subclass of Uint8Array) as a plain Uint8Array. NULL/missing -> empty. */
 export function asBytes(v: SqlValue | undefined): Bytes {
   if (v instanceof Uint8Array) return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -236,6 +278,7 @@ export class KvStore {
         `GROUP BY key ORDER BY key LIMIT ?`,
       [...params, revision],
     );
+    const events = new EventLookup(this.sEventStep, this.stmt("SELECT key, kind, prev_revision FROM kv_history WHERE revision = ?"));
     let a = live.next();
     let b = gone.next();
     while (!a.done || !b.done) {
@@ -250,11 +293,11 @@ export class KvStore {
       }
       let rev = newest;
       while (rev > revision) {
-        const step = this.sEventStep.get(rev, key);
+        const step = events.get(rev, key);
         if (step === undefined) throw new Error(`kv_history has no event of a key at revision ${rev} above the read revision`);
-        rev = step.prev_revision as number;
+        rev = step.prev;
       }
-      if (rev !== 0 && this.sEventStep.get(rev, key)?.kind === EVENT_PUT) yield { key, rev };
+      if (rev !== 0 && events.get(rev, key)?.kind === EVENT_PUT) yield { key, rev };
     }
   }
 

@@ -121,8 +121,11 @@ describe("kv history chain", () => {
       const key = (i: number) => b(`k${String(i).padStart(5, "0")}`);
       h.sm.applyEntries(Array.from({ length: 2500 }, (_, i) => h.entry({ request: { op: "put", key: key(i), value: b(`v${i}`) } })));
       const before = h.sm.revision();
-      // Delete keys 0..1199 (1200 delete events: more than one page), then change every third key left.
+      // Delete keys 0..1199 in one revision (1200 delete events: more than one page, and a revision many walks
+      // pass through), re-create keys 0..99, then change every third key of those left.
       h.ok({ op: "deleteRange", key: key(0), rangeEnd: key(1200) });
+      const afterDelete = h.sm.revision();
+      h.sm.applyEntries(Array.from({ length: 100 }, (_, i) => h.entry({ request: { op: "put", key: key(i), value: b("again") } })));
       h.sm.applyEntries(Array.from({ length: 434 }, (_, j) => h.entry({ request: { op: "put", key: key(1200 + 3 * j), value: b("new") } })));
       const at = h.sm.range({ key: b("k"), rangeEnd: b("l"), revision: before });
       assert.equal(at.count, 2500);
@@ -133,7 +136,12 @@ describe("kv history chain", () => {
       );
       const page = h.sm.range({ key: b("k"), rangeEnd: b("l"), revision: before, limit: 1100, countOnly: false });
       assert.deepEqual([page.kvs.length, page.count, page.more, s(page.kvs[1099].key)], [1100, 2500, true, "k01099"]);
-      assert.equal(h.sm.range({ key: b("k"), rangeEnd: b("l") }).count, 1300);
+      const rest = h.sm.range({ key: b("k"), rangeEnd: b("l"), revision: afterDelete });
+      assert.deepEqual(
+        rest.kvs.map((kv) => `${s(kv.key)}=${s(kv.value)}`),
+        Array.from({ length: 1300 }, (_, i) => `k${String(1200 + i).padStart(5, "0")}=v${1200 + i}`),
+      );
+      assert.equal(h.sm.range({ key: b("k"), rangeEnd: b("l") }).count, 1400);
     } finally {
       h.close();
     }
