@@ -30,6 +30,7 @@ import { decodeCommand, encodeCommand } from "../codec/command.ts";
 import type { Config } from "../config/schema.ts";
 import { SqliteRaftLog } from "../kv/raft-log.ts";
 import { kvSchemaOutdated } from "../kv/schema.ts";
+import { WalScanner } from "../kv/wal-scan.ts";
 import {
   type SnapshotFiles,
   type SnapshotInfo,
@@ -306,6 +307,7 @@ export class EdgeNode implements KvService {
     let db: SqlDriver;
     let log: SqliteRaftLog;
     let kv: KvStateMachine;
+    checkWalFile(files, `${dbPath}-wal`, config.nodeId);
     try {
       db = await ports.openSqlite(dbPath);
       // A damaged file must stop the start, before the node votes or answers (a tester's node with
@@ -1471,6 +1473,27 @@ function replyResponse(reply: ForwardReply): Response {
 
 /** Name of the file in the data dir that says which node's state it holds (written once state exists). */
 const MARKER_FILE = "edgekv-node.json";
+
+/**
+ * Refuses to open a database whose `-wal` file holds a committed transaction that SQLite's recovery would
+ * drop without a word (src/kv/wal-scan.ts: damage inside the file, not a cut-short tail). Runs before SQLite
+ * opens the file, because the first write after recovery may overwrite the evidence. Reads the file in
+ * 1 MiB chunks (the WAL is bounded at about 64 MiB by the checkpointer). Throws an Error whose message
+ * starts with `wal_damaged:` and says how to rejoin, as a damaged database does.
+ */
+function checkWalFile(files: SnapshotFiles, walPath: string, nodeId: string): void {
+  if (!files.exists(walPath)) return;
+  const scanner = new WalScanner();
+  files.forEachChunk(walPath, 1 << 20, (chunk) => scanner.push(chunk));
+  const scan = scanner.result();
+  if (!scan.damaged) return;
+  throw new Error(
+    `wal_damaged: ${walPath} is damaged: frame ${scan.firstRejected} fails its checksum and ${scan.commitsAfterRejected} committed ` +
+      `transaction(s) follow it, which SQLite would drop without a word (this member may have acknowledged them). Keep the ` +
+      `file for inspection, and do not start this data dir again: remove this member (DELETE /v1/cluster/members/${nodeId} on ` +
+      `another member), then start it with an empty data dir and add it back as a learner (docs/storage.md).`,
+  );
+}
 
 /** Contents of the data dir marker. */
 interface DataDirMarker {

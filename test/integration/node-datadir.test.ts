@@ -8,11 +8,12 @@
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { openSync, closeSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { copyFileSync, openSync, closeSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode } from "../../src/server/node.ts";
 import { DataDirLockedError } from "../../src/server/data-dir-lock.ts";
+import { WalScanner } from "../../src/kv/wal-scan.ts";
 import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
@@ -72,6 +73,29 @@ describe("data dir identity", () => {
       closeSync(fd);
     }
     await assert.rejects(EdgeNode.open(await config(dir), await testPorts("n1", [])), /cannot use the database .*edgekv\.db: integrity check failed/);
+  });
+
+  it("refuses a -wal file with commits behind a damaged frame (wal_damaged), which SQLite would drop silently", async () => {
+    const dir = makeTempDir();
+    const copy = makeTempDir();
+    dirs.push(dir, copy);
+    const node = await EdgeNode.open(await config(dir), await testPorts("n1", []));
+    await node.start();
+    for (let i = 0; i < 5; i++) {
+      const r = await node.fetch(new Request(`http://x/v1/kv/w${i}`, { method: "PUT", body: "v".repeat(500) }));
+      assert.equal(r.status, 200, await r.text());
+    }
+    // A crash image: the files as they are while the node runs (no -shm: SQLite rebuilds it).
+    for (const f of ["edgekv.db", "edgekv.db-wal", "edgekv-node.json"]) copyFileSync(join(dir, f), join(copy, f));
+    await node.stop();
+    const wal = new Uint8Array(readFileSync(join(copy, "edgekv.db-wal")));
+    const before = new WalScanner();
+    before.push(wal);
+    const s = before.result();
+    assert.ok(s.frames >= 4 && !s.damaged, `a clean WAL with frames to damage: ${JSON.stringify(s)}`);
+    wal[32 + 1 * (24 + s.pageSize) + 24 + 50] ^= 0xff; // frame 1's page
+    writeFileSync(join(copy, "edgekv.db-wal"), wal);
+    await assert.rejects(EdgeNode.open(await config(copy), await testPorts("n1", [])), /wal_damaged: .*edgekv\.db-wal .*frame 1 .*remove this member/);
   });
 });
 
