@@ -114,9 +114,10 @@ export function kvSchemaOutdated(driver: SqlDriver): boolean {
 }
 
 /**
- * Brings a store written before the history chain (schema.ts header) up to date, in one transaction:
- * adds `kv_keys.prev_mod_revision` and `kv_history.prev_revision`, fills the chain (`fillHistoryChain`) and
- * drops the old `kv_history_by_key` index. Does nothing on a current store, so it is safe on every open.
+ * Brings a store written before the history chain (schema.ts header), or written to by an older build
+ * since (it recreates `kv_history_by_key`), up to date, in one transaction: adds `kv_keys.prev_mod_revision`
+ * and `kv_history.prev_revision` where missing, fills the chain (`fillHistoryChain`) and drops the old
+ * `kv_history_by_key` index. Does nothing on a current store, so it is safe on every open.
  * Returns true when it changed anything. Throws the driver's error if SQLite refuses (the store is then as
  * it was).
  */
@@ -126,10 +127,11 @@ export function upgradeKvSchema(driver: SqlDriver): boolean {
   const historyOld = !tableColumns(driver, "kv_history").includes("prev_revision");
   driver.transaction(() => {
     if (keysOld) driver.exec("ALTER TABLE kv_keys ADD COLUMN prev_mod_revision INTEGER NOT NULL DEFAULT 0");
-    if (historyOld) {
-      driver.exec("ALTER TABLE kv_history ADD COLUMN prev_revision INTEGER NOT NULL DEFAULT 0");
-      fillHistoryChain(driver);
-    }
+    if (historyOld) driver.exec("ALTER TABLE kv_history ADD COLUMN prev_revision INTEGER NOT NULL DEFAULT 0");
+    // Also when only the old index is back: an older build that opened this store recreated it and wrote
+    // rows without links (prev_revision 0), which would silently break reads at past revisions (B4,
+    // docs/nemesis.md). Filling again is idempotent.
+    fillHistoryChain(driver);
     driver.exec("DROP INDEX IF EXISTS kv_history_by_key");
   });
   return true;

@@ -255,7 +255,8 @@ export function restoreSnapshot(
 /**
  * Replaces main's table `t` with the attached snapshot's. A snapshot written before a column was added
  * (an older schema, e.g. before the history chain of schema.ts) copies the columns both have; the others
- * take their defaults, and a history copied without its chain gets it filled (`fillHistoryChain`). Throws
+ * take their defaults, and a history copied without its chain, or from a file an older build wrote (it
+ * has `kv_history_by_key`), gets the chain filled (`fillHistoryChain`). Throws
  * RaftInvariantError when the snapshot has a column main does not know (a newer schema: this node cannot
  * hold that state).
  */
@@ -265,12 +266,10 @@ function copyTable(db: SqlDriver, t: string): void {
   const unknown = theirs.filter((c) => !mine.includes(c));
   if (unknown.length > 0) throw new RaftInvariantError(`snapshot table ${t} has columns this node does not know: ${unknown.join(", ")}`);
   db.exec(`DELETE FROM main.${t}`);
-  if (theirs.length === mine.length) {
-    db.exec(`INSERT INTO main.${t} (${mine.join(", ")}) SELECT ${mine.join(", ")} FROM snap_src.${t}`);
-    return;
-  }
   db.exec(`INSERT INTO main.${t} (${theirs.join(", ")}) SELECT ${theirs.join(", ")} FROM snap_src.${t}`);
-  if (t === "kv_history" && !theirs.includes("prev_revision")) fillHistoryChain(db);
+  // A history without links, or one an older build wrote to (it keeps `kv_history_by_key` and writes no links).
+  const olderWriter = db.prepare("SELECT 1 AS x FROM snap_src.sqlite_master WHERE type = 'index' AND name = 'kv_history_by_key'").get() !== undefined;
+  if (t === "kv_history" && (!theirs.includes("prev_revision") || olderWriter)) fillHistoryChain(db);
 }
 
 /** Creates in main, from the attached file's schema, any table of `tables` (with its indexes) that main lacks. */

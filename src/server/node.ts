@@ -919,6 +919,11 @@ export class EdgeNode implements KvService {
         await this.transport.sendSnapshot(m.to, meta, toAsync(chunks));
         this.transport.send(m.to, [m]);
         this.ports.log("info", `sent snapshot ${ref.name} (${ref.sizeBytes} bytes) to ${m.to}`);
+        // Back to probing (etcd's SnapshotFinish): if the follower died before installing the file, its next
+        // answer shows it behind the log start and it gets a snapshot again. Unreported, the leader kept it
+        // paused in the snapshot state until a leader change (B4, docs/nemesis.md).
+        if (!this.stopped) this.raft.reportSnapshot(m.to, true);
+        this.schedule();
       } catch (err) {
         this.ports.log("warn", `snapshot ${ref.name} to ${m.to} failed: ${(err as Error).message}`);
         // The file the log's snapshot record names is gone (should not happen: received snapshots are

@@ -147,6 +147,24 @@ describe("kv history chain", () => {
     }
   });
 
+  it("reads a key changed thousands of times since the read revision without walking every change", async () => {
+    const h = await Harness.open();
+    try {
+      h.ok({ op: "put", key: b("hot"), value: b("first") });
+      for (let i = 0; i < 5; i++) h.sm.applyEntries(Array.from({ length: 1000 }, (_, j) => h.entry({ request: { op: "put", key: b("hot"), value: b(`v${i * 1000 + j}`) } })));
+      h.ok({ op: "deleteRange", key: b("hot") });
+      h.ok({ op: "put", key: b("hot"), value: b("reborn") });
+      const at = (revision: number) => h.sm.range({ key: b("hot"), revision }).kvs.map((kv) => `${s(kv.value)}@${kv.createRevision}/${kv.modRevision}/${kv.version}`).join();
+      assert.equal(at(1), "first@1/1/1");
+      assert.equal(at(2501), "v2499@1/2501/2501");
+      assert.equal(at(5001), "v4999@1/5001/5001");
+      assert.equal(at(5002), "", "deleted");
+      assert.equal(at(5003), "reborn@5003/5003/1");
+    } finally {
+      h.close();
+    }
+  });
+
   it("compaction removes superseded puts and old deletes, and every read at or after the compact revision stays right", async () => {
     const h = await Harness.open();
     try {
@@ -187,6 +205,28 @@ describe("kv history chain", () => {
       assert.equal(stateAt(up, 9), "a=4@5/8/2 b=2@9/9/1 c=1@7/7/1");
     } finally {
       up.close();
+    }
+  });
+
+  it("refills the links of a store an older build wrote to after the upgrade (index back, links 0), in place and from its snapshot", async () => {
+    const path = join(dir, "rollback.sqlite");
+    const h = await Harness.open(path);
+    writeScenario(h);
+    // What an older build leaves after it opened the upgraded store: its index recreated, its rows unlinked.
+    h.driver.exec("CREATE UNIQUE INDEX kv_history_by_key ON kv_history (key, revision); UPDATE kv_history SET prev_revision = 0 WHERE revision >= 3");
+    const info = createSnapshot(h.driver, { dir: join(dir, "rollback-snaps"), files });
+    h.close();
+    const again = await Harness.open(path);
+    const dst = await Harness.open(join(dir, "rollback-dst.sqlite"));
+    try {
+      assert.equal(links(again.driver), LINKS);
+      assert.deepEqual(indexNames(again.driver), ["kv_history_deletes"]);
+      for (let r = 1; r <= 8; r++) assert.equal(stateAt(again, r), STATES[r], `revision ${r} after the refill`);
+      restoreSnapshot(dst.driver, new SqliteRaftLog(dst.driver), info.path, { files });
+      assert.equal(links(dst.driver), LINKS, "restored from the older build's snapshot");
+    } finally {
+      again.close();
+      dst.close();
     }
   });
 

@@ -199,6 +199,29 @@ describe("raft snapshots", () => {
     assert.equal(net.node("a").status().progress!.b!.state, "probe");
   });
 
+  it("a snapshot reported sent (true) that the follower never installed is sent again; unreported, the follower waits", () => {
+    const net = new RaftNet(["a", "b", "c"]);
+    net.elect("a");
+    net.isolate("b");
+    net.node("a").propose(bytes("x"));
+    net.stabilize();
+    net.get("a").storage.createSnapshot(2, net.node("a").status().confState, bytes("s"));
+    net.get("a").storage.compact(2);
+    net.heal();
+    // The transfer "succeeds" but the follower dies before installing it: the message never arrives.
+    for (let i = 0; i < 6; i++) {
+      net.tick("a", 3);
+      net.stabilize(200, (m) => m.type !== "installSnapshot");
+    }
+    assert.deepEqual([net.node("a").status().progress!.b!.state, net.get("b").appliedIndex], ["snapshot", 1], "unreported, b waits");
+    net.node("a").reportSnapshot("b", true); // what the node does once the transfer returned (docs/raft.md)
+    for (let i = 0; i < 6; i++) {
+      net.tick("a", 3);
+      net.stabilize();
+    }
+    assert.equal(net.get("b").appliedIndex, 2, "the leader probed, found b behind its log start, and sent the snapshot again");
+  });
+
   it("log positions: applying past the commit index is an invariant error", () => {
     const st = new MemoryStorage();
     st.append([ent(1, 1), ent(2, 1)]);
