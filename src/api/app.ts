@@ -6,7 +6,7 @@
  */
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
-import { deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, consistencyOf, splitRequestUrl, type RouteLimits } from "./http.ts";
+import { checkQuery, deadlineSignal, errorResponse, readStructuredBody, respond, sessionOf, consistencyOf, splitRequestUrl, type RouteLimits } from "./http.ts";
 import { getKeyResponse, putKeyResponse, registerKvRoutes } from "./kv-routes.ts";
 import { allowedMethodsOf, headResponse, noRouteResponse } from "./methods.ts";
 import { RequestMetrics } from "./metrics.ts";
@@ -135,6 +135,7 @@ export function createApp(service: KvService, options: ApiOptions = {}): Hono {
     return respond(c, { id: String(r.id), deleted: r.deleted, revision: r.revision });
   });
   app.get("/v1/leases/:id", async (c) => {
+    checkQuery(c, ["keys", "consistency"]);
     const id = parseLeaseId(c.req.param("id"));
     const keys = parseFlag("keys", c.req.query("keys"));
     return respond(c, leaseJson(await service.leaseTimeToLive(id, { keys, consistency: consistencyOf(c), signal: signal(c) })));

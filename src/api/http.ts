@@ -53,6 +53,27 @@ export function splitRequestUrl(url: string): { path: string; query: string } {
   return { path: url.slice(slash, end), query: "" };
 }
 
+/**
+ * Refuses a query parameter the route does not take: `bad_request` naming it and the ones the route takes.
+ * Why: a typo such as `rev=` for `revision=` or `leese=` for `lease=` used to be ignored, so a read at a past
+ * revision answered the current value and a put was written without its lease, both with 200 (new-user
+ * trial U4, docs/nemesis.md). JSON bodies are strict the same way (zod). `params` undefined: no query.
+ */
+export function checkQueryNames(params: URLSearchParams | undefined, allowed: readonly string[]): void {
+  if (params === undefined) return;
+  for (const name of params.keys()) {
+    if (!allowed.includes(name)) {
+      throw new ApiError("bad_request", `unknown query parameter ${JSON.stringify(name)}; this route takes ${allowed.length > 0 ? allowed.join(", ") : "none"}`);
+    }
+  }
+}
+
+/** `checkQueryNames` for a hono route's request. */
+export function checkQuery(c: Context, allowed: readonly string[]): void {
+  const { query } = splitRequestUrl(c.req.url);
+  if (query !== "") checkQueryNames(new URLSearchParams(query), allowed);
+}
+
 /** `?consistency=` of a read; default linearizable; `bad_request` for other values. */
 export function consistencyOf(c: Context): Consistency {
   return consistencyFromQuery(c.req.query("consistency"));

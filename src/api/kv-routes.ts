@@ -5,7 +5,7 @@
  */
 import type { Context, Hono } from "hono";
 import { ApiError } from "./errors.ts";
-import { consistencyFromQuery, consistencyOf, deadlineSignal, headerOf, readBodyBytes, readStructuredBody, requestDeadline, respond, resultResponse, sessionOf, splitRequestUrl, type RouteLimits } from "./http.ts";
+import { checkQuery, checkQueryNames, consistencyFromQuery, consistencyOf, deadlineSignal, headerOf, readBodyBytes, readStructuredBody, requestDeadline, respond, resultResponse, sessionOf, splitRequestUrl, type RouteLimits } from "./http.ts";
 import { compareBytes, prefixEnd, type Compare, type RangeRequest, type RangeResult } from "../kv/types.ts";
 import type { KvService, ServiceRangeResult } from "./service.ts";
 import {
@@ -109,6 +109,7 @@ function readHeaders(c: Context, r: ServiceRangeResult): void {
 export async function getKeyResponse(request: Request, service: KvService, limits: RouteLimits): Promise<Response> {
   const { query } = splitRequestUrl(request.url);
   const params = query === "" ? undefined : new URLSearchParams(query);
+  checkQueryNames(params, GET_KEY_QUERY);
   const key = keyFromPath(request.url);
   const revision = parseCount("revision", params?.get("revision") ?? undefined);
   const consistency = consistencyFromQuery(params?.get("consistency") ?? undefined);
@@ -147,6 +148,7 @@ export async function getKeyResponse(request: Request, service: KvService, limit
 export async function putKeyResponse(request: Request, service: KvService, limits: RouteLimits): Promise<Response> {
   const { query } = splitRequestUrl(request.url);
   const params = query === "" ? undefined : new URLSearchParams(query);
+  checkQueryNames(params, PUT_KEY_QUERY);
   const key = keyFromPath(request.url);
   const leaseParam = params?.get("lease") ?? undefined;
   const lease = leaseParam === undefined ? 0 : parseLeaseId(leaseParam);
@@ -161,10 +163,15 @@ export async function putKeyResponse(request: Request, service: KvService, limit
   return resultResponse(request, { op: "put", revision: t.revision, ...(put && put.op === "put" && put.prevKv ? { prevKv: put.prevKv } : {}) });
 }
 
+/** Query parameters of `GET /v1/kv/{key}` and `PUT /v1/kv/{key}` (others: `bad_request`, `checkQueryNames`). */
+const GET_KEY_QUERY = ["revision", "consistency"] as const;
+const PUT_KEY_QUERY = ["lease", "prevKv"] as const;
+
 /** Registers the KV, txn and compact routes on `app`. */
 export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLimits): void {
   // The range routes first: hono's `/v1/kv/*` would also match `/v1/kv`.
   app.get("/v1/kv", async (c) => {
+    checkQuery(c, ["prefix", "start", "end", "limit", "revision", "keysOnly", "countOnly", "consistency"]);
     const { key, rangeEnd } = rangeFromQuery(c);
     const req: RangeRequest = {
       key,
@@ -181,6 +188,7 @@ export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLim
   });
 
   app.delete("/v1/kv", async (c) => {
+    checkQuery(c, ["prefix", "start", "end", "prevKv"]);
     const { key, rangeEnd } = rangeFromQuery(c);
     const opts = { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) };
     return respond(c, await service.deleteRange({ op: "deleteRange", key, rangeEnd, prevKv: parseFlag("prevKv", c.req.query("prevKv")) }, opts));
@@ -191,6 +199,7 @@ export function registerKvRoutes(app: Hono, service: KvService, limits: RouteLim
   app.put("/v1/kv/*", (c) => putKeyResponse(c.req.raw, service, limits));
 
   app.delete("/v1/kv/*", async (c) => {
+    checkQuery(c, ["prevKv"]);
     const key = keyFromPath(c);
     const compare = preconditions(c, key);
     const opts = { session: sessionOf(c), signal: deadlineSignal(c, limits.requestTimeoutMs) };

@@ -15,6 +15,7 @@
  */
 import type { Context, Hono } from "hono";
 import { ApiError, toApiError } from "./errors.ts";
+import { checkQuery } from "./http.ts";
 import { rangeFromQuery } from "./kv-routes.ts";
 import type { KvService, WatchRequest } from "./service.ts";
 import { encodeResult, parseCount, utf8 } from "./wire.ts";
@@ -22,6 +23,7 @@ import type { WatchEvent } from "../kv/types.ts";
 
 /** Builds the watch request from the query and `Last-Event-ID`; `bad_request` on invalid input. */
 export function watchRequestOf(c: Context, progressIntervalMs: number): WatchRequest {
+  checkQuery(c, ["key", "prefix", "start", "end", "fromRevision"]);
   const single = c.req.query("key");
   let req: WatchRequest;
   if (single !== undefined) {

@@ -228,6 +228,34 @@ for (const kind of SERVICE_KINDS) {
 
 for (const kind of SERVICE_KINDS) {
   for (const shape of APP_SHAPES) {
+    describe(`api edges (${kind.name}, ${shape.name}): a query parameter the route does not take is 400, not ignored`, () => {
+      it("refuses etcd's `rev`, a misspelt lease, lower-case flags and unknown watch options, naming the parameter; writes nothing", async () => {
+        const app = createApp(await kind.make(), shape.options);
+        const req = (path: string, init?: RequestInit) => app.request(BASE + path, init);
+        await req("/v1/kv/a", { method: "PUT", body: "1" });
+        await req("/v1/kv/a", { method: "PUT", body: "2" });
+        const attempts: Array<[string, RequestInit | undefined, string]> = [
+          ["/v1/kv/a?rev=1", undefined, "rev"],
+          ["/v1/kv/a?revision=1&consistency=stale&x=1", undefined, "x"],
+          ["/v1/kv/a?leese=123", { method: "PUT", body: "3" }, "leese"],
+          ["/v1/kv/a?prevkv", { method: "DELETE" }, "prevkv"],
+          ["/v1/kv?prefix=a&countonly", undefined, "countonly"],
+          ["/v1/kv?prefix=a&limt=1", { method: "DELETE" }, "limt"],
+          ["/v1/watch?prefix=a&from_revision=1", undefined, "from_revision"],
+          ["/v1/leases/1?key", undefined, "key"],
+        ];
+        for (const [path, init, name] of attempts) {
+          const res = await req(path, init);
+          const body = (await res.json()) as { error: { code: string; message: string } };
+          assert.deepEqual([path, res.status, body.error.code], [path, 400, "bad_request"]);
+          assert.match(body.error.message, new RegExp(`unknown query parameter "${name}"; this route takes `), path);
+        }
+        const r = await req("/v1/kv/a?revision=2&consistency=linearizable");
+        assert.deepEqual([r.status, await r.text()], [200, "2"], "the parameters a route takes still work");
+        assert.equal(await (await req("/v1/kv/a")).text(), "2", "the refused put and delete changed nothing");
+      });
+    });
+
     describe(`api edges (${kind.name}, ${shape.name}): currentRevision of a 412 is the store revision`, () => {
       it("PUT/DELETE with a failed If-Match or If-None-Match: currentRevision = store revision, the message names the key's modRevision", async () => {
         const service = await kind.make();
