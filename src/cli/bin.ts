@@ -35,6 +35,14 @@ const onInterrupt = () => {
 };
 process.on("SIGINT", onInterrupt);
 process.on("SIGTERM", onInterrupt);
+// A reader that went away (`edgekv watch ... | head -1`): end quietly with status 141, as a process killed
+// by SIGPIPE does in a shell, instead of an unhandled EPIPE stack trace (new-user trial U4).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(141);
+    throw e;
+  });
+}
 const code = await runCli(process.argv.slice(2), {
   out: (line) => void process.stdout.write(line + "\n"),
   err: (line) => void process.stderr.write(line + "\n"),

@@ -115,6 +115,16 @@ describe("cli: lease keepalive against a served API", () => {
     });
   }
 
+  it(`as a real process on ${currentRuntime()}: a reader that goes away ends it quietly with status 141 (| head -1)`, async () => {
+    const id = await grant(1);
+    const p = cliProcess(["--endpoints", served.url(), "lease", "keepalive", id]);
+    await until(() => p.out().includes("kept alive") || p.child.exitCode !== null, 60_000);
+    p.child.stdout!.destroy(); // the pipe's read end closes, as `head -1` does after its line
+    const code = await within(p.exited, 10_000, "still running");
+    assert.ok(code === "141" || code === "signal SIGPIPE", `exit ${code}: ${p.err()}`);
+    assert.doesNotMatch(p.err(), /EPIPE|Error/);
+  });
+
   it(`as a real process on ${currentRuntime()}: Ctrl-C cuts off a command that is still waiting (exit 130)`, async () => {
     // A client port that accepts and never answers: the get waits for its 60 s deadline unless interrupted.
     const net = await import("node:net");
