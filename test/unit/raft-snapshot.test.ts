@@ -180,7 +180,8 @@ describe("raft snapshots", () => {
     assert.equal(net.get("c").appliedIndex, 2);
   });
 
-  it("reportSnapshot(false) sends the follower back to probing", () => {
+  /** Leader a with its log compacted into a snapshot at 2 that b (isolated meanwhile) lacks; b reachable again. */
+  function behindSnapshot(): RaftNet {
     const net = new RaftNet(["a", "b", "c"]);
     net.elect("a");
     net.isolate("b");
@@ -190,6 +191,11 @@ describe("raft snapshots", () => {
     net.get("a").storage.createSnapshot(2, net.node("a").status().confState, bytes("s"));
     net.get("a").storage.compact(2);
     net.heal();
+    return net;
+  }
+
+  it("reportSnapshot(false) sends the follower back to probing", () => {
+    const net = behindSnapshot();
     for (let i = 0; i < 6 && net.node("a").status().progress!.b!.state !== "snapshot"; i++) {
       net.tick("a", 3);
       net.stabilize(200, (m) => m.type !== "installSnapshot"); // the snapshot transfer is lost
@@ -200,14 +206,7 @@ describe("raft snapshots", () => {
   });
 
   it("a snapshot reported sent (true) that the follower never installed is sent again; unreported, the follower waits", () => {
-    const net = new RaftNet(["a", "b", "c"]);
-    net.elect("a");
-    net.isolate("b");
-    net.node("a").propose(bytes("x"));
-    net.stabilize();
-    net.get("a").storage.createSnapshot(2, net.node("a").status().confState, bytes("s"));
-    net.get("a").storage.compact(2);
-    net.heal();
+    const net = behindSnapshot();
     // The transfer "succeeds" but the follower dies before installing it: the message never arrives.
     for (let i = 0; i < 6; i++) {
       net.tick("a", 3);
