@@ -95,6 +95,8 @@ export class SqliteRaftLog implements RaftStorage {
   private snap: Snapshot | undefined;
   private bootConf: ConfState | undefined;
   private snapshotBusy = false;
+  /** Set when `snapshot()` was asked for while the latest record names no file (see `snapshotFileWanted`). */
+  private fileWanted = false;
   /**
    * The most recently saved entries, contiguous (recent[i].index = recent[0].index + i), at most
    * RECENT_MAX_ENTRIES / RECENT_MAX_BYTES. Entries are read again soon after they are written: a leader
@@ -251,10 +253,35 @@ export class SqliteRaftLog implements RaftStorage {
     return out;
   }
 
-  /** The latest snapshot (metadata + reference data). Throws SnapshotUnavailableError while one is being made or when there is none. */
+  /**
+   * The latest snapshot (metadata + reference data). Throws SnapshotUnavailableError while one is being made,
+   * when there is none, and when the latest record has no file (empty `data`: a compaction point recorded by
+   * `setSnapshot` whose state is the database itself, src/kv/snapshot.ts `compactionPoint`). In that last case
+   * it also notes that a file is wanted (`snapshotFileWanted`); the leader core retries on the follower's
+   * next answer (raft/leader.ts sendSnapshot), like etcd's ErrSnapshotTemporarilyUnavailable.
+   */
   snapshot(): Snapshot {
     if (this.snapshotBusy || this.snap === undefined) throw new SnapshotUnavailableError();
+    if (this.snap.data.byteLength === 0 && this.snap.meta.index > 0) {
+      this.fileWanted = true;
+      throw new SnapshotUnavailableError();
+    }
     return { meta: { ...this.snap.meta, confState: structuredCloneConf(this.snap.meta.confState) }, data: this.snap.data };
+  }
+
+  /**
+   * True once after `snapshot()` was refused because the latest record names no file: the node should make
+   * a snapshot file now (a follower needs it). Reading clears the flag.
+   */
+  snapshotFileWanted(): boolean {
+    const wanted = this.fileWanted;
+    this.fileWanted = false;
+    return wanted;
+  }
+
+  /** Index of the latest snapshot record (with or without a file); 0 when there is none. */
+  snapshotIndex(): number {
+    return this.snap?.meta.index ?? 0;
   }
 
   /** Marks a snapshot as being made (snapshot() throws SnapshotUnavailableError until cleared). */
@@ -377,7 +404,9 @@ export class SqliteRaftLog implements RaftStorage {
 
   /**
    * Records a snapshot made locally (src/kv/snapshot.ts) as the latest one, without touching the log:
-   * the entries it covers stay until `compact`. Throws RaftInvariantError if it is older than the current one.
+   * the entries it covers stay until `compact`. `snapshot.data` may be empty: a compaction point with no
+   * file (`compactionPoint`), which `snapshot()` refuses until a file is recorded. Throws
+   * RaftInvariantError if it is older than the current one.
    */
   setSnapshot(snapshot: Snapshot): void {
     if (this.snap && snapshot.meta.index < this.snap.meta.index) {

@@ -207,6 +207,33 @@ export function parseSnapshotRef(data: Uint8Array): { name: string; sizeBytes: n
 }
 
 /**
+ * A compaction point: the Raft snapshot record of the state at the applied index of `db`, with no file.
+ * `meta` comes from `readMeta` (default: kv_meta's applied index, applied term and conf state) and `data`
+ * is empty. The KV state and the applied index live in the same database and commit in the same
+ * transaction as the entries that made them, so the database itself holds the state the record names: the
+ * log behind it can be dropped without a copy. A copy (`createSnapshot`) is made only when a follower needs
+ * one (`SqliteRaftLog.snapshotFileWanted`), as etcd makes its snapshot message from the live bbolt file
+ * (etcdserver createMergedSnapshotMessage). Must be read outside a write transaction of another caller.
+ */
+export function compactionPoint(db: SqlDriver, readMeta: (db: SqlDriver, schema: string) => SnapshotMeta = readKvMeta): Snapshot {
+  return { meta: readMeta(db, "main"), data: new Uint8Array(0) };
+}
+
+/**
+ * Removes every complete snapshot file in `dir` (the `.db` and its `.json`), leaving temp files and files
+ * still being received (they have no `.json` yet) alone. Called once the log's record is a compaction point:
+ * no record names the older files any more, so no follower will be sent them.
+ */
+export function removeSnapshotFiles(files: SnapshotFiles, dir: string): number {
+  const all = listSnapshots(files, dir);
+  for (const s of all) {
+    files.remove(metaPath(s.path));
+    files.remove(s.path);
+  }
+  return all.length;
+}
+
+/**
  * Replaces the KV state of `db` with the snapshot file at `path` and resets the Raft log to it, in ONE
  * transaction: ATTACH the file, DELETE + INSERT ... SELECT for each table, `log.stage({ snapshot })`
  * (plus `hardState` when given), COMMIT, DETACH. Tables missing in `db` are created from the file's own

@@ -43,7 +43,8 @@ import {
   restoreSnapshot,
   snapshotRef,
   takeSnapshot,
-  latestSnapshot,
+  compactionPoint,
+  removeSnapshotFiles,
 } from "../kv/snapshot.ts";
 import type { SqlDriver } from "../kv/sql-driver.ts";
 import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
@@ -142,6 +143,13 @@ function processId(): number {
 }
 /** Least ms between two attempts to record this node's URLs in the cluster (see `announceSelf`). */
 const ANNOUNCE_RETRY_MS = 3000;
+/**
+ * How long a snapshot file made for a follower is kept as the log's record before a compaction point may
+ * replace it (ms), unless it was sent sooner: the leader core asks again on the follower's next answer, at
+ * most a heartbeat later, and the stream takes a while to start on a loaded node.
+ */
+const SNAPSHOT_FILE_HOLD_MS = 30_000;
+
 /** Log entries dropped per compaction step behind a snapshot (`compactLogBehind`): a few ms of SQLite work each. */
 const COMPACT_STEP_ENTRIES = 2048;
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
@@ -205,6 +213,11 @@ export class EdgeNode implements KvService {
   private lastAnnounceMs = -Infinity;
   /** Set when the snapshot file to send was missing: take a new one at the next Ready. */
   private forceSnapshot = false;
+  /**
+   * Until this time (performance.now() ms) no compaction point replaces the snapshot file just made for a
+   * follower, so the leader core's retry finds it; cleared once a send of it finished (`sendSnapshot`).
+   */
+  private snapshotFileHeldUntilMs = 0;
   /** True while a snapshot is being made on a worker thread (see maybeSnapshot). */
   private snapshotOffLoopRunning = false;
   /** Set when an off-loop snapshot failed: later ones are taken in place (the worker path may be broken here). */
@@ -248,7 +261,7 @@ export class EdgeNode implements KvService {
       log,
       createRng(seed),
     );
-    this.lastSnapshotIndex = latestSnapshot(ports.snapshotFiles, snapshotDir)?.meta.index ?? 0;
+    this.lastSnapshotIndex = log.snapshotIndex();
     this.refreshSnapshotPhase();
     this.reachability = new PeerReachability(2 * config.electionTimeoutMsMax);
     this.app = createApp(this, {
@@ -923,6 +936,7 @@ export class EdgeNode implements KvService {
         // answer shows it behind the log start and it gets a snapshot again. Unreported, the leader kept it
         // paused in the snapshot state until a leader change (B4, docs/nemesis.md).
         if (!this.stopped) this.raft.reportSnapshot(m.to, true);
+        this.snapshotFileHeldUntilMs = 0;
         this.schedule();
       } catch (err) {
         this.ports.log("warn", `snapshot ${ref.name} to ${m.to} failed: ${(err as Error).message}`);
@@ -966,13 +980,25 @@ export class EdgeNode implements KvService {
     this.snapshotPhase = snapshotPhaseEntries([...cs.voters, ...cs.votersOutgoing, ...cs.learners], this.id, this.config.snapshotEntries);
   }
 
+  /**
+   * After each Ready. Every `snapshotEntries` applied entries (at this member's phase) or `snapshotIntervalMs`,
+   * records a compaction point (`compactionPoint`: no copy, the database is the state) and compacts the log
+   * behind it. A snapshot file (VACUUM INTO, seconds for a large store) is made only when a follower needs
+   * one: the leader core asked for the snapshot while the record had no file (`snapshotFileWanted`), or the
+   * file the record names is gone (`forceSnapshot`). Nothing starts while a file is being sent or made.
+   */
   private maybeSnapshot(): void {
+    if (this.log.snapshotFileWanted()) this.forceSnapshot = true;
     const applied = this.kv.appliedIndex();
     const due =
       snapshotDue(applied, this.lastSnapshotIndex, this.config.snapshotEntries, this.snapshotPhase) ||
-      (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs) ||
-      this.forceSnapshot;
-    if (!due || this.snapshotsInFlight.size > 0 || this.snapshotOffLoopRunning) return;
+      (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs);
+    if (!(due || this.forceSnapshot) || this.snapshotsInFlight.size > 0 || this.snapshotOffLoopRunning) return;
+    if (!this.forceSnapshot) {
+      if (performance.now() < this.snapshotFileHeldUntilMs) return;
+      this.recordCompactionPoint();
+      return;
+    }
     this.forceSnapshot = false;
     const offLoop = this.ports.createSnapshotOffLoop;
     if (offLoop && !this.snapshotOffLoopBroken && this.dbSizeBytes() >= this.config.snapshotOffLoopBytes) {
@@ -995,6 +1021,7 @@ export class EdgeNode implements KvService {
       return;
     }
     const info = takeSnapshot(this.db, this.log, { dir: this.snapshotDir, files: this.ports.snapshotFiles, compact: false });
+    this.snapshotFileRecorded();
     this.compactLogBehind(info.meta.index);
     this.lastSnapshotIndex = info.meta.index;
     this.refreshSnapshotPhase();
@@ -1003,17 +1030,50 @@ export class EdgeNode implements KvService {
   }
 
   /**
+   * After a snapshot file became the log's record: the wishes for a file that came in while it was being made
+   * are met by it (else a second copy would follow at once), and it is held for `SNAPSHOT_FILE_HOLD_MS`.
+   */
+  private snapshotFileRecorded(): void {
+    this.log.snapshotFileWanted();
+    this.forceSnapshot = false;
+    this.snapshotFileHeldUntilMs = performance.now() + SNAPSHOT_FILE_HOLD_MS;
+  }
+
+  /**
+   * Records a compaction point at the applied index as the log's snapshot, removes the snapshot files it
+   * supersedes and compacts the log behind it in steps. Storage errors are fatal.
+   */
+  private recordCompactionPoint(): void {
+    let point;
+    try {
+      point = compactionPoint(this.db);
+      this.log.setSnapshot(point);
+      removeSnapshotFiles(this.ports.snapshotFiles, this.snapshotDir);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    this.compactLogBehind(point.meta.index);
+    this.lastSnapshotIndex = point.meta.index;
+    this.refreshSnapshotPhase();
+    this.lastSnapshotMs = performance.now();
+    this.ports.log("info", `compaction point at index ${point.meta.index}: the log behind it is dropped in steps`);
+  }
+
+  /**
    * Records a snapshot made off the loop as the log's latest and compacts behind it, unless the node moved
-   * past it meanwhile (a newer snapshot installed from the leader, or stopped). Storage errors are fatal.
+   * past it meanwhile (a newer snapshot installed from the leader, or stopped). A file at the index of the
+   * current compaction point replaces it (nothing was applied while it was made). Storage errors are fatal.
    */
   private recordOffLoopSnapshot(info: SnapshotInfo, tookMs: number): void {
-    if (this.stopped || this.fatal || info.meta.index <= this.lastSnapshotIndex) return;
+    if (this.stopped || this.fatal || info.meta.index < this.lastSnapshotIndex) return;
     try {
       this.log.setSnapshot(snapshotRef(info));
     } catch (err) {
       this.fail(err as Error);
       return;
     }
+    this.snapshotFileRecorded();
     this.compactLogBehind(info.meta.index);
     this.lastSnapshotIndex = info.meta.index;
     this.refreshSnapshotPhase();

@@ -1,7 +1,8 @@
 /**
- * A node that takes its snapshots on a worker thread (`--snapshot-off-loop-bytes 0`: every database is
- * "large enough") records them as the log's snapshot and compacts behind them, and a follower stopped
- * meanwhile catches up through InstallSnapshot of such a file with every write in it.
+ * A node that makes its snapshot files on a worker thread (`--snapshot-off-loop-bytes 0`: every database is
+ * "large enough"): every 40 entries it records only a compaction point and drops the log behind it; when a
+ * follower stopped meanwhile comes back behind the log start, the leader makes a file on the worker, and the
+ * follower installs it and has every write.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -27,12 +28,15 @@ describe("EdgeNode with off-loop snapshots", () => {
       assert.equal(r.status, 200, await r.clone().text());
       if (i % 50 === 49) await new Promise((res) => setTimeout(res, 300)); // let a worker snapshot finish
     }
-    const snapLines = () => c.logs.filter((l) => /snapshot/i.test(l)).join("\n");
+    const snapLines = () => c.logs.filter((l) => /snapshot|compaction point/i.test(l)).join("\n");
+    // Every 40 entries only a compaction point (no copy): no node needed a file yet.
+    assert.ok(c.logs.some((l) => l.includes(`[${leader}]`) && l.includes("compaction point at index")), snapLines());
+    assert.ok(!c.logs.some((l) => l.includes("made on a worker thread")), "no file before a follower needs one:\n" + snapLines());
+    await c.startNode(victim);
     const until0 = Date.now() + 15_000;
     while (Date.now() < until0 && !c.logs.some((l) => l.includes(`[${leader}]`) && l.includes("made on a worker thread"))) await new Promise((res) => setTimeout(res, 50));
-    assert.ok(c.logs.some((l) => l.includes("made on a worker thread")), "the leader should have snapshotted on a worker:\n" + snapLines());
+    assert.ok(c.logs.some((l) => l.includes(`[${leader}]`) && l.includes("made on a worker thread")), "the leader should have snapshotted on a worker:\n" + snapLines());
     assert.ok(!c.logs.some((l) => l.includes("snapshot on a worker thread failed")), snapLines());
-    await c.startNode(victim);
     const until = Date.now() + 15_000;
     let count = -1;
     while (Date.now() < until) {
@@ -46,5 +50,9 @@ describe("EdgeNode with off-loop snapshots", () => {
     assert.ok(c.logs.some((l) => l.includes(`[${victim}]`) && l.includes("received snapshot")), "the follower should have installed a snapshot:\n" + snapLines());
     const last = await c.request(victim, "GET", "/v1/kv/bulk/149?consistency=stale");
     assert.equal(await last.text(), "value-149");
+    // The leader core asked again on every answer while the file was being made: one file serves them all.
+    await new Promise((res) => setTimeout(res, 500));
+    const made = c.logs.filter((l) => l.includes(`[${leader}]`) && l.includes("made on a worker thread"));
+    assert.equal(made.length, 1, snapLines());
   });
 });

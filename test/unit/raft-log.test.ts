@@ -180,11 +180,30 @@ describe("SqliteRaftLog", () => {
   it("snapshot() throws SnapshotUnavailableError while marked busy", async () => {
     const { log } = await fresh();
     log.save({ entries: range(1, 3, 1) });
-    log.setSnapshot({ meta: { index: 3, term: 1, confState: { voters: ["a"], votersOutgoing: [], learners: [] } }, data: new Uint8Array(0) });
+    log.setSnapshot({ meta: { index: 3, term: 1, confState: { voters: ["a"], votersOutgoing: [], learners: [] } }, data: new Uint8Array([1]) });
     log.setSnapshotBusy(true);
     assert.throws(() => log.snapshot(), SnapshotUnavailableError);
     log.setSnapshotBusy(false);
     assert.equal(log.snapshot().meta.index, 3);
+    assert.equal(log.snapshotFileWanted(), false, "a record with a file is never wanted");
+  });
+
+  it("a compaction point (no file) is refused by snapshot() and asks once for a file; a file record is served", async () => {
+    const { log } = await fresh();
+    log.save({ entries: range(1, 6, 1) });
+    const confState = { voters: ["a"], votersOutgoing: [], learners: [] };
+    log.setSnapshot({ meta: { index: 4, term: 1, confState }, data: new Uint8Array(0) });
+    assert.equal(log.snapshotIndex(), 4);
+    assert.equal(log.snapshotFileWanted(), false, "nobody asked yet");
+    assert.throws(() => log.snapshot(), SnapshotUnavailableError);
+    assert.equal(log.snapshotFileWanted(), true);
+    assert.equal(log.snapshotFileWanted(), false, "reading clears the wish");
+    log.compact(4);
+    assert.equal(log.firstIndex(), 5);
+    log.setSnapshot({ meta: { index: 5, term: 1, confState }, data: new Uint8Array([7]) });
+    assert.deepEqual([...log.snapshot().data], [7]);
+    assert.equal(log.snapshotIndex(), 5);
+    assert.equal(log.snapshotFileWanted(), false);
   });
 
   it("a corrupted row is detected on read: 'stored entry N is corrupt'", async () => {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createKvSchema } from "../../src/kv/schema.ts";
 import { SqliteRaftLog } from "../../src/kv/raft-log.ts";
 import { crc32c } from "../../src/kv/checksum.ts";
-import { compactBehindSnapshot, compactStepBehindSnapshot, latestSnapshot, snapshotDue, snapshotPhaseEntries, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
+import { compactBehindSnapshot, compactionPoint, compactStepBehindSnapshot, latestSnapshot, removeSnapshotFiles, snapshotDue, snapshotPhaseEntries, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
 import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import type { Entry } from "../../src/raft/types.ts";
 import { nodeFsSnapshotFiles as files, readFileChunks, SnapshotFileWriter } from "../../runtime-adapters/snapshot-files.ts";
@@ -217,6 +217,22 @@ describe("snapshots", () => {
     assert.deepEqual(listSnapshots(files, snapDir).map((s) => s.name), ["snap-3-180.db", "snap-4-200.db"]);
     assert.deepEqual(readdirSync(snapDir).sort(), ["snap-3-180.db", "snap-3-180.json", "snap-4-200.db", "snap-4-200.json"]);
     assert.equal(srcLog.firstIndex(), 101);
+  });
+
+  it("a compaction point reads the applied state without a copy; removeSnapshotFiles leaves temp and incoming files", async () => {
+    const db = await open("point.sqlite");
+    createKvSchema(db);
+    writeKeys(db, 0, 5, 7, 321, 6);
+    const point = compactionPoint(db);
+    assert.deepEqual(point.meta, { index: 321, term: 6, confState: conf });
+    assert.equal(point.data.byteLength, 0);
+    const d = join(dir, "point-snaps");
+    files.ensureDir(d);
+    takeSnapshot(db, new SqliteRaftLog(db), { dir: d, files });
+    writeFileSync(join(d, "snap-6-400.db"), "arriving"); // being received: no .json yet
+    writeFileSync(join(d, "snap-321-bg.tmp"), "worker copy");
+    assert.equal(removeSnapshotFiles(files, d), 1);
+    assert.deepEqual(readdirSync(d).sort(), ["snap-321-bg.tmp", "snap-6-400.db"]);
   });
 
   it("streams a snapshot file in chunks and verifies the CRC-32C on arrival", () => {
