@@ -23,9 +23,9 @@ export function admitTerm(n: RaftNode, m: Message): boolean {
     } else if (m.type === "requestVoteResponse" && m.preVote && m.granted) {
       // A granted PreVote carries the term the candidate will campaign in; not a newer leader.
     } else if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") {
-      n.becomeFollower(m.term, m.from);
+      n.becomeFollower(m.term, m.from, `${m.from} leads the newer term ${m.term}`);
     } else {
-      n.becomeFollower(m.term, "");
+      n.becomeFollower(m.term, "", `a ${m.type} of the newer term ${m.term} came from ${m.from}`);
     }
     return true;
   }

@@ -104,7 +104,7 @@ export class LeaderState {
     if (!isVoter(n.conf, n.id)) {
       // A removed leader leads until C_new commits (thesis §4.2.2), tells the others, then steps down.
       this.broadcastAppend();
-      n.becomeFollower(n.term, "");
+      n.becomeFollower(n.term, "", "removed from the configuration");
     }
   }
 
@@ -122,7 +122,7 @@ export class LeaderState {
         }
         if (!n.hasQuorum(active)) {
           // CheckQuorum (thesis §6.2): a leader cut off from a quorum stops accepting work.
-          n.becomeFollower(n.term, "");
+          n.becomeFollower(n.term, "", `CheckQuorum: ${active.size} of the members heard from within the election timeout, no quorum`);
           return;
         }
       }

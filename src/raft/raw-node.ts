@@ -44,6 +44,8 @@ export type Outgoing = Message extends infer M ? (M extends Message ? Omit<M, "f
  * `RaftInvariantError` (fatal) when an invariant breaks.
  */
 export class RaftNode {
+  /** Why this node last stopped leading ("" when unknown or never): see `becomeFollower`. */
+  stepDownReason = "";
   readonly id: NodeId;
   readonly cfg: RaftConfig;
   /** @internal shared with LeaderState */
@@ -383,8 +385,12 @@ export class RaftNode {
     }
   }
 
-  /** Steps down (or stays) as follower in `term` with known leader `leaderId` ("" = unknown). */
-  becomeFollower(term: number, leaderId: NodeId): void {
+  /**
+   * Steps down (or stays) as follower in `term` with known leader `leaderId` ("" = unknown). `reason` says
+   * why a leader stops leading; it is kept in `stepDownReason` and handed out with the Ready's soft state.
+   */
+  becomeFollower(term: number, leaderId: NodeId, reason = ""): void {
+    if (this.role === "leader") this.stepDownReason = reason;
     this.reset(term);
     this.role = "follower";
     this.leaderId = leaderId;

@@ -78,8 +78,9 @@ export class Outbox {
     this.readStates = [];
     this.dropped = [];
     if (this.softChanged(n)) {
-      rd.softState = { role: n.role, leaderId: n.leaderId };
-      this.prevSoft = { ...rd.softState };
+      const steppedDown = this.prevSoft.role === "leader" && n.role !== "leader";
+      rd.softState = { role: n.role, leaderId: n.leaderId, ...(steppedDown && n.stepDownReason ? { stepDownReason: n.stepDownReason } : {}) };
+      this.prevSoft = { role: n.role, leaderId: n.leaderId };
     }
     const hs = n.hardState();
     let handedHard: HardState | undefined;

@@ -203,6 +203,11 @@ export interface SoftState {
   role: Role;
   /** Known leader of the current term, or "" when none is known. */
   leaderId: NodeId;
+  /**
+   * Only when this Ready's change is a leader stepping down: why (e.g. "CheckQuorum: 1 of the members heard
+   * from within the election timeout, no quorum", a message of a newer term, removal). For logs only.
+   */
+  stepDownReason?: string;
 }
 
 /**

@@ -11,6 +11,8 @@ export interface RoleSeen {
   role: Role;
   /** Known leader of the current term, "" when none. */
   leaderId: string;
+  /** Why a leader stepped down (src/raft/types.ts SoftState), added to the "stepped down" line. */
+  stepDownReason?: string;
 }
 
 /** One log line (level info) for a change, and whether the node saw a new leader (the counter's increment). */
@@ -35,7 +37,7 @@ export function describeRoleChange(prev: RoleSeen, next: RoleSeen, term: number,
     if (next.role === "preCandidate") message = `no leader heard within the election timeout: starting a pre-vote (term ${term})`;
     else if (next.role === "candidate") message = `starting an election in term ${term}`;
     else if (next.role === "leader") message = `became leader in term ${term}`;
-    else if (prev.role === "leader") message = `stepped down in term ${term}${next.leaderId ? `; the leader is now ${next.leaderId}` : ""}`;
+    else if (prev.role === "leader") message = `stepped down in term ${term}${next.stepDownReason ? ` (${next.stepDownReason})` : ""}${next.leaderId ? `; the leader is now ${next.leaderId}` : ""}`;
     else if (next.leaderId) message = `following leader ${next.leaderId} in term ${term}`;
   } else if (next.leaderId !== prev.leaderId && next.leaderId !== selfId) {
     message = next.leaderId ? `following leader ${next.leaderId} in term ${term}` : `lost leader ${prev.leaderId} in term ${term}`;

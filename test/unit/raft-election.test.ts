@@ -169,6 +169,11 @@ describe("raft election", () => {
     for (let i = 0; i < 8; i++) net.tickAll();
     assert.notEqual(net.node("a").status().role, "leader");
     assert.throws(() => net.node("a").propose(bytes("x")), { code: "not_leader" });
+    // The Ready that hands out the step-down says why (the node's "stepped down" line, src/server/role-log.ts).
+    const down = net.get("a").readies.map((rd) => rd.softState).filter((s) => s && s.role !== "leader" && s.stepDownReason);
+    assert.equal(down.length, 1);
+    assert.equal(down[0]!.stepDownReason, "CheckQuorum: 1 of the members heard from within the election timeout, no quorum");
+    assert.equal(net.get("b").readies.some((rd) => rd.softState?.stepDownReason !== undefined), false, "only a leader's step-down carries a reason");
   });
 
   it("a leader with a quorum keeps leading across many election timeouts", () => {
@@ -201,6 +206,7 @@ describe("raft election", () => {
     net.node("a").tick();
     net.stabilize();
     assert.equal(net.node("a").status().role, "follower");
+    assert.match(net.node("a").stepDownReason, new RegExp(`of the newer term ${net.node(nl).status().term} came from [bc]$`));
     net.tick(nl, 3); // the new leader's next heartbeat names it
     net.stabilize();
     assert.equal(net.node("a").status().leaderId, nl);

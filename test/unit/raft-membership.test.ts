@@ -127,6 +127,7 @@ describe("raft membership", () => {
     assert.equal(net.node("a").status().role, "leader");
     runUntil(net, "a", () => net.node("a").status().role !== "leader");
     assert.equal(net.node("a").status().role, "follower");
+    assert.equal(net.node("a").stepDownReason, "removed from the configuration");
     assert.deepEqual(net.node("a").status().confState, cs(["b", "c"]));
     for (let i = 0; i < 40 && net.leaderIds().length === 0; i++) net.tickAll();
     const leaders = net.leaderIds();

@@ -21,6 +21,10 @@ describe("role change lines", () => {
   it("a leader stepping down names the new leader when known", () => {
     assert.deepEqual(describeRoleChange({ role: "leader", leaderId: "n2" }, f("n3"), 5, "n2", "n2"), { message: "stepped down in term 5; the leader is now n3", newLeader: true });
     assert.deepEqual(describeRoleChange({ role: "leader", leaderId: "n2" }, f(), 5, "n2", "n2"), { message: "stepped down in term 5", newLeader: false });
+    assert.deepEqual(describeRoleChange({ role: "leader", leaderId: "n2" }, { role: "follower", leaderId: "", stepDownReason: "removed from the configuration" }, 5, "n2", "n2"), {
+      message: "stepped down in term 5 (removed from the configuration)",
+      newLeader: false,
+    });
   });
 
   it("a follower: a new leader, a lost one, and the same one found again (not counted twice)", () => {
