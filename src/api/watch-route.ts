@@ -31,6 +31,9 @@ export function watchRequestOf(c: Context, progressIntervalMs: number): WatchReq
     if (single === "") throw new ApiError("bad_request", "key must not be empty");
     req = { key: utf8(single) };
   } else {
+    if (c.req.query("prefix") === undefined && c.req.query("start") === undefined) {
+      throw new ApiError("bad_request", "give key=..., prefix=... or start=...[&end=...]");
+    }
     req = rangeFromQuery(c);
   }
   let fromRevision = parseCount("fromRevision", c.req.query("fromRevision"));

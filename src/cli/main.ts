@@ -95,9 +95,14 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    // parseArgs reads "-5" as an unknown option; every number the CLI takes is non-negative, so say that.
-    const negative = argv.find((a) => /^-[0-9]/.test(a));
-    io.err(`error: usage: ${negative !== undefined ? `numbers must be non-negative integers, got ${JSON.stringify(negative)}` : (err as Error).message}`);
+    // parseArgs reads "-5" as an unknown option; every number the CLI takes is non-negative, so say that,
+    // naming the flag the number was given to (`--revision -1`) when there is one.
+    const at = argv.findIndex((a) => /^-[0-9]/.test(a));
+    const flag = at > 0 && /^--[a-z]/.test(argv[at - 1]!) ? argv[at - 1] : undefined;
+    const negative = at >= 0 ? JSON.stringify(argv[at]) : undefined;
+    io.err(
+      `error: usage: ${negative === undefined ? (err as Error).message : flag ? `${flag} must be a non-negative integer, got ${negative}` : `numbers must be non-negative integers, got ${negative}`}`,
+    );
     io.err("run `edgekv --help` for usage");
     return 2;
   }

@@ -108,6 +108,8 @@ for (const kind of SERVICE_KINDS) {
         const res = await req(`/v1/watch?${q}`);
         assert.deepEqual([q, res.status, ((await res.json()) as { error: { code: string } }).error.code], [q, 400, "bad_request"]);
       }
+      const none = await req("/v1/watch");
+      assert.equal(((await none.json()) as { error: { message: string } }).error.message, "give key=..., prefix=... or start=...[&end=...]");
     });
   });
 

@@ -95,6 +95,8 @@ describe("cli: commands", () => {
     const { run } = setup();
     const r = await run("lease", "grant", "-5");
     assert.deepEqual([r.code, r.err[0]], [2, 'error: usage: numbers must be non-negative integers, got "-5"']);
+    const f = await run("get", "k", "--revision", "-1");
+    assert.deepEqual([f.code, f.err[0]], [2, 'error: usage: --revision must be a non-negative integer, got "-1"']);
   });
 
   it("refuses a malformed --endpoints as a usage error", async () => {
