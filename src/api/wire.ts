@@ -121,10 +121,17 @@ export const txnBodySchema = z
   .strict();
 
 /** Body of `POST /v1/leases`: TTL in seconds (1..2^31-1) and an optional requested id. */
-export const leaseGrantBodySchema = z.object({ ttl: z.number().int().min(1).max(2 ** 31 - 1), id: z.union([z.string(), z.number()]).optional() }).strict();
+export const leaseGrantBodySchema = z
+  .object({
+    ttl: z.number({ error: "must be a JSON number of seconds, 1 to 2147483647" }).int({ error: "must be a whole number of seconds" }).min(1, { error: "must be at least 1 second" }).max(2 ** 31 - 1, { error: "must be at most 2147483647 seconds" }),
+    id: z.union([z.string(), z.number()], { error: "must be a lease id: a decimal string or a JSON number" }).optional(),
+  })
+  .strict();
 
 /** Body of `POST /v1/compact`. */
-export const compactBodySchema = z.object({ revision: z.number().int().min(1) }).strict();
+export const compactBodySchema = z
+  .object({ revision: z.number({ error: "must be a JSON number" }).int({ error: "must be a whole number" }).min(1, { error: "must be at least 1 (revision 0 is before the first write)" }) })
+  .strict();
 
 const memberId = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, "member id: letters, digits, '.', '_', '-'");
 const httpUrl = z.string().max(2048).regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, "an http(s) URL");

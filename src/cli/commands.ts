@@ -342,7 +342,10 @@ export async function cmdStatus(endpoints: string[], make: (endpoint: string) =>
 /** `compact REVISION`. */
 export async function cmdCompact(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
   need(pos, 1, "edgekv compact REVISION");
-  const r = await c.compact(intFlag("REVISION", pos[0])!);
+  const revision = intFlag("REVISION", pos[0])!;
+  // Revision 0 is before the first write: there is nothing below it to discard (etcd refuses it too).
+  if (revision < 1) throw new UsageError(`REVISION must be at least 1, got ${JSON.stringify(pos[0])}`);
+  const r = await c.compact(revision);
   if (f.json) show(io, r);
   else io.out(`compacted up to revision ${r.compactRevision ?? pos[0]}`);
   return 0;

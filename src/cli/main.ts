@@ -35,7 +35,7 @@ export const COMMAND_HELP: Record<string, string> = {
   watch: "edgekv watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]\n  Print changes as they happen (until N events, or Ctrl-C).",
   members: "edgekv members [list] | add ID PEER_URL CLIENT_URL | promote ID | remove ID | transfer-leader ID\n  Show or change the cluster membership.",
   status: "edgekv status\n  Show each endpoint's view: id, leader, term, commit and applied index, revision.",
-  compact: "edgekv compact REVISION\n  Discard history before REVISION.",
+  compact: "edgekv compact REVISION\n  Discard history before REVISION (an integer >= 1).",
 };
 
 /** Top-level help text. */

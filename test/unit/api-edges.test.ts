@@ -216,6 +216,18 @@ for (const kind of SERVICE_KINDS) {
       ["hex string", "0x10"],
       ["boolean", true],
     ];
+    it("a bad ttl gets a message in the API's words, not the validator's", async () => {
+      for (const [ttl, message] of [
+        ["10", "ttl: must be a JSON number of seconds, 1 to 2147483647"],
+        [0, "ttl: must be at least 1 second"],
+        [1.5, "ttl: must be a whole number of seconds"],
+        [2 ** 31, "ttl: must be at most 2147483647 seconds"],
+      ] as const) {
+        const { res, called } = await grant({ ttl });
+        assert.deepEqual([ttl, res.status, ((await res.json()) as { error: { message: string } }).error.message, called], [ttl, 400, message, false]);
+      }
+    });
+
     for (const [label, id] of refused) {
       it(`id ${label} (${JSON.stringify(id)}): 400 bad_request, nothing granted`, async () => {
         const { res, called } = await grant({ ttl: 30, id });

@@ -95,6 +95,8 @@ for (const kind of SERVICE_KINDS) {
       const { req } = await setup();
       for (const v of ["1", "2", "3"]) await req("/v1/kv/k", { method: "PUT", body: v });
       assert.equal((await req("/v1/compact", { method: "POST", body: JSON.stringify({ revision: 3 }) })).status, 200);
+      const zero = await req("/v1/compact", { method: "POST", body: JSON.stringify({ revision: 0 }) });
+      assert.deepEqual([zero.status, ((await zero.json()) as { error: { message: string } }).error.message], [400, "revision: must be at least 1 (revision 0 is before the first write)"]);
       const events = await readEvents(await req("/v1/watch?key=k&fromRevision=1"), 2);
       assert.equal(events.length, 1, "the stream ends after the error");
       assert.equal(events[0].event, "error");

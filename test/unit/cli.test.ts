@@ -76,6 +76,9 @@ describe("cli: commands", () => {
     assert.equal(compact.code, 2);
     assert.match(compact.err[0], /REVISION must be a non-negative integer, got "abc"/);
     assert.doesNotMatch(compact.err[0], /--revision/);
+    // Revision 0 is refused before anything is sent, as a usage error (it came back from the node as exit 1).
+    const zeroRev = await run("compact", "0");
+    assert.deepEqual([zeroRev.code, zeroRev.err[0]], [2, 'error: usage: REVISION must be at least 1, got "0"']);
     const both = await run("put", "k", "v", "--if-match", "1", "--if-absent");
     assert.deepEqual([both.code, both.err[0]], [2, "error: usage: --if-match and --if-absent are mutually exclusive"]);
     assert.equal((await run("get", "k")).code, 1, "nothing was written");
