@@ -24,7 +24,10 @@ export function runtimeAvailable(rt: NodeRuntime, root = repoRoot): boolean {
 export function nodeCommand(rt: NodeRuntime, root = repoRoot): [string, string[]] {
   const entry = join(root, "node.ts");
   if (rt === "bun") return [join(root, "node_modules/.bin/bun"), ["run", entry]];
-  if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", entry]];
+  // --unstable-no-legacy-abort (also in deno.json): request.signal aborts only when the client goes away, not
+  // after every successful response, and Deno stops printing its legacy-behaviour warning at each start.
+  // Watches are still cleaned up when their client leaves (the stream is cancelled and the signal aborts).
+  if (rt === "deno") return [join(root, "node_modules/.bin/deno"), ["run", "-A", "--no-check", "--unstable-no-legacy-abort", entry]];
   const g = globalThis as { Bun?: unknown; Deno?: unknown };
   // Under Bun or Deno, process.execPath is bun/deno itself, so use the node on PATH.
   const nodeBin = g.Bun === undefined && g.Deno === undefined ? process.execPath : "node";

@@ -197,4 +197,31 @@ describe("a mixed cluster: bun + deno + node", { skip: runtime !== "node" ? "run
       throw e;
     }
   });
+
+  it("the Deno node starts without the legacy-abort warning and drops a watch whose client left", async () => {
+    assert.ok(c, "the cluster of the test above");
+    const waiting = async (): Promise<number> => {
+      const text = await (await c!.fetch("n2", "/metrics")).text();
+      return Number(/^edgekv_watchers_waiting (\d+)$/m.exec(text)?.[1] ?? -1);
+    };
+    const client = new AbortController();
+    const res = await c.fetch("n2", "/v1/watch?key=mixed/watched", { signal: client.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    await reader.read(); // the stream is open
+    let before = -1;
+    for (let i = 0; i < 100 && before < 1; i++) {
+      before = await waiting();
+      if (before < 1) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(before, 1, "the open watch is parked on the Deno node");
+    client.abort();
+    let now = before;
+    for (let i = 0; i < 100 && now !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      now = await waiting();
+    }
+    assert.equal(now, 0, "the watch was dropped after its client left");
+    assert.doesNotMatch(c.logs(), /legacy behavior/);
+  });
 });
