@@ -48,7 +48,8 @@ export class WatchHub {
 /**
  * The message stream of one watch. The first page is read before this returns, so a compacted
  * `fromRevision` or an invalid range throws here (KvError `compacted` / `bad_request`) rather than later.
- * Progress messages go out after `progressIntervalMs` without events. Ends when `signal` aborts.
+ * A progress message goes out as soon as nothing is left to replay (caught up), then after each
+ * `progressIntervalMs` without events. Ends when `signal` aborts.
  */
 export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, signal: AbortSignal, defaultProgressMs: number): AsyncIterable<WatchMessage> {
   let next = req.fromRevision ?? kv.revision() + 1;
@@ -59,6 +60,9 @@ export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, 
     async *[Symbol.asyncIterator]() {
       let page = first;
       let lastSent = Date.now();
+      // The first time the watch has nothing left to replay it says so at once (a progress at the store's
+      // revision), so a client learns "caught up" without waiting a whole interval (new-user finding U4).
+      let caughtUp = false;
       while (!signal.aborted) {
         if (page.events.length > 0) {
           const last = page.events[page.events.length - 1].kv.modRevision;
@@ -67,7 +71,8 @@ export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, 
           next = page.nextRevision;
         } else {
           next = Math.max(next, page.nextRevision);
-          if (Date.now() - lastSent >= progressMs) {
+          if (!caughtUp || Date.now() - lastSent >= progressMs) {
+            caughtUp = true;
             yield { type: "progress", revision: page.revision };
             lastSent = Date.now();
           }
