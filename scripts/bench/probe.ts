@@ -67,6 +67,17 @@ async function metric(url: string, name: string): Promise<number> {
 }
 
 /**
+ * Event-loop delay samples of a node past 25, 50 and 100 ms so far, from its `edgekv_event_loop_delay_seconds`
+ * histogram (src/server/loop-delay.ts); NaNs when the node does not expose it.
+ */
+async function loopStalls(url: string): Promise<number[]> {
+  const t = await (await fetch(`${url}/metrics`)).text().catch(() => "");
+  const bucket = (le: string) => Number(new RegExp(`^edgekv_event_loop_delay_seconds_bucket\\{le="${le.replace(".", "\\.").replace("+", "\\+")}"\\} (\\d+)$`, "m").exec(t)?.[1] ?? NaN);
+  const all = bucket("+Inf");
+  return ["0.025", "0.05", "0.1"].map((le) => all - bucket(le));
+}
+
+/**
  * CPU time (user + system, ms) a process has used, from /proc/<pid>/stat fields 14-15 (clock ticks, 100/s on
  * Linux); NaN elsewhere. CPU per committed entry is steadier than req/s on a shared machine.
  */
@@ -88,13 +99,19 @@ async function main(): Promise<void> {
   for (const { label: a, scenario, conns } of cells) {
     const before = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
     const cpu0 = edge.members.map((m) => cpuMs(m.child?.pid));
+    const stalls0 = await Promise.all(edge.members.map((m) => loopStalls(m.url)));
     const idx0 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const r = await runWrk("edgekv", scenario, role === "leader" ? leader : follower, conns, durationS, keys || 100_000);
     const after = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
     const idx1 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const entries = idx1.commitIndex - idx0.commitIndex;
     const cpu = edge.members.map((m, i) => `${m.plan.id === leaderId ? "leader " : ""}${m.plan.id} ${((cpuMs(m.child?.pid) - cpu0[i]) / Math.max(1, entries)).toFixed(3)}`);
-    process.stdout.write(`${a}: ${Math.round(r.okRps)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms errors ${r.errors}; leader fsyncs ${after - before}, entries ${entries} (${((entries) / (after - before)).toFixed(1)}/fsync); CPU ms/entry: ${cpu.join(", ")}\n`);
+    const stalls1 = await Promise.all(edge.members.map((m) => loopStalls(m.url)));
+    const stalls = edge.members.map((m, i) => `${m.plan.id} ${stalls1[i].map((n, j) => n - stalls0[i][j]).join("/")}`);
+    process.stdout.write(
+      `${a}: ${Math.round(r.okRps)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms errors ${r.errors}; leader fsyncs ${after - before}, entries ${entries} (${((entries) / (after - before)).toFixed(1)}/fsync); ` +
+        `CPU ms/entry: ${cpu.join(", ")}; loop delays >25/>50/>100 ms: ${stalls.join(", ")}\n`,
+    );
   }
 }
 

@@ -2,6 +2,7 @@
  * The node's read-only views: the cluster view (`GET /v1/cluster`), member addresses, and the node's
  * Prometheus metrics. Plain functions of the node's state, so they are easy to test.
  */
+import type { LoopDelayHistogram } from "./loop-delay.ts";
 import type { ClusterView, MemberInfo, MemberStatus } from "../api/service.ts";
 import type { KvStateMachine, MemberAddress } from "../kv/state-machine.ts";
 import type { RaftStatus } from "../raft/types.ts";
@@ -63,6 +64,8 @@ export interface NodeMetricsInput {
   fsync: { buckets: number[]; counts: number[]; sumSeconds: number };
   /** Times this node saw a leader different from the last one (0 when absent). */
   leaderChangesSeen?: number;
+  /** Event-loop delay histogram (src/server/loop-delay.ts); omitted when not measured. */
+  loopDelay?: LoopDelayHistogram;
 }
 
 /** Prometheus text exposition (0.0.4) of the node's Raft, storage and peer metrics. */
@@ -94,6 +97,21 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
   });
   cumulative += m.fsync.counts[m.fsync.buckets.length];
   out.push(`edgekv_fsync_duration_seconds_bucket{le="+Inf"} ${cumulative}`, `edgekv_fsync_duration_seconds_sum ${m.fsync.sumSeconds}`, `edgekv_fsync_duration_seconds_count ${cumulative}`);
+  if (m.loopDelay) {
+    const d = m.loopDelay;
+    out.push(
+      "# HELP edgekv_event_loop_delay_seconds How late a timer due every 20 ms ran: the length of synchronous stretches of work on the node's event loop, which every request in flight waits out.",
+      "# TYPE edgekv_event_loop_delay_seconds histogram",
+    );
+    let total = 0;
+    d.buckets.forEach((b, i) => {
+      total += d.counts[i];
+      out.push(`edgekv_event_loop_delay_seconds_bucket{le="${b}"} ${total}`);
+    });
+    total += d.counts[d.buckets.length];
+    out.push(`edgekv_event_loop_delay_seconds_bucket{le="+Inf"} ${total}`, `edgekv_event_loop_delay_seconds_sum ${d.sumSeconds}`, `edgekv_event_loop_delay_seconds_count ${total}`);
+    gauge("edgekv_event_loop_delay_max_seconds", "Largest event-loop delay seen since the node started.", d.maxSeconds);
+  }
   out.push("# HELP edgekv_peer_up Peer state: 1 connected, 0.5 suspect, 0 failed or connecting.", "# TYPE edgekv_peer_up gauge");
   for (const [id, p] of Object.entries(m.peers).sort()) {
     const v = p.state === "connected" ? 1 : p.state === "suspect" ? 0.5 : 0;

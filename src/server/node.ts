@@ -51,6 +51,7 @@ import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
 import { answerCapToCarry } from "../kv/answer-size.ts";
 import { describeRoleChange, type RoleSeen } from "./role-log.ts";
+import { LoopDelayMonitor } from "./loop-delay.ts";
 import type {
   CompactResult,
   DeleteRangeRequest,
@@ -195,6 +196,8 @@ export class EdgeNode implements KvService {
   private lastLeaderContactMs: number | null = null;
   private readonly snapshotsInFlight = new Set<NodeId>();
   private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
+  /** How late the event loop runs timers (`edgekv_event_loop_delay_seconds`): its synchronous stretches. */
+  private readonly loopDelay = new LoopDelayMonitor();
   private fsyncSumS = 0;
   /** This node's removal, applied or learned from a member's view; left when it is a member again (removal-check.ts). */
   private removal: RemovalState = { removed: false };
@@ -433,6 +436,7 @@ export class EdgeNode implements KvService {
     this.startWalCheckpoints();
     if (this.ports.createWalSync && this.db.path !== ":memory:" && this.db.path !== "") this.walSync = this.ports.createWalSync(this.db.path);
     this.ticker = setInterval(() => this.onTick(), this.config.tickMs);
+    this.loopDelay.start();
     this.schedule();
   }
 
@@ -548,6 +552,7 @@ export class EdgeNode implements KvService {
       }
     }
     this.stopped = true;
+    this.loopDelay.stop();
     if (this.ticker) clearInterval(this.ticker);
     this.proposals.failAll("the node is shutting down");
     this.reads.failAll(new ApiError("unavailable", "the node is shutting down", { retryAfterSec: 1 }));
@@ -1148,6 +1153,7 @@ export class EdgeNode implements KvService {
     this.proposals.failAll(`fatal node error: ${err.message}`);
     this.reads.failAll(new ApiError("internal", `fatal node error: ${err.message}`));
     if (this.ticker) clearInterval(this.ticker);
+    this.loopDelay.stop();
     for (const cb of this.fatalListeners) cb(err);
   }
 
@@ -1502,6 +1508,7 @@ export class EdgeNode implements KvService {
       peers: this.transport.peerStatus(),
       fsync: { buckets: FSYNC_BUCKETS_S, counts: this.fsyncCounts, sumSeconds: this.fsyncSumS },
       leaderChangesSeen: this.leaderChangesSeen,
+      loopDelay: this.loopDelay.snapshot(),
     });
   }
 
