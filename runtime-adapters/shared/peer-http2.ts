@@ -37,6 +37,14 @@ export interface Http2PeerTransportOptions extends PeerTransportOptions {
   now?: () => number;
   /** Server flavour (default `node:http2`; the Bun and Deno adapters pass their native servers). */
   startServer?: PeerServerStarter;
+  /**
+   * A snapshot upload whose receiver takes no bytes (and gives no answer after the last) for this many ms is
+   * cancelled and `sendSnapshot` rejects (default 30 000). A receiver frozen mid-stream (SIGSTOP, a hung
+   * disk) otherwise held the upload open for as long as it stayed frozen, and the leader made no compaction
+   * point meanwhile (B5, docs/nemesis.md); rejected, the leader reports the snapshot failed and sends a
+   * fresh one when the follower answers again.
+   */
+  snapshotStallMs?: number;
 }
 
 interface Peer {
@@ -89,6 +97,7 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
   const random = opts.random ?? Math.random;
   const log = opts.log ?? ((level, m) => (level === "warn" || level === "error") && console.error(`[edgekv peer ${opts.nodeId}] ${level}: ${m}`));
   const maxFrameBytes = opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const snapshotStallMs = opts.snapshotStallMs ?? 30_000;
   const maxQueuedBatches = opts.maxQueuedBatches ?? 1000;
   const maxQueuedBytes = opts.maxQueuedBytes ?? 64 * 1024 * 1024;
   const reconnectMin = opts.reconnectMsMin ?? 1000;
@@ -352,20 +361,34 @@ export function createHttp2PeerTransport(opts: Http2PeerTransportOptions): PeerT
       const stream = p.session!.request({ ":method": "POST", ":path": PEER_PATHS.snapshot, [PEER_HEADERS.to]: to, [PEER_HEADERS.snapshotMeta]: encodeURIComponent(JSON.stringify(meta)), ...authHeaders }, { endStream: false });
       const response = responseOf(stream);
       response.catch(() => {}); // observed below; avoid an unhandled rejection if the chunks fail first
+      /** `what` settles, or the stall deadline passes first: then the upload is cancelled and this throws. */
+      const withinStall = async <T>(what: Promise<T>, doing: string): Promise<T> => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stalled = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`snapshot to ${to}: no progress for ${snapshotStallMs} ms while ${doing}; upload cancelled`)), snapshotStallMs);
+        });
+        try {
+          return await Promise.race([what, stalled]);
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      let answer: Awaited<typeof response>;
       try {
         for await (const chunk of chunks) {
           for (const part of snapshotPieces(chunk, maxFrameBytes)) {
             if (stream.destroyed || stream.closed) break;
-            if (!stream.write(part)) await new Promise<void>((r) => stream.once("drain", r).once("close", r));
+            if (!stream.write(part)) await withinStall(new Promise<void>((r) => stream.once("drain", r).once("close", r)), "the receiver took no bytes");
           }
         }
+        stream.end(SNAPSHOT_END);
+        answer = await withinStall(response, "waiting for the receiver's answer");
       } catch (e) {
         // Reset, not end: the receiver must see a broken upload, never a short but "complete" snapshot.
         stream.close(http2.constants.NGHTTP2_CANCEL);
         throw e;
       }
-      stream.end(SNAPSHOT_END);
-      const [status, h] = await response;
+      const [status, h] = answer;
       if (status !== 200) throw new PeerRequestError(String(h[PEER_HEADERS.peerError] ?? "snapshot_failed"), `snapshot to ${to} refused: ${await readRefusal(stream, status)}`);
       stream.resume();
     },

@@ -284,6 +284,11 @@ export class SqliteRaftLog implements RaftStorage {
     return this.snap?.meta.index ?? 0;
   }
 
+  /** Reference data of the latest snapshot record (empty for a compaction point); undefined when there is none. */
+  snapshotData(): Uint8Array | undefined {
+    return this.snap?.data;
+  }
+
   /** Marks a snapshot as being made (snapshot() throws SnapshotUnavailableError until cleared). */
   setSnapshotBusy(busy: boolean): void {
     this.snapshotBusy = busy;

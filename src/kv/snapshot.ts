@@ -219,10 +219,15 @@ export function compactionPoint(db: SqlDriver, readMeta: (db: SqlDriver, schema:
   return { meta: readMeta(db, "main"), data: new Uint8Array(0) };
 }
 
+/** Temp files of a snapshot being made (`createSnapshot`'s copy, SQLite's journal beside it, a `.json` being written). */
+const MAKING_TEMP = /^snap-\d+(?:-bg)?\.tmp(?:-journal)?$|\.json\.tmp$/;
+
 /**
- * Removes every complete snapshot file in `dir` (the `.db` and its `.json`), leaving temp files and files
- * still being received (they have no `.json` yet) alone. Called once the log's record is a compaction point:
- * no record names the older files any more, so no follower will be sent them.
+ * Removes every complete snapshot file in `dir` (the `.db` and its `.json`) and the temp files of copies
+ * this node was making (a crash or a failed copy leaves them: tens of MB each), leaving files still being
+ * received (`.part`, or a `.db` without its `.json` yet) alone. Called once the log's record is a compaction
+ * point, when no copy is being made or sent: no record names the older files any more, so no follower will
+ * be sent them. Returns how many complete snapshots it removed.
  */
 export function removeSnapshotFiles(files: SnapshotFiles, dir: string): number {
   const all = listSnapshots(files, dir);
@@ -230,7 +235,28 @@ export function removeSnapshotFiles(files: SnapshotFiles, dir: string): number {
     files.remove(metaPath(s.path));
     files.remove(s.path);
   }
+  for (const name of files.list(dir)) if (MAKING_TEMP.test(name)) files.remove(`${dir}/${name}`);
   return all.length;
+}
+
+/**
+ * At start, before anything runs: removes what a crash left in `dir`, namely temp files of copies being made,
+ * partial received files (`.part`), and snapshot files without their `.json`, except `keepName` (the file the
+ * log's record names: a crash between installing a received file and writing its `.json` leaves it so).
+ * Returns the names removed.
+ */
+export function removeSnapshotLeftovers(files: SnapshotFiles, dir: string, keepName?: string): string[] {
+  const removed: string[] = [];
+  const names = files.list(dir);
+  const have = new Set(names);
+  for (const name of names) {
+    const orphanDb = SNAP_FILE.test(name) && !have.has(name.replace(/\.db$/, ".json")) && name !== keepName;
+    if (MAKING_TEMP.test(name) || name.endsWith(".part") || orphanDb) {
+      files.remove(`${dir}/${name}`);
+      removed.push(name);
+    }
+  }
+  return removed;
 }
 
 /**
@@ -347,6 +373,29 @@ export function snapshotPhaseEntries(memberIds: readonly string[], self: string,
   const ids = [...new Set(memberIds)].sort();
   const at = ids.indexOf(self);
   return at <= 0 ? 0 : Math.floor((at * snapshotEntries) / ids.length);
+}
+
+/**
+ * Whether a compaction point must wait because of a snapshot file just made for a follower: while `nowMs` is
+ * before `heldUntilMs` (0 = no file held), and once the file was sent, until every follower it was sent to
+ * (`sentTo`: follower id → the file's index) has a match index (`matchIndex(id)`, 0 when unknown) within
+ * `logTailEntries` of `applied`. A point recorded as soon as the file was sent dropped the entries right
+ * after it, the follower that had just installed it was behind the log start again, and a second full copy
+ * followed every send (B5, docs/nemesis.md). Pure: the node passes its clock and the leader's progress.
+ */
+export function compactionPointHeld(
+  nowMs: number,
+  heldUntilMs: number,
+  sentTo: ReadonlyMap<string, number>,
+  matchIndex: (id: string) => number,
+  applied: number,
+  logTailEntries: number,
+): boolean {
+  if (heldUntilMs === 0 || nowMs >= heldUntilMs) return false;
+  if (sentTo.size === 0) return true;
+  const need = applied - logTailEntries;
+  for (const id of sentTo.keys()) if (matchIndex(id) < need) return true;
+  return false;
 }
 
 /**

@@ -44,7 +44,9 @@ import {
   snapshotRef,
   takeSnapshot,
   compactionPoint,
+  compactionPointHeld,
   removeSnapshotFiles,
+  removeSnapshotLeftovers,
 } from "../kv/snapshot.ts";
 import type { SqlDriver } from "../kv/sql-driver.ts";
 import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
@@ -218,9 +220,11 @@ export class EdgeNode implements KvService {
   private forceSnapshot = false;
   /**
    * Until this time (performance.now() ms) no compaction point replaces the snapshot file just made for a
-   * follower, so the leader core's retry finds it; cleared once a send of it finished (`sendSnapshot`).
+   * follower, so the leader core's retry finds it (`snapshotFileHeld`).
    */
   private snapshotFileHeldUntilMs = 0;
+  /** Followers the held file was sent to, with its index (`snapshotFileHeld`). */
+  private readonly snapshotFileSentTo = new Map<NodeId, number>();
   /** True while a snapshot is being made on a worker thread (see maybeSnapshot). */
   private snapshotOffLoopRunning = false;
   /** Set when an off-loop snapshot failed: later ones are taken in place (the worker path may be broken here). */
@@ -265,6 +269,7 @@ export class EdgeNode implements KvService {
       createRng(seed),
     );
     this.lastSnapshotIndex = log.snapshotIndex();
+    this.removeSnapshotLeftovers();
     this.refreshSnapshotPhase();
     this.reachability = new PeerReachability(2 * config.electionTimeoutMsMax);
     this.app = createApp(this, {
@@ -941,7 +946,7 @@ export class EdgeNode implements KvService {
         // answer shows it behind the log start and it gets a snapshot again. Unreported, the leader kept it
         // paused in the snapshot state until a leader change (B4, docs/nemesis.md).
         if (!this.stopped) this.raft.reportSnapshot(m.to, true);
-        this.snapshotFileHeldUntilMs = 0;
+        this.snapshotFileSentTo.set(m.to, m.snapshot.meta.index);
         this.schedule();
       } catch (err) {
         this.ports.log("warn", `snapshot ${ref.name} to ${m.to} failed: ${(err as Error).message}`);
@@ -979,6 +984,29 @@ export class EdgeNode implements KvService {
     }
   }
 
+  /**
+   * At start: removes temp and partial snapshot files a crash left (tens of MB each; nothing else removes them
+   * on a node that makes no copies), keeping the file the log's record names (`removeSnapshotLeftovers`).
+   * Best effort: a file that cannot be removed is logged and left.
+   */
+  private removeSnapshotLeftovers(): void {
+    let keep: string | undefined;
+    const data = this.log.snapshotData();
+    if (data && data.byteLength > 0) {
+      try {
+        keep = parseSnapshotRef(data).name;
+      } catch {
+        keep = undefined;
+      }
+    }
+    try {
+      const removed = removeSnapshotLeftovers(this.ports.snapshotFiles, this.snapshotDir, keep);
+      if (removed.length > 0) this.ports.log("info", `removed snapshot files a crash left: ${removed.join(", ")}`);
+    } catch (err) {
+      this.ports.log("warn", `could not clean the snapshot directory: ${(err as Error).message}`);
+    }
+  }
+
   /** Sets `snapshotPhase` from the membership now (`snapshotPhaseEntries`); run at start and after each snapshot. */
   private refreshSnapshotPhase(): void {
     const cs = this.kv.confState();
@@ -1000,7 +1028,7 @@ export class EdgeNode implements KvService {
       (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs);
     if (!(due || this.forceSnapshot) || this.snapshotsInFlight.size > 0 || this.snapshotOffLoopRunning) return;
     if (!this.forceSnapshot) {
-      if (performance.now() < this.snapshotFileHeldUntilMs) return;
+      if (this.snapshotFileHeld(applied)) return;
       this.recordCompactionPoint();
       return;
     }
@@ -1035,6 +1063,31 @@ export class EdgeNode implements KvService {
   }
 
   /**
+   * Whether a compaction point must wait, at applied index `applied`: for at most `SNAPSHOT_FILE_HOLD_MS` after
+   * a file was made for a follower, until it was sent and every follower it was sent to has caught up to
+   * within the log tail of `applied`. Recorded earlier, the point's compaction dropped the entries right
+   * after the file, the follower that had just installed it was behind the log start again, and a second
+   * full copy followed each send (B5, docs/nemesis.md).
+   */
+  private snapshotFileHeld(applied: number): boolean {
+    if (this.snapshotFileHeldUntilMs === 0) return false;
+    const progress = this.snapshotFileSentTo.size > 0 ? (this.raft.status().progress ?? {}) : {};
+    const held = compactionPointHeld(
+      performance.now(),
+      this.snapshotFileHeldUntilMs,
+      this.snapshotFileSentTo,
+      (id) => progress[id]?.matchIndex ?? 0,
+      applied,
+      logTailEntriesFor(this.config.snapshotEntries),
+    );
+    if (!held) {
+      this.snapshotFileHeldUntilMs = 0;
+      this.snapshotFileSentTo.clear();
+    }
+    return held;
+  }
+
+  /**
    * After a snapshot file became the log's record: the wishes for a file that came in while it was being made
    * are met by it (else a second copy would follow at once), and it is held for `SNAPSHOT_FILE_HOLD_MS`.
    */
@@ -1042,6 +1095,7 @@ export class EdgeNode implements KvService {
     this.log.snapshotFileWanted();
     this.forceSnapshot = false;
     this.snapshotFileHeldUntilMs = performance.now() + SNAPSHOT_FILE_HOLD_MS;
+    this.snapshotFileSentTo.clear();
   }
 
   /**

@@ -152,6 +152,41 @@ describe("peer transport snapshot and forward failures", () => {
     assert.match(receiverSaw, /^broken after/);
   });
 
+  it("cancels a snapshot upload whose receiver takes no bytes for snapshotStallMs, and rejects", { timeout: 30_000 }, async () => {
+    const a = make("a", { snapshotStallMs: 300 });
+    const b = make("b");
+    let release: () => void = () => {};
+    const frozen = new Promise<void>((r) => (release = r));
+    let receiverSaw = "";
+    b.onSnapshot(async (_from, _meta, chunks) => {
+      await frozen; // a receiver that stopped reading (SIGSTOP, a hung disk)
+      let n = 0;
+      try {
+        for await (const c of chunks) n += c.length;
+        receiverSaw = `complete ${n}`;
+      } catch {
+        receiverSaw = `broken after ${n}`;
+        throw new Error("incomplete snapshot");
+      }
+    });
+    const [ua, ub] = [await a.listen(), await b.listen()];
+    a.setPeers({ b: ub.url });
+    b.setPeers({ a: ua.url });
+    await until("a connected to b", () => a.peerStatus().b.outbound === "open");
+    const total = 256 * 1024 * 1024; // far past any flow-control window: the sender must wait for the receiver
+    async function* big(): AsyncIterable<Uint8Array> {
+      const chunk = new Uint8Array(1024 * 1024);
+      for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
+    }
+    const meta = { index: 5, term: 1, confState: { voters: ["a", "b"], votersOutgoing: [], learners: [] } };
+    const t0 = Date.now();
+    await assert.rejects(a.sendSnapshot("b", meta, big()), /no progress for 300 ms while the receiver took no bytes; upload cancelled/);
+    assert.ok(Date.now() - t0 < 20_000, "rejected by the stall deadline, not after the whole upload");
+    release();
+    await until("receiver noticed", () => receiverSaw !== "");
+    assert.match(receiverSaw, /^broken after/, "the receiver never sees a cancelled upload as complete");
+  });
+
   it("aborts a forwarded request whose signal fires while the leader is still working on it", async () => {
     const a = make("a");
     const b = make("b");

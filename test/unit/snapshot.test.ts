@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { createKvSchema } from "../../src/kv/schema.ts";
 import { SqliteRaftLog } from "../../src/kv/raft-log.ts";
 import { crc32c } from "../../src/kv/checksum.ts";
-import { compactBehindSnapshot, compactionPoint, compactStepBehindSnapshot, latestSnapshot, removeSnapshotFiles, snapshotDue, snapshotPhaseEntries, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
+import { compactBehindSnapshot, compactionPoint, compactionPointHeld, compactStepBehindSnapshot, latestSnapshot, removeSnapshotFiles, removeSnapshotLeftovers, snapshotDue, snapshotPhaseEntries, listSnapshots, parseSnapshotRef, restoreSnapshot, takeSnapshot, type SnapshotInfo } from "../../src/kv/snapshot.ts";
 import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import type { Entry } from "../../src/raft/types.ts";
 import { nodeFsSnapshotFiles as files, readFileChunks, SnapshotFileWriter } from "../../runtime-adapters/snapshot-files.ts";
@@ -230,9 +230,38 @@ describe("snapshots", () => {
     files.ensureDir(d);
     takeSnapshot(db, new SqliteRaftLog(db), { dir: d, files });
     writeFileSync(join(d, "snap-6-400.db"), "arriving"); // being received: no .json yet
-    writeFileSync(join(d, "snap-321-bg.tmp"), "worker copy");
+    writeFileSync(join(d, "snap-6-500.db.part"), "arriving");
+    writeFileSync(join(d, "snap-321-bg.tmp"), "a worker copy a crash left");
+    writeFileSync(join(d, "snap-321-bg.tmp-journal"), "its journal");
+    writeFileSync(join(d, "snap-6-321.json.tmp"), "{");
     assert.equal(removeSnapshotFiles(files, d), 1);
-    assert.deepEqual(readdirSync(d).sort(), ["snap-321-bg.tmp", "snap-6-400.db"]);
+    assert.deepEqual(readdirSync(d).sort(), ["snap-6-400.db", "snap-6-500.db.part"]);
+  });
+
+  it("at start, removes what a crash left but keeps the file the log's record names", () => {
+    const d = join(dir, "leftover-snaps");
+    files.ensureDir(d);
+    for (const name of ["snap-1-10.db", "snap-1-10.json", "snap-2-20.db", "snap-3-30.db", "snap-3-40.db.part", "snap-40-bg.tmp", "snap-40-bg.tmp-journal", "snap-50.tmp", "snap-1-10.json.tmp"]) {
+      writeFileSync(join(d, name), "x");
+    }
+    const removed = removeSnapshotLeftovers(files, d, "snap-2-20.db");
+    assert.deepEqual(removed.sort(), ["snap-1-10.json.tmp", "snap-3-30.db", "snap-3-40.db.part", "snap-40-bg.tmp", "snap-40-bg.tmp-journal", "snap-50.tmp"]);
+    assert.deepEqual(readdirSync(d).sort(), ["snap-1-10.db", "snap-1-10.json", "snap-2-20.db"]);
+  });
+
+  it("holds compaction points after a file made for a follower until it is sent and the follower is within the log tail", () => {
+    const none = new Map<string, number>();
+    const sent = new Map([["n2", 1000]]);
+    const match = (m: number) => () => m;
+    assert.equal(compactionPointHeld(5, 0, none, match(0), 2000, 100), false, "no file held");
+    assert.equal(compactionPointHeld(5, 30_005, none, match(0), 2000, 100), true, "made, not sent yet");
+    assert.equal(compactionPointHeld(30_005, 30_005, none, match(0), 2000, 100), false, "the hold ran out");
+    // Sent at index 1000; applied is 2000, so a point now would drop up to 1900.
+    assert.equal(compactionPointHeld(5, 30_005, sent, match(1000), 2000, 100), true, "installed but not yet within the tail");
+    assert.equal(compactionPointHeld(5, 30_005, sent, match(1899), 2000, 100), true);
+    assert.equal(compactionPointHeld(5, 30_005, sent, match(1900), 2000, 100), false, "caught up to within the tail");
+    const two = new Map([["n2", 1000], ["n3", 1000]]);
+    assert.equal(compactionPointHeld(5, 30_005, two, (id) => (id === "n2" ? 1950 : 0), 2000, 100), true, "n3 is still behind");
   });
 
   it("streams a snapshot file in chunks and verifies the CRC-32C on arrival", () => {
