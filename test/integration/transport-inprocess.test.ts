@@ -123,17 +123,22 @@ describe("peer transport in one process", () => {
 });
 
 describe("peer transport snapshot and forward failures", () => {
-  it("resets a snapshot upload whose source fails, so the receiver never sees it complete", async () => {
-    const a = make("a");
+  /**
+   * Transports a -> b, connected, with b recording how each snapshot upload ended ("complete N" or "broken
+   * after N") once `gate` resolves (a receiver that stopped reading until then).
+   */
+  async function snapshotPair(aOptions: Partial<Parameters<typeof createHttp2PeerTransport>[0]> = {}, gate: Promise<void> = Promise.resolve()) {
+    const a = make("a", aOptions);
     const b = make("b");
-    let receiverSaw = "";
+    const seen = { receiverSaw: "" };
     b.onSnapshot(async (_from, _meta, chunks) => {
+      await gate;
       let n = 0;
       try {
         for await (const c of chunks) n += c.length;
-        receiverSaw = `complete ${n}`;
+        seen.receiverSaw = `complete ${n}`;
       } catch {
-        receiverSaw = `broken after ${n}`;
+        seen.receiverSaw = `broken after ${n}`;
         throw new Error("incomplete snapshot");
       }
     });
@@ -141,50 +146,37 @@ describe("peer transport snapshot and forward failures", () => {
     a.setPeers({ b: ub.url });
     b.setPeers({ a: ua.url });
     await until("a connected to b", () => a.peerStatus().b.outbound === "open");
+    return { a, seen };
+  }
+  const snapMeta = { index: 5, term: 1, confState: { voters: ["a", "b"], votersOutgoing: [], learners: [] } };
+
+  it("resets a snapshot upload whose source fails, so the receiver never sees it complete", async () => {
+    const { a, seen } = await snapshotPair();
     async function* failing(): AsyncIterable<Uint8Array> {
       yield new Uint8Array(1000);
       yield new Uint8Array(1000);
       throw new Error("disk read failed");
     }
-    const meta = { index: 5, term: 1, confState: { voters: ["a", "b"], votersOutgoing: [], learners: [] } };
-    await assert.rejects(a.sendSnapshot("b", meta, failing()), /disk read failed/);
-    await until("receiver noticed", () => receiverSaw !== "");
-    assert.match(receiverSaw, /^broken after/);
+    await assert.rejects(a.sendSnapshot("b", snapMeta, failing()), /disk read failed/);
+    await until("receiver noticed", () => seen.receiverSaw !== "");
+    assert.match(seen.receiverSaw, /^broken after/);
   });
 
   it("cancels a snapshot upload whose receiver takes no bytes for snapshotStallMs, and rejects", { timeout: 30_000 }, async () => {
-    const a = make("a", { snapshotStallMs: 300 });
-    const b = make("b");
     let release: () => void = () => {};
-    const frozen = new Promise<void>((r) => (release = r));
-    let receiverSaw = "";
-    b.onSnapshot(async (_from, _meta, chunks) => {
-      await frozen; // a receiver that stopped reading (SIGSTOP, a hung disk)
-      let n = 0;
-      try {
-        for await (const c of chunks) n += c.length;
-        receiverSaw = `complete ${n}`;
-      } catch {
-        receiverSaw = `broken after ${n}`;
-        throw new Error("incomplete snapshot");
-      }
-    });
-    const [ua, ub] = [await a.listen(), await b.listen()];
-    a.setPeers({ b: ub.url });
-    b.setPeers({ a: ua.url });
-    await until("a connected to b", () => a.peerStatus().b.outbound === "open");
+    const frozen = new Promise<void>((r) => (release = r)); // a receiver that stopped reading (SIGSTOP, a hung disk)
+    const { a, seen } = await snapshotPair({ snapshotStallMs: 300 }, frozen);
     const total = 256 * 1024 * 1024; // far past any flow-control window: the sender must wait for the receiver
     async function* big(): AsyncIterable<Uint8Array> {
       const chunk = new Uint8Array(1024 * 1024);
       for (let sent = 0; sent < total; sent += chunk.length) yield chunk;
     }
-    const meta = { index: 5, term: 1, confState: { voters: ["a", "b"], votersOutgoing: [], learners: [] } };
     const t0 = Date.now();
-    await assert.rejects(a.sendSnapshot("b", meta, big()), /no progress for 300 ms while the receiver took no bytes; upload cancelled/);
+    await assert.rejects(a.sendSnapshot("b", snapMeta, big()), /no progress for 300 ms while the receiver took no bytes; upload cancelled/);
     assert.ok(Date.now() - t0 < 20_000, "rejected by the stall deadline, not after the whole upload");
     release();
-    await until("receiver noticed", () => receiverSaw !== "");
-    assert.match(receiverSaw, /^broken after/, "the receiver never sees a cancelled upload as complete");
+    await until("receiver noticed", () => seen.receiverSaw !== "");
+    assert.match(seen.receiverSaw, /^broken after/, "the receiver never sees a cancelled upload as complete");
   });
 
   it("aborts a forwarded request whose signal fires while the leader is still working on it", async () => {
