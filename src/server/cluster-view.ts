@@ -2,6 +2,7 @@
  * The node's read-only views: the cluster view (`GET /v1/cluster`), member addresses, and the node's
  * Prometheus metrics. Plain functions of the node's state, so they are easy to test.
  */
+import { histogramText, type HistogramCounts } from "./histogram.ts";
 import type { LoopDelayHistogram } from "./loop-delay.ts";
 import type { ClusterView, MemberInfo, MemberStatus } from "../api/service.ts";
 import type { KvStateMachine, MemberAddress } from "../kv/state-machine.ts";
@@ -61,7 +62,7 @@ export interface NodeMetricsInput {
   readsPending: number;
   watchers: number;
   peers: Record<string, PeerStatus>;
-  fsync: { buckets: number[]; counts: number[]; sumSeconds: number };
+  fsync: HistogramCounts;
   /** Times this node saw a leader different from the last one (0 when absent). */
   leaderChangesSeen?: number;
   /** Event-loop delay histogram (src/server/loop-delay.ts); omitted when not measured. */
@@ -89,27 +90,22 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
   gauge("edgekv_proposals_pending", "Proposals waiting to apply.", m.proposalsPending);
   gauge("edgekv_reads_pending", "Linearizable reads waiting for their ReadIndex.", m.readsPending);
   gauge("edgekv_watchers_waiting", "Watchers parked waiting for new events.", m.watchers);
-  out.push("# HELP edgekv_fsync_duration_seconds Duration of one Raft persist that fsynced: its SQLite transaction plus the fsync of the write-ahead log (inline, or on another thread until it resolved).", "# TYPE edgekv_fsync_duration_seconds histogram");
-  let cumulative = 0;
-  m.fsync.buckets.forEach((b, i) => {
-    cumulative += m.fsync.counts[i];
-    out.push(`edgekv_fsync_duration_seconds_bucket{le="${b}"} ${cumulative}`);
-  });
-  cumulative += m.fsync.counts[m.fsync.buckets.length];
-  out.push(`edgekv_fsync_duration_seconds_bucket{le="+Inf"} ${cumulative}`, `edgekv_fsync_duration_seconds_sum ${m.fsync.sumSeconds}`, `edgekv_fsync_duration_seconds_count ${cumulative}`);
+  out.push(
+    ...histogramText(
+      "edgekv_fsync_duration_seconds",
+      "Duration of one Raft persist that fsynced: its SQLite transaction plus the fsync of the write-ahead log (inline, or on another thread until it resolved).",
+      m.fsync,
+    ),
+  );
   if (m.loopDelay) {
-    const d = m.loopDelay;
     out.push(
-      "# HELP edgekv_event_loop_delay_seconds How late a timer due every 20 ms ran: the length of synchronous stretches of work on the node's event loop, which every request in flight waits out.",
-      "# TYPE edgekv_event_loop_delay_seconds histogram",
+      ...histogramText(
+        "edgekv_event_loop_delay_seconds",
+        "How late a timer due every 20 ms ran: the length of synchronous stretches of work on the node's event loop, which every request in flight waits out.",
+        m.loopDelay,
+      ),
     );
-    let total = 0;
-    d.buckets.forEach((b, i) => {
-      total += d.counts[i];
-      out.push(`edgekv_event_loop_delay_seconds_bucket{le="${b}"} ${total}`);
-    });
-    total += d.counts[d.buckets.length];
-    out.push(`edgekv_event_loop_delay_seconds_bucket{le="+Inf"} ${total}`, `edgekv_event_loop_delay_seconds_sum ${d.sumSeconds}`, `edgekv_event_loop_delay_seconds_count ${total}`);
+    const d = m.loopDelay;
     gauge("edgekv_event_loop_delay_max_seconds", "Largest event-loop delay seen since the node started.", d.maxSeconds);
   }
   out.push("# HELP edgekv_peer_up Peer state: 1 connected, 0.5 suspect, 0 failed or connecting.", "# TYPE edgekv_peer_up gauge");

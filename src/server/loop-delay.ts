@@ -7,18 +7,13 @@
  *
  * Exposed as the Prometheus histogram `edgekv_event_loop_delay_seconds` (src/server/cluster-view.ts).
  */
+import { BucketHistogram, type HistogramCounts } from "./histogram.ts";
 
 /** Histogram bucket upper bounds, seconds: from a few ms (timer jitter) to a second (a stall). */
 export const LOOP_DELAY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
-/** What `LoopDelayMonitor.snapshot` returns: per-bucket (not cumulative) counts, the last one past the top bound. */
-export interface LoopDelayHistogram {
-  buckets: number[];
-  /** counts[i]: samples in (buckets[i-1], buckets[i]]; counts[buckets.length]: above the top bound. */
-  counts: number[];
-  /** Sum of all delays, seconds. */
-  sumSeconds: number;
-  /** Largest delay seen, seconds. */
+/** What `LoopDelayMonitor.snapshot` returns: the delays' histogram and the largest delay, seconds. */
+export interface LoopDelayHistogram extends HistogramCounts {
   maxSeconds: number;
 }
 
@@ -27,9 +22,7 @@ export interface LoopDelayHistogram {
  * sample is how much later than due the timer ran, in ms (never negative). `now` is a monotonic clock in ms.
  */
 export class LoopDelayMonitor {
-  private readonly counts = new Array<number>(LOOP_DELAY_BUCKETS_S.length + 1).fill(0);
-  private sumSeconds = 0;
-  private maxSeconds = 0;
+  private readonly delays = new BucketHistogram(LOOP_DELAY_BUCKETS_S);
   private timer: ReturnType<typeof setTimeout> | undefined;
   private due = 0;
 
@@ -52,17 +45,12 @@ export class LoopDelayMonitor {
 
   /** Records one delay of `ms` milliseconds (the timer calls this; tests may too). */
   record(ms: number): void {
-    const s = Math.max(0, ms) / 1000;
-    let i = LOOP_DELAY_BUCKETS_S.findIndex((b) => s <= b);
-    if (i < 0) i = LOOP_DELAY_BUCKETS_S.length;
-    this.counts[i]++;
-    this.sumSeconds += s;
-    if (s > this.maxSeconds) this.maxSeconds = s;
+    this.delays.observe(ms / 1000);
   }
 
   /** A copy of the histogram so far. */
   snapshot(): LoopDelayHistogram {
-    return { buckets: LOOP_DELAY_BUCKETS_S, counts: [...this.counts], sumSeconds: this.sumSeconds, maxSeconds: this.maxSeconds };
+    return { ...this.delays.snapshot(), maxSeconds: this.delays.maxSeconds };
   }
 
   private arm(): void {

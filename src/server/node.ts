@@ -54,6 +54,7 @@ import { Lessor } from "../kv/lessor.ts";
 import { answerCapToCarry } from "../kv/answer-size.ts";
 import { describeRoleChange, type RoleSeen } from "./role-log.ts";
 import { LoopDelayMonitor } from "./loop-delay.ts";
+import { BucketHistogram } from "./histogram.ts";
 import type {
   CompactResult,
   DeleteRangeRequest,
@@ -197,10 +198,10 @@ export class EdgeNode implements KvService {
   private lastSnapshotMs = performance.now();
   private lastLeaderContactMs: number | null = null;
   private readonly snapshotsInFlight = new Set<NodeId>();
-  private readonly fsyncCounts = new Array<number>(FSYNC_BUCKETS_S.length + 1).fill(0);
+  /** Persists that fsynced, by duration (`edgekv_fsync_duration_seconds`). */
+  private readonly fsyncSeconds = new BucketHistogram(FSYNC_BUCKETS_S);
   /** How late the event loop runs timers (`edgekv_event_loop_delay_seconds`): its synchronous stretches. */
   private readonly loopDelay = new LoopDelayMonitor();
-  private fsyncSumS = 0;
   /** This node's removal, applied or learned from a member's view; left when it is a member again (removal-check.ts). */
   private removal: RemovalState = { removed: false };
   /** Whether the last applied configuration listed this node (set at construction from the store). */
@@ -679,7 +680,7 @@ export class EdgeNode implements KvService {
     this.walSync!.sync().then(
       () => {
         this.syncing = false;
-        this.observeFsync((performance.now() - t0) / 1000);
+        this.fsyncSeconds.observe((performance.now() - t0) / 1000);
         if (this.stopped || this.fatal) return;
         try {
           this.finishReady(rd);
@@ -779,7 +780,7 @@ export class EdgeNode implements KvService {
     }
     this.writeMarkerOnce();
     // The fsync histogram counts persists that fsynced (a commit-index-only save does not).
-    if (synced) this.observeFsync((performance.now() - t0) / 1000);
+    if (synced) this.fsyncSeconds.observe((performance.now() - t0) / 1000);
     return { owed, results };
   }
 
@@ -1193,13 +1194,6 @@ export class EdgeNode implements KvService {
     this.markerWritten = true;
   }
 
-  private observeFsync(seconds: number): void {
-    this.fsyncSumS += seconds;
-    let i = FSYNC_BUCKETS_S.findIndex((b) => seconds <= b);
-    if (i < 0) i = FSYNC_BUCKETS_S.length;
-    this.fsyncCounts[i]++;
-  }
-
   private fail(err: Error): void {
     if (this.fatal) return;
     this.fatal = err;
@@ -1560,7 +1554,7 @@ export class EdgeNode implements KvService {
       readsPending: this.reads.size,
       watchers: this.hub.parked,
       peers: this.transport.peerStatus(),
-      fsync: { buckets: FSYNC_BUCKETS_S, counts: this.fsyncCounts, sumSeconds: this.fsyncSumS },
+      fsync: this.fsyncSeconds.snapshot(),
       leaderChangesSeen: this.leaderChangesSeen,
       loopDelay: this.loopDelay.snapshot(),
     });

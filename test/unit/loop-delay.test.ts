@@ -36,14 +36,14 @@ describe("event-loop delay", () => {
     assert.ok(h.counts.slice(LOOP_DELAY_BUCKETS_S.indexOf(0.1) + 1).reduce((a, b) => a + b, 0) >= 1, JSON.stringify(h.counts));
   });
 
-  it("is exposed as a cumulative Prometheus histogram with its max", () => {
+  it("is exposed as a cumulative Prometheus histogram with its max, rendered like the fsync one", () => {
     const m = new LoopDelayMonitor(() => 0);
     for (const ms of [1, 20, 300]) m.record(ms);
     const st: RaftStatus = {
       id: "n1", role: "follower", leaderId: "n2", term: 2, vote: "", commitIndex: 5, appliedIndex: 5, lastIndex: 5, firstIndex: 1,
       confState: { voters: ["n1", "n2", "n3"], votersOutgoing: [], learners: [] },
     } as RaftStatus;
-    const lines = nodeMetricsText({ status: st, appliedIndex: 5, revision: 3, proposalsPending: 0, readsPending: 0, watchers: 0, peers: {}, fsync: { buckets: [0.001], counts: [0, 0], sumSeconds: 0 }, loopDelay: m.snapshot() }).split("\n");
+    const lines = nodeMetricsText({ status: st, appliedIndex: 5, revision: 3, proposalsPending: 0, readsPending: 0, watchers: 0, peers: {}, fsync: { buckets: [0.001], counts: [2, 1], sumSeconds: 0.0125 }, loopDelay: m.snapshot() }).split("\n");
     for (const l of [
       'edgekv_event_loop_delay_seconds_bucket{le="0.005"} 1',
       'edgekv_event_loop_delay_seconds_bucket{le="0.025"} 2',
@@ -52,6 +52,11 @@ describe("event-loop delay", () => {
       'edgekv_event_loop_delay_seconds_bucket{le="+Inf"} 3',
       "edgekv_event_loop_delay_seconds_count 3",
       "edgekv_event_loop_delay_max_seconds 0.3",
+      // The fsync histogram goes through the same rendering (src/server/histogram.ts).
+      'edgekv_fsync_duration_seconds_bucket{le="0.001"} 2',
+      'edgekv_fsync_duration_seconds_bucket{le="+Inf"} 3',
+      "edgekv_fsync_duration_seconds_sum 0.0125",
+      "edgekv_fsync_duration_seconds_count 3",
     ]) assert.ok(lines.includes(l), l);
   });
 });
