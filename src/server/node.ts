@@ -270,7 +270,7 @@ export class EdgeNode implements KvService {
       createRng(seed),
     );
     this.lastSnapshotIndex = log.snapshotIndex();
-    this.removeSnapshotLeftovers();
+    this.cleanSnapshotDir();
     this.refreshSnapshotPhase();
     this.reachability = new PeerReachability(2 * config.electionTimeoutMsMax);
     this.app = createApp(this, {
@@ -990,7 +990,7 @@ export class EdgeNode implements KvService {
    * on a node that makes no copies), keeping the file the log's record names (`removeSnapshotLeftovers`).
    * Best effort: a file that cannot be removed is logged and left.
    */
-  private removeSnapshotLeftovers(): void {
+  private cleanSnapshotDir(): void {
     let keep: string | undefined;
     const data = this.log.snapshotData();
     if (data && data.byteLength > 0) {
