@@ -1,7 +1,8 @@
 /**
  * Quick probe for optimization work (not part of `npm run bench`'s report): starts a 3-node edgekv cluster
  * alone, optionally writes `--keys N` keys, runs the given cells once with wrk and prints req/s, p50, p99
- * (ms), then the leader's fsync count and entries (from /metrics) over the run, and stops its PIDs — also on
+ * (ms), then the leader's fsync count and entries, and the counts of long waits (event loop, commit, AppendEntries
+ * round trip; all from /metrics) over the run, and stops its PIDs — also on
  * SIGINT/SIGTERM/SIGHUP, a closed stdout/stderr pipe and uncaught errors (bench/procs.ts `onShutdown`).
  *
  *   node --import tsx scripts/bench/probe.ts [--runtime bun] [--keys 0] [--duration 3] [--to leader|follower]
@@ -20,8 +21,9 @@ import { parseCellSpec } from "./report.ts";
 const USAGE = `usage: node --import tsx scripts/bench/probe.ts [options] CELL...
 
 Starts a 3-node edgekv cluster alone, optionally writes --keys keys, runs each CELL once with wrk and prints
-req/s, p50/p99 (ms), the leader's fsyncs and committed entries over the run, and each node's CPU ms per
-entry; then stops the nodes it started. A CELL is SCENARIO@CONNECTIONS, SCENARIO one of put, get, stale,
+req/s, p50/p99 (ms), the leader's fsyncs and committed entries over the run, each node's CPU ms per entry,
+and how many waits took past 25/50/100 ms (of how many): each node's event-loop delays, the leader's
+proposal commits and its AppendEntries round trip to each follower; then stops the nodes it started. A CELL is SCENARIO@CONNECTIONS, SCENARIO one of put, get, stale,
 mix (e.g. put@64 stale@256).
 
   --runtime bun|node|deno   nodes' runtime (default bun)
@@ -67,14 +69,34 @@ async function metric(url: string, name: string): Promise<number> {
 }
 
 /**
- * Event-loop delay samples of a node past 25, 50 and 100 ms so far, from its `edgekv_event_loop_delay_seconds`
- * histogram (src/server/loop-delay.ts); NaNs when the node does not expose it.
+ * Observations of histogram `name` (series `labels`, e.g. `peer="n2"`, or none) past 25, 50 and 100 ms, then
+ * the total, from a node's /metrics text; NaNs when the node does not expose the series.
  */
-async function loopStalls(url: string): Promise<number[]> {
-  const t = await (await fetch(`${url}/metrics`)).text().catch(() => "");
-  const bucket = (le: string) => Number(new RegExp(`^edgekv_event_loop_delay_seconds_bucket\\{le="${le.replace(".", "\\.").replace("+", "\\+")}"\\} (\\d+)$`, "m").exec(t)?.[1] ?? NaN);
+function pastMs(t: string, name: string, labels = ""): number[] {
+  const esc = (x: string) => x.replace(/[.+{}]/g, "\\$&");
+  const bucket = (le: string) => Number(new RegExp(`^${name}_bucket\\{${esc(labels ? `${labels},` : "")}le="${esc(le)}"\\} (\\d+)$`, "m").exec(t)?.[1] ?? NaN);
   const all = bucket("+Inf");
-  return ["0.025", "0.05", "0.1"].map((le) => all - bucket(le));
+  return [...["0.025", "0.05", "0.1"].map((le) => all - bucket(le)), all];
+}
+
+/**
+ * A node's histograms that split a write's wait, as counts past 25/50/100 ms and totals so far: event-loop
+ * delay (src/server/loop-delay.ts), and on the leader its proposals' commit latency and each follower's
+ * AppendEntries round trip (src/server/append-rtt.ts).
+ */
+async function waits(url: string, peers: string[]): Promise<{ loop: number[]; commit: number[]; rtt: Record<string, number[]> }> {
+  const t = await (await fetch(`${url}/metrics`)).text().catch(() => "");
+  return {
+    loop: pastMs(t, "edgekv_event_loop_delay_seconds"),
+    commit: pastMs(t, "edgekv_proposal_commit_seconds"),
+    rtt: Object.fromEntries(peers.map((p) => [p, pastMs(t, "edgekv_peer_round_trip_seconds", `peer="${p}"`)])),
+  };
+}
+
+/** `after - before` per position, as "a/b/c of n" (the last position is the total). */
+function delta(after: number[], before: number[]): string {
+  const d = after.map((n, i) => n - (before[i] ?? 0));
+  return `${d.slice(0, -1).join("/")} of ${d[d.length - 1]}`;
 }
 
 /**
@@ -99,18 +121,23 @@ async function main(): Promise<void> {
   for (const { label: a, scenario, conns } of cells) {
     const before = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
     const cpu0 = edge.members.map((m) => cpuMs(m.child?.pid));
-    const stalls0 = await Promise.all(edge.members.map((m) => loopStalls(m.url)));
+    const ids = edge.members.map((m) => m.plan.id);
+    const others = ids.filter((id) => id !== leaderId);
+    const waits0 = await Promise.all(edge.members.map((m) => waits(m.url, others)));
     const idx0 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const r = await runWrk("edgekv", scenario, role === "leader" ? leader : follower, conns, durationS, keys || 100_000);
     const after = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
     const idx1 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const entries = idx1.commitIndex - idx0.commitIndex;
     const cpu = edge.members.map((m, i) => `${m.plan.id === leaderId ? "leader " : ""}${m.plan.id} ${((cpuMs(m.child?.pid) - cpu0[i]) / Math.max(1, entries)).toFixed(3)}`);
-    const stalls1 = await Promise.all(edge.members.map((m) => loopStalls(m.url)));
-    const stalls = edge.members.map((m, i) => `${m.plan.id} ${stalls1[i].map((n, j) => n - stalls0[i][j]).join("/")}`);
+    const waits1 = await Promise.all(edge.members.map((m) => waits(m.url, others)));
+    const stalls = edge.members.map((m, i) => `${m.plan.id} ${delta(waits1[i].loop, waits0[i].loop)}`);
+    const li = ids.indexOf(leaderId);
+    const rtts = others.map((p) => `${p} ${delta(waits1[li].rtt[p], waits0[li].rtt[p])}`);
     process.stdout.write(
       `${a}: ${Math.round(r.okRps)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms errors ${r.errors}; leader fsyncs ${after - before}, entries ${entries} (${((entries) / (after - before)).toFixed(1)}/fsync); ` +
-        `CPU ms/entry: ${cpu.join(", ")}; loop delays >25/>50/>100 ms: ${stalls.join(", ")}\n`,
+        `CPU ms/entry: ${cpu.join(", ")}; past 25/50/100 ms: loop delays ${stalls.join(", ")}; ` +
+        `leader's commits ${delta(waits1[li].commit, waits0[li].commit)}; AppendEntries round trips ${rtts.join(", ")}\n`,
     );
   }
 }

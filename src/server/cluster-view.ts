@@ -2,7 +2,7 @@
  * The node's read-only views: the cluster view (`GET /v1/cluster`), member addresses, and the node's
  * Prometheus metrics. Plain functions of the node's state, so they are easy to test.
  */
-import { histogramText, type HistogramCounts } from "./histogram.ts";
+import { histogramSeriesText, histogramText, type HistogramCounts } from "./histogram.ts";
 import type { LoopDelayHistogram } from "./loop-delay.ts";
 import type { ClusterView, MemberInfo, MemberStatus } from "../api/service.ts";
 import type { KvStateMachine, MemberAddress } from "../kv/state-machine.ts";
@@ -63,6 +63,10 @@ export interface NodeMetricsInput {
   watchers: number;
   peers: Record<string, PeerStatus>;
   fsync: HistogramCounts;
+  /** Leader: AppendEntries round trip per follower (src/server/append-rtt.ts); omitted or empty otherwise. */
+  roundTrips?: Array<{ peer: string; histogram: HistogramCounts }>;
+  /** This node's proposals, propose to commit (ms histogram in seconds); omitted when not measured. */
+  proposalCommit?: HistogramCounts;
   /** Times this node saw a leader different from the last one (0 when absent). */
   leaderChangesSeen?: number;
   /** Event-loop delay histogram (src/server/loop-delay.ts); omitted when not measured. */
@@ -97,6 +101,24 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
       m.fsync,
     ),
   );
+  if (m.proposalCommit) {
+    out.push(
+      ...histogramText(
+        "edgekv_proposal_commit_seconds",
+        "From a proposal made on this node (a write, while it leads) to the Ready that carries it committed: its own persist and fsync or a quorum's AppendEntries round trip, whichever ends later, plus the waits between them.",
+        m.proposalCommit,
+      ),
+    );
+  }
+  if (m.roundTrips && m.roundTrips.length > 0) {
+    out.push(
+      ...histogramSeriesText(
+        "edgekv_peer_round_trip_seconds",
+        "Leader: from handing an AppendEntries with entries to the transport to the follower's success reply covering its last entry (the way there, the follower's persist and fsync, the way back).",
+        m.roundTrips.map((r) => ({ labels: { peer: r.peer }, histogram: r.histogram })),
+      ),
+    );
+  }
   if (m.loopDelay) {
     out.push(
       ...histogramText(

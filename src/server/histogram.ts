@@ -1,7 +1,9 @@
 /**
  * A fixed-bucket histogram of durations in seconds and its Prometheus text (exposition format 0.0.4), shared
  * by the node's fsync histogram (`edgekv_fsync_duration_seconds`) and its event-loop delay
- * (`edgekv_event_loop_delay_seconds`, src/server/loop-delay.ts). Fixed buckets keep memory constant.
+ * (`edgekv_event_loop_delay_seconds`, src/server/loop-delay.ts), the AppendEntries round trip per follower
+ * (`edgekv_peer_round_trip_seconds`, src/server/append-rtt.ts) and the proposal commit latency
+ * (`edgekv_proposal_commit_seconds`). Fixed buckets keep memory constant.
  */
 
 /** Per-bucket (not cumulative) counts: counts[i] in (buckets[i-1], buckets[i]], counts[buckets.length] above the top. */
@@ -42,13 +44,27 @@ export class BucketHistogram {
 
 /** Prometheus lines of histogram `name`: HELP, TYPE, the cumulative `_bucket` lines with `+Inf`, `_sum` and `_count`. */
 export function histogramText(name: string, help: string, h: HistogramCounts): string[] {
+  return histogramSeriesText(name, help, [{ labels: {}, histogram: h }]);
+}
+
+/**
+ * Prometheus lines of histogram `name` with one series per label set (e.g. `{peer="n2"}`): HELP and TYPE
+ * once, then each series' cumulative `_bucket` lines (its labels before `le`), `+Inf`, `_sum` and `_count`.
+ * Label values are escaped (backslash, quote, newline) as the exposition format asks.
+ */
+export function histogramSeriesText(name: string, help: string, series: Array<{ labels: Record<string, string>; histogram: HistogramCounts }>): string[] {
   const out = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
-  let cumulative = 0;
-  h.buckets.forEach((b, i) => {
-    cumulative += h.counts[i];
-    out.push(`${name}_bucket{le="${b}"} ${cumulative}`);
-  });
-  cumulative += h.counts[h.buckets.length];
-  out.push(`${name}_bucket{le="+Inf"} ${cumulative}`, `${name}_sum ${h.sumSeconds}`, `${name}_count ${cumulative}`);
+  for (const { labels, histogram: h } of series) {
+    const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
+    const withLe = (le: string) => `{${[...pairs, `le="${le}"`].join(",")}}`;
+    const plain = pairs.length > 0 ? `{${pairs.join(",")}}` : "";
+    let cumulative = 0;
+    h.buckets.forEach((b, i) => {
+      cumulative += h.counts[i];
+      out.push(`${name}_bucket${withLe(String(b))} ${cumulative}`);
+    });
+    cumulative += h.counts[h.buckets.length];
+    out.push(`${name}_bucket${withLe("+Inf")} ${cumulative}`, `${name}_sum${plain} ${h.sumSeconds}`, `${name}_count${plain} ${cumulative}`);
+  }
   return out;
 }

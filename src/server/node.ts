@@ -55,6 +55,7 @@ import { answerCapToCarry } from "../kv/answer-size.ts";
 import { describeRoleChange, type RoleSeen } from "./role-log.ts";
 import { LoopDelayMonitor } from "./loop-delay.ts";
 import { BucketHistogram } from "./histogram.ts";
+import { AppendRoundTrips } from "./append-rtt.ts";
 import type {
   CompactResult,
   DeleteRangeRequest,
@@ -200,6 +201,10 @@ export class EdgeNode implements KvService {
   private readonly snapshotsInFlight = new Set<NodeId>();
   /** Persists that fsynced, by duration (`edgekv_fsync_duration_seconds`). */
   private readonly fsyncSeconds = new BucketHistogram(FSYNC_BUCKETS_S);
+  /** Leader only: AppendEntries round trip per follower (`edgekv_peer_round_trip_seconds`, append-rtt.ts). */
+  private readonly appendRoundTrips = new AppendRoundTrips();
+  /** This node's proposals: from propose to the Ready that carries them committed (`edgekv_proposal_commit_seconds`). */
+  private readonly commitSeconds = new BucketHistogram(FSYNC_BUCKETS_S);
   /** How late the event loop runs timers (`edgekv_event_loop_delay_seconds`): its synchronous stretches. */
   private readonly loopDelay = new LoopDelayMonitor();
   /** This node's removal, applied or learned from a member's view; left when it is a member again (removal-check.ts). */
@@ -604,13 +609,21 @@ export class EdgeNode implements KvService {
    */
   private reportUnreachablePeers(): void {
     for (const [id, p] of Object.entries(this.transport.peerStatus())) {
-      if (p.outbound !== "open") this.raft.reportUnreachable(id);
+      if (p.outbound !== "open") {
+        this.raft.reportUnreachable(id);
+        this.appendRoundTrips.forget(id);
+      }
     }
   }
 
   private onPeerMessages(from: NodeId, messages: Message[]): void {
     if (this.stopped) return;
+    const now = performance.now();
     for (const m of messages) {
+      if (m.type === "appendEntriesResponse") {
+        if (m.success) this.appendRoundTrips.acked(from, m.matchIndex, now);
+        else this.appendRoundTrips.forget(from);
+      }
       if (m.type === "installSnapshot" && !this.hasSnapshotFile(m)) {
         this.ports.log("warn", `dropping InstallSnapshot from ${from}: file ${describeRef(m)} not received yet`);
         continue;
@@ -665,6 +678,10 @@ export class EdgeNode implements KvService {
     this.sendAll(rd.sendNow);
     if (rd.softState) this.onSoftState(rd.softState);
     const t0 = performance.now();
+    for (const e of rd.committedEntries) {
+      const at = this.proposals.proposedAtMs(e.index, e.term);
+      if (at !== undefined) this.commitSeconds.observe((t0 - at) / 1000);
+    }
     const { owed, results } = this.persistAndApply(rd);
     // A snapshot replaces the configuration too: a re-added node far behind gets one instead of entries.
     if (rd.snapshot) this.onMembershipApplied();
@@ -828,6 +845,8 @@ export class EdgeNode implements KvService {
       this.lastLeaderSeen = s.leaderId;
     }
     this.roleSeen = { role: s.role, leaderId: s.leaderId };
+    // Sends of an earlier leadership are not this term's round trips.
+    if (s.role !== "leader") this.appendRoundTrips.forget();
     this.onRoleChange(s.role === "leader");
   }
 
@@ -918,7 +937,9 @@ export class EdgeNode implements KvService {
   private sendAll(messages: Message[]): void {
     if (messages.length === 0) return;
     const byPeer = new Map<NodeId, Message[]>();
+    const now = performance.now();
     for (const m of messages) {
+      if (m.type === "appendEntries" && m.entries.length > 0) this.appendRoundTrips.sent(m.to, m.entries[m.entries.length - 1].index, now);
       if (m.type === "installSnapshot") {
         this.sendSnapshot(m);
         continue;
@@ -1239,13 +1260,14 @@ export class EdgeNode implements KvService {
     if (this.proposals.size >= this.config.queueDepth) throw new ApiError("too_many_requests", `more than ${this.config.queueDepth} proposals are pending`, { retryAfterSec: 1 });
     if (opts.signal?.aborted) throw new ApiError("timeout", "the request deadline passed before it was proposed");
     let at: { index: number; term: number };
+    const proposedMs = performance.now();
     try {
       at = this.raft.propose(encodeCommand({ request, ...(opts.session ? { session: opts.session } : {}), ...(maxAnswerBytes !== undefined ? { maxAnswerBytes } : {}) }));
     } catch (err) {
       throw this.raftError(err);
     }
     this.schedule();
-    const outcome = await this.proposals.wait(at.index, at.term, opts.signal);
+    const outcome = await this.proposals.wait(at.index, at.term, opts.signal, proposedMs);
     if (outcome.kind === "dropped") throw new ApiError("unavailable", "leadership changed and the request was not committed; it is safe to retry", { retryAfterSec: 1 });
     if (outcome.kind === "unknown") throw new ApiError("outcome_unknown", outcome.reason);
     if (outcome.entry.error) throw toApiError(outcome.entry.error);
@@ -1555,6 +1577,8 @@ export class EdgeNode implements KvService {
       watchers: this.hub.parked,
       peers: this.transport.peerStatus(),
       fsync: this.fsyncSeconds.snapshot(),
+      roundTrips: this.appendRoundTrips.snapshot(),
+      proposalCommit: this.commitSeconds.snapshot(),
       leaderChangesSeen: this.leaderChangesSeen,
       loopDelay: this.loopDelay.snapshot(),
     });

@@ -15,6 +15,8 @@ export type ProposalOutcome =
 
 interface ProposalWaiter {
   term: number;
+  /** When the proposal was made (the caller's monotonic clock, ms); NaN when not given. */
+  proposedMs: number;
   settle: (o: ProposalOutcome) => void;
 }
 
@@ -30,8 +32,11 @@ export class ProposalWaiters {
     return this.byIndex.size;
   }
 
-  /** Waits for the entry proposed at (index, term). The promise never rejects. */
-  wait(index: number, term: number, signal?: AbortSignal): Promise<ProposalOutcome> {
+  /**
+   * Waits for the entry proposed at (index, term) at `proposedMs` (ms, the caller's monotonic clock; see
+   * `proposedAtMs`). The promise never rejects.
+   */
+  wait(index: number, term: number, signal?: AbortSignal, proposedMs = NaN): Promise<ProposalOutcome> {
     return new Promise((resolve) => {
       const onAbort = () => {
         if (this.byIndex.get(index)?.settle === settle) this.byIndex.delete(index);
@@ -45,8 +50,18 @@ export class ProposalWaiters {
       signal?.addEventListener("abort", onAbort, { once: true });
       // A leftover waiter at this index belongs to an older term's proposal that was overwritten.
       this.byIndex.get(index)?.settle({ kind: "dropped" });
-      this.byIndex.set(index, { term, settle });
+      this.byIndex.set(index, { term, proposedMs, settle });
     });
+  }
+
+  /**
+   * When the proposal waiting at `index` with `term` was made (ms, as given to `wait`); undefined when none
+   * waits there with that term (another node's proposal, or an overwritten one). The node's commit latency
+   * histogram (`edgekv_proposal_commit_seconds`) reads it when the entry commits.
+   */
+  proposedAtMs(index: number, term: number): number | undefined {
+    const w = this.byIndex.get(index);
+    return w && w.term === term && !Number.isNaN(w.proposedMs) ? w.proposedMs : undefined;
   }
 
   /** Settles the waiter of an applied entry (if any). */

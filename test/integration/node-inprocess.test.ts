@@ -73,6 +73,26 @@ describe("EdgeNode in process, 3 nodes", () => {
     assert.equal(await get.text(), "v2");
   });
 
+  it("the leader's /metrics times its writes' commits and each follower's AppendEntries round trip", async () => {
+    const leader = await c.leader();
+    const n = c.nodes.get(leader)!;
+    const count = (t: string, re: RegExp) => Number(re.exec(t)?.[1] ?? 0);
+    const commitRe = /^edgekv_proposal_commit_seconds_count (\d+)$/m;
+    const before = count(await n.metricsText(), commitRe);
+    for (let i = 0; i < 20; i++) assert.equal((await c.request(leader, "PUT", `/v1/kv/rtt-${i}`, "v")).status, 200);
+    const t = await n.metricsText();
+    // Each of the 20 writes was proposed on the leader and committed there: one observation each.
+    assert.equal(count(t, commitRe) - before, 20);
+    for (const id of [...c.nodes.keys()].filter((x) => x !== leader)) {
+      const rtt = count(t, new RegExp(`^edgekv_peer_round_trip_seconds_count\\{peer="${id}"\\} (\\d+)$`, "m"));
+      assert.ok(rtt >= 1, `round trips to ${id}: ${rtt}\n${t}`);
+      assert.match(t, new RegExp(`^edgekv_peer_round_trip_seconds_bucket\\{peer="${id}",le="\\+Inf"\\} ${rtt}$`, "m"));
+    }
+    // A follower leads nothing: no round-trip series.
+    const follower = [...c.nodes.keys()].find((x) => x !== leader)!;
+    assert.doesNotMatch(await c.nodes.get(follower)!.metricsText(), /^edgekv_peer_round_trip_seconds_count/m);
+  });
+
   it("a stopped follower catches up after restart, through InstallSnapshot when the log was compacted", async () => {
     const leader = await c.leader();
     const victim = [...c.nodes.keys()].find((id) => id !== leader)!;
