@@ -13,8 +13,8 @@ interface Histogram {
   count: number;
 }
 
-/** Escapes a Prometheus label value (backslash, quote, newline). */
-function label(v: string): string {
+/** Escapes a Prometheus label value (backslash, quote, newline); also used by src/server/histogram.ts. */
+export function escapeLabelValue(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
@@ -47,7 +47,7 @@ export class RequestMetrics {
     ];
     for (const [hk, h] of [...this.histograms].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const [method, route] = hk.split("\u0000");
-      const l = `method="${label(method)}",route="${label(route)}"`;
+      const l = `method="${escapeLabelValue(method)}",route="${escapeLabelValue(route)}"`;
       LATENCY_BUCKETS_SEC.forEach((le, i) => lines.push(`edgekv_http_request_duration_seconds_bucket{${l},le="${le}"} ${h.counts[i]}`));
       lines.push(`edgekv_http_request_duration_seconds_bucket{${l},le="+Inf"} ${h.count}`);
       lines.push(`edgekv_http_request_duration_seconds_sum{${l}} ${h.sumSec}`);
@@ -56,7 +56,7 @@ export class RequestMetrics {
     lines.push("# HELP edgekv_http_requests_total Client API requests by route and status.", "# TYPE edgekv_http_requests_total counter");
     for (const [tk, n] of [...this.totals].sort(([a], [b]) => (a < b ? -1 : 1))) {
       const [method, route, status] = tk.split("\u0000");
-      lines.push(`edgekv_http_requests_total{method="${label(method)}",route="${label(route)}",status="${status}"} ${n}`);
+      lines.push(`edgekv_http_requests_total{method="${escapeLabelValue(method)}",route="${escapeLabelValue(route)}",status="${status}"} ${n}`);
     }
     return lines.join("\n") + "\n";
   }

@@ -6,6 +6,8 @@
  * (`edgekv_proposal_commit_seconds`). Fixed buckets keep memory constant.
  */
 
+import { escapeLabelValue } from "../api/metrics.ts";
+
 /** Per-bucket (not cumulative) counts: counts[i] in (buckets[i-1], buckets[i]], counts[buckets.length] above the top. */
 export interface HistogramCounts {
   /** Upper bounds, seconds, ascending. */
@@ -55,7 +57,7 @@ export function histogramText(name: string, help: string, h: HistogramCounts): s
 export function histogramSeriesText(name: string, help: string, series: Array<{ labels: Record<string, string>; histogram: HistogramCounts }>): string[] {
   const out = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
   for (const { labels, histogram: h } of series) {
-    const pairs = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
+    const pairs = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
     const withLe = (le: string) => `{${[...pairs, `le="${le}"`].join(",")}}`;
     const plain = pairs.length > 0 ? `{${pairs.join(",")}}` : "";
     let cumulative = 0;
