@@ -132,7 +132,9 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
   const e = err as { code?: unknown; message?: unknown; name?: unknown; leaderId?: unknown; compactRevision?: unknown; retryAfterSec?: unknown };
   const message = typeof e?.message === "string" ? e.message : String(err);
-  if (e && (e.name === "TimeoutError" || e.name === "AbortError")) return new ApiError("timeout", message || "request timed out");
+  // The runtime's own text ("The operation was aborted due to timeout") names no request or limit: say ours.
+  if (e && e.name === "TimeoutError") return new ApiError("timeout", "the request's deadline passed before it finished (the node's requestTimeoutMs, 30 s by default)");
+  if (e && e.name === "AbortError") return new ApiError("timeout", message && !message.startsWith("The operation was aborted") ? message : "the request was cancelled before it finished");
   if (e && typeof e.code === "string") {
     const code: ApiErrorCode = e.code in API_ERROR_STATUS ? (e.code as ApiErrorCode) : LOWER_LAYER_CODES[e.code] ?? "internal";
     const details: ApiErrorDetails = {};

@@ -1301,6 +1301,9 @@ export class EdgeNode implements KvService {
     // from local state, which a deposed leader may hold stale. Unreachable without the env var.
     if (UNSAFE_BUG === "local-reads") return;
     // <<< EDGEKV_UNSAFE_BUG
+    // A node outside its known configuration (started to be added, not added yet) gets no answer to a
+    // ReadIndex from the leader: fail now, so that clients try another endpoint, instead of at the deadline.
+    if (!this.wasMember) throw new ApiError("not_member", `node ${this.id} is not in the cluster's configuration (yet), so it cannot confirm a linearizable read; ask a member, or read with consistency=stale`, this.leaderDetails());
     if (this.reads.size >= this.config.queueDepth) throw new ApiError("too_many_requests", `more than ${this.config.queueDepth} reads are pending`, { retryAfterSec: 1 });
     const id = this.reads.nextId();
     const done = this.reads.wait(id, opts.signal);

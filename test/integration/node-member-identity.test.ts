@@ -60,6 +60,15 @@ describe("member identity (C13 whole data dir, C10 not_member)", () => {
     await node.start();
     const view = await node.cluster();
     assert.deepEqual(view.members, [], "an empty node that is not a member knows no configuration");
+    // Waiting to be added, it cannot confirm a linearizable read (the leader answers no ReadIndex from a
+    // non-member): a fast 503 not_member, which clients fail over on, not a 504 at the 30 s deadline.
+    const t0 = performance.now();
+    const read = await node.fetch(new Request("http://x/v1/kv/x"));
+    const body = (await read.json()) as { error: { code: string; message: string } };
+    assert.equal(read.status, 503, JSON.stringify(body));
+    assert.equal(body.error.code, "not_member");
+    assert.match(body.error.message, /consistency=stale/);
+    assert.ok(performance.now() - t0 < 5_000, `answered after ${Math.round(performance.now() - t0)} ms`);
     await node.stop();
     const g = await c.request(leader, "GET", "/v1/kv/x");
     assert.equal(await g.text(), "1");

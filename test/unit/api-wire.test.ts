@@ -111,6 +111,17 @@ describe("api wire: base64 and errors", () => {
     for (const [code, status] of Object.entries(API_ERROR_STATUS)) assert.equal(new ApiError(code as keyof typeof API_ERROR_STATUS, "m").status, status);
   });
 
+  it("a deadline's runtime error becomes our own words, naming the limit", () => {
+    // AbortSignal.timeout's reason, as Node, Bun and Deno word it.
+    const t = toApiError(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
+    assert.equal(t.code, "timeout");
+    assert.doesNotMatch(t.message, /aborted due to timeout/);
+    assert.match(t.message, /requestTimeoutMs/);
+    const a = toApiError(new DOMException("The operation was aborted.", "AbortError"));
+    assert.equal(a.message, "the request was cancelled before it finished");
+    assert.equal(toApiError(Object.assign(new Error("read cancelled by the client"), { name: "AbortError" })).message, "read cancelled by the client");
+  });
+
   it("the SDK rebuilds typed errors from API bodies", () => {
     const h = new Headers({ "retry-after": "3" });
     const u = errorFromBody(503, { error: { code: "no_leader", message: "m" } }, h);
