@@ -104,7 +104,13 @@ export async function checkJoinIdentity(opts: JoinIdentityOptions): Promise<void
       );
     } else if (now - lastLogMs >= logEveryMs) {
       lastLogMs = now;
-      opts.log("warn", `waiting for a member (${opts.peerIds.join(", ")}) to confirm that ${opts.nodeId}, started with an empty data dir, is not a voter that lost its data (${why})`);
+      // Members in this wait do not listen yet, so a set of them started without --bootstrap waits for each
+      // other forever (U5): say what starts a new cluster.
+      opts.log(
+        "warn",
+        `waiting for a member (${opts.peerIds.join(", ")}) to confirm that ${opts.nodeId}, started with an empty data dir, is not a voter that lost its data (${why}); ` +
+          `if this is a new cluster, start each of its members once with --bootstrap (members waiting here do not listen, so they cannot confirm each other)`,
+      );
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
