@@ -22,6 +22,7 @@ import { createNodePorts } from "./runtime-adapters/ports.ts";
 import { serveHttp } from "./runtime-adapters/serve.ts";
 import { onStopSignal } from "./runtime-adapters/signals.ts";
 import { currentRuntime } from "./runtime-adapters/runtime.ts";
+import { tryBind } from "./runtime-adapters/port-check.ts";
 
 /** The default node id of a node started without one (single-node quick start). */
 const DEFAULT_NODE_ID = "n1";
@@ -61,6 +62,16 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw e;
+  }
+  // Before the data dir is opened (and maybe bootstrapped): a busy port is a start-up refusal with a code,
+  // not a node that bootstraps, elects itself and then dies on the bind (U5).
+  for (const [what, host, port, flag] of [["client", config.clientHost, config.clientPort, "--client-port"], ["peer", config.peerHost, config.peerPort, "--peer-port"]] as const) {
+    if (port === 0) continue;
+    const problem = await tryBind(port, host);
+    if (problem !== undefined) {
+      process.stderr.write(`edgekv: port_in_use: the ${what} port ${port} on ${host} cannot be listened on (${problem}); stop what holds it or pick another with ${flag}\n`);
+      process.exit(2);
+    }
   }
   const ports = await createNodePorts({ logLevel: config.logLevel, name: config.nodeId });
   ports.log("info", `starting on ${currentRuntime()}: data ${config.dataDir}, peers ${JSON.stringify(config.peers)}`);

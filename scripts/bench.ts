@@ -23,7 +23,7 @@ import { EdgeCluster, adoptStrayEtcdPids, anchorsDir, clusterView, etcdCluster, 
 import { loadEdgekv } from "./bench/load.ts";
 import { type Cell, type CellResult, medians, parseCellSpec, resultsTable, writeSection } from "./bench/report.ts";
 import { type System, runWrk } from "./bench/wrk.ts";
-import { firstUnbindablePort } from "./bench/ports.ts";
+import { firstUnbindablePort } from "../runtime-adapters/port-check.ts";
 
 const USAGE = `usage: npm run bench -- [options]        (node --import tsx scripts/bench.ts [options])
 

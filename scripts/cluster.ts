@@ -33,7 +33,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { tryBind } from "../runtime-adapters/port-check.ts";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
@@ -113,15 +113,6 @@ function pidAlive(pid: number | null): boolean {
   }
 }
 
-/** Why 127.0.0.1:`port` cannot be listened on (e.g. "EADDRINUSE"), or undefined when it is free; the probe closes at once. */
-function portProblem(port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", (e: Error & { code?: string }) => resolve(e.code ?? e.message));
-    server.listen({ host: "127.0.0.1", port, exclusive: true }, () => server.close(() => resolve(undefined)));
-  });
-}
-
 /** Size of the file at `path` in bytes, 0 when it does not exist. */
 function sizeOf(path: string): number {
   try {
@@ -192,7 +183,7 @@ async function main(): Promise<void> {
   // Our children must own these ports: a node of another cluster answering on one would pass the readiness poll.
   for (const m of plans) {
     for (const [kind, port] of [["client", m.clientPort], ["peer", m.peerPort]] as const) {
-      const problem = await portProblem(port);
+      const problem = await tryBind(port, "127.0.0.1");
       if (problem === undefined) continue;
       const owner = previous?.members.find((p) => pidAlive(p.pid) && (p.clientUrl === loopbackUrl(port) || p.peerUrl === loopbackUrl(port)));
       const hint = owner ? ` (${dataDir}/cluster.json says ${owner.id} runs there as pid ${owner.pid}: this cluster is already running)` : "";

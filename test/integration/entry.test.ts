@@ -9,6 +9,7 @@ import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { nodeCommand, repoRoot, type NodeRuntime } from "../../scripts/node-command.ts";
@@ -115,6 +116,25 @@ describe(`node.ts on ${runtime}`, () => {
     assert.match(logs.unset, /MIMALLOC_PURGE_HOLES is not set: .*MIMALLOC_PURGE_HOLES=0/);
     assert.doesNotMatch(logs["0"], /MIMALLOC_PURGE_HOLES/);
     assert.match(logs["0"], /starting on bun/);
+  });
+
+  it("a port in use exits 2 with port_in_use before the data dir is touched (no bootstrap, no election)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgekv-port-"));
+    dirs.push(dir);
+    const dataDir = join(dir, "data");
+    const [c1, p1] = await freePorts(2);
+    // This test process holds the peer port.
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen({ port: p1, host: "127.0.0.1" }, () => resolve()));
+    try {
+      const r = run(["--data-dir", dataDir, "--client-port", String(c1), "--peer-port", String(p1)]);
+      assert.equal(await exitWithin(r, 60_000), "2", r.err());
+      assert.match(r.err(), new RegExp(`^edgekv: port_in_use: the peer port ${p1} on 127\\.0\\.0\\.1 cannot be listened on \\(EADDRINUSE\\); .*--peer-port$`, "m"));
+      assert.doesNotMatch(r.err() + r.out(), /bootstrapped|became leader|fatal/);
+      assert.equal(existsSync(dataDir), false, "the data dir was created before the port check");
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it("a second process on a data dir in use exits 1 with data_dir_locked; kill -9 of the owner frees it", async () => {
