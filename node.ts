@@ -79,6 +79,12 @@ async function main(): Promise<void> {
     // Read by Bun's allocator at process start only, so a hint is all this process can do (docs/deploy.md).
     ports.log("info", "MIMALLOC_PURGE_HOLES is not set: Bun's allocator spends about a quarter of this node's CPU under writes; start it with MIMALLOC_PURGE_HOLES=0 (docs/deploy.md, \"Bun's allocator\")");
   }
+  // Opening may wait a long time (a member with an empty data dir waits for a peer to confirm its identity):
+  // a stop signal meanwhile stops it with status 0, as later (nothing is served yet, so nothing to hand over).
+  const stopWhileOpening = onStopSignal(
+    async () => ports.log("info", "stopped before serving (it was still starting)"),
+    (msg) => ports.log("info", msg),
+  );
   const node = await EdgeNode.open(config, ports).catch((e: unknown) => {
     // The data dir disagrees with the configuration (another cluster id): a configuration error, exit 2.
     if (e instanceof ConfigError) {
@@ -88,6 +94,7 @@ async function main(): Promise<void> {
     throw e;
   });
   await node.start();
+  stopWhileOpening();
   const server = await serveHttp({ host: config.clientHost, port: config.clientPort, maxConnections: config.maxConnections, fetch: (r) => node.fetch(r) });
   node.onFatal(() => {
     // The node already logged the error and stopped serving; exit so the supervisor sees it (status 1).

@@ -118,6 +118,23 @@ describe(`node.ts on ${runtime}`, () => {
     assert.match(logs["0"], /starting on bun/);
   });
 
+  it("a stop signal while it waits at start-up for a member to confirm it stops it gracefully (status 0)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgekv-wait-"));
+    dirs.push(dir);
+    const [c1, p1, p2] = await freePorts(3);
+    // An empty data dir, no --bootstrap, and a peer that is not there: it waits to be confirmed (identity.ts).
+    const r = run(["--node-id", "n1", "--data-dir", join(dir, "data"), "--client-port", String(c1), "--peer-port", String(p1), "--peers", `n1=http://127.0.0.1:${p1},n2=http://127.0.0.1:${p2}`]);
+    const deadline = Date.now() + 60_000;
+    while (!r.err().includes("starting on") && Date.now() < deadline && r.child.exitCode === null) await sleep(50);
+    await sleep(1_000);
+    assert.equal(r.child.exitCode, null, `it should still be waiting: ${r.err()}`);
+    r.child.kill("SIGTERM");
+    const code = await exitWithin(r, 15_000);
+    assert.ok(code === "0" || (isDenoParent && code === "signal SIGTERM"), `exit ${code}: ${r.err()}`);
+    assert.match(r.err(), /SIGTERM: stopping/);
+    assert.match(r.err(), /stopped before serving \(it was still starting\)/);
+  });
+
   it("a port in use exits 2 with port_in_use before the data dir is touched (no bootstrap, no election)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgekv-port-"));
     dirs.push(dir);
