@@ -62,7 +62,9 @@ function checkCompare(c: unknown, where: string): void {
   if (typeof c.target !== "string" || !TARGETS.has(c.target)) throw bad(`txn: ${where}.target must be one of ${[...TARGETS].join(", ")}, got ${c.target === undefined ? "nothing" : describeValue(c.target)}`);
   if (typeof c.result !== "string" || !RESULTS.has(c.result)) throw bad(`txn: ${where}.result must be one of ${[...RESULTS].join(" ")}, got ${c.result === undefined ? "nothing" : describeValue(c.result)}`);
   const v = c.value;
-  const ok = typeof v === "string" || (typeof v === "number" && Number.isFinite(v)) || (c.target === "value" && v instanceof Uint8Array);
+  // A value compare takes bytes or text only: a number used to be sent as its decimal text (5 matched "5"),
+  // while the message below named only strings and bytes (user trial u5).
+  const ok = c.target === "value" ? typeof v === "string" || v instanceof Uint8Array : typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
   if (!ok) throw bad(`txn: ${where}.value must be ${c.target === "value" ? "a string or Uint8Array" : "a number"}, got ${v === undefined ? "nothing" : describeValue(v)}`);
 }
 

@@ -38,6 +38,10 @@ async function refused(req: unknown, fragment: string): Promise<void> {
 }
 
 describe("client: txn input validation", () => {
+  it("refuses a number as a value compare's value (it was sent as its decimal text and matched \"5\")", async () => {
+    await refused({ compare: [{ key: "k", target: "value", result: "=", value: 5 }], success: [] }, "compare[0].value must be a string or Uint8Array, got");
+  });
+
   it("refuses a put value that is a number, boolean, object or null, naming the allowed types", async () => {
     for (const value of [5, true, { a: 1 }, null, [1]]) await refused({ success: [{ op: "put", key: "k", value }] }, "string or Uint8Array");
   });
