@@ -11,6 +11,7 @@
  *                       default: bun when node_modules/.bin/bun exists (fastest start), else node
  *   --base-port P       client ports P..P+N-1, peer ports P+100..P+100+N-1 (default 8080, the CLI's default
  *                     endpoint, so `npx edgekv get k` talks to n1)
+ *   --peer-base-port Q  peer ports Q..Q+N-1 instead of P+100.. (e.g. to keep every port in one window)
  *   --data-dir D        default ./data/cluster; node nK keeps D/nK/ and logs to D/nK.log
  *   --stop-timeout-ms T SIGKILL nodes still running T ms after SIGTERM (default 10000)
  *
@@ -42,6 +43,8 @@ interface Options {
   nodes?: number;
   runtime: NodeRuntime | "mixed";
   basePort: number;
+  /** First peer port; undefined: basePort + 100. */
+  peerBasePort?: number;
   dataDir: string;
   stopTimeoutMs: number;
 }
@@ -57,8 +60,8 @@ interface ClusterFile {
   members: Array<{ id: string; pid: number | null; runtime: NodeRuntime; clientUrl: string; peerUrl: string; log: string }>;
 }
 
-const USAGE = `usage: cluster [--nodes 1..7] [--runtime bun|deno|node|mixed] [--base-port P] [--data-dir D] [--stop-timeout-ms T]
-Starts N edgekv nodes on 127.0.0.1 (client ports P.., peer ports P+100..), writes D/cluster.json, and stops
+const USAGE = `usage: cluster [--nodes 1..7] [--runtime bun|deno|node|mixed] [--base-port P] [--peer-base-port Q] [--data-dir D] [--stop-timeout-ms T]
+Starts N edgekv nodes on 127.0.0.1 (client ports P.., peer ports Q.., by default P+100..), writes D/cluster.json, and stops
 them on Ctrl-C, SIGTERM or SIGHUP. An even N starts with a warning. Defaults: 3 nodes, runtime bun if installed else node, base port 8080, data dir ./data/cluster.`;
 
 function fail(msg: string): never {
@@ -82,6 +85,7 @@ function parseArgs(argv: string[]): Options {
       process.exit(0);
     } else if (flag === "--nodes") o.nodes = int(1, 7);
     else if (flag === "--base-port") o.basePort = int(1, 65_000);
+    else if (flag === "--peer-base-port") o.peerBasePort = int(1, 65_000);
     else if (flag === "--stop-timeout-ms") o.stopTimeoutMs = int(0, 600_000);
     else if (flag === "--data-dir") o.dataDir = value();
     else if (flag === "--runtime") {
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
   const plans: MemberPlan[] = [];
   for (let i = 0; i < n; i++) {
     const id = `n${i + 1}`;
-    plans.push({ id, runtime: runtimeOf(o.runtime, i), clientPort: o.basePort + i, peerPort: o.basePort + 100 + i, dataDir: join(dataDir, id) });
+    plans.push({ id, runtime: runtimeOf(o.runtime, i), clientPort: o.basePort + i, peerPort: (o.peerBasePort ?? o.basePort + 100) + i, dataDir: join(dataDir, id) });
   }
   // Our children must own these ports: a node of another cluster answering on one would pass the readiness poll.
   for (const m of plans) {
@@ -187,7 +191,7 @@ async function main(): Promise<void> {
       if (problem === undefined) continue;
       const owner = previous?.members.find((p) => pidAlive(p.pid) && (p.clientUrl === loopbackUrl(port) || p.peerUrl === loopbackUrl(port)));
       const hint = owner ? ` (${dataDir}/cluster.json says ${owner.id} runs there as pid ${owner.pid}: this cluster is already running)` : "";
-      fail(`port ${port} (${m.id}'s ${kind} port) is not free on 127.0.0.1: ${problem}${hint}; stop what listens there or pick other ports with --base-port P (client ports P..P+${n - 1}, peer ports P+100..P+${100 + n - 1}); cluster.json left as it was`);
+      fail(`port ${port} (${m.id}'s ${kind} port) is not free on 127.0.0.1: ${problem}${hint}; stop what listens there or pick other ports with --base-port P (client ports P..P+${n - 1}, peer ports P+100..P+${100 + n - 1}) or --peer-base-port Q (peer ports Q..Q+${n - 1}); cluster.json left as it was`);
     }
   }
   if (previous && !previous.members.some((m) => pidAlive(m.pid)) && previous.members.some((m) => m.pid !== null)) {

@@ -48,8 +48,8 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
 }
 
 /** The members of `data`/cluster.json. */
-function clusterFile(data: string): Array<{ id: string; pid: number | null }> {
-  return (JSON.parse(readFileSync(join(data, "cluster.json"), "utf8")) as { members: Array<{ id: string; pid: number | null }> }).members;
+function clusterFile(data: string): Array<{ id: string; pid: number | null; peerUrl: string }> {
+  return (JSON.parse(readFileSync(join(data, "cluster.json"), "utf8")) as { members: Array<{ id: string; pid: number | null; peerUrl: string }> }).members;
 }
 
 after(() => {
@@ -118,10 +118,12 @@ describe("scripts/cluster.ts", { skip }, () => {
 
     // Without cluster.json the nodes resume their data dirs, and the banner says so (it said "bootstrapping").
     rmSync(join(a, "cluster.json"));
-    const third = start("--nodes", "1", "--runtime", "node", "--base-port", "9562", "--data-dir", a, "--stop-timeout-ms", "5000");
+    // ... also with the peer port somewhere else than base + 100 (--peer-base-port: every port in one window).
+    const third = start("--nodes", "1", "--runtime", "node", "--base-port", "9562", "--peer-base-port", "9563", "--data-dir", a, "--stop-timeout-ms", "5000");
     await until(() => /cluster ready/.test(third.text()) || third.child.exitCode !== null, 90_000, "cluster ready");
     procs.pids.push(clusterFile(a)[0].pid!);
     assert.match(third.text(), /resuming the cluster in /);
+    assert.equal(clusterFile(a)[0].peerUrl, "http://127.0.0.1:9563");
     third.child.kill("SIGTERM");
     assert.equal(await withTimeout(third.done, 30_000), "0", third.text());
   });
