@@ -203,6 +203,8 @@ export class EdgeNode implements KvService {
   private readonly fsyncSeconds = new BucketHistogram(FSYNC_BUCKETS_S);
   /** Leader only: AppendEntries round trip per follower (`edgekv_peer_round_trip_seconds`, append-rtt.ts). */
   private readonly appendRoundTrips = new AppendRoundTrips();
+  /** Every peer URL this node was given or applied, by member id (refreshPeers keeps outgoing voters reachable). */
+  private readonly peerUrlsSeen = new Map<string, string>();
   /** This node's proposals: from propose to the Ready that carries them committed (`edgekv_proposal_commit_seconds`). */
   private readonly commitSeconds = new BucketHistogram(FSYNC_BUCKETS_S);
   /** How late the event loop runs timers (`edgekv_event_loop_delay_seconds`): its synchronous stretches. */
@@ -927,9 +929,19 @@ export class EdgeNode implements KvService {
     const peers: Record<string, string> = {};
     for (const [id, a] of Object.entries(memberAddresses(this.kv))) if (a.peerUrl) peers[id] = a.peerUrl;
     Object.assign(peers, this.config.peers, extra);
-    // Members of the log's configuration not yet applied (e.g. a learner being added) are reachable too.
+    for (const [id, url] of Object.entries(peers)) this.peerUrlsSeen.set(id, url);
+    // Every member of the log's configuration stays reachable, also one that the applied member table no
+    // longer lists (a learner being added, a voter being removed), and so does the leader: a leader that
+    // removes itself leads until the configuration without it commits (Raft thesis §4.2.2). Dropping it when
+    // the joint entry applied cut it off from its followers' replies, and it fell to CheckQuorum before it
+    // could commit its removal (U5).
     const st = this.raft?.status();
-    if (st) for (const id of [...st.confState.voters, ...st.confState.learners]) if (!(id in peers) && this.config.peers[id]) peers[id] = this.config.peers[id];
+    if (st) {
+      for (const id of [...st.confState.voters, ...st.confState.votersOutgoing, ...st.confState.learners, ...(st.leaderId ? [st.leaderId] : [])]) {
+        const url = this.peerUrlsSeen.get(id);
+        if (!(id in peers) && url) peers[id] = url;
+      }
+    }
     delete peers[this.id];
     this.transport.setPeers(peers);
   }
