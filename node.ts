@@ -79,30 +79,19 @@ async function main(): Promise<void> {
     // Read by Bun's allocator at process start only, so a hint is all this process can do (docs/deploy.md).
     ports.log("info", "MIMALLOC_PURGE_HOLES is not set: Bun's allocator spends about a quarter of this node's CPU under writes; start it with MIMALLOC_PURGE_HOLES=0 (docs/deploy.md, \"Bun's allocator\")");
   }
-  // Opening may wait a long time (a member with an empty data dir waits for a peer to confirm its identity):
-  // a stop signal meanwhile stops it with status 0, as later (nothing is served yet, so nothing to hand over).
-  const stopWhileOpening = onStopSignal(
-    async () => ports.log("info", "stopped before serving (it was still starting)"),
-    (msg) => ports.log("info", msg),
-  );
-  const node = await EdgeNode.open(config, ports).catch((e: unknown) => {
-    // The data dir disagrees with the configuration (another cluster id): a configuration error, exit 2.
-    if (e instanceof ConfigError) {
-      process.stderr.write(`edgekv: invalid configuration: ${e.message}\n`);
-      process.exit(2);
-    }
-    throw e;
-  });
-  await node.start();
-  stopWhileOpening();
-  const server = await serveHttp({ host: config.clientHost, port: config.clientPort, maxConnections: config.maxConnections, fetch: (r) => node.fetch(r) });
-  node.onFatal(() => {
-    // The node already logged the error and stopped serving; exit so the supervisor sees it (status 1).
-    void server.close().finally(() => process.exit(1));
-    setTimeout(() => process.exit(1), 2000).unref?.();
-  });
+  // One stop handler from here to the end. Opening may wait a long time (a member with an empty data dir waits
+  // for a peer to confirm its identity); a stop signal meanwhile stops it with status 0, as later. (A second
+  // handler installed once serving left a window: a signal pending while the first was removed was dropped,
+  // and the node went on serving; B6.)
+  let node: EdgeNode | undefined;
+  let server: Awaited<ReturnType<typeof serveHttp>> | undefined;
   onStopSignal(
     async () => {
+      if (!node || !server) {
+        await node?.stop().catch(() => {});
+        ports.log("info", "stopped before serving (it was still starting)");
+        return;
+      }
       // Leader hands over first (in-flight requests finish or get a definite error), then the listener goes.
       await node.stop();
       await server.close();
@@ -110,7 +99,24 @@ async function main(): Promise<void> {
     },
     (msg) => ports.log("info", msg),
   );
-  process.stdout.write(`edgekv ${node.id} serving clients on ${server.url} (peers on ${config.advertisePeerUrl})\n`);
+  const opened = await EdgeNode.open(config, ports).catch((e: unknown) => {
+    // The data dir disagrees with the configuration (another cluster id): a configuration error, exit 2.
+    if (e instanceof ConfigError) {
+      process.stderr.write(`edgekv: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  });
+  node = opened;
+  await opened.start();
+  const listening = await serveHttp({ host: config.clientHost, port: config.clientPort, maxConnections: config.maxConnections, fetch: (r) => opened.fetch(r) });
+  server = listening;
+  opened.onFatal(() => {
+    // The node already logged the error and stopped serving; exit so the supervisor sees it (status 1).
+    void listening.close().finally(() => process.exit(1));
+    setTimeout(() => process.exit(1), 2000).unref?.();
+  });
+  process.stdout.write(`edgekv ${opened.id} serving clients on ${listening.url} (peers on ${config.advertisePeerUrl})\n`);
 }
 
 main().catch((e: unknown) => {

@@ -135,6 +135,24 @@ describe(`node.ts on ${runtime}`, () => {
     assert.match(r.err(), /stopped before serving \(it was still starting\)/);
   });
 
+  it("a stop signal just after the data dir appears (open, start, bind) still stops it: never ignored", async () => {
+    // B6: with one handler while opening and another once serving, a signal pending while the first was
+    // removed was dropped (Node, Bun) and the node went on serving.
+    for (const delayMs of [0, 10, 20]) {
+      const dir = mkdtempSync(join(tmpdir(), "edgekv-early-"));
+      dirs.push(dir);
+      const [c1, p1] = await freePorts(2);
+      const r = run(["--data-dir", join(dir, "data"), "--client-port", String(c1), "--peer-port", String(p1)]);
+      const deadline = Date.now() + 60_000;
+      while (!existsSync(join(dir, "data", "edgekv.db")) && Date.now() < deadline && r.child.exitCode === null) await sleep(2);
+      await sleep(delayMs);
+      r.child.kill("SIGTERM");
+      const code = await exitWithin(r, 20_000);
+      assert.ok(code === "0" || (isDenoParent && code === "signal SIGTERM"), `delay ${delayMs} ms: exit ${code}: ${r.err()}`);
+      assert.match(r.err(), /SIGTERM: stopping/, `delay ${delayMs} ms`);
+    }
+  });
+
   it("a port in use exits 2 with port_in_use before the data dir is touched (no bootstrap, no election)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgekv-port-"));
     dirs.push(dir);
