@@ -60,6 +60,15 @@ export class AppendRoundTrips {
     else this.pending.delete(peer);
   }
 
+  /**
+   * Drops everything about followers outside `members` (the configuration's members): their histograms
+   * leave /metrics once they are removed.
+   */
+  retain(members: ReadonlySet<string>): void {
+    for (const id of [...this.histograms.keys()]) if (!members.has(id)) this.histograms.delete(id);
+    for (const id of [...this.pending.keys()]) if (!members.has(id)) this.pending.delete(id);
+  }
+
   /** Sends remembered for `peer` (tests and bounds). */
   pendingCount(peer: string): number {
     return this.pending.get(peer)?.length ?? 0;

@@ -845,6 +845,8 @@ export class EdgeNode implements KvService {
     if (note.newLeader) {
       this.leaderChangesSeen++;
       this.lastLeaderSeen = s.leaderId;
+      // A removed leader was kept reachable only while it led (refreshPeers): let it go now.
+      this.refreshPeers();
     }
     this.roleSeen = { role: s.role, leaderId: s.leaderId };
     // Sends of an earlier leadership are not this term's round trips.
@@ -941,6 +943,7 @@ export class EdgeNode implements KvService {
         const url = this.peerUrlsSeen.get(id);
         if (!(id in peers) && url) peers[id] = url;
       }
+      this.appendRoundTrips.retain(new Set([...st.confState.voters, ...st.confState.votersOutgoing, ...st.confState.learners]));
     }
     delete peers[this.id];
     this.transport.setPeers(peers);

@@ -60,5 +60,14 @@ describe("removing a leader that joined after the bootstrap", () => {
     leader = await cluster.leader(10_000);
     assert.notEqual(leader, "n4");
     assert.equal((await cluster.request(leader, "PUT", "/v1/kv/after", "v")).status, 200);
+    // Kept reachable only while it led: once another leads, no member keeps a link or a series for n4 (B6).
+    let withN4: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      withN4 = [];
+      for (const [id, n] of cluster.nodes) if (/peer="n4"/.test(await n.metricsText())) withN4.push(id);
+      if (withN4.length === 0) break;
+      await sleep(100);
+    }
+    assert.deepEqual(withN4, [], "members still exporting peer=\"n4\" series");
   });
 });

@@ -46,6 +46,19 @@ describe("AppendEntries round trips", () => {
     assert.equal(r.pendingCount("n3"), 0);
   });
 
+  it("retain drops the series and sends of followers outside the configuration", () => {
+    const r = new AppendRoundTrips();
+    for (const p of ["n2", "n3", "n4"]) {
+      r.sent(p, 1, 0);
+      r.acked(p, 1, 1);
+      r.sent(p, 2, 2);
+    }
+    r.retain(new Set(["n1", "n2", "n3"]));
+    assert.deepEqual(r.snapshot().map((x) => x.peer), ["n2", "n3"]);
+    assert.equal(r.pendingCount("n4"), 0);
+    assert.equal(r.pendingCount("n2"), 1);
+  });
+
   it("remembers at most the bound per follower, dropping the oldest", () => {
     const r = new AppendRoundTrips(3);
     for (let i = 1; i <= 5; i++) r.sent("n2", i, i);
