@@ -184,6 +184,16 @@ async function main(): Promise<void> {
     const id = `n${i + 1}`;
     plans.push({ id, runtime: runtimeOf(o.runtime, i), clientPort: o.basePort + i, peerPort: (o.peerBasePort ?? o.basePort + 100) + i, dataDir: join(dataDir, id) });
   }
+  // Every port once: --peer-base-port can put a peer port on another node's client port, and each node's own
+  // port check would pass before the other binds (B6: two of three nodes died on the bind after bootstrapping).
+  const owners = new Map<number, string>();
+  for (const m of plans) {
+    for (const [kind, port] of [["client", m.clientPort], ["peer", m.peerPort]] as const) {
+      const other = owners.get(port);
+      if (other) fail(`port ${port} would be both ${other} and ${m.id}'s ${kind} port: pick --base-port and --peer-base-port ranges that do not overlap; nothing started`);
+      owners.set(port, `${m.id}'s ${kind} port`);
+    }
+  }
   // Our children must own these ports: a node of another cluster answering on one would pass the readiness poll.
   for (const m of plans) {
     for (const [kind, port] of [["client", m.clientPort], ["peer", m.peerPort]] as const) {

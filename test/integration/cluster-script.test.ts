@@ -70,6 +70,16 @@ describe("scripts/cluster.ts", { skip }, () => {
     }
     assert.equal(code, "2", r.text());
     assert.match(r.text(), /--nodes must be an integer in \[1, 7\]/);
+    // Peer ports on the client ports of other nodes (B6): refused before anything starts.
+    const overlap = start("--nodes", "3", "--runtime", "node", "--base-port", "9550", "--peer-base-port", "9551", "--data-dir", join(dir, "overlap"));
+    const oc = await withTimeout(overlap.done, 30_000);
+    if (oc === "timeout") {
+      overlap.child.kill("SIGTERM");
+      await withTimeout(overlap.done, 20_000);
+    }
+    assert.equal(oc, "2", overlap.text());
+    assert.match(overlap.text(), /port 9551 would be both n1's peer port and n2's client port/);
+    assert.equal(existsSync(join(dir, "overlap", "n1")), false, "a node data dir was made for a refused start");
   });
 
   it("a second start on a running cluster's data dir prints data_dir_locked, exits 1 and keeps cluster.json; SIGHUP stops the first", async () => {
