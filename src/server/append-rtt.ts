@@ -10,10 +10,7 @@
  * No clock of its own: callers pass `nowMs` (any monotonic ms clock, the node uses performance.now()).
  * Memory is bounded: at most `maxPendingPerPeer` sends are remembered per follower (oldest dropped).
  */
-import { BucketHistogram, type HistogramCounts } from "./histogram.ts";
-
-/** Round-trip histogram buckets, seconds: fine below 10 ms (loopback and one fsync), coarse above. */
-export const ROUND_TRIP_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+import { BucketHistogram, type HistogramCounts, WRITE_PATH_BUCKETS_S } from "./histogram.ts";
 
 /** AppendEntries sends remembered per follower, at most (pipelining keeps far fewer in flight). */
 const MAX_PENDING_PER_PEER = 1024;
@@ -45,7 +42,7 @@ export class AppendRoundTrips {
     while (n < list.length && list[n][0] <= matchIndex) n++;
     if (n === 0) return;
     let h = this.histograms.get(peer);
-    if (!h) this.histograms.set(peer, (h = new BucketHistogram(ROUND_TRIP_BUCKETS_S)));
+    if (!h) this.histograms.set(peer, (h = new BucketHistogram(WRITE_PATH_BUCKETS_S)));
     for (let i = 0; i < n; i++) h.observe((nowMs - list[i][1]) / 1000);
     list.splice(0, n);
   }

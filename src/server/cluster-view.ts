@@ -65,7 +65,7 @@ export interface NodeMetricsInput {
   fsync: HistogramCounts;
   /** Leader: AppendEntries round trip per follower (src/server/append-rtt.ts); omitted or empty otherwise. */
   roundTrips?: Array<{ peer: string; histogram: HistogramCounts }>;
-  /** This node's proposals, propose to commit (ms histogram in seconds); omitted when not measured. */
+  /** This node's proposals, from propose to the committing Ready (seconds); omitted when not measured. */
   proposalCommit?: HistogramCounts;
   /** Times this node saw a leader different from the last one (0 when absent). */
   leaderChangesSeen?: number;

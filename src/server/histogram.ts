@@ -8,6 +8,13 @@
 
 import { escapeLabelValue } from "../api/metrics.ts";
 
+/**
+ * Buckets for write-path durations, seconds: fine below 10 ms (one fsync, a loopback round trip), coarse up
+ * to a second. Shared by the fsync, proposal commit and AppendEntries round-trip histograms, so that their
+ * counts line up bucket for bucket.
+ */
+export const WRITE_PATH_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
 /** Per-bucket (not cumulative) counts: counts[i] in (buckets[i-1], buckets[i]], counts[buckets.length] above the top. */
 export interface HistogramCounts {
   /** Upper bounds, seconds, ascending. */

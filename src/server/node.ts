@@ -54,7 +54,7 @@ import { Lessor } from "../kv/lessor.ts";
 import { answerCapToCarry } from "../kv/answer-size.ts";
 import { describeRoleChange, type RoleSeen } from "./role-log.ts";
 import { LoopDelayMonitor } from "./loop-delay.ts";
-import { BucketHistogram } from "./histogram.ts";
+import { BucketHistogram, WRITE_PATH_BUCKETS_S } from "./histogram.ts";
 import { AppendRoundTrips } from "./append-rtt.ts";
 import type {
   CompactResult,
@@ -160,8 +160,6 @@ const COMPACT_STEP_ENTRIES = 2048;
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
 const TRANSFER_WAIT_MS = 2000;
 
-/** Fsync latency histogram buckets, seconds (Prometheus). */
-const FSYNC_BUCKETS_S = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /**
  * One member. Create with `EdgeNode.open`, then `start()`; serve `fetch` on the client port; `stop()` on
@@ -200,13 +198,13 @@ export class EdgeNode implements KvService {
   private lastLeaderContactMs: number | null = null;
   private readonly snapshotsInFlight = new Set<NodeId>();
   /** Persists that fsynced, by duration (`edgekv_fsync_duration_seconds`). */
-  private readonly fsyncSeconds = new BucketHistogram(FSYNC_BUCKETS_S);
+  private readonly fsyncSeconds = new BucketHistogram(WRITE_PATH_BUCKETS_S);
   /** Leader only: AppendEntries round trip per follower (`edgekv_peer_round_trip_seconds`, append-rtt.ts). */
   private readonly appendRoundTrips = new AppendRoundTrips();
   /** Every peer URL this node was given or applied, by member id (refreshPeers keeps outgoing voters reachable). */
   private readonly peerUrlsSeen = new Map<string, string>();
   /** This node's proposals: from propose to the Ready that carries them committed (`edgekv_proposal_commit_seconds`). */
-  private readonly commitSeconds = new BucketHistogram(FSYNC_BUCKETS_S);
+  private readonly commitSeconds = new BucketHistogram(WRITE_PATH_BUCKETS_S);
   /** How late the event loop runs timers (`edgekv_event_loop_delay_seconds`): its synchronous stretches. */
   private readonly loopDelay = new LoopDelayMonitor();
   /** This node's removal, applied or learned from a member's view; left when it is a member again (removal-check.ts). */

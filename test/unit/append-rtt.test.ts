@@ -5,13 +5,13 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { AppendRoundTrips, ROUND_TRIP_BUCKETS_S } from "../../src/server/append-rtt.ts";
+import { AppendRoundTrips } from "../../src/server/append-rtt.ts";
 import { ProposalWaiters } from "../../src/server/waiters.ts";
 import { nodeMetricsText } from "../../src/server/cluster-view.ts";
-import { histogramSeriesText } from "../../src/server/histogram.ts";
+import { WRITE_PATH_BUCKETS_S, histogramSeriesText } from "../../src/server/histogram.ts";
 import type { RaftStatus } from "../../src/raft/types.ts";
 
-const bucketOf = (seconds: number) => ROUND_TRIP_BUCKETS_S.findIndex((b) => seconds <= b);
+const bucketOf = (seconds: number) => WRITE_PATH_BUCKETS_S.findIndex((b) => seconds <= b);
 
 describe("AppendEntries round trips", () => {
   it("one reply covering two pipelined sends counts both, each from its own send", () => {
@@ -23,7 +23,7 @@ describe("AppendEntries round trips", () => {
     assert.equal(r.pendingCount("n2"), 1);
     const [s] = r.snapshot();
     assert.equal(s.peer, "n2");
-    const counts = new Array(ROUND_TRIP_BUCKETS_S.length + 1).fill(0);
+    const counts = new Array(WRITE_PATH_BUCKETS_S.length + 1).fill(0);
     counts[bucketOf(0.01)]++;
     counts[bucketOf(0.007)]++;
     assert.deepEqual(s.histogram.counts, counts);
