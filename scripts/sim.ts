@@ -13,6 +13,8 @@
  *                       the sender's transport sees the failure and calls reportUnreachable)
  *   --persist MODE      sync | async: how every node persists a Ready (default: drawn per seed, 3 in 4
  *                       async = the node's fsync off the event loop; see docs/sim.md)
+ *   --readys-in-flight N  with async persist, Readys a node may write before the oldest is durable
+ *                       (RaftConfig.maxReadysInFlight; default: drawn per seed among 1, 2, 4)
  *   --trace             print the whole event trace of each seed (use with --seed)
  *   --quiet             no progress lines on stderr
  *   --help              this text
@@ -23,7 +25,7 @@
 import type { RaftBug } from "../src/raft/types.ts";
 import { runSimulation, type SimResult } from "../test/sim/sim.ts";
 
-const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--ticks T] [--bug NAME] [--silent-loss] [--persist sync|async] [--trace] [--quiet]
+const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--ticks T] [--bug NAME] [--silent-loss] [--persist sync|async] [--readys-in-flight N] [--trace] [--quiet]
 
   --seeds A..B   run seeds A to B inclusive (default 1..100)
   --seed S       run one seed
@@ -33,6 +35,8 @@ const HELP = `usage: npm run sim -- [--seeds A..B | --seed S] [--nodes N] [--tic
   --silent-loss  lost messages are not reported to the sender (UDP-like); default: reported, as HTTP/2 would
   --persist M    sync | async for every node (default: drawn per seed, 3 in 4 async: the fsync completes
                  later while the node keeps stepping messages, proposals and ticks)
+  --readys-in-flight N  with async persist, Readys a node writes before the oldest is durable
+                 (pipelined persist, RaftConfig.maxReadysInFlight; default: drawn per seed among 1, 2, 4)
   --trace        print every event of each seed (deterministic across Node, Bun and Deno)
   --quiet        no progress lines on stderr
   --help         show this text
@@ -52,6 +56,7 @@ interface Args {
   quiet: boolean;
   silentLoss: boolean;
   persist?: "sync" | "async";
+  readysInFlight?: number;
 }
 
 function usage(message: string): never {
@@ -100,6 +105,9 @@ export function parseArgs(argv: string[]): Args {
       const p = argv[++i];
       if (p !== "sync" && p !== "async") usage(`--persist must be sync or async, got ${p ?? "nothing"}`);
       a.persist = p;
+    } else if (f === "--readys-in-flight") {
+      a.readysInFlight = int(f, argv[++i]);
+      if (a.readysInFlight < 1 || a.readysInFlight > 64) usage("--readys-in-flight must be 1..64");
     } else if (f === "--trace") a.trace = true;
     else if (f === "--silent-loss") a.silentLoss = true;
     else if (f === "--quiet") a.quiet = true;
@@ -116,6 +124,7 @@ export function replayCommand(a: Args, seed: number): string {
   if (a.bug) cmd += ` --bug ${a.bug}`;
   if (a.silentLoss) cmd += " --silent-loss";
   if (a.persist) cmd += ` --persist ${a.persist}`;
+  if (a.readysInFlight !== undefined) cmd += ` --readys-in-flight ${a.readysInFlight}`;
   return cmd + " --trace";
 }
 
@@ -133,7 +142,7 @@ function main(): void {
   let simTicks = 0;
   const t0 = Date.now();
   for (let seed = a.from; seed <= a.to; seed++) {
-    const r: SimResult = runSimulation({ seed, nodes: a.nodes, ticks: a.ticks, bug: a.bug, trace: a.trace, silentLoss: a.silentLoss, persist: a.persist });
+    const r: SimResult = runSimulation({ seed, nodes: a.nodes, ticks: a.ticks, bug: a.bug, trace: a.trace, silentLoss: a.silentLoss, persist: a.persist, readysInFlight: a.readysInFlight });
     simTicks += r.ticks;
     if (a.trace) {
       for (const line of r.trace) console.log(line);

@@ -25,8 +25,16 @@ export class RaftLog {
   /** Entries not yet persisted; `unstable[0].index === offset`. */
   unstable: Entry[] = [];
   offset: number;
+  /**
+   * Last index handed out in a Ready for persisting (>= offset - 1): entries above it go in the next
+   * Ready. Lowered when an append replaces handed entries (they must be written again) or a snapshot
+   * replaces the log (etcd raft's unstable.offsetInProgress).
+   */
+  handedTo: number;
   committed: number;
   applied: number;
+  /** Last committed index handed out in a Ready for applying (>= applied); see RaftNode.applyFrom. */
+  applying: number;
 
   constructor(
     readonly storage: RaftStorage,
@@ -34,12 +42,14 @@ export class RaftLog {
     applied: number,
   ) {
     this.offset = storage.lastIndex() + 1;
+    this.handedTo = this.offset - 1;
     this.committed = committed;
     const snapIndex = storage.firstIndex() - 1;
     // A restarted state machine has at least the snapshot it was restored from.
     this.applied = Math.max(applied, snapIndex);
     invariant(this.committed <= this.lastIndex(), `commit ${committed} past last index ${this.lastIndex()}`);
     if (this.committed < this.applied) this.committed = this.applied;
+    this.applying = this.applied;
   }
 
   firstIndex(): number {
@@ -147,6 +157,20 @@ export class RaftLog {
     } else {
       this.unstable = this.unstable.slice(0, after - this.offset).concat(entries);
     }
+    // Handed-out entries from `after` on were replaced: the next Ready writes them again (the driver's
+    // storage deletes stored entries from entries[0].index on, types.ts Ready step 2).
+    if (this.handedTo >= after) this.handedTo = after - 1;
+  }
+
+  /** Unstable entries not yet handed out in a Ready (all of them when nothing is in flight). */
+  unhanded(): Entry[] {
+    const from = Math.max(0, this.handedTo + 1 - this.offset);
+    return from === 0 ? this.unstable.slice() : this.unstable.slice(from);
+  }
+
+  /** True when some unstable entry was not handed out yet. */
+  hasUnhanded(): boolean {
+    return this.offset + this.unstable.length - 1 > this.handedTo;
   }
 
   /** Raises the commit index to `index` (never lowers it). Throws RaftInvariantError past the last index. */
@@ -162,6 +186,7 @@ export class RaftLog {
     this.unstableSnapshot = snapshot;
     this.unstable = [];
     this.offset = snapshot.meta.index + 1;
+    this.handedTo = snapshot.meta.index;
     this.committed = snapshot.meta.index;
   }
 
@@ -171,6 +196,7 @@ export class RaftLog {
     if (index > this.lastIndex() || this.termOrNone(index) !== term) return;
     this.unstable = this.unstable.slice(index + 1 - this.offset);
     this.offset = index + 1;
+    if (this.handedTo < index) this.handedTo = index;
   }
 
   /** The driver persisted the unstable snapshot at `index`. */
@@ -182,5 +208,6 @@ export class RaftLog {
   appliedTo(index: number): void {
     invariant(index <= this.committed, `applied ${index} past commit ${this.committed}`);
     if (index > this.applied) this.applied = index;
+    if (index > this.applying) this.applying = index;
   }
 }

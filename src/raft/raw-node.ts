@@ -92,6 +92,9 @@ export class RaftNode {
     if (this.cfg.readOnly === "lease" && !this.cfg.checkQuorum) {
       throw new RaftError("invariant", "config: lease reads need checkQuorum");
     }
+    if (!(Number.isInteger(this.cfg.maxReadysInFlight) && this.cfg.maxReadysInFlight >= 1)) {
+      throw new RaftError("invariant", "config: maxReadysInFlight must be an integer >= 1");
+    }
     const init = storage.initialState();
     this.log = new RaftLog(storage, init.hardState.commit, this.cfg.applied);
     this.term = init.hardState.term;
@@ -101,7 +104,7 @@ export class RaftNode {
     const last = storage.lastIndex();
     if (last >= first) this.membership.track(storage.entries(first, last + 1, Infinity));
     this.becomeFollower(this.term, "");
-    this.out = new Outbox(this.hardState(), { role: this.role, leaderId: this.leaderId });
+    this.out = new Outbox(this.hardState(), { role: this.role, leaderId: this.leaderId }, this.cfg.maxReadysInFlight);
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -206,14 +209,15 @@ export class RaftNode {
     pr.probeSent = true;
   }
 
-  /** True when `ready()` has work (and no earlier Ready is awaiting `advance()`). */
+  /** True when `ready()` has work and may be called (fewer than `maxReadysInFlight` Readys await `advance()`). */
   hasReady(): boolean {
     return this.out.hasReady(this);
   }
 
   /**
-   * The next batch of work; handle it as described on `Ready` (types.ts), then call `advance()`.
-   * @throws RaftError("invariant") when called again before `advance()`.
+   * The next batch of work; handle it as described on `Ready` (types.ts), then call `advance()` (one call
+   * per Ready, in the order they were handed out).
+   * @throws RaftError("invariant") when `maxReadysInFlight` Readys already await `advance()`, or a snapshot does.
    */
   ready(): Ready {
     return this.out.ready(this);
@@ -238,8 +242,8 @@ export class RaftNode {
   }
 
   /**
-   * The last Ready was fully handled: its entries, snapshot and hard state are durable and its committed
-   * entries applied. The leader now counts its own log toward the quorum (thesis §10.2.1).
+   * The oldest Ready not yet advanced was fully handled: its entries, snapshot and hard state are durable
+   * and its committed entries applied. The leader now counts its own log toward the quorum (thesis §10.2.1).
    * @throws RaftInvariantError when the log positions broke snapshot <= applied <= commit <= last.
    */
   advance(): void {
@@ -466,7 +470,7 @@ export class RaftNode {
   /** Index of the first committed entry not yet handed out for applying. */
   applyFrom(): number {
     const snap = this.log.unstableSnapshot ? this.log.unstableSnapshot.meta.index : 0;
-    return Math.max(this.log.applied, snap) + 1;
+    return Math.max(this.log.applying, snap) + 1;
   }
 
   /** The leader's own durable last index: what it may count for itself (entries below the unstable offset). */

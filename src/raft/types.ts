@@ -224,6 +224,13 @@ export interface SoftState {
  *    `readStates` request once the applied index >= its index. Fail each `droppedReadIds` request
  *    (definite failure: it was never served).
  * 5. Call `advance()`.
+ *
+ * With `RaftConfig.maxReadysInFlight` > 1 the driver may take the next Ready before advancing this one
+ * (its step 2 written, its durability still pending). Then the Readys' writes must reach storage in the
+ * order handed out, and step 3 and 5 of a Ready may run only once it AND every earlier Ready are durable:
+ * a later Ready's messages (an AppendEntries reply with its match index, a vote) may speak for entries
+ * or a vote an earlier one wrote. Committed entries may be applied at step 4 at once (they are durable on
+ * a quorum, and a write-ahead log keeps the applies behind the writes they follow).
  */
 export interface Ready {
   softState?: SoftState;
@@ -287,6 +294,14 @@ export interface RaftConfig {
    * Default 8 MiB.
    */
   maxInflightBytes: number;
+  /**
+   * Readys the driver may hold before advancing the oldest (>= 1). With 1 (the default) `ready()` is
+   * called again only after `advance()`. With more, a driver whose fsync runs off its loop writes the
+   * next Ready while the previous one's fsync is in flight (etcd raft's AsyncStorageWrites): each Ready
+   * then holds only what earlier ones did not hand out, and the driver must finish them in order (see
+   * `Ready`). A Ready with a snapshot is always alone in flight.
+   */
+  maxReadysInFlight: number;
   /** Run a PreVote round before a real election (Raft thesis §9.6). Default true. */
   preVote: boolean;
   /** A leader that has not heard from a quorum within an election timeout steps down. Default true. */
@@ -306,6 +321,7 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, "id"> = {
   maxPayloadBytes: 1024 * 1024,
   maxInflight: 256,
   maxInflightBytes: 8 * 1024 * 1024,
+  maxReadysInFlight: 1,
   preVote: true,
   checkQuorum: true,
   readOnly: "safe",

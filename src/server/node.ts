@@ -265,6 +265,7 @@ export class EdgeNode implements KvService {
         maxPayloadBytes: Math.min(config.maxFrameBytes / 2, 4 * 1024 * 1024),
         maxInflight: DEFAULT_RAFT_CONFIG.maxInflight,
         maxInflightBytes: DEFAULT_RAFT_CONFIG.maxInflightBytes,
+        maxReadysInFlight: 1,
         preVote: true,
         checkQuorum: true,
         readOnly: config.readOnly,

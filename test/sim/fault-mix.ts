@@ -67,6 +67,11 @@ export interface PersistMix {
   crashKeepsWritePerMille: number;
   /** ...and how many keep its applies too (the rest keep nothing of it). */
   crashKeepsAllPerMille: number;
+  /**
+   * RaftConfig.maxReadysInFlight of every node: with more than 1 a node writes the next Ready while earlier
+   * fsyncs are in flight (src/server/node.ts's pipelined persist). Only async persist ever has two out.
+   */
+  readysInFlight: number;
 }
 
 /** Options that override the draw (CLI flags). */
@@ -81,13 +86,17 @@ export interface MixOverrides {
  * Draws the persist mode from its own stream (`rng`), so adding it did not reshuffle the other knobs of a
  * seed: three seeds in four run asynchronous persist, the node's default with its ports.
  */
-export function drawPersistMix(rng: SimRng, mode?: "sync" | "async"): PersistMix {
+export function drawPersistMix(rng: SimRng, depthRng: SimRng, mode?: "sync" | "async", readysInFlight?: number): PersistMix {
   const drawn = rng.chance(750) ? "async" : "sync";
+  // The depth has a stream of its own, so `rng` (which later draws fsync delays) is what each seed drew
+  // before pipelined persist existed. Half the seeds run the node's depth, the rest 1 or 2.
+  const drawnDepth = depthRng.pick([1, 2, 4, 4]);
   return {
     mode: mode ?? drawn,
     fsyncTicksMax: rng.pick([0, 1, 1, 2, 4]),
     crashKeepsWritePerMille: rng.pick([0, 200, 400]),
     crashKeepsAllPerMille: rng.pick([0, 200]),
+    readysInFlight: readysInFlight ?? drawnDepth,
   };
 }
 
@@ -144,7 +153,7 @@ export function drawFaultMix(rng: SimRng, o: MixOverrides = {}): FaultMix {
       casPerMille: rng.range(100, 300),
       opTimeoutTicks: rng.range(10, 40) * 3,
     },
-    persist: { mode: o.persist ?? "sync", fsyncTicksMax: 0, crashKeepsWritePerMille: 0, crashKeepsAllPerMille: 0 },
+    persist: { mode: o.persist ?? "sync", fsyncTicksMax: 0, crashKeepsWritePerMille: 0, crashKeepsAllPerMille: 0, readysInFlight: 1 },
   };
   mix.maxInflightBytes = mix.keepTailEntries % 2 === 1 ? 160 : 8 * 1024 * 1024;
   if (o.ticks !== undefined) mix.safetyTicks = o.ticks;
@@ -195,6 +204,6 @@ export function describeFaultMix(m: FaultMix): string {
     `workload: clients=${w.clients} keys=${w.keys.join(",")} start=${w.startPerMille}‰ get=${w.getPerMille}‰ cas=${w.casPerMille}‰ opTimeout=${w.opTimeoutTicks} ticks`,
     m.persist.mode === "sync"
       ? "persist: sync"
-      : `persist: async fsync=0..${m.persist.fsyncTicksMax} ticks; a crash mid-fsync keeps entries+hard state ${m.persist.crashKeepsWritePerMille}‰, also applies ${m.persist.crashKeepsAllPerMille}‰`,
+      : `persist: async fsync=0..${m.persist.fsyncTicksMax} ticks, up to ${m.persist.readysInFlight} Ready(s) in flight; a crash mid-fsync keeps entries+hard state ${m.persist.crashKeepsWritePerMille}‰, also applies ${m.persist.crashKeepsAllPerMille}‰`,
   ].join("\n");
 }

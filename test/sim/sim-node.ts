@@ -11,9 +11,13 @@
  * src/server/node.ts with its WAL fsync off the event loop (docs/storage.md): a Ready that must be synced
  * (new entries, or a new term or vote) is written and its committed entries applied at once, but its
  * `messages` and `advance()` wait until the simulator completes the persist; meanwhile the node steps
- * messages, proposals and ticks, and makes no other Ready. A crash before the completion keeps a prefix of
- * the unsynced writes (SQLite's WAL): nothing of that Ready, its entries and hard state without its
- * applies, or all of it. A snapshot install is durable at once (the node restores it with FULL sync).
+ * messages, proposals and ticks. With `maxReadysInFlight` > 1 it also writes the next Readys (pipelined
+ * persist): they queue behind the first, each fsync completes no earlier than the one before (one
+ * fdatasync of the WAL covers every earlier write), and a Ready's messages and advance() follow only once
+ * it and every earlier one are durable. A crash keeps a prefix of the unsynced writes (SQLite's WAL): the
+ * simulator draws the Ready where the prefix ends, and of that Ready nothing, its entries and hard state
+ * without its applies, or all of it. A snapshot install is durable at once (the node restores it with
+ * FULL sync).
  */
 import { MemoryStorage } from "../../src/raft/memory-storage.ts";
 import type { ConfState, Entry, Message, NodeId, RaftBug, RaftConfig, RaftStatus, Ready, Rng, Snapshot } from "../../src/raft/types.ts";
@@ -64,9 +68,14 @@ export interface DriverHooks {
 /** What a crash keeps of a Ready whose fsync was in flight (a prefix of its WAL writes). */
 export type CrashKeeps = "nothing" | "write" | "all";
 
-/** A Ready written (and its committed entries applied) whose fsync has not completed yet. */
+/**
+ * A Ready written (and its committed entries applied) whose messages and advance() wait: for its own
+ * fsync (`synced` false), or only for an earlier Ready's (`synced` true: it needed no fsync of its own).
+ */
 export interface PendingPersist {
   rd: Ready;
+  synced: boolean;
+  /** When its fsync completes: tick, then sequence number in the simulator's event order. */
   dueTick: number;
   seq: number;
   /** The durable state from before the Ready's writes: what a crash that keeps nothing restores. */
@@ -88,6 +97,8 @@ export interface NodeSettings {
   maxInflight: number;
   /** RaftConfig.maxInflightBytes, bytes. */
   maxInflightBytes: number;
+  /** RaftConfig.maxReadysInFlight (only asynchronous persist ever has more than one out). */
+  maxReadysInFlight: number;
   bugs: ReadonlySet<RaftBug>;
 }
 
@@ -101,8 +112,11 @@ export class SimNode {
   /** Messages that arrived while paused, delivered on resume in arrival order. */
   held: Message[] = [];
   private waitingReads: Array<{ requestId: string; index: number }> = [];
-  /** Asynchronous persist: the Ready whose fsync is in flight (at most one, as in the node). */
-  pending: PendingPersist | undefined;
+  /**
+   * Asynchronous persist: Readys written and not yet advanced, oldest first (at most maxReadysInFlight).
+   * The first is always one whose fsync is in flight (`synced` false); the others queue behind it.
+   */
+  pending: PendingPersist[] = [];
 
   constructor(
     readonly id: NodeId,
@@ -128,6 +142,7 @@ export class SimNode {
       maxPayloadEntries: this.settings.maxPayloadEntries,
       maxInflight: this.settings.maxInflight,
       maxInflightBytes: this.settings.maxInflightBytes,
+      maxReadysInFlight: this.settings.maxReadysInFlight,
       applied: this.machine.appliedIndex,
       bugs: this.settings.bugs,
     };
@@ -136,20 +151,28 @@ export class SimNode {
     this.paused = false;
     this.held = [];
     this.waitingReads = [];
-    this.pending = undefined;
+    this.pending = [];
     this.drain();
   }
 
   /**
-   * Crash: everything not durable is lost. With a persist in flight, `keeps` says how much of its writes
-   * reached the disk anyway (a prefix: the entries and hard state are one transaction, the applies follow).
+   * Crash: everything not durable is lost. With persists in flight, the writes reached the disk up to a
+   * point: every Ready before `pending[cut]`, and of that one what `keeps` says (the entries and hard
+   * state are one transaction, the applies follow); nothing after it.
    */
-  crash(keeps: CrashKeeps = "nothing"): void {
-    const p = this.pending;
-    this.pending = undefined;
-    if (p && keeps !== "all") {
+  crash(keeps: CrashKeeps = "nothing", cut = 0): void {
+    const p = this.pending[cut];
+    const next = this.pending[cut + 1];
+    this.pending = [];
+    if (p && keeps === "nothing") {
+      this.storage = p.durableStorage;
       this.machine = p.durableMachine;
-      if (keeps === "nothing") this.storage = p.durableStorage;
+    } else if (p && keeps === "write") {
+      if (next) this.storage = next.durableStorage;
+      this.machine = p.durableMachine;
+    } else if (p && next) {
+      this.storage = next.durableStorage;
+      this.machine = next.durableMachine;
     }
     this.core = undefined;
     this.paused = false;
@@ -203,13 +226,15 @@ export class SimNode {
 
   /** Handles Ready batches until none is left (bounded: a core that never quiesces is a bug). */
   drain(): void {
-    for (let rounds = 0; this.core && !this.pending && this.core.hasReady(); rounds++) {
+    // The core says when another Ready may go out (maxReadysInFlight, a snapshot alone). A snapshot that
+    // is due waits for the pipeline to empty (maybeSnapshot), so no new Ready goes out meanwhile.
+    for (let rounds = 0; this.core && !(this.pending.length > 0 && this.snapshotDue()) && this.core.hasReady(); rounds++) {
       if (rounds >= 1000) throw new Error(`node ${this.id}: core still has a Ready after 1000 rounds`);
       this.handleReady(this.core, this.core.ready());
     }
     // As src/server/node.ts process(): while an fsync is in flight the leader's AppendEntries, heartbeats
     // and ReadIndex rounds still leave (RaftNode.takeSendNow).
-    if (this.core && this.pending) for (const m of this.core.takeSendNow()) this.hooks.send(m);
+    if (this.core && this.pending.length > 0) for (const m of this.core.takeSendNow()) this.hooks.send(m);
   }
 
   private handleReady(core: CoreNode, rd: Ready): void {
@@ -240,7 +265,7 @@ export class SimNode {
   /**
    * A Ready the way src/server/node.ts handles it with a WAL syncer: sendNow, the snapshot (durable at
    * once), the entries and hard state written, committed entries applied and reads served; when an fsync
-   * is owed, `messages` and `advance()` wait for {@link completePersist}.
+   * is owed, or an earlier Ready's still is, `messages` and `advance()` wait for {@link completePersist}.
    */
   private handleReadyAsync(core: CoreNode, rd: Ready, schedule: (node: SimNode) => { dueTick: number; seq: number }): void {
     for (const m of rd.sendNow) this.hooks.send(m);
@@ -259,14 +284,22 @@ export class SimNode {
       owed = before.term !== rd.hardState.term || before.vote !== rd.hardState.vote;
     }
     let pending: PendingPersist | undefined;
-    if (owed) pending = { rd, ...schedule(this), durableStorage: this.storage.clone(), durableMachine: this.machine.clone() };
+    const prev = this.pending[this.pending.length - 1];
+    if (owed) {
+      // Fsyncs complete in order: one fdatasync of the WAL makes every earlier write durable too.
+      const due = schedule(this);
+      const dueTick = prev && prev.dueTick > due.dueTick ? prev.dueTick : due.dueTick;
+      pending = { rd, synced: false, dueTick, seq: due.seq, durableStorage: this.storage.clone(), durableMachine: this.machine.clone() };
+    } else if (prev) {
+      pending = { rd, synced: true, dueTick: prev.dueTick, seq: prev.seq, durableStorage: this.storage.clone(), durableMachine: this.machine.clone() };
+    }
     this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
     this.hooks.persisted(this, rd);
     if (!pending) for (const m of rd.messages) this.hooks.send(m);
     this.applyCommitted(rd);
     if (pending) {
-      this.pending = pending;
+      this.pending.push(pending);
       return;
     }
     core.advance();
@@ -290,13 +323,18 @@ export class SimNode {
     for (const id of rd.droppedReadIds) this.hooks.readDropped(this, id);
   }
 
-  /** The pending Ready's fsync completed: its messages leave, the core advances, the next Ready runs. */
+  /**
+   * The first pending Ready's fsync completed: it and the Readys queued behind it that needed no fsync
+   * of their own are durable; in order, their messages leave and the core advances. Then the next Readys run.
+   */
   completePersist(): void {
-    const p = this.pending;
-    if (!p || !this.core) return;
-    this.pending = undefined;
-    for (const m of p.rd.messages) this.hooks.send(m);
-    this.core.advance();
+    if (this.pending.length === 0 || !this.core) return;
+    this.pending[0]!.synced = true;
+    while (this.pending[0]?.synced) {
+      const p = this.pending.shift()!;
+      for (const m of p.rd.messages) this.hooks.send(m);
+      this.core.advance();
+    }
     this.maybeSnapshot();
     this.drain();
   }
@@ -310,11 +348,18 @@ export class SimNode {
     this.waitingReads = still;
   }
 
-  /** Frequent snapshots with a short kept tail, so lagging followers need InstallSnapshot. */
+  private snapshotDue(): boolean {
+    return this.machine.appliedIndex - this.storage.snapshot().meta.index >= this.snapshots.snapshotEveryEntries;
+  }
+
+  /**
+   * Frequent snapshots with a short kept tail, so lagging followers need InstallSnapshot. Only with no
+   * Ready in flight (as src/server/node.ts): the machine may have applied past the core's applied index
+   * until they are advanced, and a compaction past that breaks the core's snapshot <= applied.
+   */
   private maybeSnapshot(): void {
+    if (this.pending.length > 0 || !this.snapshotDue()) return;
     const applied = this.machine.appliedIndex;
-    const snapIndex = this.storage.snapshot().meta.index;
-    if (applied - snapIndex < this.snapshots.snapshotEveryEntries) return;
     if (applied > this.storage.lastIndex() || applied < this.storage.firstIndex() - 1) return;
     this.storage.createSnapshot(applied, this.machine.confState, this.machine.snapshot());
     const compactTo = applied - this.snapshots.keepTailEntries;

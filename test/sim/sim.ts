@@ -44,6 +44,8 @@ export interface SimOptions {
   linMaxSteps?: number;
   /** How nodes persist a Ready (see fault-mix.ts PersistMix); drawn per seed (3 in 4 async) when absent. */
   persist?: "sync" | "async";
+  /** RaftConfig.maxReadysInFlight of every node (see fault-mix.ts PersistMix); drawn per seed when absent. */
+  readysInFlight?: number;
 }
 
 /** Outcome of one run. */
@@ -69,6 +71,9 @@ export interface SimResult {
     /** Asynchronous persist: fsyncs completed, and crashes that hit one in flight. */
     persistsCompleted: number;
     crashesMidPersist: number;
+    /** Pipelined persist: Readys written while an earlier one's fsync was in flight, and crashes with 2+ out. */
+    readysPipelined: number;
+    crashesPipelined: number;
   };
 }
 
@@ -93,7 +98,7 @@ export class Simulation implements WorkloadEnv {
   readonly workload: Workload;
   readonly nemesis: Nemesis;
   readonly traceLines: string[] = [];
-  readonly stats = { crashes: 0, leaders: 0, snapshotsInstalled: 0, membershipChanges: 0, priorTermCommits: 0, persistsCompleted: 0, crashesMidPersist: 0 };
+  readonly stats = { crashes: 0, leaders: 0, snapshotsInstalled: 0, membershipChanges: 0, priorTermCommits: 0, persistsCompleted: 0, crashesMidPersist: 0, readysPipelined: 0, crashesPipelined: 0 };
   private coreSeeds: SimRng;
   /** Fsync delays and what a crash mid-fsync keeps (its own stream: the other streams draw as before). */
   private persistRng: SimRng;
@@ -130,10 +135,11 @@ export class Simulation implements WorkloadEnv {
     this.nemesis = new Nemesis(root.fork(4), this);
     // Forked last, so the streams above are the ones every seed had before asynchronous persist existed.
     this.persistRng = root.fork(6);
-    this.mix.persist = drawPersistMix(this.persistRng, options.persist);
+    this.mix.persist = drawPersistMix(this.persistRng, root.fork(7), options.persist, options.readysInFlight);
     const hooks = this.hooks();
+    const nodeSettings = { ...settings, maxReadysInFlight: this.mix.persist.mode === "async" ? this.mix.persist.readysInFlight : 1 };
     for (const id of ids) {
-      this.nodes.push(new SimNode(id, new MemoryStorage({ confState: voters }), new RegisterMachine(voters), settings, policy, hooks, options.coreFactory ?? defaultCoreFactory));
+      this.nodes.push(new SimNode(id, new MemoryStorage({ confState: voters }), new RegisterMachine(voters), nodeSettings, policy, hooks, options.coreFactory ?? defaultCoreFactory));
     }
     this.trace(`seed ${options.seed}${options.bug ? ` bug=${options.bug}` : ""}${options.silentLoss ? " silent-loss" : ""}`);
     for (const line of describeFaultMix(this.mix).split("\n")) this.trace(line);
@@ -169,18 +175,27 @@ export class Simulation implements WorkloadEnv {
     if (!n.up) return;
     this.stats.crashes++;
     let keeps: CrashKeeps = "nothing";
-    if (n.pending) {
+    let cut = 0;
+    const inFlight = n.pending.length;
+    if (inFlight > 0) {
       this.stats.crashesMidPersist++;
       const r = this.persistRng.nextInt(1000);
       const p = this.mix.persist;
       keeps = r < p.crashKeepsAllPerMille ? "all" : r < p.crashKeepsAllPerMille + p.crashKeepsWritePerMille ? "write" : "nothing";
+      // Where the kept prefix of the pipelined writes ends (drawn only with more than one, so seeds with
+      // one Ready in flight draw as before).
+      if (inFlight > 1) {
+        this.stats.crashesPipelined++;
+        cut = this.persistRng.nextInt(inFlight);
+      }
     }
-    const midPersist = n.pending !== undefined;
-    n.crash(keeps);
+    const midPersist = inFlight > 0;
+    n.crash(keeps, cut);
     this.workload.onCrash(n, this);
     const pos = this.positions.get(n.id);
     if (pos && n.machine.appliedIndex < pos.applied) pos.applied = n.machine.appliedIndex;
-    this.trace(`${n.id} crashes${midPersist ? ` with an fsync in flight, keeping ${keeps === "nothing" ? "nothing of it" : keeps === "write" ? "its entries and hard state, not its applies" : "all of it"}` : ""}`);
+    const which = inFlight > 1 ? `, of ${inFlight} Readys in flight the first ${cut} and of the next ` : ", keeping ";
+    this.trace(`${n.id} crashes${midPersist ? ` with an fsync in flight${which}${keeps === "nothing" ? "nothing" : keeps === "write" ? "its entries and hard state, not its applies" : "all"}` : ""}`);
   }
 
   private hooks(): DriverHooks {
@@ -219,6 +234,7 @@ export class Simulation implements WorkloadEnv {
   }
 
   private afterPersist(node: SimNode, rd: Ready): void {
+    if (node.pending.length > 0) this.stats.readysPipelined++;
     const st = node.core!.status();
     if (rd.softState) this.trace(`${node.id} is ${rd.softState.role} in term ${st.term} (leader ${rd.softState.leaderId || "-"})`);
     if (rd.softState?.role === "leader") {
@@ -255,7 +271,8 @@ export class Simulation implements WorkloadEnv {
       this.flushTransportReports();
       const head = this.net.peekDue(this.nowTick);
       const fsynced = this.persistDue();
-      if (fsynced && (!head || fsynced.pending!.dueTick < head.tick || (fsynced.pending!.dueTick === head.tick && fsynced.pending!.seq < head.seq))) {
+      const due = fsynced?.pending[0];
+      if (fsynced && due && (!head || due.dueTick < head.tick || (due.dueTick === head.tick && due.seq < head.seq))) {
         this.stats.persistsCompleted++;
         if (this.options.trace) this.trace(`${fsynced.id} fsync done`);
         fsynced.completePersist();
@@ -277,9 +294,10 @@ export class Simulation implements WorkloadEnv {
   private persistDue(): SimNode | undefined {
     let best: SimNode | undefined;
     for (const n of this.nodes) {
-      const p = n.pending;
+      const p = n.pending[0];
       if (!p || !n.up || n.paused || p.dueTick > this.nowTick) continue;
-      if (!best || p.dueTick < best.pending!.dueTick || (p.dueTick === best.pending!.dueTick && p.seq < best.pending!.seq)) best = n;
+      const b = best?.pending[0];
+      if (!b || p.dueTick < b.dueTick || (p.dueTick === b.dueTick && p.seq < b.seq)) best = n;
     }
     return best;
   }
