@@ -157,6 +157,12 @@ const SNAPSHOT_FILE_HOLD_MS = 30_000;
 
 /** Log entries dropped per compaction step behind a snapshot (`compactLogBehind`): a few ms of SQLite work each. */
 const COMPACT_STEP_ENTRIES = 2048;
+/**
+ * Readys written before the oldest one's fsync resolves (RaftConfig.maxReadysInFlight; pipelined persist,
+ * handleReady). 1 would make every Ready written while an fsync runs wait for it; with more, the next
+ * batch's SQLite write overlaps the fsync in flight, and its own fsync follows at once (docs/bench.md).
+ */
+const READYS_IN_FLIGHT = 4;
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
 const TRANSFER_WAIT_MS = 2000;
 
@@ -239,8 +245,12 @@ export class EdgeNode implements KvService {
   private walCheckpointer: { close(): Promise<void>; wantsRestart(): boolean } | undefined;
   /** Fsyncs the -wal file off the event loop (NodePorts.createWalSync); undefined: persist fsyncs inline. */
   private walSync: { sync(): Promise<void>; close(): Promise<void> } | undefined;
-  /** A Ready whose entries are written and whose fsync is in flight (its replies and advance() wait). */
-  private syncing = false;
+  /**
+   * Readys written (and applied) whose replies and advance() wait, oldest first: for their own WAL fsync,
+   * or for an earlier one's (`durable` set: it needed none, or a later fsync already covered it). At most
+   * READYS_IN_FLIGHT (the core's maxReadysInFlight); see handleReady.
+   */
+  private readonly inFlight: Array<{ rd: Ready; durable: boolean }> = [];
 
   private constructor(
     readonly config: Config,
@@ -265,7 +275,7 @@ export class EdgeNode implements KvService {
         maxPayloadBytes: Math.min(config.maxFrameBytes / 2, 4 * 1024 * 1024),
         maxInflight: DEFAULT_RAFT_CONFIG.maxInflight,
         maxInflightBytes: DEFAULT_RAFT_CONFIG.maxInflightBytes,
-        maxReadysInFlight: 1,
+        maxReadysInFlight: READYS_IN_FLIGHT,
         preVote: true,
         checkQuorum: true,
         readOnly: config.readOnly,
@@ -645,24 +655,34 @@ export class EdgeNode implements KvService {
     this.schedule();
   }
 
-  /** Handles every pending Ready. Any storage error is fatal: the node stops serving (never serves wrong data). */
+  /**
+   * Handles every Ready the core may hand out now (it bounds how many await advance(): READYS_IN_FLIGHT).
+   * While fsyncs are in flight the leader's replication, heartbeats and read rounds go out at once
+   * (RaftNode.takeSendNow). Any storage error is fatal: the node stops serving (never serves wrong data).
+   */
   private process(): void {
     if (this.stopped || this.fatal) return;
-    if (this.syncing) {
-      // A Ready's fsync is in flight: the leader's replication, heartbeats and read rounds go out now
-      // (RaftNode.takeSendNow); everything else waits for the next Ready.
-      try {
-        this.sendAll(this.raft.takeSendNow());
-      } catch (err) {
-        this.fail(err as Error);
-      }
-      return;
-    }
     try {
-      for (let guard = 0; guard < 64 && !this.syncing && this.raft.hasReady(); guard++) this.handleReady(this.raft.ready());
+      for (let guard = 0; guard < 64 && this.mayHandReady() && this.raft.hasReady(); guard++) this.handleReady(this.raft.ready());
+      if (this.inFlight.length > 0) this.sendAll(this.raft.takeSendNow());
     } catch (err) {
       this.fail(err as Error);
     }
+  }
+
+  /**
+   * False while Readys are in flight and a snapshot, a compaction point or a WAL restart is due: those
+   * run only with the pipeline empty (the state machine has applied past the core's applied index until
+   * every written Ready is advanced, and a compaction past that would break snapshot <= applied), so no
+   * new Ready goes out until the ones in flight are durable.
+   */
+  private mayHandReady(): boolean {
+    if (this.inFlight.length === 0) return true;
+    if (this.walCheckpointer?.wantsRestart()) return false;
+    if (!this.snapshotDueNow()) return true;
+    // A compaction point held back while a sent file may still be needed (snapshotFileHeld) would not run
+    // anyway: the pipeline keeps going until the hold ends.
+    return !this.forceSnapshot && this.snapshotFileHeldUntilMs !== 0 && performance.now() < this.snapshotFileHeldUntilMs;
   }
 
   /**
@@ -670,8 +690,12 @@ export class EdgeNode implements KvService {
    * leave before the entries are durable: the leader counts itself only after advance()), then the entries
    * and hard state are written, committed entries applied, and only once the write is durable are the other
    * messages (AppendEntries and vote replies) sent and advance() called. With a WAL syncer the fsync runs on
-   * another thread: this returns with `syncing` set, and `finishReady` runs when it resolves; meanwhile the
-   * event loop keeps reading requests and stepping messages, which the next Ready carries (group commit).
+   * another thread: the Ready joins `inFlight` and `finishReady` runs when its fsync resolves; meanwhile the
+   * event loop keeps reading requests and stepping messages, and the next Readys are written at once
+   * (pipelined persist, up to READYS_IN_FLIGHT; etcd raft's asynchronous storage writes): their writes
+   * follow in the WAL, each asks for its own fsync, and they finish strictly in order, so no reply leaves
+   * before everything written before it is durable. A Ready that needs no fsync still waits behind earlier
+   * ones (its reply may speak for their entries).
    * Applying before the local fsync is safe: the entries are committed (a quorum has them durably), and the
    * apply's frames follow the entries' frames in the same WAL, so no crash keeps the one without the other.
    */
@@ -690,18 +714,27 @@ export class EdgeNode implements KvService {
     for (const rs of rd.readStates) this.reads.indexKnown(rs.requestId, rs.index);
     for (const id of rd.droppedReadIds) this.reads.fail(id, new ApiError("unavailable", "leadership changed before the read was confirmed; retry", { retryAfterSec: 1 }));
     this.reads.release(this.kv.appliedIndex());
-    if (!owed) {
+    if (!owed && this.inFlight.length === 0) {
       this.finishReady(rd);
+      this.afterPipelineEmpty();
       return;
     }
-    this.syncing = true;
+    const item = { rd, durable: !owed };
+    this.inFlight.push(item);
+    if (!owed) return;
     this.walSync!.sync().then(
       () => {
-        this.syncing = false;
         this.fsyncSeconds.observe((performance.now() - t0) / 1000);
         if (this.stopped || this.fatal) return;
+        // fdatasync(2) made every write before the call durable: this Ready's and all earlier ones' (their
+        // own fsyncs may run on other pool threads and resolve later).
+        for (const it of this.inFlight) {
+          it.durable = true;
+          if (it === item) break;
+        }
         try {
-          this.finishReady(rd);
+          while (this.inFlight[0]?.durable) this.finishReady(this.inFlight.shift()!.rd);
+          if (this.inFlight.length === 0) this.afterPipelineEmpty();
         } catch (err) {
           this.fail(err as Error);
           return;
@@ -709,16 +742,19 @@ export class EdgeNode implements KvService {
         this.schedule();
       },
       (err: Error) => {
-        this.syncing = false;
         this.fail(new Error(`fsync of the write-ahead log failed: ${err.message}`));
       },
     );
   }
 
-  /** The rest of a Ready once its writes are durable: replies leave, the core learns what is stable. */
+  /** The rest of a Ready once it and every earlier one are durable: replies leave, the core learns what is stable. */
   private finishReady(rd: Ready): void {
     this.sendAll(rd.messages);
     this.raft.advance();
+  }
+
+  /** With no Ready in flight (kv applied index = the core's): snapshots, compaction points, a WAL restart. */
+  private afterPipelineEmpty(): void {
     this.maybeSnapshot();
     this.maybeRestartWal();
   }
@@ -1043,6 +1079,22 @@ export class EdgeNode implements KvService {
     }
   }
 
+  /**
+   * Whether `maybeSnapshot` has work now: a snapshot file is wanted (moves the core's request into
+   * `forceSnapshot`), or a compaction point is due by entries or by time; and no file is being made or
+   * sent. A due compaction point may still be held back (`snapshotFileHeld`).
+   */
+  private snapshotDueNow(): boolean {
+    if (this.log.snapshotFileWanted()) this.forceSnapshot = true;
+    if (this.snapshotsInFlight.size > 0 || this.snapshotOffLoopRunning) return false;
+    if (this.forceSnapshot) return true;
+    const applied = this.kv.appliedIndex();
+    return (
+      snapshotDue(applied, this.lastSnapshotIndex, this.config.snapshotEntries, this.snapshotPhase) ||
+      (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs)
+    );
+  }
+
   /** Sets `snapshotPhase` from the membership now (`snapshotPhaseEntries`); run at start and after each snapshot. */
   private refreshSnapshotPhase(): void {
     const cs = this.kv.confState();
@@ -1050,19 +1102,15 @@ export class EdgeNode implements KvService {
   }
 
   /**
-   * After each Ready. Every `snapshotEntries` applied entries (at this member's phase) or `snapshotIntervalMs`,
+   * After each Ready, once none is in flight. Every `snapshotEntries` applied entries (at this member's phase) or `snapshotIntervalMs`,
    * records a compaction point (`compactionPoint`: no copy, the database is the state) and compacts the log
    * behind it. A snapshot file (VACUUM INTO, seconds for a large store) is made only when a follower needs
    * one: the leader core asked for the snapshot while the record had no file (`snapshotFileWanted`), or the
    * file the record names is gone (`forceSnapshot`). Nothing starts while a file is being sent or made.
    */
   private maybeSnapshot(): void {
-    if (this.log.snapshotFileWanted()) this.forceSnapshot = true;
+    if (!this.snapshotDueNow()) return;
     const applied = this.kv.appliedIndex();
-    const due =
-      snapshotDue(applied, this.lastSnapshotIndex, this.config.snapshotEntries, this.snapshotPhase) ||
-      (applied > this.lastSnapshotIndex && performance.now() - this.lastSnapshotMs >= this.config.snapshotIntervalMs);
-    if (!(due || this.forceSnapshot) || this.snapshotsInFlight.size > 0 || this.snapshotOffLoopRunning) return;
     if (!this.forceSnapshot) {
       if (this.snapshotFileHeld(applied)) return;
       this.recordCompactionPoint();
