@@ -41,7 +41,7 @@ export interface WalSync {
    * when the -wal file is gone, and with an Error when the file at the path is no longer the one opened.
    */
   sync(): Promise<void>;
-  /** Closes the descriptor after any fsync in flight settles. Idempotent; never rejects. */
+  /** Closes the descriptor after every fsync in flight settles (several may run at once). Idempotent; never rejects. */
   close(): Promise<void>;
 }
 
@@ -49,8 +49,10 @@ export interface WalSync {
  * Creates the WAL syncer for the database file `dbPath` (its WAL is `${dbPath}-wal`) and opens the -wal
  * file at once, recording its device and inode; call it after the database was written in WAL mode. Never
  * throws: if the -wal file cannot be opened now (ENOENT, EACCES), every `sync()` rejects with that error.
+ * `opts.fdatasync` replaces `node:fs` fdatasync (tests: fsyncs that finish out of order).
  */
-export function createWalSync(dbPath: string): WalSync {
+export function createWalSync(dbPath: string, opts: { fdatasync?: typeof fdatasync } = {}): WalSync {
+  const datasync = opts.fdatasync ?? fdatasync;
   const walPath = `${dbPath}-wal`;
   let fd: number | undefined;
   let dev = -1;
@@ -65,7 +67,8 @@ export function createWalSync(dbPath: string): WalSync {
     openError = err as Error;
   }
   let closed = false;
-  let inFlight: Promise<void> = Promise.resolve();
+  /** Every fsync not yet settled: several may run at once on the pool's threads (pipelined persist). */
+  const inFlight = new Set<Promise<void>>();
 
   /** The descriptor to fsync; throws when the file at the path is gone or is not the one opened. */
   const descriptor = (): number => {
@@ -86,14 +89,18 @@ export function createWalSync(dbPath: string): WalSync {
       } catch (err) {
         return Promise.reject(err as Error);
       }
-      const p = new Promise<void>((resolve, reject) => fdatasync(d, (err) => (err ? reject(err) : resolve())));
-      inFlight = p.catch(() => {});
+      const p = new Promise<void>((resolve, reject) => datasync(d, (err) => (err ? reject(err) : resolve())));
+      const settled: Promise<void> = p.then(
+        () => void inFlight.delete(settled),
+        () => void inFlight.delete(settled),
+      );
+      inFlight.add(settled);
       return p;
     },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
-      await inFlight;
+      await Promise.all([...inFlight]);
       if (fd !== undefined) closeSync(fd);
       fd = undefined;
     },

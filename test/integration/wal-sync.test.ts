@@ -64,6 +64,28 @@ describe("createWalSync (runtime adapter)", () => {
     });
   });
 
+  it("close() waits for every fsync in flight, also one that finishes after a later one (pipelined persist)", async () => {
+    await withWalSync("pipelined.db", async ({ path }) => {
+      // Two fsyncs at once; the pool finishes the second first. close() must not close the descriptor
+      // under the first (it used to wait for the last one started only).
+      const held: Array<(err: NodeJS.ErrnoException | null) => void> = [];
+      const slow = createWalSync(path, { fdatasync: ((_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => void held.push(cb)) as typeof import("node:fs").fdatasync });
+      const first = slow.sync();
+      const second = slow.sync();
+      assert.equal(held.length, 2);
+      held[1]!(null);
+      await second;
+      let closed = false;
+      const closing = slow.close().then(() => (closed = true));
+      await new Promise((res) => setTimeout(res, 20));
+      assert.equal(closed, false, "close() resolved while the first fsync was still in flight");
+      held[0]!(null);
+      await first;
+      await closing;
+      assert.equal(closed, true);
+    });
+  });
+
   it("rejects when there is no -wal file (not a WAL database)", async () => {
     const ws = createWalSync(join(dir, "missing.db"));
     await assert.rejects(ws.sync(), (e: NodeJS.ErrnoException) => e.code === "ENOENT");
