@@ -69,6 +69,8 @@ export interface NodeMetricsInput {
   proposalCommit?: HistogramCounts;
   /** Times this node saw a leader different from the last one (0 when absent). */
   leaderChangesSeen?: number;
+  /** Readys written while an earlier one's fsync was in flight (pipelined persist; 0 when absent). */
+  readysPipelined?: number;
   /** Event-loop delay histogram (src/server/loop-delay.ts); omitted when not measured. */
   loopDelay?: LoopDelayHistogram;
 }
@@ -86,6 +88,11 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
     "# HELP edgekv_leader_changes_seen_total Times this node saw a leader different from the last one (etcd's etcd_server_leader_changes_seen_total).",
     "# TYPE edgekv_leader_changes_seen_total counter",
     `edgekv_leader_changes_seen_total ${m.leaderChangesSeen ?? 0}`,
+  );
+  out.push(
+    "# HELP edgekv_persists_pipelined_total Raft Readys written while an earlier one's WAL fsync was still in flight (pipelined persist: their writes overlap that fsync; docs/storage.md).",
+    "# TYPE edgekv_persists_pipelined_total counter",
+    `edgekv_persists_pipelined_total ${m.readysPipelined ?? 0}`,
   );
   gauge("edgekv_raft_commit_index", "Raft commit index.", st.commitIndex);
   gauge("edgekv_raft_applied_index", "Index of the last entry applied to the state machine.", m.appliedIndex);

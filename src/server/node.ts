@@ -189,6 +189,8 @@ export class EdgeNode implements KvService {
   private lastLeaderSeen = "";
   /** Times a leader different from the last one became known (`edgekv_leader_changes_seen_total`). */
   private leaderChangesSeen = 0;
+  /** Readys written while an earlier one's fsync was in flight (`edgekv_persists_pipelined_total`). */
+  private readysPipelined = 0;
   /** SQLite `synchronous` currently set on the connection (the driver opens with FULL). */
   private synchronous: "FULL" | "NORMAL" = "FULL";
   /** `term/vote` of the last persisted hard state ("" before the first save: that one is synced). */
@@ -700,6 +702,7 @@ export class EdgeNode implements KvService {
    * apply's frames follow the entries' frames in the same WAL, so no crash keeps the one without the other.
    */
   private handleReady(rd: Ready): void {
+    if (this.inFlight.length > 0) this.readysPipelined++;
     this.sendAll(rd.sendNow);
     if (rd.softState) this.onSoftState(rd.softState);
     const t0 = performance.now();
@@ -1645,6 +1648,7 @@ export class EdgeNode implements KvService {
       roundTrips: this.appendRoundTrips.snapshot(),
       proposalCommit: this.commitSeconds.snapshot(),
       leaderChangesSeen: this.leaderChangesSeen,
+      readysPipelined: this.readysPipelined,
       loopDelay: this.loopDelay.snapshot(),
     });
   }
