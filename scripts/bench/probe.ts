@@ -21,8 +21,8 @@ import { parseCellSpec } from "./report.ts";
 const USAGE = `usage: node --import tsx scripts/bench/probe.ts [options] CELL...
 
 Starts a 3-node edgekv cluster alone, optionally writes --keys keys, runs each CELL once with wrk and prints
-req/s, p50/p99 (ms), the leader's fsyncs and committed entries over the run, each node's CPU ms per entry,
-and how many waits took past 25/50/100 ms (of how many): each node's event-loop delays, the leader's
+req/s, p50/p99 (ms), the leader's fsyncs and committed entries over the run, each node's Readys written
+behind an fsync in flight (pipelined persist) and CPU ms per entry, and how many waits took past 25/50/100 ms (of how many): each node's event-loop delays, the leader's
 proposal commits and its AppendEntries round trip to each follower; then stops the nodes it started. A CELL is SCENARIO@CONNECTIONS, SCENARIO one of put, get, stale,
 mix (e.g. put@64 stale@256).
 
@@ -124,6 +124,7 @@ async function main(): Promise<void> {
     const ids = edge.members.map((m) => m.plan.id);
     const others = ids.filter((id) => id !== leaderId);
     const waits0 = await Promise.all(edge.members.map((m) => waits(m.url, others)));
+    const piped0 = await Promise.all(edge.members.map((m) => metric(m.url, "edgekv_persists_pipelined_total").catch(() => NaN)));
     const idx0 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const r = await runWrk("edgekv", scenario, role === "leader" ? leader : follower, conns, durationS, keys || 100_000);
     const after = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
@@ -132,10 +133,13 @@ async function main(): Promise<void> {
     const cpu = edge.members.map((m, i) => `${m.plan.id === leaderId ? "leader " : ""}${m.plan.id} ${((cpuMs(m.child?.pid) - cpu0[i]) / Math.max(1, entries)).toFixed(3)}`);
     const waits1 = await Promise.all(edge.members.map((m) => waits(m.url, others)));
     const stalls = edge.members.map((m, i) => `${m.plan.id} ${delta(waits1[i].loop, waits0[i].loop)}`);
+    const piped1 = await Promise.all(edge.members.map((m) => metric(m.url, "edgekv_persists_pipelined_total").catch(() => NaN)));
+    const piped = edge.members.map((m, i) => `${m.plan.id} ${piped1[i] - piped0[i]}`);
     const li = ids.indexOf(leaderId);
     const rtts = others.map((p) => `${p} ${delta(waits1[li].rtt[p], waits0[li].rtt[p])}`);
     process.stdout.write(
       `${a}: ${Math.round(r.okRps)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms errors ${r.errors}; leader fsyncs ${after - before}, entries ${entries} (${((entries) / (after - before)).toFixed(1)}/fsync); ` +
+        `Readys written behind an fsync: ${piped.join(", ")}; ` +
         `CPU ms/entry: ${cpu.join(", ")}; past 25/50/100 ms: loop delays ${stalls.join(", ")}; ` +
         `leader's commits ${delta(waits1[li].commit, waits0[li].commit)}; AppendEntries round trips ${rtts.join(", ")}\n`,
     );
