@@ -40,7 +40,7 @@ export function describeRoleChange(prev: RoleSeen, next: RoleSeen, term: number,
     else if (prev.role === "leader") message = `stepped down in term ${term}${next.stepDownReason ? ` (${next.stepDownReason})` : ""}${next.leaderId ? `; the leader is now ${next.leaderId}` : ""}`;
     else if (next.leaderId) message = `following leader ${next.leaderId} in term ${term}`;
   } else if (next.leaderId !== prev.leaderId && next.leaderId !== selfId) {
-    message = next.leaderId ? `following leader ${next.leaderId} in term ${term}` : `lost leader ${prev.leaderId} in term ${term}`;
+    message = next.leaderId ? `following leader ${next.leaderId} in term ${term}` : `lost leader ${prev.leaderId} (now in term ${term}, no leader known)`;
   }
   return { message, newLeader };
 }

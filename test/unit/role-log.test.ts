@@ -29,7 +29,7 @@ describe("role change lines", () => {
 
   it("a follower: a new leader, a lost one, and the same one found again (not counted twice)", () => {
     assert.deepEqual(describeRoleChange(f("n1"), f("n3"), 6, "n2", "n1"), { message: "following leader n3 in term 6", newLeader: true });
-    assert.deepEqual(describeRoleChange(f("n3"), f(), 7, "n2", "n3"), { message: "lost leader n3 in term 7", newLeader: false });
+    assert.deepEqual(describeRoleChange(f("n3"), f(), 7, "n2", "n3"), { message: "lost leader n3 (now in term 7, no leader known)", newLeader: false });
     assert.deepEqual(describeRoleChange(f(), f("n3"), 7, "n2", "n3"), { message: "following leader n3 in term 7", newLeader: false });
     // A candidate that loses and follows the winner.
     assert.deepEqual(describeRoleChange({ role: "candidate", leaderId: "" }, f("n1"), 8, "n2", "n3"), { message: "following leader n1 in term 8", newLeader: true });
