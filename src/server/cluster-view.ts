@@ -7,7 +7,10 @@ import type { LoopDelayHistogram } from "./loop-delay.ts";
 import type { ClusterView, MemberInfo, MemberStatus } from "../api/service.ts";
 import type { KvStateMachine, MemberAddress } from "../kv/state-machine.ts";
 import type { RaftStatus } from "../raft/types.ts";
-import type { PeerStatus } from "./transport.ts";
+import type { PeerState, PeerStatus } from "./transport.ts";
+
+/** Every PeerState, in the order `edgekv_peer_state` lists them. */
+const PEER_STATES: readonly PeerState[] = ["connecting", "connected", "suspect", "failed"];
 
 
 export type { MemberAddress } from "../kv/state-machine.ts";
@@ -137,10 +140,16 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
     const d = m.loopDelay;
     gauge("edgekv_event_loop_delay_max_seconds", "Largest event-loop delay seen since the node started.", d.maxSeconds);
   }
-  out.push("# HELP edgekv_peer_up Peer state: 1 connected, 0.5 suspect, 0 failed or connecting.", "# TYPE edgekv_peer_up gauge");
+  // One series per peer (a state label would start a new series at every change, and leave the old one
+  // stale); the state itself is the one-hot edgekv_peer_state, as kube-state-metrics exposes enums.
+  out.push("# HELP edgekv_peer_up Peer link: 1 connected, 0.5 suspect, 0 failed or connecting.", "# TYPE edgekv_peer_up gauge");
   for (const [id, p] of Object.entries(m.peers).sort()) {
     const v = p.state === "connected" ? 1 : p.state === "suspect" ? 0.5 : 0;
-    out.push(`edgekv_peer_up{peer="${id}",state="${p.state}"} ${v}`);
+    out.push(`edgekv_peer_up{peer="${id}"} ${v}`);
+  }
+  out.push("# HELP edgekv_peer_state Peer link state: 1 on the current state's series, 0 on the others.", "# TYPE edgekv_peer_state gauge");
+  for (const [id, p] of Object.entries(m.peers).sort()) {
+    for (const s of PEER_STATES) out.push(`edgekv_peer_state{peer="${id}",state="${s}"} ${p.state === s ? 1 : 0}`);
   }
   out.push("# HELP edgekv_peer_dropped_batches_total Message batches dropped by a full peer queue.", "# TYPE edgekv_peer_dropped_batches_total counter");
   for (const [id, p] of Object.entries(m.peers).sort()) out.push(`edgekv_peer_dropped_batches_total{peer="${id}"} ${p.droppedBatches}`);

@@ -30,6 +30,16 @@ describe("metrics: replication memory per follower", () => {
     assert.ok(lines.includes('edgekv_peer_queued_bytes{peer="n3"} 0'), "a transport without the figure shows 0");
   });
 
+  it("one edgekv_peer_up series per peer, whatever its state; the state as a one-hot edgekv_peer_state", () => {
+    const suspect: PeerStatus = { ...peer(0), state: "suspect" };
+    const lines = text(status("leader", true), { n2: peer(0), n3: suspect }).split("\n");
+    assert.deepEqual(lines.filter((l) => l.startsWith("edgekv_peer_up")), ['edgekv_peer_up{peer="n2"} 1', 'edgekv_peer_up{peer="n3"} 0.5']);
+    assert.deepEqual(
+      lines.filter((l) => l.startsWith('edgekv_peer_state{peer="n3"')),
+      ['edgekv_peer_state{peer="n3",state="connecting"} 0', 'edgekv_peer_state{peer="n3",state="connected"} 0', 'edgekv_peer_state{peer="n3",state="suspect"} 1', 'edgekv_peer_state{peer="n3",state="failed"} 0'],
+    );
+  });
+
   it("has no in-flight samples on a follower", () => {
     const out = text(status("follower", false), { n2: peer(0) });
     assert.ok(out.includes("# TYPE edgekv_raft_inflight_bytes gauge"));
