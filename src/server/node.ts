@@ -730,11 +730,12 @@ export class EdgeNode implements KvService {
         this.fsyncSeconds.observe((performance.now() - t0) / 1000);
         if (this.stopped || this.fatal) return;
         // fdatasync(2) made every write before the call durable: this Ready's and all earlier ones' (their
-        // own fsyncs may run on other pool threads and resolve later).
-        for (const it of this.inFlight) {
-          it.durable = true;
-          if (it === item) break;
-        }
+        // own fsyncs may run on other pool threads and resolve later). Only those: when a later fsync has
+        // already finished this Ready, it is no longer in flight and this fsync covers nothing still there
+        // (Readys written after it was called wait for their own; B7's finding: the pool finished fsyncs out
+        // of order in 796 of 2 000 rounds on Node, and marking them all acknowledged writes early).
+        const covered = this.inFlight.indexOf(item);
+        for (let i = 0; i <= covered; i++) this.inFlight[i]!.durable = true;
         try {
           while (this.inFlight[0]?.durable) this.finishReady(this.inFlight.shift()!.rd);
           if (this.inFlight.length === 0) this.afterPipelineEmpty();
