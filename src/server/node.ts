@@ -1311,6 +1311,15 @@ export class EdgeNode implements KvService {
     if (this.removed) throw new ApiError("not_member", `node ${this.id} is no longer a member of the cluster`, this.leaderDetails());
   }
 
+  /**
+   * A node outside its known configuration (started to be added, not added yet) holds no data and gets no
+   * answer to a ReadIndex from the leader: reads (stale ones too: they answered 404 for every key) and
+   * watches fail now with `not_member`, so that clients try another endpoint (B6, U5).
+   */
+  private checkHoldsData(): void {
+    if (!this.wasMember) throw new ApiError("not_member", `node ${this.id} is not in the cluster's configuration yet, so it holds no data and cannot confirm a read; ask a member`, this.leaderDetails());
+  }
+
   private leaderDetails(): { leader?: { id: string; clientUrl: string }; retryAfterSec?: number } {
     const leaderId = this.raft.status().leaderId;
     if (!leaderId) return { retryAfterSec: 1 };
@@ -1361,15 +1370,13 @@ export class EdgeNode implements KvService {
   /** Waits until a linearizable read may be served here (ReadIndex, Raft thesis §6.4). */
   private async readBarrier(opts: ReadOptions = {}): Promise<void> {
     this.checkServing();
+    this.checkHoldsData();
     if ((opts.consistency ?? "linearizable") === "stale") return;
     // >>> EDGEKV_UNSAFE_BUG (test only: test/nemesis/stale-read.test.ts proves the nemesis checker catches
     // stale reads). With EDGEKV_UNSAFE_BUG=local-reads every read skips the ReadIndex barrier and is served
     // from local state, which a deposed leader may hold stale. Unreachable without the env var.
     if (UNSAFE_BUG === "local-reads") return;
     // <<< EDGEKV_UNSAFE_BUG
-    // A node outside its known configuration (started to be added, not added yet) gets no answer to a
-    // ReadIndex from the leader: fail now, so that clients try another endpoint, instead of at the deadline.
-    if (!this.wasMember) throw new ApiError("not_member", `node ${this.id} is not in the cluster's configuration (yet), so it cannot confirm a linearizable read; ask a member, or read with consistency=stale`, this.leaderDetails());
     if (this.reads.size >= this.config.queueDepth) throw new ApiError("too_many_requests", `more than ${this.config.queueDepth} reads are pending`, { retryAfterSec: 1 });
     const id = this.reads.nextId();
     const done = this.reads.wait(id, opts.signal);
@@ -1490,6 +1497,7 @@ export class EdgeNode implements KvService {
   /** See KvService.watch: served locally from the applied history (any member). */
   async watch(req: WatchRequest, opts: CallOptions = {}): Promise<AsyncIterable<WatchMessage>> {
     this.checkServing();
+    this.checkHoldsData();
     const signal = opts.signal ?? new AbortController().signal;
     try {
       return openWatch(this.kv, this.hub, req, signal, 5000);
@@ -1628,6 +1636,7 @@ export class EdgeNode implements KvService {
       leaderCommitIndex: this.leaderCommitSeen,
       fatal: this.fatal !== undefined,
       removed: this.removed,
+      notYetMember: !this.wasMember,
       sinceLeaderHeardMs: this.lastLeaderContactMs === null ? null : Date.now() - this.lastLeaderContactMs,
       leaderStreamDownMs: st.leaderId && st.leaderId !== this.id ? this.reachability.downForMs(st.leaderId, performance.now()) : 0,
       electionTimeoutMs: this.config.electionTimeoutMsMax,

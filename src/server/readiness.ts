@@ -10,7 +10,7 @@ import type { HealthStatus } from "../api/service.ts";
  * Stable reason codes of a 503 `/readyz` answer (the JSON body's `reason`; docs/api.md):
  * - `fatal`: a storage error stopped the node.
  * - `not_member`: this node was removed from the cluster (it applied a configuration without itself, or a
- *   member's view no longer lists it).
+ *   member's view no longer lists it), or it is not in the configuration yet (started to be added).
  * - `no_leader`: no leader is known (election in progress or no quorum).
  * - `leader_silent`: a follower/learner has not heard the leader (AppendEntries, heartbeat, snapshot) for
  *   longer than the election timeout.
@@ -33,6 +33,8 @@ export interface ReadinessFacts {
   leaderCommitIndex: number;
   fatal: boolean;
   removed: boolean;
+  /** Not in the configuration it knows, and never removed: waiting to be added (holds no data). */
+  notYetMember?: boolean;
   /** Ms since this node last heard the leader; null = never since start. */
   sinceLeaderHeardMs: number | null;
   /** Ms this node's outbound stream to the leader has been down; 0 = open. */
@@ -56,6 +58,7 @@ export function readinessOf(f: ReadinessFacts): HealthStatus & { reason?: NotRea
   const no = (reason: NotReadyReason, message: string) => ({ ok: false, reason, details: { ...details, message } });
   if (f.fatal) return no("fatal", "the node stopped after a storage error");
   if (f.removed) return no("not_member", `node ${f.id} is no longer a member of the cluster`);
+  if (f.notYetMember) return no("not_member", `node ${f.id} is not in the cluster's configuration yet (waiting to be added)`);
   if (!f.leaderId) return no("no_leader", "no leader is known");
   if (!f.isLeader) {
     if (f.sinceLeaderHeardMs === null || f.sinceLeaderHeardMs > f.electionTimeoutMs) {

@@ -67,8 +67,22 @@ describe("member identity (C13 whole data dir, C10 not_member)", () => {
     const body = (await read.json()) as { error: { code: string; message: string } };
     assert.equal(read.status, 503, JSON.stringify(body));
     assert.equal(body.error.code, "not_member");
-    assert.match(body.error.message, /consistency=stale/);
+    assert.match(body.error.message, /not in the cluster's configuration yet/);
     assert.ok(performance.now() - t0 < 5_000, `answered after ${Math.round(performance.now() - t0)} ms`);
+    // It holds no data: a stale read answered 404 for a key the cluster has, and a watch opened at revision
+    // 0; both are not_member now, and /readyz says why it is not ready (it said no_leader).
+    for (const path of ["/v1/kv/x?consistency=stale", "/readyz"]) {
+      const r = await node.fetch(new Request(`http://x${path}`, { signal: AbortSignal.timeout(5_000) }));
+      const b = (await r.json()) as { error?: { code: string }; reason?: string };
+      assert.equal(r.status, 503, `${path}: ${JSON.stringify(b)}`);
+      assert.equal(b.error?.code ?? b.reason, "not_member", `${path}: ${JSON.stringify(b)}`);
+    }
+    // A watch's failures are `error` events of its stream (docs/api.md): one, and the stream ends.
+    const w = await node.fetch(new Request("http://x/v1/watch?key=x", { signal: AbortSignal.timeout(5_000) }));
+    const events = await w.text();
+    assert.match(events, /^event: error\n/m, events);
+    assert.match(events, /"code":"not_member"/, events);
+    assert.doesNotMatch(events, /event: (events|progress)/, events);
     await node.stop();
     const g = await c.request(leader, "GET", "/v1/kv/x");
     assert.equal(await g.text(), "1");

@@ -51,6 +51,8 @@ describe("readinessOf", () => {
     const reason = (f: Partial<ReadinessFacts>) => readinessOf({ ...READY, ...f }).reason ?? "ok";
     assert.equal(reason({ fatal: true, removed: true }), "fatal");
     assert.equal(reason({ removed: true, leaderId: "" }), "not_member");
+    assert.equal(reason({ notYetMember: true, leaderId: "" }), "not_member", "waiting to be added, not no_leader");
+    assert.match(String(readinessOf({ ...READY, notYetMember: true }).details?.message), /not in the cluster's configuration yet/);
     assert.equal(reason({ leaderId: "" }), "no_leader");
     assert.equal(reason({ sinceLeaderHeardMs: 601 }), "leader_silent");
     assert.equal(reason({ sinceLeaderHeardMs: null }), "leader_silent");
