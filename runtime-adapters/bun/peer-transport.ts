@@ -23,6 +23,11 @@ export const startBunPeerServer: PeerServerStarter = async (host, port, ctx) => 
     http2: true,
     // Peer streams live as long as the connection; never time them out (keepalives flow every heartbeat).
     idleTimeout: 0,
+    // Bun counts a request body's bytes over the stream's whole life against maxRequestBodySize (default
+    // 128 MiB) and then cuts the stream: the long-lived message stream reset every 128 MiB of AppendEntries
+    // (losing the batches in flight) and no snapshot larger than that ever arrived (B7). The peer protocol
+    // bounds each frame itself (maxFrameBytes) and a snapshot by its declared size.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: (req: Request) => handlePeerFetch(ctx, req),
     error: (e: Error) => {
       ctx.log("error", `peer server error: ${e.message}`);

@@ -105,6 +105,29 @@ describe("peer transport (HTTP/2 h2c) between runtimes", () => {
     });
   }
 
+  it("a Bun server keeps one message stream past 128 MiB and takes a 129 MiB snapshot (node -> bun)", async () => {
+    // Bun.serve's maxRequestBodySize (128 MiB by default) counted the long-lived stream's bytes: it was cut
+    // and reconnected, losing the batches in flight, and a larger snapshot never arrived (B7).
+    const [a, b] = await start([["node", "a"], ["bun", "b"]]);
+    try {
+      for (let k = 0; k < 14; k++) {
+        // 10 MiB at a time: the sender's queue bound drops what does not fit (by design), so pace it.
+        a.cmd({ cmd: "send", to: "b", batches: 10, entries: 1, bytes: 1024 * 1024, term: 2, firstIndex: 1 + k * 10 });
+        await b.until(`${(k + 1) * 10} MiB of batches`, () => b.events.filter((e) => e.event === "batch").length >= (k + 1) * 10, 30_000);
+      }
+      const sa = await a.status();
+      assert.deepEqual([sa.b.sentBatches, sa.b.droppedBatches, sa.b.connects], [140, 0, 1], JSON.stringify(sa.b));
+      a.cmd({ cmd: "snapshot", to: "b", bytes: 129 * 1024 * 1024 });
+      const sent = await a.event("snapshotSent", (e) => e.event === "snapshotSent", 0, 60_000);
+      assert.equal(sent.ok, true, sent.error);
+      const got = await b.event("snapshot", (e) => e.event === "snapshot", 0, 10_000);
+      assert.equal(got.bytes, 129 * 1024 * 1024);
+      assert.equal(got.sha256, sent.sha256);
+    } finally {
+      await Promise.all([a.kill(), b.kill()]);
+    }
+  });
+
   it("refuses a peer with the wrong cluster secret, and the sender logs the refusal", async () => {
     const a = new Peer("node", "a", { secret: "the-wrong-secret-000" });
     const b = new Peer("deno", "b", { secret: "the-right-secret-111" });
