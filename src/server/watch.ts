@@ -49,7 +49,8 @@ export class WatchHub {
  * The message stream of one watch. The first page is read before this returns, so a compacted
  * `fromRevision` or an invalid range throws here (KvError `compacted` / `bad_request`) rather than later.
  * A progress message goes out as soon as nothing is left to replay (caught up), then after each
- * `progressIntervalMs` without events. Ends when `signal` aborts.
+ * `progressIntervalMs` without events; never at a revision below `fromRevision - 1` (a node behind the
+ * watch's start waits until it gets there). Ends when `signal` aborts.
  */
 export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, signal: AbortSignal, defaultProgressMs: number): AsyncIterable<WatchMessage> {
   let next = req.fromRevision ?? kv.revision() + 1;
@@ -71,7 +72,11 @@ export function openWatch(kv: KvStateMachine, hub: WatchHub, req: WatchRequest, 
           next = page.nextRevision;
         } else {
           next = Math.max(next, page.nextRevision);
-          if (!caughtUp || Date.now() - lastSent >= progressMs) {
+          // A node behind the watch's start (fromRevision past its store, e.g. a client resuming on a member
+          // still catching up) says nothing until it gets there: a progress at its lower revision told the
+          // client "delivered up to X" below what it already had, and moved its resume point back (B7 P3).
+          const behindStart = page.revision < next - 1;
+          if (!behindStart && (!caughtUp || Date.now() - lastSent >= progressMs)) {
             caughtUp = true;
             yield { type: "progress", revision: page.revision };
             lastSent = Date.now();

@@ -38,6 +38,24 @@ describe("watch progress", () => {
     assert.equal(await next(it, 300), "none");
   });
 
+  it("a watch from a revision past the store says nothing until the store gets there, then progress at once", async () => {
+    const h = await Harness.open();
+    h.ok({ op: "put", key: b("k"), value: b("v") });
+    const hub = new WatchHub();
+    // A client that has everything up to 3 resumes on a member at revision 1 (catching up).
+    const it = openWatch(h.sm, hub, { key: b("k"), fromRevision: 4, progressIntervalMs: 100 }, stop.signal, 100)[Symbol.asyncIterator]();
+    assert.equal(await next(it, 400), "none", "a progress at 1 would move the client's resume point back");
+    h.ok({ op: "put", key: b("other"), value: b("x") });
+    h.ok({ op: "put", key: b("other"), value: b("y") });
+    hub.notify();
+    assert.deepEqual(await next(it, 2000), { type: "progress", revision: 3 });
+    h.ok({ op: "put", key: b("k"), value: b("w") });
+    hub.notify();
+    const ev = await next(it, 2000);
+    assert.ok(ev !== "none" && ev.type === "events");
+    assert.deepEqual(ev.events.map((e) => e.kv.modRevision), [4]);
+  });
+
   it("a watch from now gets a progress at once", async () => {
     const h = await Harness.open();
     h.ok({ op: "put", key: b("k"), value: b("v") });
