@@ -35,6 +35,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { tryBind } from "../runtime-adapters/port-check.ts";
+import { nodeFsSnapshotFiles } from "../runtime-adapters/snapshot-files.ts";
+import { loadSqliteDriver } from "../runtime-adapters/sqlite.ts";
+import { DataDirLockedError, lockDataDir } from "../src/server/data-dir-lock.ts";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
@@ -202,6 +205,21 @@ async function main(): Promise<void> {
       const owner = previous?.members.find((p) => pidAlive(p.pid) && (p.clientUrl === loopbackUrl(port) || p.peerUrl === loopbackUrl(port)));
       const hint = owner ? ` (${dataDir}/cluster.json says ${owner.id} runs there as pid ${owner.pid}: this cluster is already running)` : "";
       fail(`port ${port} (${m.id}'s ${kind} port) is not free on 127.0.0.1: ${problem}${hint}; stop what listens there or pick other ports with --base-port P (client ports P..P+${n - 1}, peer ports P+100..P+${100 + n - 1}) or --peer-base-port Q (peer ports Q..Q+${n - 1}); cluster.json left as it was`);
+    }
+  }
+  // A data dir another process holds: refuse before spawning anything. A node of this run refused too, but
+  // only after its output was appended to the running node's log, and this script's later "nK exited"
+  // lines then quoted that refusal as the running node's cause of death (new-user trial 2026-12-01).
+  const open = await loadSqliteDriver();
+  for (const m of plans) {
+    if (!existsSync(m.dataDir)) continue;
+    try {
+      const probe = await lockDataDir({ dataDir: m.dataDir, openSqlite: async (p) => open(p), files: nodeFsSnapshotFiles, owner: { nodeId: `${m.id} (npm start's check)`, pid: process.pid, startedAt: new Date().toISOString() }, waitMs: 0 });
+      probe.release();
+    } catch (err) {
+      if (!(err instanceof DataDirLockedError)) throw err;
+      process.stdout.write(`edgekv: data_dir_locked: ${err.message}\n${dataDir} is in use by another edgekv process; nothing started, cluster.json left as it was\n`);
+      process.exit(1);
     }
   }
   if (previous && !previous.members.some((m) => pidAlive(m.pid)) && previous.members.some((m) => m.pid !== null)) {

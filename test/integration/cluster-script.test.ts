@@ -92,9 +92,15 @@ describe("scripts/cluster.ts", { skip }, () => {
     procs.pids.push(pid);
     assert.ok(alive(pid), "n1 runs");
 
+    const logBefore = readFileSync(join(data, "n1.log"), "utf8");
     const second = start("--runtime", "node", "--base-port", "9545", "--data-dir", data);
     assert.equal(await withTimeout(second.done, 90_000), "1", second.text());
     assert.match(second.text(), /edgekv: data_dir_locked:/);
+    assert.match(second.text(), /nothing started/);
+    // Refused before spawning: nothing of it lands in the running node's log (the first start quoted such
+    // a refusal as its own node's cause of death when that node later exited).
+    assert.equal(readFileSync(join(data, "n1.log"), "utf8").slice(0, logBefore.length), logBefore);
+    assert.doesNotMatch(readFileSync(join(data, "n1.log"), "utf8"), /data_dir_locked/);
     assert.equal(readFileSync(join(data, "cluster.json"), "utf8"), before, "cluster.json unchanged");
     assert.ok(alive(pid), "the running cluster's node is untouched");
 
