@@ -163,6 +163,15 @@ const COMPACT_STEP_ENTRIES = 2048;
  * batch's SQLite write overlaps the fsync in flight, and its own fsync follows at once (docs/bench.md).
  */
 const READYS_IN_FLIGHT = 4;
+
+/** A Ready written and applied whose replies and advance() wait (EdgeNode.inFlight). */
+interface InFlightReady {
+  rd: Ready;
+  /** Its writes are durable (its own fsync resolved, a later one covered it, or it needed none). */
+  durable: boolean;
+  /** performance.now() when its write began, ms (the fsync histogram measures from there). */
+  writtenAtMs: number;
+}
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
 const TRANSFER_WAIT_MS = 2000;
 
@@ -248,11 +257,17 @@ export class EdgeNode implements KvService {
   /** Fsyncs the -wal file off the event loop (NodePorts.createWalSync); undefined: persist fsyncs inline. */
   private walSync: { sync(): Promise<void>; close(): Promise<void> } | undefined;
   /**
-   * Readys written (and applied) whose replies and advance() wait, oldest first: for their own WAL fsync,
-   * or for an earlier one's (`durable` set: it needed none, or a later fsync already covered it). At most
-   * READYS_IN_FLIGHT (the core's maxReadysInFlight); see handleReady.
+   * Readys written (and applied) whose replies and advance() wait, oldest first: for an fsync called after
+   * their write (`durable` set once one resolved, or at once when they needed none), and for every Ready
+   * before them. At most READYS_IN_FLIGHT (the core's maxReadysInFlight); see handleReady and startSync.
    */
-  private readonly inFlight: Array<{ rd: Ready; durable: boolean }> = [];
+  private readonly inFlight: InFlightReady[] = [];
+  /** The checkpointer asked for the writer's WAL restart and it has not run yet (walRestartDue). */
+  private walRestartWanted = false;
+  /** An fsync of the WAL is running (at most one; startSync). */
+  private syncRunning = false;
+  /** The last Ready written while it runs, which the next fsync covers (with every Ready before it). */
+  private syncNext: InFlightReady | undefined;
 
   private constructor(
     readonly config: Config,
@@ -680,7 +695,7 @@ export class EdgeNode implements KvService {
    */
   private mayHandReady(): boolean {
     if (this.inFlight.length === 0) return true;
-    if (this.walCheckpointer?.wantsRestart()) return false;
+    if (this.walRestartDue()) return false;
     if (!this.snapshotDueNow()) return true;
     // A compaction point held back while a sent file may still be needed (snapshotFileHeld) would not run
     // anyway: the pipeline keeps going until the hold ends.
@@ -695,9 +710,9 @@ export class EdgeNode implements KvService {
    * another thread: the Ready joins `inFlight` and `finishReady` runs when its fsync resolves; meanwhile the
    * event loop keeps reading requests and stepping messages, and the next Readys are written at once
    * (pipelined persist, up to READYS_IN_FLIGHT; etcd raft's asynchronous storage writes): their writes
-   * follow in the WAL, each asks for its own fsync, and they finish strictly in order, so no reply leaves
-   * before everything written before it is durable. A Ready that needs no fsync still waits behind earlier
-   * ones (its reply may speak for their entries).
+   * follow in the WAL, the next fsync (one runs at a time) covers them all, and they finish strictly in
+   * order, so no reply leaves before everything written before it is durable. A Ready that needs no fsync
+   * still waits behind earlier ones (its reply may speak for their entries).
    * Applying before the local fsync is safe: the entries are committed (a quorum has them durably), and the
    * apply's frames follow the entries' frames in the same WAL, so no crash keeps the one without the other.
    */
@@ -722,19 +737,33 @@ export class EdgeNode implements KvService {
       this.afterPipelineEmpty();
       return;
     }
-    const item = { rd, durable: !owed };
+    const item = { rd, durable: !owed, writtenAtMs: t0 };
     this.inFlight.push(item);
     if (!owed) return;
+    // One fsync at a time (group commit at the fsync): a Ready written while one runs waits for the next,
+    // which covers every Ready written meanwhile. An fsync per Ready made concurrent fdatasyncs of the same
+    // file queue in the kernel, each waiting for the one before (AppendEntries round trips past 100 ms rose
+    // from 0-6 to 26-68 per 10 s of put@64 in the probe), and the pool finished them out of order (B7).
+    if (this.syncRunning) this.syncNext = item;
+    else this.startSync(item);
+  }
+
+  /**
+   * Fsyncs the WAL; when it resolves, `covers` and every Ready before it are durable (fdatasync(2) makes every
+   * write made before the call durable), so their replies leave and the core advances, in order. The next
+   * fsync, if a Ready was written meanwhile, starts first. A failed fsync is fatal (never retried).
+   */
+  private startSync(covers: InFlightReady): void {
+    this.syncRunning = true;
     this.walSync!.sync().then(
       () => {
-        this.fsyncSeconds.observe((performance.now() - t0) / 1000);
+        this.syncRunning = false;
+        this.fsyncSeconds.observe((performance.now() - covers.writtenAtMs) / 1000);
         if (this.stopped || this.fatal) return;
-        // fdatasync(2) made every write before the call durable: this Ready's and all earlier ones' (their
-        // own fsyncs may run on other pool threads and resolve later). Only those: when a later fsync has
-        // already finished this Ready, it is no longer in flight and this fsync covers nothing still there
-        // (Readys written after it was called wait for their own; B7's finding: the pool finished fsyncs out
-        // of order in 796 of 2 000 rounds on Node, and marking them all acknowledged writes early).
-        const covered = this.inFlight.indexOf(item);
+        const next = this.syncNext;
+        this.syncNext = undefined;
+        if (next) this.startSync(next);
+        const covered = this.inFlight.indexOf(covers);
         for (let i = 0; i <= covered; i++) this.inFlight[i]!.durable = true;
         try {
           while (this.inFlight[0]?.durable) this.finishReady(this.inFlight.shift()!.rd);
@@ -746,6 +775,7 @@ export class EdgeNode implements KvService {
         this.schedule();
       },
       (err: Error) => {
+        this.syncRunning = false;
         this.fail(new Error(`fsync of the write-ahead log failed: ${err.message}`));
       },
     );
@@ -771,7 +801,19 @@ export class EdgeNode implements KvService {
    * decision (runtime-adapters/wal-checkpointer.ts `wantsRestart`, docs/storage.md "Checkpoints").
    */
   private maybeRestartWal(): void {
-    if (this.walCheckpointer?.wantsRestart()) this.db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+    if (!this.walRestartDue()) return;
+    this.walRestartWanted = false;
+    this.db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+  }
+
+  /**
+   * Whether the writer's WAL restart is due. The checkpointer answers true once per round (asking counts as
+   * answering), so the answer is kept until the restart runs: mayHandReady asked first, and maybeRestartWal
+   * then heard false and never restarted the WAL, which grew to the TRUNCATE bound (100+ ms stalls).
+   */
+  private walRestartDue(): boolean {
+    if (!this.walRestartWanted && this.walCheckpointer?.wantsRestart()) this.walRestartWanted = true;
+    return this.walRestartWanted;
   }
 
   /**

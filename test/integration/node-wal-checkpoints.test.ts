@@ -114,4 +114,32 @@ describe("EdgeNode WAL checkpoints", () => {
       await node.stop();
     }
   });
+
+  it("every restart the checkpointer asks for runs, also when it asks while Readys are in flight (pipelined persist)", async () => {
+    const lines: string[] = [];
+    let asked = 0;
+    let yes = 0;
+    // Like the real checkpointer: true once per "round" (here every 10th question), and asking consumes it.
+    const { node, seen } = await oneNode("d", lines, () => {
+      asked++;
+      if (asked % 10 !== 0) return false;
+      yes++;
+      return true;
+    });
+    try {
+      for (let i = 0; i < 100 && (await node.cluster()).leaderId !== "n1"; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal((await node.cluster()).leaderId, "n1", lines.slice(-20).join("\n"));
+      for (let round = 0; round < 30; round++) {
+        const puts = await Promise.all(Array.from({ length: 32 }, (_, i) => node.fetch(new Request(`http://127.0.0.1/v1/kv/r${round}-${i}`, { method: "PUT", body: "v" }))));
+        assert.ok(puts.every((r) => r.status === 200));
+      }
+      await node.fetch(new Request("http://127.0.0.1/v1/kv/last", { method: "PUT", body: "v" }));
+      assert.ok(yes >= 5, `the checkpointer said yes ${yes} times in ${asked} questions`);
+      // A yes heard while Readys were in flight (the node then hands out no new Ready until they are durable)
+      // used to be consumed there, and the restart never ran: the WAL grew to the TRUNCATE bound.
+      assert.equal(seen.passive, yes, `${seen.passive} restarts for ${yes} requests`);
+    } finally {
+      await node.stop();
+    }
+  });
 });
