@@ -48,11 +48,6 @@ export class Outbox {
     this.prevSoft = { ...prevSoft };
   }
 
-  /** Readys handed out and not yet advanced. */
-  get inFlight(): number {
-    return this.handed.length;
-  }
-
   /**
    * Whether another Ready may be handed out now: fewer than `maxInFlight` are out, and no snapshot is
    * among them or waiting (a snapshot replaces the log and the state machine: it goes alone).

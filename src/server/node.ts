@@ -160,14 +160,15 @@ const COMPACT_STEP_ENTRIES = 2048;
 /**
  * Readys written before the oldest one's fsync resolves (RaftConfig.maxReadysInFlight; pipelined persist,
  * handleReady). 1 would make every Ready written while an fsync runs wait for it; with more, the next
- * batch's SQLite write overlaps the fsync in flight, and its own fsync follows at once (docs/bench.md).
+ * batches' SQLite writes overlap the fsync in flight, and the next fsync covers them (docs/bench.md
+ * "Pipelined persist": no difference measurable on the bench machine's disk, a little with slower fsyncs).
  */
 const READYS_IN_FLIGHT = 4;
 
 /** A Ready written and applied whose replies and advance() wait (EdgeNode.inFlight). */
 interface InFlightReady {
   rd: Ready;
-  /** Its writes are durable (its own fsync resolved, a later one covered it, or it needed none). */
+  /** Its writes are durable: an fsync called after its write resolved, or it needed none. */
   durable: boolean;
   /** performance.now() when its write began, ms (the fsync histogram measures from there). */
   writtenAtMs: number;
