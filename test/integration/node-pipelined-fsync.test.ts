@@ -80,6 +80,8 @@ it("an fsync called before a write does not acknowledge it; the next fsync, star
     // k2's Ready is written while k1's fsync runs (pipelined), and asks for no second concurrent fsync.
     await sleep(200);
     assert.equal(held.length, 1, "one fsync at a time");
+    const pipelined = Number(/^edgekv_persists_pipelined_total (\d+)$/m.exec(await node.metricsText())?.[1]);
+    assert.ok(pipelined >= 1, `k2's Ready was not written while k1's fsync ran (edgekv_persists_pipelined_total ${pipelined})`);
     assert.deepEqual([await statusWithin(k1, 10), await statusWithin(k2, 10)], ["pending", "pending"]);
     held[0]!.release(); // called before k2 was written: acknowledges k1 only
     for (let i = 0; i < 100 && held.length < 2; i++) await sleep(10);
