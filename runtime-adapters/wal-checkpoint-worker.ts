@@ -14,8 +14,14 @@
  * restart checkpoint (wal-checkpointer.ts `wantsRestart`), the one that does reach the end, flushed them all
  * on the node's event loop: 30-40 ms per restart at 4096 frames and 80-240 ms at 32 768, growing with the
  * pages copied since the last restart. With a sync per round that checkpoint flushes only its own few
- * pages (median 8 ms; docs/bench.md "WAL restarts"). A round that reached the WAL's end was synced by SQLite
- * and is not synced again. The extra sync is never needed for safety.
+ * pages (median 8 ms; docs/bench.md "WAL restarts"). A round that seems to have reached the WAL's end is
+ * synced too: SQLite's own sync at the end of a checkpoint runs only when the last frame it copied is still
+ * the WAL's last frame when the copy ends, and the round's result (`log`, `checkpointed`) describes the WAL as
+ * it was when the round began. Under steady writes the writer appends while the worker copies, so a round
+ * reported as complete was usually not synced by SQLite (measured: the restart checkpoint then took 20-36 ms
+ * for the 40-160 frames it copied itself, flushing the rounds' ~20 MB; 1-5 ms once every such round synced;
+ * docs/bench.md "The database sync the worker skipped"). A round with nothing copied since the last sync is
+ * not synced. The extra sync is never needed for safety.
  * Posts one `CheckpointRound` per round; stops on the message "stop". Runs under node:worker_threads on Node,
  * Bun and Deno alike.
  */
@@ -46,7 +52,7 @@ export interface CheckpointRound {
   checkpointedFrames: number;
   /** Size of the -wal file after the round, bytes (0 when missing). */
   walBytes: number;
-  /** True when the worker fdatasynced the database file after this round (it copied frames since the last sync and stopped short of the WAL's end, where SQLite syncs). */
+  /** True when the worker fdatasynced the database file after this round (it copied frames since the last sync; see the module comment for why a round that reached the WAL's end is synced too). */
   dbSynced: boolean;
 }
 
@@ -87,10 +93,11 @@ async function run(job: WalCheckpointJob): Promise<void> {
       const row = db.prepare(`PRAGMA wal_checkpoint(${mode})`).get() ?? {};
       const walFrames = Number(row.log ?? -1);
       const checkpointedFrames = Number(row.checkpointed ?? -1);
-      // Copied something since the last sync (the pair moves on every copy; a WAL restart resets it), and
-      // stopped short of the WAL's end: a round that reached it was synced by SQLite itself.
+      // Copied something since the last sync (the pair moves on every copy; a WAL restart resets it). Also
+      // when the round reached the end of the WAL it saw: SQLite skipped its own sync if the writer appended
+      // during the copy (module comment), and a sync with nothing dirty costs little.
       const at = `${walFrames}/${checkpointedFrames}`;
-      const dbSynced = checkpointedFrames > 0 && checkpointedFrames < walFrames && at !== syncedAt;
+      const dbSynced = checkpointedFrames > 0 && at !== syncedAt;
       if (dbSynced) {
         fdatasyncSync(dbFd);
         syncedAt = at;
