@@ -46,6 +46,9 @@ exit, Ctrl-C, SIGTERM, SIGHUP and a closed output pipe.
                             f: = to a follower), e.g. put@64,put@256,f:put@64; for A/B comparisons: skips
                             the memory figure and the catch-up and does not touch docs/bench.md
   --no-doc                  do not touch docs/bench.md
+  --think-ms MS             each wrk connection waits a random time of mean MS (exponential) before each
+                            request, so latency is compared at an offered rate below saturation (default 0:
+                            closed loop, as the targets); with it the key order is no longer the anchors'
   -h, --help                this text
 
 Needs wrk, python3, and the anchors folder (etcd-cluster.sh, prepopulate.py): ../shared/anchors beside
@@ -64,6 +67,7 @@ const cli = commandLine(USAGE, {
   "base-port": { type: "string" },
   "no-doc": { type: "boolean" },
   cells: { type: "string" },
+  "think-ms": { type: "string" },
 });
 const argv = process.argv.slice(2);
 const quick = cli.flag("quick");
@@ -72,6 +76,10 @@ const durationS = cli.int("duration", 3, 1, 600);
 const reps = cli.int("reps", quick ? 2 : 3, 1, 100);
 const memoryKeys = cli.int("memory-keys", quick ? 100_000 : 1_000_000, 0, 100_000_000);
 const basePort = cli.int("base-port", 7411, 1024, 65_000);
+/** Mean think time per request and connection, ms (0: closed loop); kv.lua reads it as KV_THINK_MS. */
+const thinkMs = cli.int("think-ms", 0, 0, 10_000);
+if (thinkMs > 0) process.env.KV_THINK_MS = String(thinkMs);
+else delete process.env.KV_THINK_MS;
 const KEYSPACE = 100_000;
 /** Txns in flight while loading: more share each group-committed fsync (the leader batches all it has). */
 const LOAD_PARALLEL = 16;
@@ -315,7 +323,7 @@ async function main(): Promise<void> {
     "",
     `Command: \`npm run bench${argv.length ? " -- " + argv.join(" ") : ""}\` (script \`scripts/bench.ts\`). Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC. Wall time of the whole run: ${((Date.now() - t0) / 60_000).toFixed(1)} min.`,
     `Commit: ${gitCommit()}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average at start ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (shared with other jobs: figures are noisy; compare the ratios).`,
-    `edgekv: 3 nodes on ${runtime}, default config. etcd 3.4.23: 3 members, defaults (anchors' etcd-cluster.sh). Load: wrk -t2 (-t1 at 1 conn), HTTP/1.1 keep-alive, the anchors' wrk requests (built by scripts/bench/kv.lua, byte-identical), ${durationS} s per run, ${reps} repetitions per cell alternating which system goes first; medians. Key space ${KEYSPACE} keys, 256-byte values, written first; etcd restarted before the reads; reads, then writes.`,
+    `edgekv: 3 nodes on ${runtime}, default config. etcd 3.4.23: 3 members, defaults (anchors' etcd-cluster.sh). Load: wrk -t2 (-t1 at 1 conn), HTTP/1.1 keep-alive, the anchors' wrk requests (built by scripts/bench/kv.lua, byte-identical), ${thinkMs > 0 ? `a think time of mean ${thinkMs} ms before each request (exponential; the key order then differs from the anchors'), ` : ""}${durationS} s per run, ${reps} repetitions per cell alternating which system goes first; medians. Key space ${KEYSPACE} keys, 256-byte values, written first; etcd restarted before the reads; reads, then writes.`,
     "",
     table,
     "",

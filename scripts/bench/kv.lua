@@ -99,4 +99,12 @@ if scenario == "mix" then
 else
   function request() return gets[math.random(n)] end
 end
+-- KV_THINK_MS (optional, ms > 0): each connection waits a random time with this mean (exponential) before each
+-- request (wrk's delay hook), so that the load is below what the system can take and latency is compared at an
+-- offered rate instead of at saturation. The draws share the RNG with the key choice, so with a think time the
+-- key order is no longer the anchors'.
+local think = tonumber(os.getenv("KV_THINK_MS") or "")
+if think and think > 0 then
+  function delay() return math.floor(-math.log(1 - math.random()) * think + 0.5) end
+end
 done = C.done

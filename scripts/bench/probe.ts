@@ -32,17 +32,23 @@ mix (e.g. put@64 stale@256).
   --to leader|follower      where the load goes (default leader)
   --runtime-flags "F..."    flags for the nodes' runtime, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --base-port P             client ports P..P+2, peer ports P+100.. (default 7511)
+  --think-ms MS             each wrk connection waits a random time of mean MS (exponential) before each
+                            request: latency at an offered rate below saturation (default 0: closed loop)
   -h, --help                this text
 
 Exit status: 0 done, 1 failed, 2 bad arguments, 128+N after signal N (141: output pipe closed).`;
 
 const cli = commandLine(
   USAGE,
-  { runtime: { type: "string" }, keys: { type: "string" }, duration: { type: "string" }, to: { type: "string" }, "runtime-flags": { type: "string" }, "base-port": { type: "string" } },
+  { runtime: { type: "string" }, keys: { type: "string" }, duration: { type: "string" }, to: { type: "string" }, "runtime-flags": { type: "string" }, "base-port": { type: "string" }, "think-ms": { type: "string" } },
   true,
 );
 const runtime: NodeRuntime = cli.choice("runtime", "bun", ["bun", "node", "deno"] as const);
 const keys = cli.int("keys", 0, 0, 100_000_000);
+/** Mean think time per request and connection, ms (0: closed loop); kv.lua reads it as KV_THINK_MS. */
+const thinkMs = cli.int("think-ms", 0, 0, 10_000);
+if (thinkMs > 0) process.env.KV_THINK_MS = String(thinkMs);
+else delete process.env.KV_THINK_MS;
 const durationS = cli.int("duration", 3, 1, 3600);
 const role = cli.choice("to", "leader", ["leader", "follower"] as const);
 const runtimeFlags = cli.str("runtime-flags", "").split(" ").filter(Boolean);

@@ -4,13 +4,15 @@
  * etcd): run under wrk with KV_VERIFY=1, its init compares each request it built from the template with the
  * one built the anchors' way (wrk.format, base64 of the key byte by byte) and raises a Lua error at the first
  * difference, so wrk exits non-zero without the KV_VERIFY lines. Needs wrk and the anchors' folder; skipped
- * where either is missing. wrk connects to a local TCP server that never answers (1-second runs).
+ * where either is missing. wrk connects to a local TCP server that never answers (1-second runs); the think
+ * time (KV_THINK_MS, `--think-ms`) is checked against a local HTTP server that answers at once.
  */
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { join } from "node:path";
 import { luaScript, wrkEnv, type Scenario, type System } from "../../scripts/bench/wrk.ts";
 import { anchorsDir } from "../../scripts/bench/procs.ts";
@@ -66,6 +68,37 @@ describe("bench wrk script kv.lua", { skip }, () => {
       assert.match(mix.out, /^WRK_JSON \{/m, "the summary line of the anchors' common.lua");
     });
   }
+
+  it("KV_THINK_MS makes each connection wait before each request (an offered rate below saturation)", async () => {
+    // A server that answers every request at once; one connection for 1 s, with and without a mean think
+    // time of 100 ms: about 10 requests against hundreds or more.
+    let served = 0;
+    const http = createHttpServer((_req, res) => {
+      served++;
+      res.end("{}");
+    });
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", () => r()));
+    const httpPort = (http.address() as { port: number }).port;
+    const run = (think: string | undefined) => {
+      const env = { ...wrkEnv("edgekv", "get", KEYS), ...(think ? { KV_THINK_MS: think } : {}) };
+      const c = spawn("wrk", ["-t1", "-c1", "-d1s", "--timeout", "1s", "-s", luaScript, `http://127.0.0.1:${httpPort}`], { env, stdio: "ignore" });
+      const killer = setTimeout(() => c.kill("SIGKILL"), 60_000);
+      return new Promise<number | null>((resolve) => c.on("close", (code) => (clearTimeout(killer), resolve(code))));
+    };
+    try {
+      served = 0;
+      assert.equal(await run("100"), 0);
+      const withThink = served;
+      served = 0;
+      assert.equal(await run(undefined), 0);
+      const without = served;
+      assert.ok(withThink >= 2 && withThink <= 40, `with a 100-ms think time: ${withThink} requests in 1 s`);
+      assert.ok(without > 5 * withThink, `without: ${without} requests, with: ${withThink}`);
+    } finally {
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    }
+  });
 
   it("an unknown scenario stops wrk in init (no silent default)", async () => {
     const r = await verify("edgekv", "nope" as Scenario, port);
