@@ -11,17 +11,17 @@
  * After a round that copied frames the worker also fdatasyncs the database file itself. SQLite syncs the
  * database only when a checkpoint reaches the end of the WAL; under steady writes a PASSIVE round never does
  * (frames arrive while it copies), so every page it copied stayed dirty in the page cache until the node's
- * restart checkpoint (wal-checkpointer.ts `wantsRestart`), the one that does reach the end, flushed them all
- * on the node's event loop: 30-40 ms per restart at 4096 frames and 80-240 ms at 32 768, growing with the
- * pages copied since the last restart. With a sync per round that checkpoint flushes only its own few
- * pages (median 8 ms; docs/bench.md "WAL restarts"). A round that seems to have reached the WAL's end is
- * synced too: SQLite's own sync at the end of a checkpoint runs only when the last frame it copied is still
- * the WAL's last frame when the copy ends, and the round's result (`log`, `checkpointed`) describes the WAL as
- * it was when the round began. Under steady writes the writer appends while the worker copies, so a round
- * reported as complete was usually not synced by SQLite (measured: the restart checkpoint then took 20-36 ms
- * for the 40-160 frames it copied itself, flushing the rounds' ~20 MB; 1-5 ms once every such round synced;
- * docs/bench.md "The database sync the worker skipped"). A round with nothing copied since the last sync is
- * not synced. The extra sync is never needed for safety.
+ * restart checkpoint (wal-checkpointer.ts `wantsRestart`), the one that does reach the end, flushed them all on
+ * the node's event loop: 30-40 ms per restart at 4096 frames and 80-240 ms at 32 768, growing with the pages
+ * copied since the last restart. With a sync per round that checkpoint flushes only its own few pages (1-5 ms,
+ * at most 8 in the probe; docs/bench.md "WAL restarts" and "The database sync the worker skipped"). A round that
+ * seems to have reached the WAL's end is synced too: SQLite's own sync at the end of a checkpoint runs only when
+ * the last frame it copied is still the WAL's last frame when the copy ends, and the round's result (`log`,
+ * `checkpointed`) describes the WAL as it was when the round began. Under steady writes the writer appends while
+ * the worker copies, so a round reported as complete was usually not synced by SQLite (measured: the restart
+ * checkpoint then took 20-36 ms for the 40-160 frames it copied itself, flushing the rounds' ~20 MB; 1-5 ms once
+ * every such round synced; docs/bench.md "The database sync the worker skipped"). A round with nothing copied
+ * since the last sync is not synced. The extra sync is never needed for safety.
  * Posts one `CheckpointRound` per round; stops on the message "stop". Runs under node:worker_threads on Node,
  * Bun and Deno alike.
  */
