@@ -17,7 +17,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError, configHelp, isHelpRequested, loadConfig } from "./src/config/load.ts";
 import type { Config } from "./src/config/schema.ts";
 import { EdgeNode } from "./src/server/node.ts";
-import { DataDirLockedError } from "./src/server/data-dir-lock.ts";
+import { DataDirLockedError, DiskFullError } from "./src/server/data-dir-lock.ts";
 import { createNodePorts } from "./runtime-adapters/ports.ts";
 import { serveHttp } from "./runtime-adapters/serve.ts";
 import { onStopSignal } from "./runtime-adapters/signals.ts";
@@ -120,8 +120,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  // A data dir in use is a refusal, not a crash: its message says everything, no stack.
-  if (e instanceof DataDirLockedError) process.stderr.write(`edgekv: ${e.code}: ${e.message}\n`);
+  // A data dir in use, or a full disk, is a refusal, not a crash: its message says everything, no stack.
+  if (e instanceof DataDirLockedError || e instanceof DiskFullError) process.stderr.write(`edgekv: ${e.code}: ${e.message}\n`);
   else process.stderr.write(`edgekv: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 });

@@ -10,6 +10,7 @@ import { SnapshotFileWriter, nodeFsSnapshotFiles, readFileChunks } from "./snaps
 import { loadSqliteDriver } from "./sqlite.ts";
 import { createSnapshotOffLoop } from "./snapshot-off-loop.ts";
 import { startWalCheckpointer } from "./wal-checkpointer.ts";
+import { freeBytesOf } from "./disk-space.ts";
 import { createWalSync } from "./wal-sync.ts";
 
 /** Log levels, least to most severe. */
@@ -46,6 +47,7 @@ export async function createNodePorts(options: NodePortsOptions = {}): Promise<N
     // The node passes this same `log` in `opts`, so peer transport lines go through the same filtered sink.
     createPeerTransport: (opts) => transport.createPeerTransport(opts),
     snapshotFiles: nodeFsSnapshotFiles,
+    freeBytes: (path) => freeBytesOf(path),
     readFileChunks: (path) => readFileChunks(path),
     createFileWriter: (path) => new SnapshotFileWriter(path),
     createSnapshotOffLoop: (dbPath, dir) => createSnapshotOffLoop(dbPath, dir),

@@ -35,9 +35,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { tryBind } from "../runtime-adapters/port-check.ts";
+import { freeBytesOf } from "../runtime-adapters/disk-space.ts";
 import { nodeFsSnapshotFiles } from "../runtime-adapters/snapshot-files.ts";
 import { loadSqliteDriver } from "../runtime-adapters/sqlite.ts";
-import { DataDirLockedError, lockDataDir } from "../src/server/data-dir-lock.ts";
+import { DataDirLockedError, DiskFullError, lockDataDir } from "../src/server/data-dir-lock.ts";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
@@ -214,9 +215,13 @@ async function main(): Promise<void> {
   for (const m of plans) {
     if (!existsSync(m.dataDir)) continue;
     try {
-      const probe = await lockDataDir({ dataDir: m.dataDir, openSqlite: async (p) => open(p), files: nodeFsSnapshotFiles, owner: { nodeId: `${m.id} (npm start's check)`, pid: process.pid, startedAt: new Date().toISOString() }, waitMs: 0 });
+      const probe = await lockDataDir({ dataDir: m.dataDir, openSqlite: async (p) => open(p), files: nodeFsSnapshotFiles, owner: { nodeId: `${m.id} (npm start's check)`, pid: process.pid, startedAt: new Date().toISOString() }, waitMs: 0, freeBytes: freeBytesOf });
       probe.release();
     } catch (err) {
+      if (err instanceof DiskFullError) {
+        process.stdout.write(`edgekv: disk_full: ${err.message}\nnothing started, cluster.json left as it was\n`);
+        process.exit(1);
+      }
       if (!(err instanceof DataDirLockedError)) throw err;
       process.stdout.write(`edgekv: data_dir_locked: ${err.message}\n${dataDir} is in use by another edgekv process; nothing started, cluster.json left as it was\n`);
       process.exit(1);

@@ -48,6 +48,28 @@ export class DataDirLockedError extends Error {
   }
 }
 
+/**
+ * Thrown by `lockDataDir` when the lock cannot be taken and the file system holding the data dir has less
+ * than `DISK_FULL_BYTES` free: SQLite then reports "disk I/O error" or "database or disk is full", and the
+ * way out is free space, not deleting the lock file (B8 break session 2026-12-01).
+ */
+export class DiskFullError extends Error {
+  /** Stable code, also used in the log line of a refused start. */
+  readonly code = "disk_full";
+  constructor(
+    message: string,
+    /** Bytes free on the data dir's file system when the start was refused. */
+    readonly freeBytes: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "DiskFullError";
+  }
+}
+
+/** Below this many free bytes (1 MiB) a failure to take the lock is reported as a full disk (`DiskFullError`). */
+export const DISK_FULL_BYTES = 1024 * 1024;
+
 /** A held lock; `release()` is idempotent. */
 export interface DataDirLock {
   release(): void;
@@ -61,6 +83,11 @@ export interface LockDataDirOptions {
   files: SnapshotFiles;
   owner: LockOwner;
   /**
+   * Bytes free on the file system holding a path (NodePorts.freeBytes); undefined = unknown. Asked only when
+   * the lock cannot be taken, to tell a full disk (`DiskFullError`) from a broken lock file.
+   */
+  freeBytes?(path: string): number | undefined;
+  /**
    * How long to wait for a holder to go away before refusing, ms (SQLite busy_timeout). Covers an owner
    * that is still exiting when its successor starts; default 2000. The port's open pragmas wait first (its
    * own busy_timeout, 5000 ms), so a refusal comes after up to ~5 s.
@@ -69,9 +96,10 @@ export interface LockDataDirOptions {
 }
 
 /**
- * Takes the data dir's lock or throws `DataDirLockedError` naming the recorded owner. Other errors (the
- * directory is not writable, the lock file is not a database) throw an Error naming the lock file, with the
- * driver's error as `cause`.
+ * Takes the data dir's lock or throws `DataDirLockedError` naming the recorded owner, or `DiskFullError` when
+ * the lock cannot be taken and the data dir's file system is (nearly) full. Other errors (the directory is
+ * not writable, the lock file is not a database) throw an Error naming the lock file, with the driver's error
+ * as `cause`.
  */
 export async function lockDataDir(opts: LockDataDirOptions): Promise<DataDirLock> {
   const path = `${opts.dataDir}/${LOCK_FILE}`;
@@ -94,6 +122,16 @@ export async function lockDataDir(opts: LockDataDirOptions): Promise<DataDirLock
       // The refusal below matters more than a failed close.
     }
     if (!/locked|busy/i.test((err as Error).message)) {
+      const free = opts.freeBytes?.(opts.dataDir);
+      if (free !== undefined && free < DISK_FULL_BYTES) {
+        throw new DiskFullError(
+          `cannot take the data dir lock ${path}: the file system holding ${opts.dataDir} is full (${free} bytes free; ` +
+            `SQLite says: ${(err as Error).message}). Free space there or grow the volume, then start again; the lock ` +
+            `file and the data are intact, do not delete them.`,
+          free,
+          { cause: err },
+        );
+      }
       // The driver's own message ("file is not a database") names no file; the lock file holds no data.
       throw new Error(
         `cannot take the data dir lock ${path}: ${(err as Error).message}. The lock file holds no data: if no edgekv process ` +

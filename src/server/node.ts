@@ -94,6 +94,11 @@ export interface NodePorts {
   /** The peer transport (options: the port's `PeerTransportOptions`, src/server/transport.ts). */
   createPeerTransport(opts: PeerTransportOptions): PeerTransport;
   snapshotFiles: SnapshotFiles;
+  /**
+   * Bytes an unprivileged process may still write on the file system holding `path` (statfs), undefined when
+   * unknown; never throws. Optional: used to report a full disk at start as `disk_full` (data-dir-lock.ts).
+   */
+  freeBytes?(path: string): number | undefined;
   /** Chunks of a file for streaming (runtime-adapters/snapshot-files.ts readFileChunks). */
   readFileChunks(path: string): Iterable<Uint8Array>;
   /** Writes a streamed snapshot file durably; `finish` checks CRC-32C and size (SnapshotFileWriter). */
@@ -329,6 +334,7 @@ export class EdgeNode implements KvService {
       openSqlite: (path) => ports.openSqlite(path),
       files,
       owner: { nodeId: config.nodeId, pid: processId(), startedAt: new Date().toISOString() },
+      freeBytes: ports.freeBytes ? (path) => ports.freeBytes!(path) : undefined,
     });
     try {
       const node = await EdgeNode.openLocked(config, ports);

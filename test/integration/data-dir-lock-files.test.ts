@@ -14,7 +14,8 @@ import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { currentRuntime } from "../../runtime-adapters/runtime.ts";
 import { nodeCommand, repoRoot, type NodeRuntime } from "../../scripts/node-command.ts";
-import { lockDataDir, LOCK_FILE } from "../../src/server/data-dir-lock.ts";
+import { DISK_FULL_BYTES, DiskFullError, lockDataDir, LOCK_FILE } from "../../src/server/data-dir-lock.ts";
+import { freeBytesOf } from "../../runtime-adapters/disk-space.ts";
 import { freePorts, sleep } from "../helpers/cluster.ts";
 import { testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
@@ -77,5 +78,36 @@ describe("data dir lock and its files", () => {
       lockDataDir({ dataDir, openSqlite: (p) => ports.openSqlite(p), files: ports.snapshotFiles, owner: { nodeId: "n1", pid: process.pid, startedAt: "" } }),
       (e: Error) => e.message.includes(`cannot take the data dir lock ${join(dataDir, LOCK_FILE)}`) && /holds no data: if no edgekv process uses/.test(e.message),
     );
+  });
+
+  it("a lock that cannot be taken on a full file system is disk_full, and says not to delete the lock file", async () => {
+    // On a full tmpfs SQLite answers "disk I/O error" when it opens the lock (B8 break session 2026-12-01), and
+    // the old message sent the operator to delete the lock file, which does not help. The SQLite error is
+    // imitated here and the free space given by the port; the real statfs is checked below.
+    const dataDir = makeTempDir("edgekv-lockfull-");
+    dirs.push(dataDir);
+    const ports = await testPorts("n1", []);
+    const ioError = async (): Promise<never> => {
+      throw new Error("disk I/O error");
+    };
+    const owner = { nodeId: "n1", pid: process.pid, startedAt: "" };
+    await assert.rejects(lockDataDir({ dataDir, openSqlite: ioError, files: ports.snapshotFiles, owner, freeBytes: () => 4096 }), (e: Error) => {
+      assert.ok(e instanceof DiskFullError, `${e.name}: ${e.message}`);
+      assert.equal(e.code, "disk_full");
+      assert.equal(e.freeBytes, 4096);
+      assert.ok(e.message.includes(`file system holding ${dataDir} is full (4096 bytes free; SQLite says: disk I/O error)`), e.message);
+      assert.match(e.message, /do not delete them/);
+      assert.doesNotMatch(e.message, /delete .*edgekv\.lock/);
+      return true;
+    });
+    // Room on the disk: the same SQLite error is a broken lock file, as before.
+    await assert.rejects(
+      lockDataDir({ dataDir, openSqlite: ioError, files: ports.snapshotFiles, owner, freeBytes: () => 10 * DISK_FULL_BYTES }),
+      (e: Error) => !(e instanceof DiskFullError) && /holds no data: if no edgekv process uses/.test(e.message),
+    );
+    // The ports' statfs: this temp dir has room; a missing path is unknown, never an error.
+    const free = ports.freeBytes?.(dataDir);
+    assert.ok(free !== undefined && free > DISK_FULL_BYTES, `free bytes of ${dataDir}: ${free}`);
+    assert.equal(freeBytesOf(join(dataDir, "no", "such", "dir")), undefined);
   });
 });
