@@ -59,7 +59,10 @@ export interface ReadOptions extends CallOptions {
 export interface StaleInfo {
   /** The node's applied Raft index when the read was served. */
   appliedIndex: number;
-  /** Ms since this node last heard from a leader; null if never (or this node is the leader). */
+  /**
+   * Ms since this node last heard from a leader; after it stepped down as leader itself, since a quorum of
+   * voters was last heard while it led (EdgeNode.noteLeadershipEnded). null if never (or this node is the leader).
+   */
   stalenessMs: number | null;
 }
 

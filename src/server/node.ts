@@ -936,10 +936,27 @@ export class EdgeNode implements KvService {
       // A removed leader was kept reachable only while it led (refreshPeers): let it go now.
       this.refreshPeers();
     }
+    // A leader's data was current while a quorum confirmed it; after it steps down, a stale read's staleness
+    // counts from then, not from the last time it heard another leader (maybe long before it led; U7).
+    if (this.roleSeen.role === "leader" && s.role !== "leader") this.noteLeadershipEnded(Date.now());
     this.roleSeen = { role: s.role, leaderId: s.leaderId };
     // Sends of an earlier leadership are not this term's round trips.
     if (s.role !== "leader") this.appendRoundTrips.forget();
     this.onRoleChange(s.role === "leader");
+  }
+
+  /**
+   * On losing leadership at `nowMs` (wall clock): the last time a quorum of voters was heard from (this node
+   * counting as heard now; `quorumHeardAtMs`) becomes the last leader contact, the origin of `X-Staleness-Ms`
+   * (docs/api.md). Never moves it back; no quorum ever heard leaves it as it was.
+   */
+  private noteLeadershipEnded(nowMs: number): void {
+    const cs = this.kv.confState();
+    const peers = this.transport.peerStatus();
+    const heardAt = (id: NodeId) => (id === this.id ? nowMs : (peers[id]?.lastHeardMs ?? 0));
+    let t = quorumHeardAtMs(cs.voters.map(heardAt));
+    if (cs.votersOutgoing.length > 0) t = Math.min(t, quorumHeardAtMs(cs.votersOutgoing.map(heardAt)));
+    if (t > 0 && (this.lastLeaderContactMs === null || t > this.lastLeaderContactMs)) this.lastLeaderContactMs = t;
   }
 
   private onRoleChange(isLeader: boolean): void {
@@ -1798,6 +1815,17 @@ function sleep(ms: number): Promise<void> {
 function randomLeaseId(): number {
   const [hi, lo] = crypto.getRandomValues(new Uint32Array(2));
   return ((hi & 0x1fffff) * 2 ** 32 + lo) || 1;
+}
+
+/**
+ * When a majority of a configuration was last heard from: the ⌊n/2⌋+1-th latest of `heardAtMs` (one wall-clock
+ * ms per voter, 0 = never heard), i.e. the latest time by which a quorum had been heard. 0 when no quorum was
+ * ever heard or the configuration is empty. Raft's majority rule (Raft thesis §3.6), applied to contact times.
+ */
+export function quorumHeardAtMs(heardAtMs: number[]): number {
+  if (heardAtMs.length === 0) return 0;
+  const sorted = [...heardAtMs].sort((a, b) => b - a);
+  return sorted[Math.floor(heardAtMs.length / 2)]!;
 }
 
 async function* toAsync(chunks: Iterable<Uint8Array>): AsyncIterable<Uint8Array> {
