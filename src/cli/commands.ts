@@ -58,6 +58,24 @@ export function intFlag(name: string, v: string | undefined): number | undefined
   return Number(v);
 }
 
+/** `intFlag` that also refuses 0 (UsageError, exit 2): `--from-revision`, `--timeout-ms`. */
+export function positiveIntFlag(name: string, v: string | undefined): number | undefined {
+  const n = intFlag(name, v);
+  if (n === 0) throw new UsageError(`--${name} must be at least 1, got "0"`);
+  return n;
+}
+
+/**
+ * A lease id given with `--lease`: a positive decimal integer (docs/api.md, scenario C08), checked here so that
+ * a malformed one is a usage error (exit 2) like every other bad argument, not the server's bad_request
+ * (exit 1; new-user trial U7). The server's parseLeaseId (src/api/wire.ts) also checks the int64 range.
+ */
+export function leaseIdFlag(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,19}$/.test(v)) throw new UsageError(`--lease must be a positive decimal integer (a lease id), got ${JSON.stringify(v)}`);
+  return v;
+}
+
 function consistency(f: CliFlags): "linearizable" | "lease" | "stale" | undefined {
   const c = f.consistency;
   if (c === undefined) return undefined;
@@ -91,6 +109,8 @@ const show = (io: CliIo, v: unknown) => io.out(JSON.stringify(v, (_k, x) => (x i
  * when absent; --raw with --json is a usage error (exit 2).
  */
 export async function cmdGet(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
+  // etcdctl's `get --prefix P` (or a range) is `edgekv range` here: say so instead of a bare usage line (U7).
+  if (f.prefix !== undefined || f.start !== undefined) throw new UsageError("get reads one key; to list a prefix or a range use `edgekv range --prefix P` or `edgekv range --start A [--end B]`");
   need(pos, 1, "edgekv get KEY [--consistency C] [--revision N] [--raw]");
   if (f.raw && f.json) throw new UsageError("--raw and --json are mutually exclusive");
   if (f.raw && !io.writeBytes) throw new UsageError("--raw is not available here (no byte output)");
@@ -129,7 +149,7 @@ export async function cmdPut(c: EdgeKvClient, pos: string[], f: CliFlags, io: Cl
   // Both together can never succeed (a key with a revision exists); refuse rather than send a doomed write.
   if (f["if-match"] !== undefined && f["if-absent"]) throw new UsageError("--if-match and --if-absent are mutually exclusive");
   const value = await putValue(pos, f, io, files);
-  const r = await c.put(pos[0], value, { lease: f.lease, ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] });
+  const r = await c.put(pos[0], value, { lease: leaseIdFlag(f.lease), ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] });
   if (f.json) show(io, r);
   else io.out(`OK revision ${r.revision}`);
   return 0;
@@ -200,6 +220,7 @@ export async function cmdTxn(c: EdgeKvClient, pos: string[], f: CliFlags, io: Cl
 export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, signal?: AbortSignal): Promise<number> {
   const [sub, arg] = pos;
   const usage = "edgekv lease grant TTL_SECONDS | keepalive ID [--once] | revoke ID | ttl ID [--keys]";
+  if (sub === "keep-alive" || sub === "timetolive") throw new UsageError(`etcdctl's \`lease ${sub}\` is \`edgekv lease ${sub === "keep-alive" ? "keepalive" : "ttl"} ID\` here; usage: ${usage}`);
   if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
   if (f.once && sub !== "keepalive") throw new UsageError("--once applies to lease keepalive only");
   // A lease id is a positive decimal integer (docs/api.md, scenario C08): a malformed one is a usage error
@@ -285,7 +306,7 @@ export async function cmdWatch(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   let seen = 0;
   const ac = new AbortController();
   signal?.addEventListener("abort", () => ac.abort(), { once: true });
-  for await (const m of c.watch(sel, { fromRevision: intFlag("from-revision", f["from-revision"]), signal: ac.signal })) {
+  for await (const m of c.watch(sel, { fromRevision: positiveIntFlag("from-revision", f["from-revision"]), signal: ac.signal })) {
     if (m.type !== "events") continue;
     for (const e of m.events) {
       if (f.json) show(io, { type: e.type, kv: kvJson(e.kv) });

@@ -8,7 +8,15 @@
  */
 import { parseArgs } from "node:util";
 import { EdgeKvClient, EdgeKvError } from "../client/index.ts";
-import { cmdCompact, cmdDel, cmdGet, cmdLease, cmdMembers, cmdPut, cmdRange, cmdStatus, cmdTxn, cmdWatch, UsageError, intFlag, type CliFiles, type CliFlags, type CliIo } from "./commands.ts";
+import { cmdCompact, cmdDel, cmdGet, cmdLease, cmdMembers, cmdPut, cmdRange, cmdStatus, cmdTxn, cmdWatch, UsageError, positiveIntFlag, type CliFiles, type CliFlags, type CliIo } from "./commands.ts";
+
+/** etcdctl command names an etcd user types first, and what they are here (a hint with "unknown command"). */
+const ETCDCTL_NAMES: Record<string, string> = {
+  member: "edgekv members [list | add | promote | remove]",
+  endpoint: "edgekv status",
+  compaction: "edgekv compact REVISION",
+  "move-leader": "edgekv members transfer-leader ID",
+};
 
 /** Default endpoint when neither `--endpoints` nor `EDGEKV_ENDPOINTS` is given (DESIGN.md port 8080). */
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
@@ -25,7 +33,7 @@ export const COMMAND_HELP: Record<string, string> = {
     "  The value comes from the VALUE argument, from stdin with - (e.g. `cat photo.jpg | edgekv put photo -`), or\n" +
     "  from a file with --file PATH (then no VALUE); stdin and files are stored byte for byte, a trailing\n" +
     "  newline included. A missing file, or a VALUE and --file together, is a usage error (exit 2).",
-  del: "edgekv del KEY [--if-match MOD_REVISION] | --prefix P | --start A [--end B]\n  Delete a key or a range.",
+  del: "edgekv del KEY [--if-match MOD_REVISION] | --prefix P | --start A [--end B]\n  Delete a key or a range (`delete` is the same command).",
   range: "edgekv range --prefix P | --start A [--end B] [--limit N] [--keys-only] [--count-only] [--revision N] [--consistency C]\n  List keys and values (end exclusive; no end = every key >= A).",
   txn: "edgekv txn FILE|-\n  Run a transaction from JSON: {\"compare\":[{\"key\",\"target\",\"result\",\"value\"}],\"success\":[{\"op\":\"put\",\"key\",\"value\"}],\"failure\":[...]}\n  (exit 3 when the compares fail).",
   lease:
@@ -46,7 +54,7 @@ export function helpText(): string {
     "Global options:",
     `  --endpoints URL,...   client API URLs (default $EDGEKV_ENDPOINTS or ${DEFAULT_ENDPOINT})`,
     "  --json                machine-readable output (values base64)",
-    "  --timeout-ms N        per-request deadline including retries (default 30000)",
+    "  --timeout-ms N        per-request deadline including retries, ms >= 1 (default 30000)",
     "",
     "Commands:",
     ...Object.values(COMMAND_HELP).map((h) => "  " + h.split("\n")[0]),
@@ -103,6 +111,8 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
     io.err(
       `error: usage: ${negative === undefined ? (err as Error).message : flag ? `${flag} must be a non-negative integer, got ${negative}` : `numbers must be non-negative integers, got ${negative}`}`,
     );
+    // `edgekv get --prefix` with nothing after it fails here ("argument missing"): the hint get gives too.
+    if (argv.includes("get") && argv.includes("--prefix")) io.err("get reads one key; to list a prefix use `edgekv range --prefix P`");
     io.err("run `edgekv --help` for usage");
     return 2;
   }
@@ -123,7 +133,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   }
   const endpoints = (flags.endpoints ?? io.env.EDGEKV_ENDPOINTS ?? DEFAULT_ENDPOINT).split(",").map((s) => s.trim()).filter(Boolean);
   try {
-    const timeoutMs = intFlag("timeout-ms", flags["timeout-ms"]);
+    const timeoutMs = positiveIntFlag("timeout-ms", flags["timeout-ms"]);
     const make = (eps: string[]) => new EdgeKvClient({ endpoints: eps, ...(timeoutMs ? { timeoutMs } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
     let client: EdgeKvClient;
     try {
@@ -154,8 +164,10 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
         return await cmdStatus(endpoints, (e) => make([e]), flags, io);
       case "compact":
         return await cmdCompact(client, pos, flags, io);
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}; run \`edgekv --help\``);
+      default: {
+        const hint = ETCDCTL_NAMES[command];
+        throw new UsageError(`unknown command ${JSON.stringify(command)}${hint ? ` (etcdctl's ${command}: here \`${hint}\`)` : ""}; run \`edgekv --help\``);
+      }
     }
   } catch (err) {
     if (err instanceof UsageError) {

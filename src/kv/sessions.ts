@@ -97,7 +97,7 @@ export class Sessions {
     const live = row !== undefined && (row.last_index as number) >= this.liveFloor(index);
     if (!live) {
       if (sequence === 1) return { kind: "new" };
-      return { kind: "rejected", error: new KvError("session_expired", `session of client ${clientId} is unknown or expired; start a new one`) };
+      return { kind: "rejected", error: new KvError("session_expired", `session of client ${clientId} is unknown or expired (sequence ${sequence}); a new session starts at X-Request-Seq 1, or use a new client id`) };
     }
     const stored = row.sequence as number;
     if (sequence > stored) return { kind: "new" };

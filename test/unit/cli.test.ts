@@ -59,6 +59,39 @@ describe("cli: commands", () => {
     }
   });
 
+  it("answers etcdctl habits with the edgekv command, and checks --lease, --from-revision and --timeout-ms itself (exit 2)", async () => {
+    // New-user trial U7: these got a bare usage line, "unknown command", or the server's bad_request (exit 1).
+    const { run } = setup();
+    await run("put", "greet/a", "hi");
+    for (const argv of [["get", "--prefix", "greet/"], ["get", "greet/a", "--prefix", "greet/"], ["get", "--start", "a"]]) {
+      const r = await run(...argv);
+      assert.equal(r.code, 2, argv.join(" "));
+      assert.match(r.err.join("\n"), /get reads one key; to list a prefix .*edgekv range --prefix P/, argv.join(" "));
+    }
+    const dangling = await run("get", "greet", "--prefix");
+    assert.equal(dangling.code, 2);
+    assert.match(dangling.err.join("\n"), /to list a prefix use `edgekv range --prefix P`/);
+    const member = await run("member", "list");
+    assert.equal(member.code, 2);
+    assert.match(member.err[0], /unknown command "member" \(etcdctl's member: here `edgekv members/);
+    assert.match((await run("endpoint", "status")).err[0], /here `edgekv status`/);
+    const keepAlive = await run("lease", "keep-alive", "123");
+    assert.equal(keepAlive.code, 2);
+    assert.match(keepAlive.err[0], /`edgekv lease keepalive ID` here/);
+    for (const [argv, re] of [
+      [["put", "k", "v", "--lease", "abc"], /--lease must be a positive decimal integer \(a lease id\), got "abc"/],
+      [["watch", "k", "--from-revision", "0", "--count", "1"], /--from-revision must be at least 1, got "0"/],
+      [["--timeout-ms", "0", "get", "greet/a"], /--timeout-ms must be at least 1, got "0"/],
+    ] as const) {
+      const r = await run(...argv);
+      assert.deepEqual([argv.join(" "), r.code], [argv.join(" "), 2]);
+      assert.match(r.err[0], re);
+    }
+    assert.equal((await run("get", "k")).code, 1, "nothing was written by the refused put");
+    assert.deepEqual((await run("delete", "greet/a")).out, ["deleted 1 (revision 2)"], "delete is del");
+    assert.equal((await run("get", "greet/a")).code, 1);
+  });
+
   it("refuses a missing txn file, a bad lease TTL and --if-match with --if-absent as usage errors naming the argument", async () => {
     const { run, service } = setup();
     const missing = await run("txn", "/nonexistent.json");

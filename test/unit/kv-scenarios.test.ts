@@ -178,7 +178,10 @@ describe("kv client sessions (Raft thesis §6.3)", () => {
     const failedRetry = h.apply({ op: "put", key: b("k"), value: b("1"), lease: 9 }, { clientId: "c1", sequence: 2 });
     assert.deepEqual([failed.error?.code, failedRetry.error?.code], ["lease_not_found", "lease_not_found"]);
     assert.equal(h.apply({ op: "put", key: b("k"), value: b("2") }, { clientId: "c1", sequence: 1 }).error?.code, "session_expired");
-    assert.equal(h.apply({ op: "put", key: b("k"), value: b("2") }, { clientId: "new", sequence: 5 }).error?.code, "session_expired");
+    const unknown = h.apply({ op: "put", key: b("k"), value: b("2") }, { clientId: "new", sequence: 5 }).error;
+    assert.equal(unknown?.code, "session_expired");
+    // The way out, in the message: a new session starts at sequence 1 (new-user trial U7).
+    assert.match(unknown?.message ?? "", /client new is unknown or expired \(sequence 5\); a new session starts at X-Request-Seq 1/);
     h.close();
   });
 
