@@ -118,6 +118,8 @@ export interface NodePorts {
    * runs one PASSIVE checkpoint on its own connection so its next write starts the -wal file over.
    */
   startWalCheckpointer?(dbPath: string, onFail: (err: Error) => void): { close(): Promise<void>; wantsRestart(): boolean };
+  /** Ms after a checkpoint thread failed before a new one is started (default `WAL_CHECKPOINTER_RETRY_MS`). */
+  walCheckpointerRetryMs?: number;
   /**
    * Optional: fsyncs the database's -wal file on another thread (runtime-adapters/wal-sync.ts). `sync()`
    * resolves once every COMMIT that returned before the call is durable and rejects on an fsync error. With
@@ -180,6 +182,12 @@ interface InFlightReady {
 }
 /** Ticks a graceful stop waits for a leadership transfer to finish. */
 const TRANSFER_WAIT_MS = 2000;
+/**
+ * Ms after a WAL checkpoint thread failed before the node starts a new one (NodePorts.walCheckpointerRetryMs
+ * overrides it). A transient failure (a full disk, B8 break session 2026-12-01) used to leave checkpoints in
+ * the COMMIT until the process restarted.
+ */
+export const WAL_CHECKPOINTER_RETRY_MS = 30_000;
 
 
 /**
@@ -211,6 +219,8 @@ export class EdgeNode implements KvService {
   /** `term/vote` of the last persisted hard state ("" before the first save: that one is synced). */
   private durableTermVote = "";
   private ticker: ReturnType<typeof setInterval> | undefined;
+  /** performance.now() at which a new WAL checkpoint thread is due after a failure (0: none due). */
+  private walCheckpointerRetryAtMs = 0;
   private stopped = false;
   private fatal: Error | undefined;
   private readonly fatalListeners: Array<(err: Error) => void> = [];
@@ -489,7 +499,9 @@ export class EdgeNode implements KvService {
   /**
    * Moves WAL checkpoints off the Ready loop when the ports can (NodePorts.startWalCheckpointer): automatic
    * checkpoints off on this connection, a worker thread checkpoints instead. If the worker fails, SQLite's
-   * default (a checkpoint in the COMMIT past 1000 WAL pages) is switched back on, so the WAL stays bounded.
+   * default (a checkpoint in the COMMIT past 1000 WAL pages) is switched back on, so the WAL stays bounded,
+   * and a new thread is started `WAL_CHECKPOINTER_RETRY_MS` later (by the tick; it fails the same way if the
+   * cause, say a full disk, is still there).
    */
   private startWalCheckpoints(): void {
     if (!this.ports.startWalCheckpointer || this.db.path === ":memory:" || this.db.path === "") return;
@@ -497,9 +509,19 @@ export class EdgeNode implements KvService {
     this.walCheckpointer = this.ports.startWalCheckpointer(this.db.path, (err) => {
       this.walCheckpointer = undefined;
       if (this.stopped) return;
-      this.ports.log("warn", `WAL checkpoint thread failed (${err.message}); checkpoints run in the commit again`);
+      const retryMs = this.ports.walCheckpointerRetryMs ?? WAL_CHECKPOINTER_RETRY_MS;
+      this.ports.log("warn", `WAL checkpoint thread failed (${err.message}); checkpoints run in the commit again; a new thread in ${Math.round(retryMs / 1000)} s`);
       this.db.exec("PRAGMA wal_autocheckpoint=1000");
+      this.walCheckpointerRetryAtMs = performance.now() + retryMs;
     });
+  }
+
+  /** From the tick: a new checkpoint thread once the retry delay after a failure has passed. */
+  private maybeRetryWalCheckpoints(nowMs: number): void {
+    if (this.walCheckpointerRetryAtMs === 0 || nowMs < this.walCheckpointerRetryAtMs || this.fatal) return;
+    this.walCheckpointerRetryAtMs = 0;
+    this.ports.log("info", "starting a new WAL checkpoint thread");
+    this.startWalCheckpoints();
   }
 
   /**
@@ -634,6 +656,7 @@ export class EdgeNode implements KvService {
     this.announceSelf();
     for (const line of this.reachability.observe(now, this.transport.peerStatus())) this.ports.log("warn", line);
     this.checkMembership(now);
+    this.maybeRetryWalCheckpoints(now);
     this.schedule();
   }
 

@@ -24,16 +24,17 @@ after(async () => {
  * A one-node member whose ports record the SQLite connection, the checkpointer's onFail and the
  * PASSIVE checkpoints the node runs on its own connection; `wantsRestart` replaces the checkpointer's answer.
  */
-async function oneNode(name: string, lines: string[], wantsRestart?: () => boolean) {
+async function oneNode(name: string, lines: string[], wantsRestart?: () => boolean, walCheckpointerRetryMs?: number) {
   const port = await freePort();
   const config = loadConfig({
     argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", "wal-checkpoint-test", "--data-dir", join(dir, name), "--peer-port", String(port)],
     env: {},
   });
   const base = await testPorts("n1", lines);
-  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number; passive: number } = { closed: 0, passive: 0 };
+  const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number; passive: number; starts: number } = { closed: 0, passive: 0, starts: 0 };
   const ports: NodePorts = {
     ...base,
+    ...(walCheckpointerRetryMs !== undefined ? { walCheckpointerRetryMs } : {}),
     openSqlite: async (path) => {
       const db = (seen.db = await base.openSqlite(path));
       const prepare = db.prepare.bind(db);
@@ -45,6 +46,7 @@ async function oneNode(name: string, lines: string[], wantsRestart?: () => boole
     },
     startWalCheckpointer: (dbPath, onFail) => {
       seen.onFail = onFail;
+      seen.starts++;
       const real = base.startWalCheckpointer!(dbPath, onFail);
       started.push(real);
       return { close: async () => (seen.closed++, real.close()), wantsRestart: wantsRestart ?? (() => real.wantsRestart()) };
@@ -79,6 +81,28 @@ describe("EdgeNode WAL checkpoints", () => {
       seen.onFail!(new Error("simulated worker failure"));
       assert.equal(autocheckpoint(seen.db!), 1000);
       assert.ok(lines.some((l) => l.includes("WAL checkpoint thread failed (simulated worker failure)")), lines.join("\n"));
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it("starts a new checkpoint thread after the retry delay, and checkpoints leave the COMMIT again", async () => {
+    // B8 break session 2026-12-01: a full disk failed the thread once, and the node kept checkpointing in the
+    // COMMIT until it restarted. Here the first thread "fails" and the retry delay is 300 ms.
+    const lines: string[] = [];
+    const { node, seen } = await oneNode("retry", lines, undefined, 300);
+    try {
+      assert.equal(seen.starts, 1);
+      const first = seen.onFail!;
+      first(new Error("database or disk is full"));
+      assert.equal(autocheckpoint(seen.db!), 1000);
+      assert.ok(lines.some((l) => l.includes("WAL checkpoint thread failed (database or disk is full); checkpoints run in the commit again; a new thread in 0 s")), lines.join("\n"));
+      for (let i = 0; i < 200 && seen.starts < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(seen.starts, 2, "no new checkpoint thread within 4 s of a 300-ms retry delay");
+      assert.equal(autocheckpoint(seen.db!), 0, "the new thread checkpoints; the COMMIT does not");
+      assert.ok(lines.some((l) => l.includes("starting a new WAL checkpoint thread")), lines.join("\n"));
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(seen.starts, 2, "one failure, one new thread");
     } finally {
       await node.stop();
     }
