@@ -68,8 +68,9 @@ const USAGE = `usage: cluster [--nodes 1..7] [--runtime bun|deno|node|mixed] [--
 Starts N edgekv nodes on 127.0.0.1 (client ports P.., peer ports Q.., by default P+100..), writes D/cluster.json, and stops
 them on Ctrl-C, SIGTERM or SIGHUP. An even N starts with a warning. Defaults: 3 nodes, runtime bun if installed else node, base port 8080, data dir ./data/cluster.`;
 
-function fail(msg: string): never {
-  process.stderr.write(`cluster: ${msg}\n${USAGE}\n`);
+/** Exits 2 with `msg`: a bad argument (the usage follows) or, with `usage = false`, a refusal that names its own way out (busy ports, a bigger cluster in the data dir; U7 found the usage block after those noise). */
+function fail(msg: string, usage = true): never {
+  process.stderr.write(`cluster: ${msg}\n${usage ? `${USAGE}\n` : ""}`);
   process.exit(2);
 }
 
@@ -175,10 +176,10 @@ async function main(): Promise<void> {
   const previous = readClusterFile(filePath);
   const n = o.nodes ?? previous?.members.length ?? 3;
   if (previous && previous.members.length !== n) {
-    fail(`${dataDir} holds a ${previous.members.length}-node cluster; change membership through the API (POST /v1/cluster/members) or use another --data-dir`);
+    fail(`${dataDir} holds a ${previous.members.length}-node cluster; change membership through the API (POST /v1/cluster/members) or use another --data-dir`, false);
   }
   for (const rt of o.runtime === "mixed" ? (["bun", "deno", "node"] as const) : [o.runtime]) {
-    if (!runtimeAvailable(rt)) fail(`runtime ${rt} is not installed (npm install brings bun and deno as devDependencies)`);
+    if (!runtimeAvailable(rt)) fail(`runtime ${rt} is not installed (npm install brings bun and deno as devDependencies)`, false);
   }
   if (n % 2 === 0) {
     process.stderr.write(`cluster: warning: ${n} nodes tolerate no more failures than ${n - 1} would (a majority of ${n} is ${n / 2 + 1}); prefer an odd count\n`);
@@ -194,7 +195,7 @@ async function main(): Promise<void> {
   for (const m of plans) {
     for (const [kind, port] of [["client", m.clientPort], ["peer", m.peerPort]] as const) {
       const other = owners.get(port);
-      if (other) fail(`port ${port} would be both ${other} and ${m.id}'s ${kind} port: pick --base-port and --peer-base-port ranges that do not overlap; nothing started`);
+      if (other) fail(`port ${port} would be both ${other} and ${m.id}'s ${kind} port: pick --base-port and --peer-base-port ranges that do not overlap; nothing started`, false);
       owners.set(port, `${m.id}'s ${kind} port`);
     }
   }
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
       if (problem === undefined) continue;
       const owner = previous?.members.find((p) => pidAlive(p.pid) && (p.clientUrl === loopbackUrl(port) || p.peerUrl === loopbackUrl(port)));
       const hint = owner ? ` (${dataDir}/cluster.json says ${owner.id} runs there as pid ${owner.pid}: this cluster is already running)` : "";
-      fail(`port ${port} (${m.id}'s ${kind} port) is not free on 127.0.0.1: ${problem}${hint}; stop what listens there or pick other ports with --base-port P (client ports P..P+${n - 1}, peer ports P+100..P+${100 + n - 1}) or --peer-base-port Q (peer ports Q..Q+${n - 1}); cluster.json left as it was`);
+      fail(`port ${port} (${m.id}'s ${kind} port) is not free on 127.0.0.1: ${problem}${hint}; stop what listens there or pick other ports with --base-port P (client ports P..P+${n - 1}, peer ports P+100..P+${100 + n - 1}) or --peer-base-port Q (peer ports Q..Q+${n - 1}); cluster.json left as it was`, false);
     }
   }
   // A data dir another process holds: refuse before spawning anything. A node of this run refused too, but
@@ -263,8 +264,15 @@ async function main(): Promise<void> {
       // `edgekv: <code>: ...` is how node.ts reports a refusal (data_dir_locked, invalid configuration).
       const lines = readFrom(logPath, logOffsets.get(m.id) ?? 0).split("\n");
       if (lines.some((l) => l.startsWith("edgekv: data_dir_locked:"))) locked = true;
-      const fatal = lines.filter((l) => /fatal|error|^edgekv: /i.test(l)).slice(-2).join("\n  ");
+      // Error-level log lines, a runtime's own "error:" lines and refusals; not a warn line that merely
+      // mentions an error (U7 saw a minutes-old "peer unreachable" warning quoted as the cause).
+      const fatal = lines.filter((l) => /^\S+ (error|fatal) |^edgekv: |^error: |fatal/i.test(l)).slice(-2).join("\n  ");
       process.stdout.write(`${m.id} exited (${signal ?? `status ${code}`}); see ${logPath}${fatal ? `\n  ${fatal}` : ""}\n`);
+      if (children.size === 0 && wroteFile) {
+        // After ready: nothing left to supervise. Say so and exit 1 (before ready the wait loop does).
+        process.stdout.write("every node has exited; npm start ends (the data dirs and cluster.json remain: npm start resumes the cluster)\n");
+        process.exit(1);
+      }
     });
     members.push({ id: m.id, pid: child.pid ?? -1, runtime: m.runtime, clientUrl: loopbackUrl(m.clientPort), peerUrl: loopbackUrl(m.peerPort), log: logPath });
   }

@@ -13,7 +13,7 @@
  */
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sleep } from "../helpers/cluster.ts";
@@ -125,6 +125,7 @@ describe("scripts/cluster.ts", { skip }, () => {
     assert.equal(code, "2", second.text());
     assert.doesNotMatch(second.text(), /cluster ready/);
     assert.match(second.text(), /port 9562 \(n1's client port\) is not free on 127\.0\.0\.1: EADDRINUSE.*--base-port/);
+    assert.doesNotMatch(second.text(), /^usage:/m, "a refusal that names its way out needs no usage block (U7)");
     assert.equal(existsSync(join(b, "cluster.json")), false, "no cluster.json for the refused start");
     assert.ok(alive(pid), "the running cluster's node is untouched");
 
@@ -170,13 +171,19 @@ describe("scripts/cluster.ts", { skip }, () => {
     assert.match(first.text(), /cluster ready: leader n1/);
     const dead = clusterFile(data)[0].pid!;
     procs.pids.push(dead);
+    // A warning of this run that mentions an error is not why the node exited (U7 saw one quoted as the cause).
+    appendFileSync(join(data, "n1.log"), `${new Date().toISOString()} warn [n1] peer n3 unreachable (last error: ECONNREFUSED)\n`);
     process.kill(dead, "SIGKILL");
     await until(() => /n1 exited/.test(first.text()), 20_000, "n1 exited");
-    // With n1 gone nothing keeps the script (past ready) running; it is stopped here if it still is.
-    if ((await withTimeout(first.exited, 10_000)) === "timeout") first.child.kill("SIGKILL");
+    // With its only node gone the script (past ready) says so and exits 1; it is stopped here if it does not.
+    const ended = await withTimeout(first.done, 10_000);
+    if (ended === "timeout") first.child.kill("SIGKILL");
+    assert.equal(ended, "1", first.text());
     const report = first.text().slice(first.text().indexOf("n1 exited"));
     assert.match(report, /n1 exited \(SIGKILL\)/);
+    assert.match(report, /every node has exited; npm start ends/);
     assert.doesNotMatch(report, /port 9999|old refusal/, "stale lines of earlier runs");
+    assert.doesNotMatch(report, /peer n3 unreachable/, "a warning is not a cause of death");
     assert.deepEqual(clusterFile(data).map((m) => m.pid), [null], "the exited node's pid is dropped");
     // What a script killed with SIGKILL before its node died leaves behind: the dead pid.
     const stale = JSON.parse(readFileSync(join(data, "cluster.json"), "utf8")) as { members: Array<{ pid: number | null }> };
