@@ -22,7 +22,7 @@ import { commandLine } from "./bench/args.ts";
 import { EdgeCluster, adoptStrayEtcdPids, anchorsDir, clusterView, etcdCluster, onShutdown, shuttingDown, sleep, stopAllChildren, track, vmRssBytes } from "./bench/procs.ts";
 import { loadEdgekv } from "./bench/load.ts";
 import { type Cell, type CellResult, medians, parseCellSpec, resultsTable, writeSection } from "./bench/report.ts";
-import { type System, runWrk } from "./bench/wrk.ts";
+import { type System, runWrk, setThinkTime } from "./bench/wrk.ts";
 import { firstUnbindablePort } from "../runtime-adapters/port-check.ts";
 
 const USAGE = `usage: npm run bench -- [options]        (node --import tsx scripts/bench.ts [options])
@@ -78,8 +78,7 @@ const memoryKeys = cli.int("memory-keys", quick ? 100_000 : 1_000_000, 0, 100_00
 const basePort = cli.int("base-port", 7411, 1024, 65_000);
 /** Mean think time per request and connection, ms (0: closed loop); kv.lua reads it as KV_THINK_MS. */
 const thinkMs = cli.int("think-ms", 0, 0, 10_000);
-if (thinkMs > 0) process.env.KV_THINK_MS = String(thinkMs);
-else delete process.env.KV_THINK_MS;
+setThinkTime(thinkMs);
 const KEYSPACE = 100_000;
 /** Txns in flight while loading: more share each group-committed fsync (the leader batches all it has). */
 const LOAD_PARALLEL = 16;

@@ -15,7 +15,7 @@ import type { NodeRuntime } from "../node-command.ts";
 import { commandLine } from "./args.ts";
 import { EdgeCluster, onShutdown, shuttingDown, stopAllChildren } from "./procs.ts";
 import { loadEdgekv } from "./load.ts";
-import { runWrk } from "./wrk.ts";
+import { runWrk, setThinkTime } from "./wrk.ts";
 import { parseCellSpec } from "./report.ts";
 
 const USAGE = `usage: node --import tsx scripts/bench/probe.ts [options] CELL...
@@ -47,8 +47,7 @@ const runtime: NodeRuntime = cli.choice("runtime", "bun", ["bun", "node", "deno"
 const keys = cli.int("keys", 0, 0, 100_000_000);
 /** Mean think time per request and connection, ms (0: closed loop); kv.lua reads it as KV_THINK_MS. */
 const thinkMs = cli.int("think-ms", 0, 0, 10_000);
-if (thinkMs > 0) process.env.KV_THINK_MS = String(thinkMs);
-else delete process.env.KV_THINK_MS;
+setThinkTime(thinkMs);
 const durationS = cli.int("duration", 3, 1, 3600);
 const role = cli.choice("to", "leader", ["leader", "follower"] as const);
 const runtimeFlags = cli.str("runtime-flags", "").split(" ").filter(Boolean);

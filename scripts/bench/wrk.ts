@@ -34,6 +34,15 @@ export function wrkEnv(system: System, scenario: Scenario, keyspace: number): No
   return { ...process.env, KV_KEYSPACE: String(keyspace), KV_ANCHOR_WRK: join(anchorsDir, "wrk"), KV_API: system, KV_SCENARIO: scenario };
 }
 
+/**
+ * Sets the mean think time (ms, 0 = closed loop) that kv.lua reads from KV_THINK_MS in every later wrk run
+ * (`wrkEnv` passes process.env on): `--think-ms` of the bench and the probe.
+ */
+export function setThinkTime(ms: number): void {
+  if (ms > 0) process.env.KV_THINK_MS = String(ms);
+  else delete process.env.KV_THINK_MS;
+}
+
 /** Runs wrk once; throws when wrk fails or prints no WRK_JSON line. `durationS` in seconds. */
 export function runWrk(system: System, scenario: Scenario, url: string, conns: number, durationS: number, keyspace: number): Promise<WrkResult> {
   const threads = conns === 1 ? 1 : 2;

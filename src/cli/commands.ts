@@ -70,9 +70,9 @@ export function positiveIntFlag(name: string, v: string | undefined): number | u
  * a malformed one is a usage error (exit 2) like every other bad argument, not the server's bad_request
  * (exit 1; new-user trial U7). The server's parseLeaseId (src/api/wire.ts) also checks the int64 range.
  */
-export function leaseIdFlag(v: string | undefined): string | undefined {
+export function leaseIdFlag(v: string | undefined, label = "--lease"): string | undefined {
   if (v === undefined) return undefined;
-  if (!/^[1-9][0-9]{0,19}$/.test(v)) throw new UsageError(`--lease must be a positive decimal integer (a lease id), got ${JSON.stringify(v)}`);
+  if (!/^[1-9][0-9]{0,19}$/.test(v)) throw new UsageError(`${label} must be a positive decimal integer (a lease id), got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -226,7 +226,7 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   // A lease id is a positive decimal integer (docs/api.md, scenario C08): a malformed one is a usage error
   // here, before any endpoint is tried (it used to fail as `network:` when no node was up). Same shape as
   // the server's parseLeaseId (src/api/wire.ts), which also checks the int64 range.
-  if (sub !== "grant" && !/^[1-9][0-9]{0,19}$/.test(arg)) throw new UsageError(`ID must be a positive decimal integer (a lease id), got ${JSON.stringify(arg)}`);
+  if (sub !== "grant") leaseIdFlag(arg, "ID");
   if (sub === "grant") {
     const ttl = intFlag("TTL_SECONDS", arg)!;
     if (ttl < 1) throw new UsageError(`TTL_SECONDS must be at least 1, got ${ttl}`);
