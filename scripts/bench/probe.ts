@@ -9,6 +9,7 @@
  *     [--runtime-flags "--cpu-prof --cpu-prof-dir=/tmp/prof"] put@1 put@64 get@64 stale@64 ...
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import type { NodeRuntime } from "../node-command.ts";
@@ -22,7 +23,7 @@ const USAGE = `usage: node --import tsx scripts/bench/probe.ts [options] CELL...
 
 Starts a 3-node edgekv cluster alone, optionally writes --keys keys, runs each CELL once with wrk and prints
 req/s, p50/p99 (ms), the leader's fsyncs and committed entries over the run, each node's Readys written
-behind an fsync in flight (pipelined persist) and CPU ms per entry, and how many waits took past 25/50/100 ms (of how many): each node's event-loop delays, the leader's
+behind an fsync in flight (pipelined persist), its WAL fsyncs run inline on the event loop (of all), CPU ms per entry, and how many waits took past 25/50/100 ms (of how many): each node's event-loop delays, the leader's
 proposal commits and its AppendEntries round trip to each follower; then stops the nodes it started. A CELL is SCENARIO@CONNECTIONS, SCENARIO one of put, get, stale,
 mix (e.g. put@64 stale@256).
 
@@ -58,7 +59,7 @@ const cells = cli.positionals.map((a) => {
   return { label: a, scenario: c.scenario, conns: c.conns };
 });
 if (cells.length === 0) cli.usageError("no CELL given");
-const root = mkdtempSync("/tmp/edgekv-probe-");
+const root = mkdtempSync(join(tmpdir(), "edgekv-probe-"));
 const edge = new EdgeCluster(join(root, "edgekv"), runtime, basePort, 3, runtimeFlags);
 let failed = false;
 onShutdown("probe", async () => {
@@ -130,6 +131,8 @@ async function main(): Promise<void> {
     const others = ids.filter((id) => id !== leaderId);
     const waits0 = await Promise.all(edge.members.map((m) => waits(m.url, others)));
     const piped0 = await Promise.all(edge.members.map((m) => metric(m.url, "edgekv_persists_pipelined_total").catch(() => NaN)));
+    const inline0 = await Promise.all(edge.members.map((m) => metric(m.url, 'edgekv_wal_fsyncs_total{way="inline"}').catch(() => NaN)));
+    const syncs0 = await Promise.all(edge.members.map((m) => metric(m.url, "edgekv_wal_fsyncs_total").catch(() => NaN)));
     const idx0 = (await (await fetch(`${leader}/v1/cluster`)).json()) as { commitIndex: number };
     const r = await runWrk("edgekv", scenario, role === "leader" ? leader : follower, conns, durationS, keys || 100_000);
     const after = await metric(leader, "edgekv_fsync_duration_seconds_count").catch(() => NaN);
@@ -140,11 +143,14 @@ async function main(): Promise<void> {
     const stalls = edge.members.map((m, i) => `${m.plan.id} ${delta(waits1[i].loop, waits0[i].loop)}`);
     const piped1 = await Promise.all(edge.members.map((m) => metric(m.url, "edgekv_persists_pipelined_total").catch(() => NaN)));
     const piped = edge.members.map((m, i) => `${m.plan.id} ${piped1[i] - piped0[i]}`);
+    const inline1 = await Promise.all(edge.members.map((m) => metric(m.url, 'edgekv_wal_fsyncs_total{way="inline"}').catch(() => NaN)));
+    const syncs1 = await Promise.all(edge.members.map((m) => metric(m.url, "edgekv_wal_fsyncs_total").catch(() => NaN)));
+    const inline = edge.members.map((m, i) => `${m.plan.id} ${inline1[i] - inline0[i]} of ${syncs1[i] - syncs0[i]}`);
     const li = ids.indexOf(leaderId);
     const rtts = others.map((p) => `${p} ${delta(waits1[li].rtt[p], waits0[li].rtt[p])}`);
     process.stdout.write(
       `${a}: ${Math.round(r.okRps)} req/s p50 ${r.p50.toFixed(2)} p99 ${r.p99.toFixed(2)} ms errors ${r.errors}; leader fsyncs ${after - before}, entries ${entries} (${((entries) / (after - before)).toFixed(1)}/fsync); ` +
-        `Readys written behind an fsync: ${piped.join(", ")}; ` +
+        `Readys written behind an fsync: ${piped.join(", ")}; WAL fsyncs inline: ${inline.join(", ")}; ` +
         `CPU ms/entry: ${cpu.join(", ")}; past 25/50/100 ms: loop delays ${stalls.join(", ")}; ` +
         `leader's commits ${delta(waits1[li].commit, waits0[li].commit)}; AppendEntries round trips ${rtts.join(", ")}\n`,
     );

@@ -74,6 +74,8 @@ export interface NodeMetricsInput {
   leaderChangesSeen?: number;
   /** Readys written while an earlier one's fsync was in flight (pipelined persist; 0 when absent). */
   readysPipelined?: number;
+  /** WAL fsyncs run inline on the event loop and on the runtime's thread pool since start (node.ts `inlineSyncFits`); omitted when not counted. */
+  walSyncs?: { inline: number; pool: number };
   /** Event-loop delay histogram (src/server/loop-delay.ts); omitted when not measured. */
   loopDelay?: LoopDelayHistogram;
 }
@@ -97,6 +99,14 @@ export function nodeMetricsText(m: NodeMetricsInput): string {
     "# TYPE edgekv_persists_pipelined_total counter",
     `edgekv_persists_pipelined_total ${m.readysPipelined ?? 0}`,
   );
+  if (m.walSyncs) {
+    out.push(
+      "# HELP edgekv_wal_fsyncs_total WAL fsyncs of Raft persists, by where they ran: inline on the event loop (a lone Ready on a fast disk) or on the runtime's thread pool (docs/storage.md).",
+      "# TYPE edgekv_wal_fsyncs_total counter",
+      `edgekv_wal_fsyncs_total{way="inline"} ${m.walSyncs.inline}`,
+      `edgekv_wal_fsyncs_total{way="pool"} ${m.walSyncs.pool}`,
+    );
+  }
   gauge("edgekv_raft_commit_index", "Raft commit index.", st.commitIndex);
   gauge("edgekv_raft_applied_index", "Index of the last entry applied to the state machine.", m.appliedIndex);
   gauge("edgekv_raft_last_index", "Index of the last entry in the local log.", st.lastIndex);

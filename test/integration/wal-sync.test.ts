@@ -64,6 +64,24 @@ describe("createWalSync (runtime adapter)", () => {
     });
   });
 
+  it("syncNow() fdatasyncs the same descriptor on the calling thread, and refuses after close", async () => {
+    await withWalSync("inline.db", async ({ path, db }) => {
+      const fds: number[] = [];
+      const ws = createWalSync(path, { fdatasyncSync: ((fd: number) => void fds.push(fd)) as typeof import("node:fs").fdatasyncSync });
+      db.exec("INSERT INTO t VALUES (2)");
+      ws.syncNow();
+      ws.syncNow();
+      assert.equal(fds.length, 2, "each syncNow() called fdatasync once, before returning");
+      assert.equal(fds[0], fds[1]);
+      await ws.close();
+      assert.throws(() => ws.syncNow(), /after close/);
+      // The real call, too.
+      const real = createWalSync(path);
+      real.syncNow();
+      await real.close();
+    });
+  });
+
   it("close() waits for every fsync in flight, also one that finishes after a later one (pipelined persist)", async () => {
     await withWalSync("pipelined.db", async ({ path }) => {
       // Two fsyncs at once; the pool finishes the second first. close() must not close the descriptor
@@ -113,6 +131,7 @@ describe("createWalSync against a -wal file changed under a running database", (
       db.exec("INSERT INTO t VALUES (2)"); // appended to the old, unlinked inode
       await assert.rejects(ws.sync(), REPLACED);
       await assert.rejects(ws.sync(), REPLACED);
+      assert.throws(() => ws.syncNow(), REPLACED);
     });
   });
 
@@ -132,6 +151,7 @@ describe("createWalSync against a -wal file changed under a running database", (
       unlinkSync(`${path}-wal`);
       db.exec("INSERT INTO t VALUES (2)");
       await assert.rejects(ws.sync(), (e: NodeJS.ErrnoException) => e.code === "ENOENT");
+      assert.throws(() => ws.syncNow(), (e: NodeJS.ErrnoException) => e.code === "ENOENT");
     });
   });
 });

@@ -1,0 +1,133 @@
+/**
+ * The WAL fsync of a lone Ready inline on the event loop (src/server/node.ts `inlineSyncFits`,
+ * `INLINE_FSYNC_MAX_MS`; WalSync.syncNow). A one-node cluster whose syncer counts which way each fsync went:
+ * sequential puts (one entry per Ready, nothing in flight) fsync inline; once the inline fdatasyncs take longer
+ * than the bound the node goes back to the pool; a failing inline fsync is as fatal as a failing pool one.
+ * `walSyncCounts` on the node counts the same two ways. The inline path calls no real fdatasync here but
+ * blocks for `slowMs`, so its duration is the test's to choose (a fresh -wal file that grows syncs in 0.2-2 ms
+ * on the CI machine, either side of the bound); the adapter's real `syncNow` is in wal-sync.test.ts.
+ */
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config/load.ts";
+import { EdgeNode, INLINE_FSYNC_MAX_MS, type NodePorts } from "../../src/server/node.ts";
+import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
+import { makeTempDir, removeDir } from "../helpers/sql.ts";
+
+const dir = makeTempDir("edgekv-inline-fsync-");
+after(() => removeDir(dir));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Counts each fsync by the way it went; `slowMs` makes every inline one take that long; `failWith` fails them. */
+class Counting {
+  inline = 0;
+  pool = 0;
+  slowMs = 0;
+  failWith: Error | undefined;
+  wrap(ports: NodePorts): NodePorts {
+    return {
+      ...ports,
+      createWalSync: (dbPath) => {
+        const real = ports.createWalSync!(dbPath);
+        return {
+          sync: () => {
+            this.pool++;
+            return real.sync();
+          },
+          syncNow: () => {
+            this.inline++;
+            if (this.failWith) throw this.failWith;
+            const end = performance.now() + this.slowMs;
+            while (performance.now() < end) {
+              // a slow disk, as the event loop sees it: blocked for slowMs
+            }
+          },
+          close: () => real.close(),
+        };
+      },
+    };
+  }
+}
+
+const put = (node: EdgeNode, key: string, value: string) => node.fetch(new Request(`http://127.0.0.1/v1/kv/${key}`, { method: "PUT", body: value }));
+
+async function leaderOfOne(name: string, c: Counting, lines: string[]): Promise<EdgeNode> {
+  const port = await freePort();
+  const config = loadConfig({
+    argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", "inline-fsync-test", "--data-dir", join(dir, name), "--peer-port", String(port)],
+    env: {},
+  });
+  const node = await EdgeNode.open(config, c.wrap(await testPorts("n1", lines)));
+  await node.start();
+  for (let i = 0; i < 100 && (await node.cluster()).leaderId !== "n1"; i++) await sleep(20);
+  assert.equal((await node.cluster()).leaderId, "n1", lines.slice(-20).join("\n"));
+  // A new leader's first entries (its empty entry, the bootstrap configuration) come in Readys of several
+  // entries, which go to the pool; one put waits them out, so the test counts only single-entry Readys.
+  assert.equal((await put(node, "warm-up", "v")).status, 200);
+  return node;
+}
+
+
+describe("EdgeNode: a lone Ready's WAL fsync inline", () => {
+  it("sequential puts fsync inline; slow inline fsyncs send the node back to the pool", async () => {
+    const c = new Counting();
+    const lines: string[] = [];
+    const node = await leaderOfOne("seq", c, lines);
+    try {
+      const before = { inline: c.inline, pool: c.pool };
+      for (let i = 0; i < 8; i++) {
+        const res = await put(node, `k${i}`, `v${i}`);
+        assert.equal(res.status, 200, await res.clone().text());
+      }
+      // One entry per Ready, nothing in flight, fast fdatasyncs: inline, not on the pool. (A preemption of the
+      // test process in the middle of an inline call may count as a slow fsync and send one put to the pool.)
+      assert.ok(c.inline - before.inline >= 7, `inline ${c.inline - before.inline}, pool ${c.pool - before.pool}`);
+      assert.equal(c.inline - before.inline + c.pool - before.pool, 8);
+      assert.deepEqual(node.walSyncCounts, { inline: c.inline, pool: c.pool });
+      const text = await node.metricsText();
+      assert.match(text, new RegExp(`^edgekv_wal_fsyncs_total\\{way="inline"\\} ${c.inline}$`, "m"));
+      assert.match(text, new RegExp(`^edgekv_wal_fsyncs_total\\{way="pool"\\} ${c.pool}$`, "m"));
+      for (let i = 0; i < 8; i++) assert.equal(await (await node.fetch(new Request(`http://127.0.0.1/v1/kv/k${i}`))).text(), `v${i}`);
+
+      // One slow fdatasync (a disk's p99) leaves the median of the last 8 alone: the next put is inline too.
+      c.slowMs = 4 * INLINE_FSYNC_MAX_MS;
+      assert.equal((await put(node, "once", "v")).status, 200);
+      c.slowMs = 0;
+      const afterOne = c.inline;
+      assert.equal((await put(node, "next", "v")).status, 200);
+      assert.equal(c.inline, afterOne + 1, "one slow fdatasync sent the next put to the pool");
+
+      // A disk whose fdatasync blocks 4 * the bound: once 4 of the last 8 were slow the upper median passes
+      // the bound and the node uses the pool (one inline retry per second at most; these puts take less).
+      c.slowMs = 4 * INLINE_FSYNC_MAX_MS;
+      const slow = { inline: c.inline, pool: c.pool };
+      for (let i = 0; i < 12; i++) assert.equal((await put(node, `s${i}`, "v")).status, 200);
+      const inlineWhileSlow = c.inline - slow.inline;
+      assert.ok(inlineWhileSlow >= 3 && inlineWhileSlow <= 4, `inline fsyncs while slow: ${inlineWhileSlow} (expected 3-4)`);
+      assert.equal(c.pool - slow.pool, 12 - inlineWhileSlow);
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it("a failing inline fsync stops the node (fatal): the put fails and the fatal listener runs", async () => {
+    const c = new Counting();
+    const lines: string[] = [];
+    const node = await leaderOfOne("fatal", c, lines);
+    const fatal: Error[] = [];
+    node.onFatal((e) => fatal.push(e));
+    try {
+      c.failWith = Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+      const inlineBefore = c.inline;
+      const res = await put(node, "k", "v1");
+      assert.ok(res.status >= 500, `expected a 5xx, got ${res.status}`);
+      assert.equal(c.inline, inlineBefore + 1, "the put's fsync should have gone inline");
+      assert.equal(fatal.length, 1);
+      assert.match(fatal[0].message, /fsync of the write-ahead log failed: EIO/);
+      assert.equal((await put(node, "k2", "v")).status, 500);
+    } finally {
+      await node.stop();
+    }
+  });
+});
