@@ -13,7 +13,7 @@
  * at the end, on error, on SIGINT/SIGTERM/SIGHUP and when its stdout or stderr pipe closes (`| head`).
  */
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { execFileSync, spawn } from "node:child_process";
 import process from "node:process";
@@ -29,10 +29,13 @@ const USAGE = `usage: npm run bench -- [options]        (node --import tsx scrip
 
 edgekv (3 nodes) side by side with etcd 3.4 (3 members, the anchors' etcd-cluster.sh) under wrk: puts,
 linearizable and stale/serializable gets, a 90/10 get/put mix, at 1-256 connections, to the leader and a
-follower; 3 repetitions per cell alternating which system goes first, medians. Then VmRSS per edgekv node
+follower; 3 repetitions per cell alternating which system goes first. Each figure in the table is the median
+of its own column over the repetitions (req/s, p50, p99 and p999 separately, so a row's figures may come from
+different repetitions); the ratios divide edgekv's medians by etcd's. Then VmRSS per edgekv node
 after loading --memory-keys keys, and the catch-up time of a killed follower. Prints a markdown table and
-writes it into docs/bench.md (section "etcd side by side"). Full run: 9-14 min on this 2-core machine at
-load average 5-17 (2026-11-30); --quick: 3-5 min. Uses client ports P..P+2, peer ports P+100..P+102
+writes it into docs/bench.md (section "etcd side by side"). Full run: 8-14 min on this 2-core machine (8 at
+load average 1-5, 14 at 17; 2026-11-30 and 2026-12-01); --quick: 3-5 min. Data go to a new folder under the
+system's temporary folder (TMPDIR), deleted at the end. Uses client ports P..P+2, peer ports P+100..P+102
 and etcd's fixed ports 23791-23793/23801-23803 (one bench at a time). Stops every process it started on
 exit, Ctrl-C, SIGTERM, SIGHUP and a closed output pipe.
 
@@ -51,8 +54,9 @@ exit, Ctrl-C, SIGTERM, SIGHUP and a closed output pipe.
                             closed loop, as the targets); with it the key order is no longer the anchors'
   -h, --help                this text
 
-Needs wrk, python3, and the anchors folder (etcd-cluster.sh, prepopulate.py): ../shared/anchors beside
-the repository, or the folder named by the environment variable EDGEKV_ANCHORS. etcd is installed with
+Needs wrk, python3, and the anchors folder (etcd-cluster.sh, prepopulate.py, wrk/*.lua): the team's shared
+etcd harness, which is not part of this repository; it is looked for at ../shared/anchors beside the
+repository, or in the folder named by the environment variable EDGEKV_ANCHORS. etcd is installed with
 apt-get by etcd-cluster.sh when missing.
 
 Exit status: 0 done, 1 failed (a run, a load, a start), 2 bad arguments or an edgekv port already in use
@@ -113,7 +117,9 @@ const writeCells: Cell[] = chosenCells ? chosenCells.filter((c) => !isRead(c)) :
 
 const t0 = Date.now();
 const log = (msg: string) => process.stdout.write(`[bench +${Math.round((Date.now() - t0) / 1000)}s] ${msg}\n`);
-const root = mkdtempSync("/tmp/edgekv-bench-");
+const root = mkdtempSync(join(tmpdir(), "edgekv-bench-"));
+/** /proc/loadavg's first three fields when the run began (the doc's "load average at start"). */
+const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 process.env.ETCD_ANCHOR_STATE = join(root, "etcd-anchor.state");
 const etcdDir = join(root, "etcd");
 const edge = new EdgeCluster(join(root, "edgekv"), runtime, basePort);
@@ -130,7 +136,7 @@ function cleanup(keepLogs = false): Promise<void> {
   cleaning ??= (async () => {
     await stopAllChildren();
     if (keepLogs && existsSync(edge.dir)) {
-      const kept = mkdtempSync("/tmp/edgekv-bench-logs-");
+      const kept = mkdtempSync(join(tmpdir(), "edgekv-bench-logs-"));
       for (const f of readdirSync(edge.dir)) if (f.endsWith(".log")) copyFileSync(join(edge.dir, f), join(kept, f));
       process.stderr.write(`bench: edgekv node logs kept in ${kept}\n`);
     }
@@ -320,8 +326,8 @@ async function main(): Promise<void> {
   const section = [
     "## etcd side by side",
     "",
-    `Command: \`npm run bench${argv.length ? " -- " + argv.join(" ") : ""}\` (script \`scripts/bench.ts\`). Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC. Wall time of the whole run: ${((Date.now() - t0) / 60_000).toFixed(1)} min.`,
-    `Commit: ${gitCommit()}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average at start ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (shared with other jobs: figures are noisy; compare the ratios).`,
+    `Command: \`npm run bench${argv.length ? " -- " + argv.join(" ") : ""}\` (script \`scripts/bench.ts\`). Started ${new Date(t0).toISOString().slice(0, 16).replace("T", " ")} UTC; ${((Date.now() - t0) / 60_000).toFixed(1)} min from the start to this table (stopping the clusters follows).`,
+    `Commit: ${gitCommit()}. Machine: ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average at start ${loadAtStart} (shared with other jobs: figures are noisy; compare the ratios).`,
     `edgekv: 3 nodes on ${runtime}, default config. etcd 3.4.23: 3 members, defaults (anchors' etcd-cluster.sh). Load: wrk -t2 (-t1 at 1 conn), HTTP/1.1 keep-alive, the anchors' wrk requests (built by scripts/bench/kv.lua, byte-identical), ${thinkMs > 0 ? `a think time of mean ${thinkMs} ms before each request (exponential; the key order then differs from the anchors'), ` : ""}${durationS} s per run, ${reps} repetitions per cell alternating which system goes first; medians. Key space ${KEYSPACE} keys, 256-byte values, written first; etcd restarted before the reads; reads, then writes.`,
     "",
     table,
