@@ -6,7 +6,9 @@
  * writes the WAL frames with write(2) and returns) and then asks this object to fsync the -wal file; Node's
  * `fs.fdatasync` runs on the runtime's thread pool (libuv in Node, Bun's and Deno's own pools), so the event
  * loop meanwhile reads requests, proposes and applies. The node sends its replies and counts its own
- * entries as durable only after `sync()` resolves (src/server/node.ts `handleReady`).
+ * entries as durable only after `sync()` resolves (src/server/node.ts `handleReady`). `syncNow()` makes the
+ * same call on the calling thread, for a lone small Ready on a fast disk (node.ts `inlineSyncFits`), where the
+ * two hand-offs to the pool and back cost more than the fsync blocks.
  *
  * It calls fdatasync(2), not fsync(2): both make the file's data durable, and fdatasync also the metadata
  * needed to read it back (the size, when an append grew the file); it skips only timestamps. SQLite
