@@ -24,6 +24,29 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Config of a one-node cluster "n1" on a free loopback peer port, data in `dataDir` (tests that drive one
+ * EdgeNode directly). Throws what `loadConfig` throws.
+ */
+export async function singleNodeConfig(dataDir: string, clusterSecret: string): Promise<Config> {
+  const port = await freePort();
+  return loadConfig({
+    argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", clusterSecret, "--data-dir", dataDir, "--peer-port", String(port)],
+    env: {},
+  });
+}
+
+/** What `NodePorts.createWalSync` returns: the node's WAL syncer (runtime-adapters/wal-sync.ts). */
+export type NodeWalSync = ReturnType<NonNullable<NodePorts["createWalSync"]>>;
+
+/**
+ * `ports` whose WAL syncer is `wrap(real)`, `real` being the one `ports` would have made (tests that gate,
+ * count, slow or fail fsyncs). `ports` must have `createWalSync` (the runtime's ports do).
+ */
+export function wrapWalSync(ports: NodePorts, wrap: (real: NodeWalSync) => NodeWalSync): NodePorts {
+  return { ...ports, createWalSync: (dbPath) => wrap(ports.createWalSync!(dbPath)) };
+}
+
 /** NodePorts for the running runtime with logs (debug and up) collected in `lines` (printed by tests on failure). */
 export function testPorts(name: string, lines: string[]): Promise<NodePorts> {
   return createNodePorts({

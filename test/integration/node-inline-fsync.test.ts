@@ -10,9 +10,8 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode, INLINE_FSYNC_MAX_MS, type NodePorts } from "../../src/server/node.ts";
-import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
+import { singleNodeConfig, testPorts, wrapWalSync } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
 const dir = makeTempDir("edgekv-inline-fsync-");
@@ -26,38 +25,28 @@ class Counting {
   slowMs = 0;
   failWith: Error | undefined;
   wrap(ports: NodePorts): NodePorts {
-    return {
-      ...ports,
-      createWalSync: (dbPath) => {
-        const real = ports.createWalSync!(dbPath);
-        return {
-          sync: () => {
-            this.pool++;
-            return real.sync();
-          },
-          syncNow: () => {
-            this.inline++;
-            if (this.failWith) throw this.failWith;
-            const end = performance.now() + this.slowMs;
-            while (performance.now() < end) {
-              // a slow disk, as the event loop sees it: blocked for slowMs
-            }
-          },
-          close: () => real.close(),
-        };
+    return wrapWalSync(ports, (real) => ({
+      sync: () => {
+        this.pool++;
+        return real.sync();
       },
-    };
+      syncNow: () => {
+        this.inline++;
+        if (this.failWith) throw this.failWith;
+        const end = performance.now() + this.slowMs;
+        while (performance.now() < end) {
+          // a slow disk, as the event loop sees it: blocked for slowMs
+        }
+      },
+      close: () => real.close(),
+    }));
   }
 }
 
 const put = (node: EdgeNode, key: string, value: string) => node.fetch(new Request(`http://127.0.0.1/v1/kv/${key}`, { method: "PUT", body: value }));
 
 async function leaderOfOne(name: string, c: Counting, lines: string[]): Promise<EdgeNode> {
-  const port = await freePort();
-  const config = loadConfig({
-    argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", "inline-fsync-test", "--data-dir", join(dir, name), "--peer-port", String(port)],
-    env: {},
-  });
+  const config = await singleNodeConfig(join(dir, name), "inline-fsync-test");
   const node = await EdgeNode.open(config, c.wrap(await testPorts("n1", lines)));
   await node.start();
   for (let i = 0; i < 100 && (await node.cluster()).leaderId !== "n1"; i++) await sleep(20);
@@ -75,6 +64,8 @@ describe("EdgeNode: a lone Ready's WAL fsync inline", () => {
     const lines: string[] = [];
     const node = await leaderOfOne("seq", c, lines);
     try {
+      // Eight puts first, so that the window of the last 8 inline fsyncs holds no first-call (JIT) outliers.
+      for (let i = 0; i < 8; i++) assert.equal((await put(node, `w${i}`, "v")).status, 200);
       const before = { inline: c.inline, pool: c.pool };
       for (let i = 0; i < 8; i++) {
         const res = await put(node, `k${i}`, `v${i}`);
@@ -104,7 +95,9 @@ describe("EdgeNode: a lone Ready's WAL fsync inline", () => {
       const slow = { inline: c.inline, pool: c.pool };
       for (let i = 0; i < 12; i++) assert.equal((await put(node, `s${i}`, "v")).status, 200);
       const inlineWhileSlow = c.inline - slow.inline;
-      assert.ok(inlineWhileSlow >= 3 && inlineWhileSlow <= 4, `inline fsyncs while slow: ${inlineWhileSlow} (expected 3-4)`);
+      // 3 when the window held only the one slow fsync above; fewer when a preemption of this process during an
+      // earlier inline call counted as slow too (seen under load); never more than 4.
+      assert.ok(inlineWhileSlow >= 1 && inlineWhileSlow <= 4, `inline fsyncs while slow: ${inlineWhileSlow} (expected 1-4)`);
       assert.equal(c.pool - slow.pool, 12 - inlineWhileSlow);
     } finally {
       await node.stop();

@@ -8,9 +8,8 @@
 import { after, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
-import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
+import { singleNodeConfig, testPorts, wrapWalSync } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
 const dir = makeTempDir("edgekv-pipelined-fsync-");
@@ -25,28 +24,22 @@ interface HeldSync {
 
 /** Ports whose WAL syncer runs the real fsync, then waits for the test (unless `hold` is false). */
 function holdingPorts(ports: NodePorts, held: HeldSync[], state: { hold: boolean }): NodePorts {
-  return {
-    ...ports,
-    createWalSync: (path) => {
-      const real = ports.createWalSync!(path);
-      return {
-        sync: () =>
-          real.sync().then(
-            () =>
-              new Promise<void>((resolve) => {
-                if (!state.hold) return resolve();
-                const h: HeldSync = { released: false, release: () => ((h.released = true), resolve()) };
-                held.push(h);
-              }),
-          ),
-        close: () => {
-          state.hold = false;
-          for (const h of held) if (!h.released) h.release();
-          return real.close();
-        },
-      };
+  return wrapWalSync(ports, (real) => ({
+    sync: () =>
+      real.sync().then(
+        () =>
+          new Promise<void>((resolve) => {
+            if (!state.hold) return resolve();
+            const h: HeldSync = { released: false, release: () => ((h.released = true), resolve()) };
+            held.push(h);
+          }),
+      ),
+    close: () => {
+      state.hold = false;
+      for (const h of held) if (!h.released) h.release();
+      return real.close();
     },
-  };
+  }));
 }
 
 /** "pending" if `p` has not settled within `ms`, else the response's status. */
@@ -58,12 +51,8 @@ async function statusWithin(p: Promise<Response>, ms: number): Promise<number | 
 }
 
 it("an fsync called before a write does not acknowledge it; the next fsync, started at once, does", async () => {
-  const port = await freePort();
   const lines: string[] = [];
-  const config = loadConfig({
-    argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", "pipelined-fsync-test-secret", "--data-dir", join(dir, "n1"), "--peer-port", String(port)],
-    env: {},
-  });
+  const config = await singleNodeConfig(join(dir, "n1"), "pipelined-fsync-test-secret");
   const held: HeldSync[] = [];
   const state = { hold: false };
   const node = await EdgeNode.open(config, holdingPorts(await testPorts("n1", lines), held, state));

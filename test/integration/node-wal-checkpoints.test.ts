@@ -6,10 +6,9 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config/load.ts";
 import type { SqlDriver } from "../../src/kv/sql-driver.ts";
 import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
-import { freePort, testPorts } from "../helpers/inprocess-cluster.ts";
+import { singleNodeConfig, testPorts } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 
 const dir = makeTempDir("edgekv-node-walcp-");
@@ -25,11 +24,7 @@ after(async () => {
  * PASSIVE checkpoints the node runs on its own connection; `wantsRestart` replaces the checkpointer's answer.
  */
 async function oneNode(name: string, lines: string[], wantsRestart?: () => boolean, walCheckpointerRetryMs?: number) {
-  const port = await freePort();
-  const config = loadConfig({
-    argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", "wal-checkpoint-test", "--data-dir", join(dir, name), "--peer-port", String(port)],
-    env: {},
-  });
+  const config = await singleNodeConfig(join(dir, name), "wal-checkpoint-test");
   const base = await testPorts("n1", lines);
   const seen: { db?: SqlDriver; onFail?: (err: Error) => void; closed: number; passive: number; starts: number } = { closed: 0, passive: 0, starts: 0 };
   const ports: NodePorts = {

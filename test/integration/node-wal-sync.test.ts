@@ -10,9 +10,8 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config/load.ts";
 import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
-import { InProcessCluster, freePort, testPorts } from "../helpers/inprocess-cluster.ts";
+import { InProcessCluster, singleNodeConfig, testPorts, wrapWalSync } from "../helpers/inprocess-cluster.ts";
 import { makeTempDir, removeDir } from "../helpers/sql.ts";
 import { within } from "../helpers/within.ts";
 
@@ -26,29 +25,23 @@ class Gate {
   failWith: Error | undefined;
   private waiting: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   wrap(ports: NodePorts): NodePorts {
-    return {
-      ...ports,
-      createWalSync: (dbPath) => {
-        const real = ports.createWalSync!(dbPath);
-        return {
-          sync: () => {
-            this.calls++;
-            return real.sync().then(
-              () =>
-                new Promise<void>((resolve, reject) => {
-                  if (this.failWith) reject(this.failWith);
-                  else if (this.open) resolve();
-                  else this.waiting.push({ resolve, reject });
-                }),
-            );
-          },
-          close: () => {
-            this.release();
-            return real.close();
-          },
-        };
+    return wrapWalSync(ports, (real) => ({
+      sync: () => {
+        this.calls++;
+        return real.sync().then(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              if (this.failWith) reject(this.failWith);
+              else if (this.open) resolve();
+              else this.waiting.push({ resolve, reject });
+            }),
+        );
       },
-    };
+      close: () => {
+        this.release();
+        return real.close();
+      },
+    }));
   }
   release(): void {
     this.open = true;
@@ -68,11 +61,7 @@ function pendingAfter<T>(p: Promise<T>, ms: number): Promise<T | "pending"> {
 }
 
 async function oneNode(name: string, gate: Gate, lines: string[]) {
-  const port = await freePort();
-  const config = loadConfig({
-    argv: ["--node-id", "n1", "--peers", `n1=http://127.0.0.1:${port}`, "--cluster-secret", "wal-sync-test", "--data-dir", join(dir, name), "--peer-port", String(port)],
-    env: {},
-  });
+  const config = await singleNodeConfig(join(dir, name), "wal-sync-test");
   const node = await EdgeNode.open(config, gate.wrap(await testPorts("n1", lines)));
   await node.start();
   return node;
