@@ -125,7 +125,9 @@ export interface NodePorts {
    * resolves once every COMMIT that returned before the call is durable and rejects on an fsync error. With
    * it the node writes each Ready's entries with `synchronous=NORMAL` and keeps serving while the disk
    * syncs; it sends that Ready's replies and counts the entries as its own only after `sync()` resolves.
-   * Without it every such COMMIT fsyncs on the event loop (`synchronous=FULL`).
+   * `syncNow()`, when present, makes the same fsync on the calling thread and throws what `sync()` rejects
+   * with: used for a lone Ready on a fast disk (`inlineSyncFits`). Without the syncer every such COMMIT
+   * fsyncs on the event loop (`synchronous=FULL`).
    */
   createWalSync?(dbPath: string): { sync(): Promise<void>; syncNow?(): void; close(): Promise<void> };
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
