@@ -53,6 +53,7 @@ import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
 import { answerCapToCarry } from "../kv/answer-size.ts";
 import { describeRoleChange, type RoleSeen } from "./role-log.ts";
+import { StalenessClock } from "./staleness.ts";
 import { LoopDelayMonitor } from "./loop-delay.ts";
 import { BucketHistogram, WRITE_PATH_BUCKETS_S } from "./histogram.ts";
 import { AppendRoundTrips } from "./append-rtt.ts";
@@ -271,6 +272,8 @@ export class EdgeNode implements KvService {
   private wasMember: boolean;
   /** Highest uncapped commit index a leader's heartbeat announced (HeartbeatMessage.leaderCommit). */
   private leaderCommitSeen = 0;
+  /** Origin of a stale read's `X-Staleness-Ms`: when this node last held everything a leader had committed (staleness.ts). */
+  private readonly staleness = new StalenessClock();
   /** Outbound reachability per peer (warn once per outage); grace = 2 election timeouts. */
   private readonly reachability: PeerReachability;
   private checkingMembership = false;
@@ -723,7 +726,10 @@ export class EdgeNode implements KvService {
       }
       if (m.type === "appendEntries" || m.type === "heartbeat" || m.type === "installSnapshot") {
         this.lastLeaderContactMs = Date.now();
-        if (m.type === "heartbeat" && m.leaderCommit !== undefined && m.leaderCommit > this.leaderCommitSeen) this.leaderCommitSeen = m.leaderCommit;
+        if (m.type === "heartbeat" && m.leaderCommit !== undefined) {
+          if (m.leaderCommit > this.leaderCommitSeen) this.leaderCommitSeen = m.leaderCommit;
+          this.staleness.heard(m.leaderCommit, this.lastLeaderContactMs, this.kv.appliedIndex());
+        }
         // Leader contact does not end a removal (a message queued before it may arrive late): applying a
         // configuration that lists this node again does (removal-check.ts afterConfigApplied).
       }
@@ -1045,8 +1051,9 @@ export class EdgeNode implements KvService {
 
   /**
    * On losing leadership at `nowMs` (wall clock): the last time a quorum of voters was heard from (this node
-   * counting as heard now; `quorumHeardAtMs`) becomes the last leader contact, the origin of `X-Staleness-Ms`
-   * (docs/api.md). Never moves it back; no quorum ever heard leaves it as it was.
+   * counting as heard now; `quorumHeardAtMs`) becomes the last leader contact and the origin of
+   * `X-Staleness-Ms` (StalenessClock.currentAt; docs/api.md). Never moves either back; no quorum ever heard
+   * leaves them as they were.
    */
   private noteLeadershipEnded(nowMs: number): void {
     const cs = this.kv.confState();
@@ -1055,6 +1062,7 @@ export class EdgeNode implements KvService {
     let t = quorumHeardAtMs(cs.voters.map(heardAt));
     if (cs.votersOutgoing.length > 0) t = Math.min(t, quorumHeardAtMs(cs.votersOutgoing.map(heardAt)));
     if (t > 0 && (this.lastLeaderContactMs === null || t > this.lastLeaderContactMs)) this.lastLeaderContactMs = t;
+    if (t > 0) this.staleness.currentAt(t);
   }
 
   private onRoleChange(isLeader: boolean): void {
@@ -1610,7 +1618,8 @@ export class EdgeNode implements KvService {
       // The role field, not status(): status() copies the conf state and every follower's progress, which
       // showed in the profile of stale GETs (docs/bench.md, 2026-11-30).
       const isLeader = this.raft.role === "leader";
-      result.stale = { appliedIndex: this.kv.appliedIndex(), stalenessMs: isLeader || this.lastLeaderContactMs === null ? null : Date.now() - this.lastLeaderContactMs };
+      const applied = this.kv.appliedIndex();
+      result.stale = { appliedIndex: applied, stalenessMs: isLeader ? null : this.staleness.stalenessMs(Date.now(), applied) };
     }
     return result;
   }
