@@ -38,7 +38,7 @@ import { tryBind } from "../runtime-adapters/port-check.ts";
 import { freeBytesOf } from "../runtime-adapters/disk-space.ts";
 import { nodeFsSnapshotFiles } from "../runtime-adapters/snapshot-files.ts";
 import { loadSqliteDriver } from "../runtime-adapters/sqlite.ts";
-import { DataDirLockedError, DiskFullError, lockDataDir } from "../src/server/data-dir-lock.ts";
+import { DISK_FULL_BYTES, DataDirLockedError, DiskFullError, lockDataDir } from "../src/server/data-dir-lock.ts";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { type MemberPlan, type NodeRuntime, loopbackUrl, memberArgs, nodeCommand, nodeEnv, repoRoot, runtimeAvailable, runtimeOf } from "./node-command.ts";
@@ -92,7 +92,11 @@ function parseArgs(argv: string[]): Options {
     else if (flag === "--base-port") o.basePort = int(1, 65_000);
     else if (flag === "--peer-base-port") o.peerBasePort = int(1, 65_000);
     else if (flag === "--stop-timeout-ms") o.stopTimeoutMs = int(0, 600_000);
-    else if (flag === "--data-dir") o.dataDir = value();
+    else if (flag === "--data-dir") {
+      o.dataDir = value();
+      // An empty value resolved to the current directory and started a cluster there (break session B9).
+      if (o.dataDir.trim() === "") fail("--data-dir needs a folder (got an empty value)");
+    }
     else if (flag === "--runtime") {
       const r = value();
       if (r !== "bun" && r !== "deno" && r !== "node" && r !== "mixed") fail(`--runtime must be bun, deno, node or mixed, got ${JSON.stringify(r)}`);
@@ -171,7 +175,18 @@ async function leaderOf(url: string): Promise<string> {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const dataDir = resolve(o.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    // e.g. EEXIST when the path is a file, EACCES, ENOSPC (B9: a file as --data-dir gave a stack trace).
+    fail(`--data-dir ${dataDir} cannot be used as a folder: ${(err as Error).message}`, false);
+  }
+  // A new cluster on a full disk: the nodes' logs (on that disk) stay empty and say nothing (B9).
+  const free = freeBytesOf(dataDir);
+  if (free !== undefined && free < DISK_FULL_BYTES) {
+    process.stdout.write(`edgekv: disk_full: ${dataDir} is on a file system with ${free} bytes free; edgekv needs at least ${DISK_FULL_BYTES} to start. Free space there or pick another --data-dir\nnothing started\n`);
+    process.exit(1);
+  }
   const filePath = join(dataDir, "cluster.json");
   const previous = readClusterFile(filePath);
   const n = o.nodes ?? previous?.members.length ?? 3;

@@ -60,6 +60,22 @@ after(() => {
 });
 
 describe("scripts/cluster.ts", { skip }, () => {
+  it("refuses an empty --data-dir and a file as --data-dir with exit 2, before anything starts (B9)", async () => {
+    const empty = start("--nodes", "1", "--runtime", "node", "--base-port", "9556", "--data-dir", "");
+    const ec = await withTimeout(empty.done, 30_000);
+    if (ec === "timeout") empty.child.kill("SIGTERM");
+    assert.equal(ec, "2", empty.text());
+    assert.match(empty.text(), /--data-dir needs a folder \(got an empty value\)/);
+    const file = join(dir, "a-file");
+    writeFileSync(file, "x");
+    const asFile = start("--nodes", "1", "--runtime", "node", "--base-port", "9556", "--data-dir", file);
+    const fc = await withTimeout(asFile.done, 30_000);
+    if (fc === "timeout") asFile.child.kill("SIGTERM");
+    assert.equal(fc, "2", asFile.text());
+    assert.match(asFile.text(), /cannot be used as a folder: EEXIST/);
+    assert.doesNotMatch(asFile.text(), /at mkdirSync/);
+  });
+
   it("refuses --nodes outside 1..7 with exit 2", async () => {
     const r = start("--nodes", "8", "--base-port", "9550", "--data-dir", join(dir, "eight"));
     const code = await withTimeout(r.done, 30_000);
