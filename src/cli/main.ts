@@ -18,6 +18,9 @@ const ETCDCTL_NAMES: Record<string, string> = {
   "move-leader": "edgekv members transfer-leader ID",
 };
 
+/** Largest `--timeout-ms`: the runtimes' timer limit, 2^31 - 1 ms. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** Default endpoint when neither `--endpoints` nor `EDGEKV_ENDPOINTS` is given (DESIGN.md port 8080). */
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
 
@@ -134,6 +137,8 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   const endpoints = (flags.endpoints ?? io.env.EDGEKV_ENDPOINTS ?? DEFAULT_ENDPOINT).split(",").map((s) => s.trim()).filter(Boolean);
   try {
     const timeoutMs = positiveIntFlag("timeout-ms", flags["timeout-ms"]);
+    // Timers take at most 2^31 - 1 ms (about 24.8 days); more was an internal error from setTimeout (B9).
+    if (timeoutMs !== undefined && timeoutMs > MAX_TIMEOUT_MS) throw new UsageError(`--timeout-ms must be at most ${MAX_TIMEOUT_MS} (about 24.8 days), got "${flags["timeout-ms"]}"`);
     const make = (eps: string[]) => new EdgeKvClient({ endpoints: eps, ...(timeoutMs ? { timeoutMs } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
     let client: EdgeKvClient;
     try {

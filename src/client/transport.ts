@@ -139,6 +139,9 @@ export class Transport {
         u = undefined;
       }
       if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) throw new BadRequestError("bad_request", `endpoint ${JSON.stringify(e)} is not an http(s) URL`);
+      // The client appends /v1/...: an endpoint ending in /v1 asked for /v1/v1/kv/..., and the server's
+      // 404 for that unknown route read as "key not found" (break session B9). A proxy's own prefix stays allowed.
+      if (/\/v1\/?$/.test(u.pathname)) throw new BadRequestError("bad_request", `endpoint ${JSON.stringify(e)} ends in /v1: give the node's base URL (e.g. ${u.origin}); the client adds /v1/... itself`);
     }
   }
 

@@ -82,6 +82,7 @@ describe("cli: commands", () => {
       [["put", "k", "v", "--lease", "abc"], /--lease must be a positive decimal integer \(a lease id\), got "abc"/],
       [["watch", "k", "--from-revision", "0", "--count", "1"], /--from-revision must be at least 1, got "0"/],
       [["--timeout-ms", "0", "get", "greet/a"], /--timeout-ms must be at least 1, got "0"/],
+      [["--timeout-ms", "99999999999999", "get", "greet/a"], /--timeout-ms must be at most 2147483647 \(about 24.8 days\), got "99999999999999"/],
     ] as const) {
       const r = await run(...argv);
       assert.deepEqual([argv.join(" "), r.code], [argv.join(" "), 2]);
@@ -139,6 +140,9 @@ describe("cli: commands", () => {
     const errs: string[] = [];
     const r = await runCli(["--endpoints", "not a url", "get", "k"], { out: () => {}, err: (l) => errs.push(l), env: {}, readFile: async () => "", readFileBytes: async () => new Uint8Array(0), readStdin: async () => "", readStdinBytes: async () => new Uint8Array(0) });
     assert.deepEqual([r, errs[0]], [2, 'error: usage: --endpoints: endpoint "not a url" is not an http(s) URL']);
+    // B9: an endpoint with /v1 made every get "key not found" (the server's 404 for /v1/v1/kv/...).
+    const r2 = await runCli(["--endpoints", "http://127.0.0.1:9/v1", "get", "k"], { out: () => {}, err: (l) => errs.push(l), env: {}, readFile: async () => "", readFileBytes: async () => new Uint8Array(0), readStdin: async () => "", readStdinBytes: async () => new Uint8Array(0) });
+    assert.deepEqual([r2, errs[1]], [2, 'error: usage: --endpoints: endpoint "http://127.0.0.1:9/v1" ends in /v1: give the node\'s base URL (e.g. http://127.0.0.1:9); the client adds /v1/... itself']);
   });
 
   it("manages leases", async () => {
