@@ -174,6 +174,8 @@ const COMPACT_STEP_ENTRIES = 2048;
  * "Pipelined persist": no difference measurable on the bench machine's disk, a little with slower fsyncs).
  */
 const READYS_IN_FLIGHT = 4;
+/** A storage error meaning "no space left" (SQLite's SQLITE_FULL text, or the system's ENOSPC). */
+const DISK_FULL_ERROR = /database or disk is full|SQLITE_FULL|ENOSPC|no space left/i;
 /**
  * Largest median of this node's last `INLINE_FSYNC_WINDOW` inline WAL fdatasyncs (ms) at which a lone Ready's fsync runs inline on the
  * event loop (`inlineSyncFits`, WalSync.syncNow) instead of on the runtime's thread pool. A Ready of at most
@@ -1456,7 +1458,12 @@ export class EdgeNode implements KvService {
   private fail(err: Error): void {
     if (this.fatal) return;
     this.fatal = err;
-    this.ports.log("error", `fatal: ${err.stack ?? err.message}; the node stops serving`);
+    if (DISK_FULL_ERROR.test(err.message)) {
+      // The stable code users of the start-up check know (data-dir-lock.ts DiskFullError), not only SQLite's
+      // words and a stack trace (B9: a disk that filled under load).
+      const free = this.ports.freeBytes?.(this.config.dataDir);
+      this.ports.log("error", `fatal: disk_full: the file system holding ${this.config.dataDir} is full${free === undefined ? "" : ` (${free} bytes free)`} (${err.message}); the node stops serving. Acknowledged writes are on disk: free space and restart the node`);
+    } else this.ports.log("error", `fatal: ${err.stack ?? err.message}; the node stops serving`);
     this.proposals.failAll(`fatal node error: ${err.message}`);
     this.reads.failAll(new ApiError("internal", `fatal node error: ${err.message}`));
     if (this.ticker) clearInterval(this.ticker);

@@ -119,6 +119,22 @@ describe("EdgeNode: a lone Ready's WAL fsync inline", () => {
       assert.equal(fatal.length, 1);
       assert.match(fatal[0].message, /fsync of the write-ahead log failed: EIO/);
       assert.equal((await put(node, "k2", "v")).status, 500);
+      assert.ok(lines.some((l) => /fatal: Error: fsync of the write-ahead log failed: EIO/.test(l)), lines.slice(-5).join("\n"));
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it("a full disk is logged as fatal disk_full with the free bytes, not as a bare storage error (B9)", async () => {
+    const c = new Counting();
+    const lines: string[] = [];
+    const node = await leaderOfOne("full", c, lines);
+    try {
+      c.failWith = Object.assign(new Error("ENOSPC: no space left on device, fdatasync"), { code: "ENOSPC" });
+      assert.ok((await put(node, "k", "v1")).status >= 500);
+      const fatal = lines.find((l) => l.includes("fatal:"));
+      assert.match(fatal ?? "", /fatal: disk_full: the file system holding .* is full \(\d+ bytes free\) \(fsync of the write-ahead log failed: ENOSPC/);
+      assert.match(fatal ?? "", /Acknowledged writes are on disk: free space and restart the node/);
     } finally {
       await node.stop();
     }
