@@ -2,10 +2,12 @@
  * The origin of `X-Staleness-Ms` on a stale read (docs/api.md): the last moment at which this node's applied
  * state was known to hold everything a leader had committed. A leader's heartbeat at time t announces its
  * commit index C (HeartbeatMessage.leaderCommit, uncapped); once this node has applied C, its data was current
- * as of t. Hearing a leader alone proves nothing: a node resumed after a pause hears the leader at once but
- * applies the entries it missed only later, and counting from the heartbeat reported 0-3 ms for data seconds
- * old (break session B9, docs/nemesis.md). A node that led counts from the last time a quorum was heard while
- * it led (`currentAt`). Wall-clock ms; no clock of its own (times are passed in).
+ * as of t. Hearing a leader alone proves nothing: a node that falls behind hears the leader at once but
+ * applies the entries it missed only later (break session B9, docs/nemesis.md). A node that led counts from
+ * the last time a quorum was heard while it led (`currentAt`). Wall-clock ms; no clock of its own (times are
+ * passed in). t is the heartbeat's ARRIVAL time: heartbeats that waited in the socket while the process was
+ * stopped (SIGSTOP) arrive late with an old commit index that the node has applied, and count as current;
+ * the leader's send time in the heartbeat would close that gap (not done).
  */
 
 /** Heartbeats remembered while this node is behind; past it the oldest is dropped (staleness then reads higher, never lower). */

@@ -1,7 +1,7 @@
 /**
  * StalenessClock (src/server/staleness.ts), the origin of X-Staleness-Ms: a heartbeat counts only once the
- * node has applied the commit index it announced (B9: a Bun follower resumed after SIGSTOP answered data 3 s
- * old with X-Staleness-Ms 0-3, counted from the heartbeat it had just heard).
+ * node has applied the commit index it announced (B9: a node behind the leader answered old data with
+ * X-Staleness-Ms counted from the heartbeat it had just heard).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -16,11 +16,11 @@ describe("StalenessClock", () => {
     assert.equal(c.stalenessMs(1_500, 10), 500, "once applied reaches 10, current as of the heartbeat at 1000");
   });
 
-  it("a node resumed after a pause: the heartbeat it hears first does not make old data fresh", () => {
+  it("a node that fell behind: the heartbeat it hears first does not make old data fresh", () => {
     const c = new StalenessClock();
     c.heard(100, 10_000, 100); // caught up at 10 000
     assert.equal(c.stalenessMs(10_050, 100), 50);
-    // Paused 3 s; meanwhile the leader committed up to 130. The first heartbeat after SIGCONT:
+    // Cut off 3 s; meanwhile the leader committed up to 130. The first heartbeat after it is heard again:
     c.heard(130, 13_000, 100);
     assert.equal(c.stalenessMs(13_002, 100), 3_002, "still current only as of 10 000");
     // Entries arrive and apply; a later heartbeat with the same commit only moves the time forward.
