@@ -145,6 +145,13 @@ export interface HeartbeatMessage extends MessageBase {
    * (`/readyz`, src/server/readiness.ts). Absent from older senders.
    */
   leaderCommit?: number;
+  /**
+   * Wall-clock ms at which the leader's node handed the heartbeat to its transport. Never set or read by the
+   * core (it has no clock): the server stamps it when sending and uses it as the time `leaderCommit` was
+   * current (src/server/staleness.ts), since a heartbeat that waited in a socket arrives late. Absent from
+   * older senders.
+   */
+  sentAtMs?: number;
 }
 
 export interface HeartbeatResponseMessage extends MessageBase {

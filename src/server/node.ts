@@ -53,7 +53,7 @@ import { KvStateMachine, type AppliedEntry } from "../kv/state-machine.ts";
 import { Lessor } from "../kv/lessor.ts";
 import { answerCapToCarry } from "../kv/answer-size.ts";
 import { describeRoleChange, type RoleSeen } from "./role-log.ts";
-import { StalenessClock } from "./staleness.ts";
+import { StalenessClock, heartbeatTimeMs } from "./staleness.ts";
 import { LoopDelayMonitor } from "./loop-delay.ts";
 import { BucketHistogram, WRITE_PATH_BUCKETS_S } from "./histogram.ts";
 import { AppendRoundTrips } from "./append-rtt.ts";
@@ -730,7 +730,8 @@ export class EdgeNode implements KvService {
         this.lastLeaderContactMs = Date.now();
         if (m.type === "heartbeat" && m.leaderCommit !== undefined) {
           if (m.leaderCommit > this.leaderCommitSeen) this.leaderCommitSeen = m.leaderCommit;
-          this.staleness.heard(m.leaderCommit, this.lastLeaderContactMs, this.kv.appliedIndex());
+          // As of when it was sent: it may have waited in the socket while this process was stopped (B9).
+          this.staleness.heard(m.leaderCommit, heartbeatTimeMs(this.lastLeaderContactMs, m.sentAtMs), this.kv.appliedIndex());
         }
         // Leader contact does not end a removal (a message queued before it may arrive late): applying a
         // configuration that lists this node again does (removal-check.ts afterConfigApplied).
@@ -1166,8 +1167,10 @@ export class EdgeNode implements KvService {
     if (messages.length === 0) return;
     const byPeer = new Map<NodeId, Message[]>();
     const now = performance.now();
+    const wallNow = Date.now();
     for (const m of messages) {
       if (m.type === "appendEntries" && m.entries.length > 0) this.appendRoundTrips.sent(m.to, m.entries[m.entries.length - 1].index, now);
+      if (m.type === "heartbeat") m.sentAtMs = wallNow;
       if (m.type === "installSnapshot") {
         this.sendSnapshot(m);
         continue;

@@ -5,10 +5,19 @@
  * as of t. Hearing a leader alone proves nothing: a node that falls behind hears the leader at once but
  * applies the entries it missed only later (break session B9, docs/nemesis.md). A node that led counts from
  * the last time a quorum was heard while it led (`currentAt`). Wall-clock ms; no clock of its own (times are
- * passed in). t is the heartbeat's ARRIVAL time: heartbeats that waited in the socket while the process was
- * stopped (SIGSTOP) arrive late with an old commit index that the node has applied, and count as current;
- * the leader's send time in the heartbeat would close that gap (not done).
+ * passed in). t is the heartbeat's SEND time (`heartbeatTimeMs`): heartbeats that waited in the socket while
+ * the process was stopped (SIGSTOP) arrive late with an old commit index the node has applied, and counted
+ * from their arrival they made 3-s-old data read 1-4 ms (B9).
  */
+
+/**
+ * When a heartbeat's `leaderCommit` was current, wall ms: its send time (`HeartbeatMessage.sentAtMs`, stamped
+ * by the leader's node), but never later than `arrivalMs` (the leader's clock may run ahead of this node's);
+ * the arrival time for a sender that does not stamp.
+ */
+export function heartbeatTimeMs(arrivalMs: number, sentAtMs: number | undefined): number {
+  return sentAtMs === undefined ? arrivalMs : Math.min(sentAtMs, arrivalMs);
+}
 
 /** Heartbeats remembered while this node is behind; past it the oldest is dropped (staleness then reads higher, never lower). */
 const MAX_PENDING = 64;

@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { StalenessClock } from "../../src/server/staleness.ts";
+import { StalenessClock, heartbeatTimeMs } from "../../src/server/staleness.ts";
 
 describe("StalenessClock", () => {
   it("is unknown until a heartbeat is covered by the applied index, or leadership ended", () => {
@@ -46,6 +46,20 @@ describe("StalenessClock", () => {
     c.heard(80, 9_000, 60); // the new leader's heartbeat: it committed more meanwhile
     assert.equal(c.stalenessMs(9_001, 60), 4_001);
     assert.equal(c.stalenessMs(9_300, 80), 300);
+  });
+
+  it("counts a heartbeat from its send time, never later than its arrival (B9's pause repro)", () => {
+    // Sent at 10 100 just after the pause began, read at 13 000 after SIGCONT: current as of 10 100.
+    assert.equal(heartbeatTimeMs(13_000, 10_100), 10_100);
+    // A leader clock 50 ms ahead of this node's: the arrival bounds it.
+    assert.equal(heartbeatTimeMs(13_000, 13_050), 13_000);
+    assert.equal(heartbeatTimeMs(13_000, undefined), 13_000);
+    // The queued heartbeats of a pause: the old commit it announced is applied, but as of its send time.
+    const c = new StalenessClock();
+    c.heard(100, heartbeatTimeMs(10_000, 10_000), 100);
+    c.heard(100, heartbeatTimeMs(13_000, 10_100), 100); // waited in the socket
+    c.heard(130, heartbeatTimeMs(13_000, 12_900), 100); // the leader moved on meanwhile
+    assert.equal(c.stalenessMs(13_001, 100), 2_901);
   });
 
   it("remembers a bounded number of uncovered heartbeats (the oldest go first; staleness then reads higher)", () => {
