@@ -130,7 +130,7 @@ export interface NodePorts {
    * with: used for a lone Ready on a fast disk (`inlineSyncFits`). Without the syncer every such COMMIT
    * fsyncs on the event loop (`synchronous=FULL`).
    */
-  createWalSync?(dbPath: string): { sync(): Promise<void>; syncNow?(): void; close(): Promise<void> };
+  createWalSync?(dbPath: string): NodeWalSync;
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
 }
 
@@ -174,6 +174,12 @@ const COMPACT_STEP_ENTRIES = 2048;
  * "Pipelined persist": no difference measurable on the bench machine's disk, a little with slower fsyncs).
  */
 const READYS_IN_FLIGHT = 4;
+/** The WAL syncer a node uses (NodePorts.createWalSync; runtime-adapters/wal-sync.ts `WalSync`). */
+export interface NodeWalSync {
+  sync(): Promise<void>;
+  syncNow?(): void;
+  close(): Promise<void>;
+}
 /** A storage error meaning "no space left" (SQLite's SQLITE_FULL text, or the system's ENOSPC). */
 const DISK_FULL_ERROR = /database or disk is full|SQLITE_FULL|ENOSPC|no space left/i;
 /**
@@ -301,7 +307,7 @@ export class EdgeNode implements KvService {
   /** The WAL checkpoint thread while it runs (see `startWalCheckpoints`). */
   private walCheckpointer: { close(): Promise<void>; wantsRestart(): boolean } | undefined;
   /** Fsyncs the -wal file off the event loop (NodePorts.createWalSync); undefined: persist fsyncs inline. */
-  private walSync: { sync(): Promise<void>; syncNow?(): void; close(): Promise<void> } | undefined;
+  private walSync: NodeWalSync | undefined;
   /**
    * Readys written (and applied) whose replies and advance() wait, oldest first: for an fsync called after
    * their write (`durable` set once one resolved, or at once when they needed none), and for every Ready
@@ -799,7 +805,9 @@ export class EdgeNode implements KvService {
       const at = this.proposals.proposedAtMs(e.index, e.term);
       if (at !== undefined) this.commitSeconds.observe((t0 - at) / 1000);
     }
-    const { owed, results } = this.persistAndApply(rd);
+    const persisted = this.persistAndApply(rd);
+    const results = persisted.results;
+    let owed = persisted.owed;
     // A snapshot replaces the configuration too: a re-added node far behind gets one instead of entries.
     if (rd.snapshot) this.onMembershipApplied();
     if (results) this.afterApply(rd.committedEntries, results);
@@ -819,9 +827,7 @@ export class EdgeNode implements KvService {
       this.noteInlineSync(s1 - s0);
       this.lastInlineSyncMs = s1;
       this.fsyncSeconds.observe((s1 - t0) / 1000);
-      this.finishReady(rd);
-      this.afterPipelineEmpty();
-      return;
+      owed = false; // durable now: finishes below like a Ready that owed nothing (inlineSyncFits: none in flight)
     }
     if (!owed && this.inFlight.length === 0) {
       this.finishReady(rd);

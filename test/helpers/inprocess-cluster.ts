@@ -8,7 +8,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
-import { EdgeNode, type NodePorts } from "../../src/server/node.ts";
+import { EdgeNode, type NodePorts, type NodeWalSync } from "../../src/server/node.ts";
 import { createNodePorts } from "../../runtime-adapters/ports.ts";
 import { makeTempDir, removeDir } from "./sql.ts";
 
@@ -35,9 +35,6 @@ export async function singleNodeConfig(dataDir: string, clusterSecret: string): 
     env: {},
   });
 }
-
-/** What `NodePorts.createWalSync` returns: the node's WAL syncer (runtime-adapters/wal-sync.ts). */
-export type NodeWalSync = ReturnType<NonNullable<NodePorts["createWalSync"]>>;
 
 /**
  * `ports` whose WAL syncer is `wrap(real)`, `real` being the one `ports` would have made (tests that gate,
