@@ -126,9 +126,9 @@ export interface NodePorts {
    * resolves once every COMMIT that returned before the call is durable and rejects on an fsync error. With
    * it the node writes each Ready's entries with `synchronous=NORMAL` and keeps serving while the disk
    * syncs; it sends that Ready's replies and counts the entries as its own only after `sync()` resolves.
-   * `syncNow()`, when present, makes the same fsync on the calling thread and throws what `sync()` rejects
-   * with: used for a lone Ready on a fast disk (`inlineSyncFits`). Without the syncer every such COMMIT
-   * fsyncs on the event loop (`synchronous=FULL`).
+   * `syncNow()`, when present, makes the same fsync on the calling thread, returns how long it blocked (ms)
+   * and throws what `sync()` rejects with: used for a lone Ready on a fast disk (`inlineSyncFits`). Without
+   * the syncer every such COMMIT fsyncs on the event loop (`synchronous=FULL`).
    */
   createWalSync?(dbPath: string): NodeWalSync;
   log(level: "debug" | "info" | "warn" | "error", message: string): void;
@@ -177,7 +177,8 @@ const READYS_IN_FLIGHT = 4;
 /** The WAL syncer a node uses (NodePorts.createWalSync; runtime-adapters/wal-sync.ts `WalSync`). */
 export interface NodeWalSync {
   sync(): Promise<void>;
-  syncNow?(): void;
+  /** The fsync on the calling thread; returns the ms it blocked (the inline guard's measure). */
+  syncNow?(): number;
   close(): Promise<void>;
 }
 /** A storage error meaning "no space left" (SQLite's SQLITE_FULL text, or the system's ENOSPC). */
@@ -815,16 +816,16 @@ export class EdgeNode implements KvService {
     for (const id of rd.droppedReadIds) this.reads.fail(id, new ApiError("unavailable", "leadership changed before the read was confirmed; retry", { retryAfterSec: 1 }));
     this.reads.release(this.kv.appliedIndex());
     if (owed && this.inlineSyncFits(rd)) {
-      const s0 = performance.now();
+      let blockedMs: number;
       try {
-        this.walSync!.syncNow!();
+        blockedMs = this.walSync!.syncNow!();
       } catch (err) {
         this.fail(new Error(`fsync of the write-ahead log failed: ${(err as Error).message}`));
         return;
       }
       const s1 = performance.now();
       this.walSyncCounts.inline++;
-      this.noteInlineSync(s1 - s0);
+      this.noteInlineSync(blockedMs);
       this.lastInlineSyncMs = s1;
       this.fsyncSeconds.observe((s1 - t0) / 1000);
       owed = false; // durable now: finishes below like a Ready that owed nothing (inlineSyncFits: none in flight)

@@ -69,15 +69,16 @@ describe("createWalSync (runtime adapter)", () => {
       const fds: number[] = [];
       const ws = createWalSync(path, { fdatasyncSync: ((fd: number) => void fds.push(fd)) as typeof import("node:fs").fdatasyncSync });
       db.exec("INSERT INTO t VALUES (2)");
-      ws.syncNow();
+      assert.equal(typeof ws.syncNow(), "number");
       ws.syncNow();
       assert.equal(fds.length, 2, "each syncNow() called fdatasync once, before returning");
       assert.equal(fds[0], fds[1]);
       await ws.close();
       assert.throws(() => ws.syncNow(), /after close/);
-      // The real call, too.
+      // The real call, too: it returns the ms it blocked.
       const real = createWalSync(path);
-      real.syncNow();
+      const blockedMs = real.syncNow();
+      assert.ok(Number.isFinite(blockedMs) && blockedMs >= 0, `blocked ${blockedMs} ms`);
       await real.close();
     });
   });
