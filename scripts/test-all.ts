@@ -17,6 +17,7 @@ import { spawn } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { FILE_SECONDS, assignLanes, seedShards, splitSolo } from "./test-lanes.ts";
+import { errorMessages, failureLines, plain } from "./test-output.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -50,20 +51,8 @@ interface Result {
   seconds: number;
   /** Lines naming the failed tests (and their files, where the runtime prints them), for the summary. */
   failures: string[];
-}
-
-/**
- * The lines of a runtime's output that name a failed test: Node's spec reporter marks them `✖` (and names the file in `test at file:line`), Bun
- * prints `(fail) suite > test`, Deno prints `name => ./file:line` under its ERRORS heading and
- * `name ... FAILED`. The summary repeats them because CI logs are often read from the end.
- */
-function failureLines(runtime: string, out: string): string[] {
-  const lines = plain(out).split("\n");
-  let picked: string[];
-  if (runtime === "node") picked = lines.filter((l) => (/^\s*✖ /.test(l) && !/^\s*✖ failing tests:/.test(l)) || /^test at /.test(l));
-  else if (runtime === "bun") picked = lines.filter((l) => /^\(fail\) /.test(l));
-  else picked = lines.filter((l) => / => \S+:\d+:\d+$/.test(l) || / \.\.\. FAILED/.test(l));
-  return [...new Set(picked.map((l) => l.trim()))].slice(0, 40);
+  /** The failed tests' error messages (scripts/test-output.ts `errorMessages`), for the summary. */
+  errors: string[][];
 }
 
 function listTests(dir: string): string[] {
@@ -93,11 +82,6 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}, buff
 }
 
 /** Strips ANSI colour codes so the summaries can be parsed. */
-function plain(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\x1b\[[0-9;]*m/g, "");
-}
-
 function lastNumber(text: string, re: RegExp): number {
   let n = 0;
   for (const m of text.matchAll(re)) n = Number(m[1]);
@@ -147,7 +131,7 @@ async function laneRun(runtime: string, files: string[], buffered: boolean): Pro
   } else {
     throw new Error(`unknown runtime ${runtime}`);
   }
-  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000, failures: failureLines(runtime, all), out: all };
+  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000, failures: failureLines(runtime, all), errors: errorMessages(all), out: all };
 }
 
 /**
@@ -182,6 +166,7 @@ async function runtimeRun(runtime: string, files: string[], jobs: number): Promi
     exitCode: results.find((r) => r.exitCode !== 0)?.exitCode ?? 0,
     seconds: (Date.now() - t0) / 1000,
     failures: results.flatMap((r) => r.failures).slice(0, 40),
+    errors: results.flatMap((r) => r.errors).slice(0, 12),
   };
 }
 
@@ -263,6 +248,7 @@ async function main(): Promise<void> {
     if (r.exitCode !== 0 && r.failed === 0) console.log(`(${r.runtime} exited with status ${r.exitCode}; counted as one failure)`);
     console.log(`(${r.runtime} took ${r.seconds.toFixed(1)} s)`);
     for (const f of r.failures) console.log(`  failed on ${r.runtime}: ${f}`);
+    if (!ok) for (const e of r.errors) console.log(`  why, on ${r.runtime}: ${e[0]}${e.slice(1).map((l) => `\n  |   ${l}`).join("")}`);
   }
   console.log(`${tp} passed, ${tf} failed`);
   process.exit(bad ? 1 : 0);
