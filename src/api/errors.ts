@@ -13,7 +13,9 @@
  * §15.5.9 / RFC 6585 §5 (`request_timeout` 408, `headers_too_large` 431: answered by the runtime's HTTP
  * server before a request reaches the app, where the runtime lets us write the body; docs/api.md),
  * `response_too_large` 413 (a read's answer above the node's maxResponseBytes, src/kv/answer-size.ts; 413
- * as for a body too large, the request is what asks for too much).
+ * as for a body too large, the request is what asks for too much), `no_route` 404 (a path that is no route: a
+ * wrong base URL or a typo, told apart from a missing key so that the SDK's `get` does not answer null for
+ * every key; B9 in docs/nemesis.md).
  */
 export const API_ERROR_STATUS = {
   bad_request: 400,
@@ -22,6 +24,7 @@ export const API_ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   lease_not_found: 404,
+  no_route: 404,
   method_not_allowed: 405,
   request_timeout: 408,
   conflict: 409,

@@ -63,11 +63,12 @@ function rank(method: string): number {
 
 /**
  * The answer when no route matched `method path`: `405 method_not_allowed` with `Allow: <methods>` when
- * `allowed` (from `allowedMethodsOf`) is not empty, else `404 not_found` (unknown path). Both with the
+ * `allowed` (from `allowedMethodsOf`) is not empty, else `404 no_route` (unknown path; not `not_found`,
+ * which says a key or member is absent). Both with the
  * JSON error body of errors.ts.
  */
 export function noRouteResponse(method: string, path: string, allowed: string[]): Response {
-  if (allowed.length === 0) return errorResponse(new ApiError("not_found", `no route for ${method} ${path}`));
+  if (allowed.length === 0) return errorResponse(new ApiError("no_route", `no route for ${method} ${path}`));
   const res = errorResponse(new ApiError("method_not_allowed", `${method} is not allowed on ${path}; allowed: ${allowed.join(", ")}`));
   res.headers.set("allow", allowed.join(", "));
   return res;

@@ -71,11 +71,11 @@ for (const kind of SERVICE_KINDS) {
         });
       }
 
-      it("an unknown path stays 404 not_found, without Allow", async () => {
+      it("an unknown path is 404 no_route (not the missing key's not_found), without Allow", async () => {
         const { req } = await sharedSetup();
         for (const [method, path] of [["GET", "/nope"], ["PATCH", "/v1"], ["GET", "/v1/kvx"], ["POST", "/v1/leases/1/2/3"], ["GET", "/v1/cluster/members/n2/x"]]) {
           const res = await req(path, { method });
-          assert.deepEqual([method, path, await errorOf(res), res.headers.get("allow")], [method, path, { status: 404, code: "not_found" }, null]);
+          assert.deepEqual([method, path, await errorOf(res), res.headers.get("allow")], [method, path, { status: 404, code: "no_route" }, null]);
         }
       });
 

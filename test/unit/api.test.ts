@@ -290,7 +290,7 @@ for (const kind of SERVICE_KINDS) {
       assert.equal(((await res.json()) as { error: { compactRevision: number } }).error.compactRevision, 5);
       service.failNext = new TypeError("boom");
       assert.deepEqual(await errorOf(await req("/v1/kv/k")), { status: 500, code: "internal", message: "boom" });
-      assert.deepEqual((await errorOf(await req("/v2/nothing"))).code, "not_found");
+      assert.deepEqual((await errorOf(await req("/v2/nothing"))).code, "no_route");
     });
   });
 }

@@ -305,6 +305,16 @@ describe("client: a request that never left is not outcome_unknown", () => {
     assert.equal(neverSent(new TypeError("fetch failed")), false);
   });
 
+  it("a base URL with a wrong path makes get throw no_route, not answer null as for a missing key", async () => {
+    // The server's answer for a path that is no route (a proxy prefix the node does not serve, a typo):
+    // before, it was the missing key's `not_found`, and `get` answered null for every key.
+    const app = createApp((await SERVICE_KINDS[0]!.make()));
+    const client = new EdgeKvClient({ endpoints: ["http://n1.test/edgekv"], clientId: "c", fetch: async (input, init) => app.request(input as string, init), random: () => 0 });
+    await assert.rejects(client.get("a"), (e: Error & { code: string; status: number }) => e.code === "no_route" && e.status === 404 && /no route for GET \/edgekv\/v1\/kv\/a/.test(e.message));
+    const right = new EdgeKvClient({ endpoints: ["http://n1.test"], clientId: "c", fetch: async (input, init) => app.request(input as string, init), random: () => 0 });
+    assert.equal(await right.get("a"), null);
+  });
+
   it("refuses a malformed endpoint at construction and an empty key as BadRequestError", async () => {
     assert.throws(() => new EdgeKvClient({ endpoints: ["not a url"] }), (e: unknown) => e instanceof BadRequestError && (e as BadRequestError).code === "bad_request");
     assert.throws(() => new EdgeKvClient({ endpoints: ["ftp://a"] }), BadRequestError);
