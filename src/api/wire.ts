@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { Encoder } from "cbor-x";
 import { ApiError } from "./errors.ts";
+import { MEMBER_ID_RE, MEMBER_URL_MAX, MEMBER_URL_RE } from "./member-input.ts";
 import { compareBytes, prefixEnd, type Compare, type CompareResult, type KeyValue, type RequestOp } from "../kv/types.ts";
 
 const utf8Encoder = new TextEncoder();
@@ -133,8 +134,8 @@ export const compactBodySchema = z
   .object({ revision: z.number({ error: "must be a JSON number" }).int({ error: "must be a whole number" }).min(1, { error: "must be at least 1 (revision 0 is before the first write)" }) })
   .strict();
 
-const memberId = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, "member id: letters, digits, '.', '_', '-'");
-const httpUrl = z.string().max(2048).regex(/^https?:\/\/[^\s/]+(\/[^\s]*)?$/, "an http(s) URL");
+const memberId = z.string().min(1).max(64).regex(MEMBER_ID_RE, "member id: letters, digits, '.', '_', '-'");
+const httpUrl = z.string().max(MEMBER_URL_MAX).regex(MEMBER_URL_RE, "an http(s) URL");
 
 /** Body of `POST /v1/cluster/members` (adds a learner). */
 export const addMemberBodySchema = z.object({ id: memberId, peerUrl: httpUrl, clientUrl: httpUrl }).strict();

@@ -58,7 +58,7 @@ export function intFlag(name: string, v: string | undefined): number | undefined
   return Number(v);
 }
 
-/** `intFlag` that also refuses 0 (UsageError, exit 2): `--from-revision`, `--timeout-ms`. */
+/** `intFlag` that also refuses 0 (UsageError, exit 2): `--from-revision`, `--timeout-ms`, watch's `--count`. */
 export function positiveIntFlag(name: string, v: string | undefined): number | undefined {
   const n = intFlag(name, v);
   if (n === 0) throw new UsageError(`--${name} must be at least 1, got "0"`);
@@ -302,7 +302,7 @@ async function keepAliveLoop(c: EdgeKvClient, id: string, f: CliFlags, io: CliIo
 /** `watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]`: prints events until N events or Ctrl-C. */
 export async function cmdWatch(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, signal?: AbortSignal): Promise<number> {
   const sel = selector(pos, f, "edgekv watch KEY | --prefix P | --start A [--end B] [--from-revision N] [--count N]");
-  const limit = intFlag("count", f.count);
+  const limit = positiveIntFlag("count", f.count); // 0 would watch without end: refused
   let seen = 0;
   const ac = new AbortController();
   signal?.addEventListener("abort", () => ac.abort(), { once: true });

@@ -166,6 +166,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
       case "members":
         return await cmdMembers(client, pos, flags, io);
       case "status":
+        if (pos.length > 0) throw new UsageError(`status takes no arguments (got ${JSON.stringify(pos.join(" "))}); the nodes it asks are --endpoints`);
         return await cmdStatus(endpoints, (e) => make([e]), flags, io);
       case "compact":
         return await cmdCompact(client, pos, flags, io);

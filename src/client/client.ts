@@ -7,6 +7,7 @@ import { Encoder } from "cbor-x";
 import { BadRequestError, CompactedError, CompareFailedError, EdgeKvError, UnavailableError } from "./errors.ts";
 import { readSse } from "./sse.ts";
 import { checkPutValue, validateTxnRequest } from "./txn-validate.ts";
+import { MEMBER_ID_RE, memberUrlProblem } from "../api/member-input.ts";
 import { CLIENT_DEFAULTS, Transport, type CallKind, type CallOptions, type RetryPolicy } from "./transport.ts";
 import {
   bytes,
@@ -68,11 +69,37 @@ function query(params: Record<string, string | number | boolean | undefined>): s
   return parts.length ? `?${parts.join("&")}` : "";
 }
 
-/** The query of a key selector for `/v1/kv` and `/v1/watch`. */
+/**
+ * The query of a key selector for `/v1/kv` and `/v1/watch`. Throws `BadRequestError` for `{start, end}`
+ * with end not after start in UTF-8 byte order, as the server would (scenario C21, an empty or inverted
+ * range is an error): checked here so that a `deleteRange` is never sent to fail with an uncertain outcome.
+ */
 function selectorQuery(sel: KeySelector): Record<string, string | undefined> {
   if ("key" in sel) return { key: sel.key };
   if ("prefix" in sel) return { prefix: sel.prefix };
+  if (sel.end !== undefined && compareUtf8(sel.start, sel.end) >= 0) {
+    throw new BadRequestError("bad_request", `empty or inverted range: start ${JSON.stringify(sel.start)} must be below end ${JSON.stringify(sel.end)}`);
+  }
   return { start: sel.start, end: sel.end };
+}
+
+const utf8 = new TextEncoder();
+
+/** Order of `a` and `b` as the server orders keys: by their UTF-8 bytes (UTF-16 order differs above U+FFFF). */
+function compareUtf8(a: string, b: string): number {
+  const x = utf8.encode(a);
+  const y = utf8.encode(b);
+  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
+
+/** Throws `BadRequestError` unless `id` and the URLs have the shape the membership API accepts (src/api/member-input.ts). */
+function checkMember(id: string | undefined, peerUrl: string, clientUrl: string): void {
+  if (id !== undefined && !MEMBER_ID_RE.test(id)) throw new BadRequestError("bad_request", `member id ${JSON.stringify(id)}: 1-64 letters, digits, '.', '_' or '-'`);
+  for (const [name, url] of [["peer URL", peerUrl], ["client URL", clientUrl]] as const) {
+    const problem = memberUrlProblem(url);
+    if (problem) throw new BadRequestError("bad_request", `${name} ${JSON.stringify(url)}: ${problem}`);
+  }
 }
 
 /** The path of one key: every character percent-encoded except unreserved ones (slashes too). */
@@ -267,8 +294,12 @@ export class EdgeKvClient {
     return this.json("GET", "/v1/cluster", "read", undefined, opts);
   }
 
-  /** Adds a learner. */
+  /**
+   * Adds a learner with its peer and client URLs. Throws `BadRequestError` before sending for a malformed
+   * id or URL (the membership API's rule, src/api/member-input.ts).
+   */
   async addLearner(id: string, peerUrl: string, clientUrl: string, opts: CallOptions = {}): Promise<ClusterView> {
+    checkMember(id, peerUrl, clientUrl);
     return this.json("POST", "/v1/cluster/members", "admin", { id, peerUrl, clientUrl }, opts);
   }
 

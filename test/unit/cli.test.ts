@@ -176,6 +176,24 @@ describe("cli: commands", () => {
     assert.deepEqual(r.out, ["PUT w/1 = a (revision 1)", "PUT w/2 = b (revision 2)", "DELETE w/1 (revision 3)"]);
   });
 
+  it("refuses before sending: an inverted del/range/watch range, a malformed member, status with arguments, watch --count 0 (B9)", async () => {
+    const { run, service } = setup();
+    const calls = service.calls.length;
+    // Before, each of these reached the server: the inverted del came back as a write of uncertain outcome
+    // when no node answered, `status extra` asked the nodes, `watch --count 0` watched without end.
+    for (const argv of [["del", "--start", "b", "--end", "a"], ["range", "--start", "b", "--end", "b"], ["watch", "--start", "z", "--end", "a"]]) {
+      const r = await run(...argv);
+      assert.deepEqual([argv.join(" "), r.code, r.err[0]], [argv.join(" "), 1, `error: bad_request: empty or inverted range: start "${argv[2]}" must be below end "${argv[4]}"`]);
+    }
+    assert.deepEqual((await run("members", "add", "n4", "notaurl", "http://127.0.0.1:8084")).err, ['error: bad_request: peer URL "notaurl": not an http(s) URL (http://host:port)']);
+    assert.deepEqual((await run("members", "add", "n 4", "http://127.0.0.1:7004", "http://127.0.0.1:8084")).err, [`error: bad_request: member id "n 4": 1-64 letters, digits, '.', '_' or '-'`]);
+    const st = await run("status", "extra");
+    assert.deepEqual([st.code, st.err[0]], [2, 'error: usage: status takes no arguments (got "extra"); the nodes it asks are --endpoints']);
+    const w = await run("watch", "k", "--count", "0");
+    assert.deepEqual([w.code, w.err[0]], [2, 'error: usage: --count must be at least 1, got "0"']);
+    assert.equal(service.calls.length, calls, `the service was called: ${service.calls.slice(calls).map((c) => c.method).join(", ")}`);
+  });
+
   it("shows members and status, and changes membership", async () => {
     const { run, service } = setup();
     assert.deepEqual((await run("members")).out, ["ID\tROLE\tSTATUS\tLEADER\tCLIENT URL\tPEER URL", "n1\tvoter\tconnected\t*\thttp://127.0.0.1:8080\thttp://127.0.0.1:7000"]);

@@ -305,6 +305,23 @@ describe("client: a request that never left is not outcome_unknown", () => {
     assert.equal(neverSent(new TypeError("fetch failed")), false);
   });
 
+  it("refuses an inverted range and a malformed member before sending; orders range ends by UTF-8 bytes as the server does", async () => {
+    const sent: string[] = [];
+    const c = new EdgeKvClient({ endpoints: ["http://n1.test"], clientId: "c", fetch: (async (input: string) => {
+      sent.push(String(input));
+      return new Response(JSON.stringify({ kvs: [], more: false, count: 0, revision: 1 }), { headers: { "content-type": "application/json" } });
+    }) as typeof fetch });
+    await assert.rejects(c.deleteRange({ start: "b", end: "a" }), (e: unknown) => e instanceof BadRequestError && /start "b" must be below end "a"/.test((e as Error).message));
+    await assert.rejects(c.range({ start: "b", end: "b" }), BadRequestError);
+    await assert.rejects(c.watch({ start: "b", end: "a" }).next(), BadRequestError);
+    await assert.rejects(c.addLearner("n4", "http://a:1", "ftp://b"), (e: unknown) => e instanceof BadRequestError && /client URL "ftp:\/\/b"/.test((e as Error).message));
+    await assert.rejects(c.addLearner("", "http://a:1", "http://b:1"), BadRequestError);
+    assert.deepEqual(sent, []);
+    // U+FFFF sorts after U+1F600 in UTF-16 (JavaScript's <) but before it in UTF-8, the server's order.
+    await c.range({ start: "\uFFFF", end: "\u{1F600}" });
+    assert.equal(sent.length, 1);
+  });
+
   it("a base URL with a wrong path makes get throw no_route, not answer null as for a missing key", async () => {
     // The server's answer for a path that is no route (a proxy prefix the node does not serve, a typo):
     // before, it was the missing key's `not_found`, and `get` answered null for every key.
