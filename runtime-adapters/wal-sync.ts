@@ -47,9 +47,9 @@ export interface WalSync {
    * The same fdatasync(2) on the calling thread: when it returns, every write made to the -wal file before
    * the call is durable. For a node whose Ready loop has nothing else to do and whose disk syncs fast (see
    * src/server/node.ts `inlineSyncFits`): it saves the two thread hand-offs of `sync()` (to the pool and back).
-   * Returns how long the call blocked the thread, ms (performance.now() around fdatasync(2)): the node keeps
-   * a fast disk's inline fsyncs inline by it. Throws what `sync()` rejects with (the system error, ENOENT, a
-   * replaced file, after close).
+   * Returns how long the call blocked the thread, ms (performance.now() around the file's identity check and
+   * fdatasync(2)): the node keeps a fast disk's inline fsyncs inline by it. Throws what `sync()` rejects with
+   * (the system error, ENOENT, a replaced file, after close).
    */
   syncNow(): number;
   /** Closes the descriptor after every fsync in flight settles (several may run at once). Idempotent; never rejects. */
@@ -110,9 +110,8 @@ export function createWalSync(dbPath: string, opts: { fdatasync?: typeof fdatasy
     },
     syncNow(): number {
       if (closed) throw new Error(`WAL sync of ${walPath} after close`);
-      const fdNow = descriptor();
-      const t0 = performance.now();
-      (opts.fdatasyncSync ?? fdatasyncSync)(fdNow);
+      const t0 = performance.now(); // from before descriptor(): its identity check (fstat, stat) blocks too
+      (opts.fdatasyncSync ?? fdatasyncSync)(descriptor());
       return performance.now() - t0;
     },
     async close(): Promise<void> {

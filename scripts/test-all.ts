@@ -81,7 +81,7 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}, buff
   });
 }
 
-/** Strips ANSI colour codes so the summaries can be parsed. */
+/** The number the last match of `re` in `text` captured (0 when none matched). */
 function lastNumber(text: string, re: RegExp): number {
   let n = 0;
   for (const m of text.matchAll(re)) n = Number(m[1]);
@@ -131,7 +131,7 @@ async function laneRun(runtime: string, files: string[], buffered: boolean): Pro
   } else {
     throw new Error(`unknown runtime ${runtime}`);
   }
-  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000, failures: failureLines(runtime, all), errors: errorMessages(all), out: all };
+  return { runtime, passed, failed, exitCode: code, seconds: (Date.now() - t0) / 1000, failures: failureLines(runtime, all), errors: errorMessages(runtime, all), out: all };
 }
 
 /**

@@ -94,8 +94,8 @@ function compareUtf8(a: string, b: string): number {
 }
 
 /** Throws `BadRequestError` unless `id` and the URLs have the shape the membership API accepts (src/api/member-input.ts). */
-function checkMember(id: string | undefined, peerUrl: string, clientUrl: string): void {
-  if (id !== undefined && !MEMBER_ID_RE.test(id)) throw new BadRequestError("bad_request", `member id ${JSON.stringify(id)}: 1-64 letters, digits, '.', '_' or '-'`);
+function checkMember(id: string, peerUrl: string, clientUrl: string): void {
+  if (!MEMBER_ID_RE.test(id)) throw new BadRequestError("bad_request", `member id ${JSON.stringify(id)}: 1-64 letters, digits, '.', '_' or '-'`);
   for (const [name, url] of [["peer URL", peerUrl], ["client URL", clientUrl]] as const) {
     const problem = memberUrlProblem(url);
     if (problem) throw new BadRequestError("bad_request", `${name} ${JSON.stringify(url)}: ${problem}`);
