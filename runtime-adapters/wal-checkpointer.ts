@@ -44,8 +44,8 @@ export interface WalCheckpointer {
   readonly ready: Promise<void>;
   /** The last round's outcome (undefined before the first one). */
   lastRound(): CheckpointRound | undefined;
-  /** Rounds done so far, and how many of them were TRUNCATE. */
-  counts(): { rounds: number; truncates: number };
+  /** Rounds done so far, how many of them were TRUNCATE, and how many synced the database file (`dbSynced`). */
+  counts(): { rounds: number; truncates: number; dbSyncs: number };
   /**
    * True when the writer should run one `PRAGMA wal_checkpoint(PASSIVE)` on its own connection between two
    * transactions so that its next write starts the WAL over (see the module comment): the last round saw
@@ -68,6 +68,7 @@ export function startWalCheckpointer(dbPath: string, opts: WalCheckpointerOption
   let last: CheckpointRound | undefined;
   let rounds = 0;
   let truncates = 0;
+  let dbSyncs = 0;
   /** `rounds` when `wantsRestart` last answered true (-1: never). */
   let restartRound = -1;
   const restartFrames = opts.restartFrames ?? 4096;
@@ -93,6 +94,7 @@ export function startWalCheckpointer(dbPath: string, opts: WalCheckpointerOption
         last = m;
         rounds++;
         if (m.mode === "TRUNCATE") truncates++;
+        if (m.dbSynced) dbSyncs++;
         markReady();
       } else if (m.kind === "error") {
         fail(new Error(`WAL checkpoint worker: ${m.message}`));
@@ -108,7 +110,7 @@ export function startWalCheckpointer(dbPath: string, opts: WalCheckpointerOption
   return {
     ready,
     lastRound: () => last,
-    counts: () => ({ rounds, truncates }),
+    counts: () => ({ rounds, truncates, dbSyncs }),
     wantsRestart() {
       if (!last || failed || closing || rounds === restartRound || last.walFrames < restartFrames) return false;
       restartRound = rounds;
