@@ -1,8 +1,9 @@
 /**
  * The shape of a member's id and URLs as the membership API accepts them (`POST /v1/cluster/members`,
  * `PUT /v1/cluster/members/{id}`; src/api/wire.ts), in a module without dependencies so that the SDK
- * (src/client) checks the same rule before it sends a membership change. The one server module the SDK
- * imports at run time: it must stay free of imports (test/unit/client.test.ts checks).
+ * (src/client) checks the same rule before it sends a membership change. With src/kv/types.ts
+ * (compareBytes), one of the two server modules the SDK imports at run time: both must stay free of
+ * imports (test/unit/client.test.ts checks).
  */
 
 /** A member id: 1-64 letters, digits, '.', '_' or '-' (also a path segment and a log field). */

@@ -8,6 +8,7 @@ import { BadRequestError, CompactedError, CompareFailedError, EdgeKvError, Unava
 import { readSse } from "./sse.ts";
 import { checkPutValue, validateTxnRequest } from "./txn-validate.ts";
 import { MEMBER_ID_RE, memberUrlProblem } from "../api/member-input.ts";
+import { compareBytes } from "../kv/types.ts";
 import { CLIENT_DEFAULTS, Transport, type CallKind, type CallOptions, type RetryPolicy } from "./transport.ts";
 import {
   bytes,
@@ -77,21 +78,14 @@ function query(params: Record<string, string | number | boolean | undefined>): s
 function selectorQuery(sel: KeySelector): Record<string, string | undefined> {
   if ("key" in sel) return { key: sel.key };
   if ("prefix" in sel) return { prefix: sel.prefix };
-  if (sel.end !== undefined && compareUtf8(sel.start, sel.end) >= 0) {
+  // The server's order: UTF-8 bytes (compareBytes), which differs from JavaScript's UTF-16 `<` above U+FFFF.
+  if (sel.end !== undefined && compareBytes(utf8.encode(sel.start), utf8.encode(sel.end)) >= 0) {
     throw new BadRequestError("bad_request", `empty or inverted range: start ${JSON.stringify(sel.start)} must be below end ${JSON.stringify(sel.end)}`);
   }
   return { start: sel.start, end: sel.end };
 }
 
 const utf8 = new TextEncoder();
-
-/** Order of `a` and `b` as the server orders keys: by their UTF-8 bytes (UTF-16 order differs above U+FFFF). */
-function compareUtf8(a: string, b: string): number {
-  const x = utf8.encode(a);
-  const y = utf8.encode(b);
-  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  return x.length - y.length;
-}
 
 /** Throws `BadRequestError` unless `id` and the URLs have the shape the membership API accepts (src/api/member-input.ts). */
 function checkMember(id: string, peerUrl: string, clientUrl: string): void {
