@@ -12,7 +12,7 @@ import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { LinkProxy } from "./proxy.ts";
-import { type ClusterView, fetchClusterView, getJson } from "../helpers/cluster-view.ts";
+import { type ClusterView, fetchClusterView, getJson, memberIds } from "../helpers/cluster-view.ts";
 import { type NodeRuntime, nodeCommand, nodeEnv, repoRoot, runtimeOf } from "../../scripts/node-command.ts";
 import { within } from "../helpers/within.ts";
 
@@ -264,15 +264,52 @@ export class NemesisCluster {
     return best?.id;
   }
 
-  /** Waits for a leader that is live (bounded); returns its id or throws. */
+  /**
+   * The leader a quorum follows right now, or undefined: a live member whose own view says it leads at term
+   * T, and a majority of the voters its view lists (itself included) report that leader at that same term.
+   * Unlike {@link leader}, a stale self-report does not count: a leader resumed after SIGSTOP (or one whose
+   * followers' views timed out) still reports itself until it reads its backlog, and a CI run sent a put to
+   * such a node 10 ms after `waitLeader` picked it and got `no_leader` (C18 on Bun).
+   */
+  async agreedLeader(): Promise<string | undefined> {
+    const live = this.live();
+    const views = await Promise.all(live.map((m) => clusterView(this.url(m))));
+    for (const [i, own] of views.entries()) {
+      if (!own || own.leaderId !== live[i].id) continue;
+      const voters = memberIds(own, "voter");
+      const agree = views.filter((v, j) => v && v.leaderId === own.leaderId && v.term === own.term && voters.includes(live[j].id)).length;
+      if (agree >= Math.floor(voters.length / 2) + 1) return own.leaderId;
+    }
+    return undefined;
+  }
+
+  /**
+   * Waits (bounded) for the leader a quorum follows ({@link agreedLeader}); returns its id or throws with
+   * {@link describeState} (so a CI log that shows only the failure's message still says what each member saw).
+   */
   async waitLeader(timeoutMs = 30_000): Promise<string> {
     const deadline = performance.now() + timeoutMs;
     for (let i = 0; i < 10_000 && performance.now() < deadline; i++) {
-      const l = await this.leader();
-      if (l && this.live().some((m) => m.id === l)) return l;
+      const l = await this.agreedLeader();
+      if (l) return l;
       await sleep(100);
     }
-    throw new Error(`no leader within ${timeoutMs} ms`);
+    throw new Error(`no leader a quorum follows within ${timeoutMs} ms: ${await this.describeState()}`);
+  }
+
+  /**
+   * One line on every member, for failure messages: "n1 leader n2 term 7 commit 812; n2 down; n3 paused;
+   * n4 no answer", plus the links that are cut.
+   */
+  async describeState(): Promise<string> {
+    const parts = await Promise.all(this.members.filter((m) => !m.spare || m.proc).map(async (m) => {
+      if (!m.proc) return `${m.id} down`;
+      if (m.paused) return `${m.id} paused`;
+      const v = await clusterView(this.url(m));
+      return v ? `${m.id} leader ${v.leaderId || "-"} term ${v.term} commit ${v.commitIndex}` : `${m.id} no answer`;
+    }));
+    const cut = this.cutLinks();
+    return parts.join("; ") + (cut.length ? `; cut ${cut.join(",")}` : "");
   }
 
   /** Stops everything this harness started: resumes paused nodes, kill -9 each spawned PID, closes proxies. */
