@@ -100,20 +100,40 @@ const OPTIONS = {
   once: { type: "boolean" },
 } as const;
 
+/** The flags whose value is a number (each a non-negative integer). */
+const NUMERIC_FLAGS = ["--timeout-ms", "--revision", "--if-match", "--limit", "--from-revision", "--count"];
+
+/** A negative integer or decimal as typed ("-5", "-1.5"). */
+const NEGATIVE_NUMBER = /^-[0-9]+(\.[0-9]+)?$/;
+
+/** Whether `arg` is a long option that takes its value from the next argument (`--limit`, not `--limit=5`). */
+function takesValue(arg: string | undefined): boolean {
+  const name = arg?.startsWith("--") && !arg.includes("=") ? arg.slice(2) : undefined;
+  return name !== undefined && (OPTIONS as Record<string, { type: string }>)[name]?.type === "string";
+}
+
 /** Runs the CLI with `argv` (without the program name); resolves with the exit code. Never throws. */
 export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   let parsed;
+  // parseArgs reads "-5" as an unknown option. A negative number where a positional belongs (not right after
+  // an option that takes a value) is a positional: `put k -5` stores "-5", and `compact -3` reaches the command,
+  // whose message names REVISION. It stands in as a placeholder while parsing (no option is a digit, so this
+  // is never ambiguous); a key or value like "-x" still goes after "--", as parseArgs's message says.
+  const negatives = new Map<string, string>();
+  const args = argv.map((a, i) => {
+    if (!NEGATIVE_NUMBER.test(a) || argv.slice(0, i).includes("--") || takesValue(argv[i - 1])) return a;
+    const stand = `\u0000positional-${i}`;
+    negatives.set(stand, a);
+    return stand;
+  });
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed.positionals = parsed.positionals.map((p) => negatives.get(p) ?? p);
   } catch (err) {
-    // parseArgs reads "-5" as an unknown option; every number the CLI takes is non-negative, so say that,
-    // naming the flag the number was given to (`--revision -1`) when there is one.
-    const at = argv.findIndex((a) => /^-[0-9]/.test(a));
-    const flag = at > 0 && /^--[a-z]/.test(argv[at - 1]!) ? argv[at - 1] : undefined;
-    const negative = at >= 0 ? JSON.stringify(argv[at]) : undefined;
-    io.err(
-      `error: usage: ${negative === undefined ? (err as Error).message : flag ? `${flag} must be a non-negative integer, got ${negative}` : `numbers must be non-negative integers, got ${negative}`}`,
-    );
+    // A negative number given to a numeric flag (`--revision -1`) fails here as "ambiguous": say what the flag
+    // takes. Any other flag (`--prefix -a`) keeps parseArgs's own message, which shows the `--prefix=-a` form.
+    const at = argv.findIndex((a, i) => /^-[0-9]/.test(a) && NUMERIC_FLAGS.includes(argv[i - 1] ?? ""));
+    io.err(`error: usage: ${at < 0 ? (err as Error).message : `${argv[at - 1]} must be a non-negative integer, got ${JSON.stringify(argv[at])}`}`);
     // `edgekv get --prefix` with nothing after it fails here ("argument missing"): the hint get gives too.
     if (argv.includes("get") && argv.includes("--prefix")) io.err("get reads one key; to list a prefix use `edgekv range --prefix P`");
     io.err("run `edgekv --help` for usage");

@@ -128,12 +128,25 @@ describe("cli: commands", () => {
     assert.equal((await run("get", "..")).code, 1);
   });
 
-  it("refuses a negative number with a plain message", async () => {
+  it("takes a negative number where a positional belongs, and names the argument or flag it was given to", async () => {
     const { run } = setup();
+    // A positional: the command's own check names it (it was "numbers must be non-negative integers").
     const r = await run("lease", "grant", "-5");
-    assert.deepEqual([r.code, r.err[0]], [2, 'error: usage: numbers must be non-negative integers, got "-5"']);
+    assert.deepEqual([r.code, r.err[0]], [2, 'error: usage: TTL_SECONDS must be a non-negative integer, got "-5"']);
+    const compact = await run("compact", "-3");
+    assert.deepEqual([compact.code, compact.err[0]], [2, 'error: usage: REVISION must be a non-negative integer, got "-3"']);
+    // A negative number is a fine key or value: stored as typed, beside options in any order.
+    assert.deepEqual((await run("put", "k", "-3", "--json")).code, 0);
+    assert.deepEqual((await run("put", "-7", "-1.5")).out, ["OK revision 2"]);
+    assert.deepEqual([(await run("get", "k")).out, (await run("get", "-7")).out], [["-3"], ["-1.5"]]);
+    // After a numeric flag: the flag is named.
     const f = await run("get", "k", "--revision", "-1");
     assert.deepEqual([f.code, f.err[0]], [2, 'error: usage: --revision must be a non-negative integer, got "-1"']);
+    // After any other flag that takes a value, parseArgs's message, which shows the `--prefix=-1` form.
+    const p = await run("range", "--prefix", "-1");
+    assert.equal(p.code, 2);
+    assert.match(p.err.join("\n"), /--prefix=-XYZ/);
+    assert.deepEqual((await run("range", "--prefix=-", "--keys-only")).out, ["-7"]);
   });
 
   it("refuses a malformed --endpoints as a usage error", async () => {
