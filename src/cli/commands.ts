@@ -54,6 +54,7 @@ export class UsageError extends Error {}
 export function intFlag(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const label = /^[A-Z_]+$/.test(name) ? name : `--${name}`;
+  if (/^[0-9]{16,}$/.test(v)) throw new UsageError(`${label} is too large (at most 15 digits), got ${JSON.stringify(v)}`);
   if (!/^[0-9]{1,15}$/.test(v)) throw new UsageError(`${label} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return Number(v);
 }
@@ -65,6 +66,12 @@ export function positiveIntFlag(name: string, v: string | undefined): number | u
   return n;
 }
 
+/** Largest lease id: an int64 like etcd's (docs/api.md). */
+const MAX_LEASE_ID = BigInt("9223372036854775807");
+
+/** Largest lease TTL, seconds: the server's bound (2^31 - 1). */
+const MAX_LEASE_TTL_SEC = 2 ** 31 - 1;
+
 /**
  * A lease id given with `--lease`: a positive decimal integer (docs/api.md, scenario C08), checked here so that
  * a malformed one is a usage error (exit 2) like every other bad argument, not the server's bad_request
@@ -73,6 +80,7 @@ export function positiveIntFlag(name: string, v: string | undefined): number | u
 export function leaseIdFlag(v: string | undefined, label = "--lease"): string | undefined {
   if (v === undefined) return undefined;
   if (!/^[1-9][0-9]{0,19}$/.test(v)) throw new UsageError(`${label} must be a positive decimal integer (a lease id), got ${JSON.stringify(v)}`);
+  if (BigInt(v) > MAX_LEASE_ID) throw new UsageError(`${label} is above 2^63-1, the largest lease id, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -159,6 +167,9 @@ export async function cmdPut(c: EdgeKvClient, pos: string[], f: CliFlags, io: Cl
 export async function cmdDel(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo): Promise<number> {
   const usage = "edgekv del KEY [--if-match REV] | --prefix P | --start A [--end B]";
   const sel = selector(pos, f, usage);
+  // A range delete has no condition here (it was ignored: `del --prefix p/ --if-match 1` deleted every key);
+  // a conditional range delete is a txn with a compare.
+  if (!("key" in sel) && f["if-match"] !== undefined) throw new UsageError("--if-match applies to one KEY, not a range; for a conditional range delete use `edgekv txn` with a compare");
   const r = "key" in sel ? await c.delete(sel.key, { ifMatch: intFlag("if-match", f["if-match"]) }) : await c.deleteRange(sel);
   if (f.json) show(io, r);
   else io.out(`deleted ${r.deleted} (revision ${r.revision})`);
@@ -223,6 +234,7 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   if (sub === "keep-alive" || sub === "timetolive") throw new UsageError(`etcdctl's \`lease ${sub}\` is \`edgekv lease ${sub === "keep-alive" ? "keepalive" : "ttl"} ID\` here; usage: ${usage}`);
   if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
   if (f.once && sub !== "keepalive") throw new UsageError("--once applies to lease keepalive only");
+  if (f.keys && sub !== "ttl") throw new UsageError("--keys applies to lease ttl only");
   // A lease id is a positive decimal integer (docs/api.md, scenario C08): a malformed one is a usage error
   // here, before any endpoint is tried (it used to fail as `network:` when no node was up). Same shape as
   // the server's parseLeaseId (src/api/wire.ts), which also checks the int64 range.
@@ -230,6 +242,7 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   if (sub === "grant") {
     const ttl = intFlag("TTL_SECONDS", arg)!;
     if (ttl < 1) throw new UsageError(`TTL_SECONDS must be at least 1, got ${ttl}`);
+    if (ttl > MAX_LEASE_TTL_SEC) throw new UsageError(`TTL_SECONDS must be at most ${MAX_LEASE_TTL_SEC}, got ${ttl}`);
     const r = await c.leaseGrant(ttl);
     if (f.json) show(io, r);
     else io.out(`lease ${r.id} granted with TTL ${r.ttl}s`);

@@ -100,11 +100,19 @@ const OPTIONS = {
   once: { type: "boolean" },
 } as const;
 
-/** The flags whose value is a number (each a non-negative integer). */
-const NUMERIC_FLAGS = ["--timeout-ms", "--revision", "--if-match", "--limit", "--from-revision", "--count"];
+/** The flags whose value is a number, and what each takes (for the message when given a negative number). */
+const NUMERIC_FLAGS: Record<string, string> = {
+  "--timeout-ms": "an integer >= 1",
+  "--revision": "a non-negative integer",
+  "--if-match": "a non-negative integer",
+  "--limit": "a non-negative integer",
+  "--from-revision": "an integer >= 1",
+  "--count": "an integer >= 1",
+  "--lease": "a positive decimal integer (a lease id)",
+};
 
-/** A negative integer or decimal as typed ("-5", "-1.5"). */
-const NEGATIVE_NUMBER = /^-[0-9]+(\.[0-9]+)?$/;
+/** A negative number as typed: "-5", "-1.5", "-.5", "-1e3" (a minus sign, then a digit or a dot and a digit). */
+const NEGATIVE_NUMBER = /^-\.?[0-9]/;
 
 /** Whether `arg` is a long option that takes its value from the next argument (`--limit`, not `--limit=5`). */
 function takesValue(arg: string | undefined): boolean {
@@ -112,16 +120,69 @@ function takesValue(arg: string | undefined): boolean {
   return name !== undefined && (OPTIONS as Record<string, { type: string }>)[name]?.type === "string";
 }
 
+/** The command word of an argv that parseArgs refused: its first argument that is neither a flag nor a flag's value. */
+function commandWord(argv: string[]): string | undefined {
+  return argv.find((a, i) => !a.startsWith("-") && !takesValue(argv[i - 1]));
+}
+
+/**
+ * The usage message for an argv that parseArgs refused with `err`. A negative number given to a numeric flag
+ * (`--revision -1`) is refused as "ambiguous": say what the flag takes instead. Every other refusal (an
+ * unknown option, `--prefix -a`) keeps parseArgs's own message, which shows the `-- "-a"` or `--prefix=-a` form.
+ */
+function parseFailure(argv: string[], err: unknown): string {
+  const message = (err as Error)?.message ?? String(err);
+  const flag = (err as { code?: string })?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ? /^Option '(--[a-z-]+)' argument is ambiguous/.exec(message)?.[1] : undefined;
+  const end = argv.includes("--") ? argv.indexOf("--") : argv.length;
+  const at = flag === undefined ? -1 : argv.slice(0, end).findIndex((a, i) => a === flag && NEGATIVE_NUMBER.test(argv[i + 1] ?? ""));
+  const value = at >= 0 ? argv[at + 1] : undefined;
+  if (flag && NUMERIC_FLAGS[flag] && value !== undefined && NEGATIVE_NUMBER.test(value)) return `${flag} must be ${NUMERIC_FLAGS[flag]}, got ${JSON.stringify(value)}`;
+  return message;
+}
+
+/** Flags every command takes. */
+const GLOBAL_FLAGS = ["endpoints", "json", "timeout-ms", "help"];
+
+/**
+ * The flags each command reads, besides {@link GLOBAL_FLAGS}; any other is a usage error naming them, as etcdctl
+ * refuses a flag its command does not define (ignored, `del --prefix p --count-only` deleted and `compact 1
+ * --revision 5` compacted). `get` lists `--prefix` and `--start` so that it can point to `range`.
+ */
+const COMMAND_FLAGS: Record<string, string[]> = {
+  get: ["consistency", "revision", "raw", "prefix", "start"],
+  put: ["lease", "if-match", "if-absent", "file"],
+  del: ["if-match", "prefix", "start", "end"],
+  delete: ["if-match", "prefix", "start", "end"],
+  range: ["prefix", "start", "end", "limit", "keys-only", "count-only", "revision", "consistency"],
+  txn: [],
+  lease: ["once", "keys"],
+  watch: ["prefix", "start", "end", "from-revision", "count"],
+  members: [],
+  status: [],
+  compact: [],
+};
+
+/** UsageError when `given` (the flags parsed) holds one that `command` does not read; nothing for an unknown command. */
+function checkFlags(command: string, given: string[]): void {
+  const allowed = COMMAND_FLAGS[command];
+  const extra = allowed ? given.filter((f) => !GLOBAL_FLAGS.includes(f) && !allowed.includes(f)) : [];
+  if (extra.length === 0) return;
+  const own = allowed!.filter((f) => f !== "prefix" || command !== "get").filter((f) => f !== "start" || command !== "get");
+  throw new UsageError(`--${extra[0]} does not apply to ${command}; ${own.length ? `its flags: ${own.map((f) => `--${f}`).join(", ")}` : "it takes no flags"} (and --endpoints, --json, --timeout-ms)`);
+}
+
 /** Runs the CLI with `argv` (without the program name); resolves with the exit code. Never throws. */
 export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   let parsed;
   // parseArgs reads "-5" as an unknown option. A negative number where a positional belongs (not right after
   // an option that takes a value) is a positional: `put k -5` stores "-5", and `compact -3` reaches the command,
-  // whose message names REVISION. It stands in as a placeholder while parsing (no option is a digit, so this
-  // is never ambiguous); a key or value like "-x" still goes after "--", as parseArgs's message says.
+  // whose message names REVISION. It stands in as a placeholder while parsing (no option starts with a digit
+  // or a dot, so this is never ambiguous); a key or value like "-x" still goes after "--", as parseArgs's
+  // message says.
   const negatives = new Map<string, string>();
+  const end = argv.includes("--") ? argv.indexOf("--") : argv.length;
   const args = argv.map((a, i) => {
-    if (!NEGATIVE_NUMBER.test(a) || argv.slice(0, i).includes("--") || takesValue(argv[i - 1])) return a;
+    if (i >= end || !NEGATIVE_NUMBER.test(a) || takesValue(argv[i - 1])) return a;
     const stand = `\u0000positional-${i}`;
     negatives.set(stand, a);
     return stand;
@@ -130,12 +191,9 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
     parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
     parsed.positionals = parsed.positionals.map((p) => negatives.get(p) ?? p);
   } catch (err) {
-    // A negative number given to a numeric flag (`--revision -1`) fails here as "ambiguous": say what the flag
-    // takes. Any other flag (`--prefix -a`) keeps parseArgs's own message, which shows the `--prefix=-a` form.
-    const at = argv.findIndex((a, i) => /^-[0-9]/.test(a) && NUMERIC_FLAGS.includes(argv[i - 1] ?? ""));
-    io.err(`error: usage: ${at < 0 ? (err as Error).message : `${argv[at - 1]} must be a non-negative integer, got ${JSON.stringify(argv[at])}`}`);
+    io.err(`error: usage: ${parseFailure(argv, err)}`);
     // `edgekv get --prefix` with nothing after it fails here ("argument missing"): the hint get gives too.
-    if (argv.includes("get") && argv.includes("--prefix")) io.err("get reads one key; to list a prefix use `edgekv range --prefix P`");
+    if (commandWord(argv) === "get" && argv.includes("--prefix")) io.err("get reads one key; to list a prefix use `edgekv range --prefix P`");
     io.err("run `edgekv --help` for usage");
     return 2;
   }
@@ -155,7 +213,9 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
     return 0;
   }
   const endpoints = (flags.endpoints ?? io.env.EDGEKV_ENDPOINTS ?? DEFAULT_ENDPOINT).split(",").map((s) => s.trim()).filter(Boolean);
+  const endpointsFrom = flags.endpoints !== undefined ? "--endpoints" : io.env.EDGEKV_ENDPOINTS !== undefined ? "$EDGEKV_ENDPOINTS" : "--endpoints";
   try {
+    checkFlags(command, Object.keys(flags));
     const timeoutMs = positiveIntFlag("timeout-ms", flags["timeout-ms"]);
     // Timers take at most 2^31 - 1 ms (about 24.8 days); more was an internal error from setTimeout (B9).
     if (timeoutMs !== undefined && timeoutMs > MAX_TIMEOUT_MS) throw new UsageError(`--timeout-ms must be at most ${MAX_TIMEOUT_MS} (about 24.8 days), got "${flags["timeout-ms"]}"`);
@@ -165,7 +225,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
       client = make(endpoints);
     } catch (err) {
       // A malformed --endpoints / $EDGEKV_ENDPOINTS is the caller's mistake: usage error, exit 2.
-      throw new UsageError(`--endpoints: ${(err as Error)?.message ?? String(err)}`);
+      throw new UsageError(`${endpointsFrom}: ${(err as Error)?.message ?? String(err)}`);
     }
     switch (command) {
       case "get":
@@ -198,6 +258,12 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`error: ${err.message.startsWith("usage:") ? err.message : "usage: " + err.message}`);
+      return 2;
+    }
+    // The SDK refusing an argument before sending anything (status 0, e.g. an empty key or an inverted range)
+    // is a bad argument like any other: exit 2.
+    if (err instanceof EdgeKvError && err.code === "bad_request" && err.status === 0) {
+      io.err(`error: usage: ${err.message}`);
       return 2;
     }
     if (err instanceof EdgeKvError) {

@@ -149,6 +149,55 @@ describe("cli: commands", () => {
     assert.deepEqual((await run("range", "--prefix=-", "--keys-only")).out, ["-7"]);
   });
 
+  it("refuses, without sending anything, a flag its command does not read and a condition on a range delete (breaker B10)", async () => {
+    const { run, service } = setup();
+    await run("put", "p/a", "1");
+    await run("put", "p/b", "2");
+    const calls = service.calls.length;
+    // --if-match on a range delete was ignored: every key under the prefix went, exit 0.
+    const cond = await run("del", "--prefix", "p/", "--if-match", "1");
+    assert.deepEqual([cond.code, cond.err[0]], [2, "error: usage: --if-match applies to one KEY, not a range; for a conditional range delete use `edgekv txn` with a compare"]);
+    assert.equal((await run("del", "--start", "p/", "--end", "p/z", "--if-match", "1")).code, 2);
+    // A flag of another command was ignored and the command ran (a delete, a compaction, a write).
+    const extra = await run("del", "--prefix", "p/", "--count-only");
+    assert.deepEqual([extra.code, extra.err[0]], [2, "error: usage: --count-only does not apply to del; its flags: --if-match, --prefix, --start, --end (and --endpoints, --json, --timeout-ms)"]);
+    const compact = await run("compact", "1", "--revision", "5");
+    assert.deepEqual([compact.code, compact.err[0]], [2, "error: usage: --revision does not apply to compact; it takes no flags (and --endpoints, --json, --timeout-ms)"]);
+    assert.equal((await run("put", "q", "v", "--revision", "3")).code, 2);
+    assert.equal((await run("status", "--limit", "1")).code, 2);
+    assert.deepEqual((await run("lease", "grant", "5", "--keys")).err, ["error: usage: --keys applies to lease ttl only"]);
+    assert.deepEqual(service.calls.slice(calls).map((c) => c.method), [], "a refused command reached the service");
+    assert.deepEqual((await run("range", "--prefix", "", "--keys-only")).out, ["p/a", "p/b"], "nothing was deleted or written");
+    const before = service.calls.length;
+    // Numbers out of range are usage errors here, not the server's bad_request (exit 1).
+    assert.deepEqual((await run("put", "k", "v", "--lease", "9223372036854775808")).err, ['error: usage: --lease is above 2^63-1, the largest lease id, got "9223372036854775808"']);
+    assert.deepEqual((await run("lease", "ttl", "99999999999999999999")).code, 2);
+    assert.deepEqual((await run("lease", "grant", "2147483648")).err, ["error: usage: TTL_SECONDS must be at most 2147483647, got 2147483648"]);
+    assert.deepEqual((await run("compact", "99999999999999999999")).err, ['error: usage: REVISION is too large (at most 15 digits), got "99999999999999999999"']);
+    // What the SDK refuses before sending (status 0) is a usage error too.
+    assert.deepEqual(await run("put", "", "v"), { code: 2, out: [], err: ["error: usage: key must not be empty"] });
+    assert.equal((await run("range", "--start", "b", "--end", "a")).code, 2);
+    assert.deepEqual(service.calls.slice(before).map((c) => c.method), [], "a refused command reached the service");
+    // Messages name the real mistake: the unknown flag, not a negative number after "--"; get's hint only for get.
+    const bogus = await run("put", "k22", "v", "--bogus", "--", "--limit", "-5");
+    assert.match(bogus.err[0], /^error: usage: Unknown option '--bogus'/);
+    assert.equal((await run("range", "get", "--prefix")).err.some((l) => l.startsWith("get reads one key")), false);
+    assert.equal((await run("get", "--prefix")).err.some((l) => l.startsWith("get reads one key")), true);
+    const lease = await run("get", "k", "--lease", "-5");
+    assert.equal(lease.err[0], 'error: usage: --lease must be a positive decimal integer (a lease id), got "-5"');
+    // Any negative number is a positional: -1e3, -.5.
+    assert.equal((await run("put", "n", "-1e3")).code, 0);
+    assert.equal((await run("put", "m", "-.5")).code, 0);
+    assert.deepEqual([(await run("get", "n")).out, (await run("get", "m")).out], [["-1e3"], ["-.5"]]);
+  });
+
+  it("names $EDGEKV_ENDPOINTS when that is where a bad endpoint list came from", async () => {
+    const errs: string[] = [];
+    const io = { out: () => {}, err: (l: string) => errs.push(l), env: { EDGEKV_ENDPOINTS: " " }, readFile: async () => "", readFileBytes: async () => new Uint8Array(0), readStdin: async () => "", readStdinBytes: async () => new Uint8Array(0) };
+    assert.equal(await runCli(["get", "k"], io), 2);
+    assert.equal(errs[0], "error: usage: $EDGEKV_ENDPOINTS: at least one endpoint is needed");
+  });
+
   it("refuses a malformed --endpoints as a usage error", async () => {
     const errs: string[] = [];
     const r = await runCli(["--endpoints", "not a url", "get", "k"], { out: () => {}, err: (l) => errs.push(l), env: {}, readFile: async () => "", readFileBytes: async () => new Uint8Array(0), readStdin: async () => "", readStdinBytes: async () => new Uint8Array(0) });
@@ -196,10 +245,11 @@ describe("cli: commands", () => {
     // when no node answered, `status extra` asked the nodes, `watch --count 0` watched without end.
     for (const argv of [["del", "--start", "b", "--end", "a"], ["range", "--start", "b", "--end", "b"], ["watch", "--start", "z", "--end", "a"]]) {
       const r = await run(...argv);
-      assert.deepEqual([argv.join(" "), r.code, r.err[0]], [argv.join(" "), 1, `error: bad_request: empty or inverted range: start "${argv[2]}" must be below end "${argv[4]}"`]);
+      // Exit 2 since B10: what the SDK refuses before sending is a bad argument (it was exit 1, bad_request).
+      assert.deepEqual([argv.join(" "), r.code, r.err[0]], [argv.join(" "), 2, `error: usage: empty or inverted range: start "${argv[2]}" must be below end "${argv[4]}"`]);
     }
-    assert.deepEqual((await run("members", "add", "n4", "notaurl", "http://127.0.0.1:8084")).err, ['error: bad_request: peer URL "notaurl": not an http(s) URL (http://host:port)']);
-    assert.deepEqual((await run("members", "add", "n 4", "http://127.0.0.1:7004", "http://127.0.0.1:8084")).err, [`error: bad_request: member id "n 4": 1-64 letters, digits, '.', '_' or '-'`]);
+    assert.deepEqual((await run("members", "add", "n4", "notaurl", "http://127.0.0.1:8084")).err, ['error: usage: peer URL "notaurl": not an http(s) URL (http://host:port)']);
+    assert.deepEqual((await run("members", "add", "n 4", "http://127.0.0.1:7004", "http://127.0.0.1:8084")).err, [`error: usage: member id "n 4": 1-64 letters, digits, '.', '_' or '-'`]);
     const st = await run("status", "extra");
     assert.deepEqual([st.code, st.err[0]], [2, 'error: usage: status takes no arguments (got "extra"); the nodes it asks are --endpoints']);
     const w = await run("watch", "k", "--count", "0");
