@@ -266,10 +266,11 @@ export class NemesisCluster {
 
   /**
    * The leader a quorum follows right now, or undefined: a live member whose own view says it leads at term
-   * T, and a majority of the voters its view lists (itself included) report that leader at that same term.
-   * Unlike {@link leader}, a stale self-report does not count: a leader resumed after SIGSTOP (or one whose
-   * followers' views timed out) still reports itself until it reads its backlog, and a CI run sent a put to
-   * such a node 10 ms after `waitLeader` picked it and got `no_leader` (C18 on Bun).
+   * T, is one of the voters its view lists, and a majority of those voters (itself included) report that
+   * leader at that same term. Unlike {@link leader}, a stale self-report does not count: a leader resumed after
+   * SIGSTOP still reports itself until it reads its backlog, though its followers have moved to a newer term,
+   * and a CI run sent a put to such a node 10 ms after `waitLeader` picked it and got `no_leader` (C18 on Bun).
+   * A joint configuration is approximated by the majority of every voter listed.
    */
   async agreedLeader(): Promise<string | undefined> {
     const live = this.live();
@@ -277,6 +278,7 @@ export class NemesisCluster {
     for (const [i, own] of views.entries()) {
       if (!own || own.leaderId !== live[i].id) continue;
       const voters = memberIds(own, "voter");
+      if (!voters.includes(live[i].id)) continue; // removing itself: it leads only until that change commits
       const agree = views.filter((v, j) => v && v.leaderId === own.leaderId && v.term === own.term && voters.includes(live[j].id)).length;
       if (agree >= Math.floor(voters.length / 2) + 1) return own.leaderId;
     }
@@ -298,15 +300,15 @@ export class NemesisCluster {
   }
 
   /**
-   * One line on every member, for failure messages: "n1 leader n2 term 7 commit 812; n2 down; n3 paused;
-   * n4 no answer", plus the links that are cut.
+   * One line on every member, for failure messages: "n1 leader n2 term 7 commit 812 voters n1,n2,n3; n2 down;
+   * n3 paused; n4 no answer", plus the links that are cut.
    */
   async describeState(): Promise<string> {
     const parts = await Promise.all(this.members.filter((m) => !m.spare || m.proc).map(async (m) => {
       if (!m.proc) return `${m.id} down`;
       if (m.paused) return `${m.id} paused`;
       const v = await clusterView(this.url(m));
-      return v ? `${m.id} leader ${v.leaderId || "-"} term ${v.term} commit ${v.commitIndex}` : `${m.id} no answer`;
+      return v ? `${m.id} leader ${v.leaderId || "-"} term ${v.term} commit ${v.commitIndex} voters ${memberIds(v, "voter").join(",")}` : `${m.id} no answer`;
     }));
     const cut = this.cutLinks();
     return parts.join("; ") + (cut.length ? `; cut ${cut.join(",")}` : "");
