@@ -51,17 +51,17 @@ export class UsageError extends Error {}
  * A non-negative integer flag (`name` without dashes, shown as `--name`) or positional argument (`name` in
  * capitals, e.g. `TTL_SECONDS`, shown as is); UsageError otherwise.
  */
-export function intFlag(name: string, v: string | undefined): number | undefined {
+export function intFlag(name: string, v: string | undefined, what = "a non-negative integer"): number | undefined {
   if (v === undefined) return undefined;
   const label = /^[A-Z_]+$/.test(name) ? name : `--${name}`;
   if (/^[0-9]{16,}$/.test(v)) throw new UsageError(`${label} is too large (at most 15 digits), got ${JSON.stringify(v)}`);
-  if (!/^[0-9]{1,15}$/.test(v)) throw new UsageError(`${label} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  if (!/^[0-9]{1,15}$/.test(v)) throw new UsageError(`${label} must be ${what}, got ${JSON.stringify(v)}`);
   return Number(v);
 }
 
 /** `intFlag` that also refuses 0 (UsageError, exit 2): `--from-revision`, `--timeout-ms`, watch's `--count`. */
 export function positiveIntFlag(name: string, v: string | undefined): number | undefined {
-  const n = intFlag(name, v);
+  const n = intFlag(name, v, "an integer >= 1");
   if (n === 0) throw new UsageError(`--${name} must be at least 1, got "0"`);
   return n;
 }
@@ -79,6 +79,7 @@ const MAX_LEASE_TTL_SEC = 2 ** 31 - 1;
  */
 export function leaseIdFlag(v: string | undefined, label = "--lease"): string | undefined {
   if (v === undefined) return undefined;
+  if (/^[1-9][0-9]{20,}$/.test(v)) throw new UsageError(`${label} is above 2^63-1, the largest lease id, got ${JSON.stringify(v)}`);
   if (!/^[1-9][0-9]{0,19}$/.test(v)) throw new UsageError(`${label} must be a positive decimal integer (a lease id), got ${JSON.stringify(v)}`);
   if (BigInt(v) > MAX_LEASE_ID) throw new UsageError(`${label} is above 2^63-1, the largest lease id, got ${JSON.stringify(v)}`);
   return v;
@@ -232,7 +233,7 @@ export async function cmdLease(c: EdgeKvClient, pos: string[], f: CliFlags, io: 
   const [sub, arg] = pos;
   const usage = "edgekv lease grant TTL_SECONDS | keepalive ID [--once] | revoke ID | ttl ID [--keys]";
   if (sub === "keep-alive" || sub === "timetolive") throw new UsageError(`etcdctl's \`lease ${sub}\` is \`edgekv lease ${sub === "keep-alive" ? "keepalive" : "ttl"} ID\` here; usage: ${usage}`);
-  if (pos.length !== 2) throw new UsageError(`usage: ${usage}`);
+  if (pos.length !== 2 || !["grant", "keepalive", "revoke", "ttl"].includes(sub)) throw new UsageError(`usage: ${usage}`);
   if (f.once && sub !== "keepalive") throw new UsageError("--once applies to lease keepalive only");
   if (f.keys && sub !== "ttl") throw new UsageError("--keys applies to lease ttl only");
   // A lease id is a positive decimal integer (docs/api.md, scenario C08): a malformed one is a usage error
@@ -352,14 +353,17 @@ export async function cmdMembers(c: EdgeKvClient, pos: string[], f: CliFlags, io
   return 0;
 }
 
-/** `status`: the cluster view of each endpoint (leader, term, commit/applied index, revision). Exit 1 if any fails. */
-export async function cmdStatus(endpoints: string[], make: (endpoint: string) => EdgeKvClient, f: CliFlags, io: CliIo): Promise<number> {
+/**
+ * `status`: the cluster view of each endpoint (leader, term, commit/applied index, revision), each asked within
+ * `timeoutMs` (`--timeout-ms`, default 5000 ms here: one slow node should not hold the table). Exit 1 if any fails.
+ */
+export async function cmdStatus(endpoints: string[], make: (endpoint: string) => EdgeKvClient, f: CliFlags, io: CliIo, timeoutMs = 5000): Promise<number> {
   let code = 0;
   const rows: unknown[] = [];
   if (!f.json) io.out("ENDPOINT\tID\tLEADER\tTERM\tCOMMIT\tAPPLIED\tREVISION");
   for (const e of endpoints) {
     try {
-      const v = await make(e).cluster({ timeoutMs: 5000 });
+      const v = await make(e).cluster({ timeoutMs });
       rows.push({ endpoint: e, ...v });
       if (!f.json) io.out(`${e}\t${v.selfId}\t${v.leaderId || "-"}\t${v.term}\t${v.commitIndex}\t${v.appliedIndex}\t${v.revision}`);
     } catch (err) {

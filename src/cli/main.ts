@@ -164,6 +164,8 @@ const COMMAND_FLAGS: Record<string, string[]> = {
 
 /** UsageError when `given` (the flags parsed) holds one that `command` does not read; nothing for an unknown command. */
 function checkFlags(command: string, given: string[]): void {
+  // `get --prefix P --keys-only` is a range: get's own message points to `edgekv range`, which takes them all.
+  if (command === "get" && (given.includes("prefix") || given.includes("start"))) return;
   const allowed = COMMAND_FLAGS[command];
   const extra = allowed ? given.filter((f) => !GLOBAL_FLAGS.includes(f) && !allowed.includes(f)) : [];
   if (extra.length === 0) return;
@@ -203,10 +205,19 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
     (flags.help ? io.out : io.err)(helpText());
     return flags.help ? 0 : 2;
   }
+  // `edgekv help` and `edgekv help COMMAND`, as etcdctl has them.
+  if (command === "help") {
+    if (pos.length === 0) {
+      io.out(helpText());
+      return 0;
+    }
+    return runCli([pos[0], "--help"], io);
+  }
   if (flags.help) {
-    const h = COMMAND_HELP[command];
+    const h = COMMAND_HELP[command === "delete" ? "del" : command];
     if (!h) {
-      io.err(`error: usage: unknown command ${JSON.stringify(command)}`);
+      const hint = ETCDCTL_NAMES[command];
+      io.err(`error: usage: unknown command ${JSON.stringify(command)}${hint ? ` (etcdctl's ${command}: here \`${hint}\`)` : ""}; run \`edgekv --help\``);
       return 2;
     }
     io.out("usage: " + h);
@@ -247,7 +258,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
         return await cmdMembers(client, pos, flags, io);
       case "status":
         if (pos.length > 0) throw new UsageError(`status takes no arguments (got ${JSON.stringify(pos.join(" "))}); the nodes it asks are --endpoints`);
-        return await cmdStatus(endpoints, (e) => make([e]), flags, io);
+        return await cmdStatus(endpoints, (e) => make([e]), flags, io, timeoutMs);
       case "compact":
         return await cmdCompact(client, pos, flags, io);
       default: {

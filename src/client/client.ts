@@ -76,7 +76,7 @@ function query(params: Record<string, string | number | boolean | undefined>): s
  * range is an error): checked here so that a `deleteRange` is never sent to fail with an uncertain outcome.
  */
 function selectorQuery(sel: KeySelector): Record<string, string | undefined> {
-  if ("key" in sel) return { key: sel.key };
+  if ("key" in sel) return { key: nonEmptyKey(sel.key) };
   if ("prefix" in sel) return { prefix: sel.prefix };
   // The server's order: UTF-8 bytes (compareBytes), which differs from JavaScript's UTF-16 `<` above U+FFFF.
   if (sel.end !== undefined && compareBytes(utf8.encode(sel.start), utf8.encode(sel.end)) >= 0) {
@@ -87,16 +87,23 @@ function selectorQuery(sel: KeySelector): Record<string, string | undefined> {
 
 const utf8 = new TextEncoder();
 
+/**
+ * Throws `BadRequestError` unless `id` has the shape of a member id (src/api/member-input.ts; the node's own
+ * `--node-id` has the same rule, src/config/schema.ts), so no member can have any other id.
+ */
+function checkMemberId(id: string): void {
+  if (!MEMBER_ID_RE.test(id)) throw new BadRequestError("bad_request", `member id ${JSON.stringify(id)}: 1-64 letters, digits, '.', '_' or '-'`);
+}
+
 /** Throws `BadRequestError` unless `id` and the URLs have the shape the membership API accepts (src/api/member-input.ts). */
 function checkMember(id: string, peerUrl: string, clientUrl: string): void {
-  if (!MEMBER_ID_RE.test(id)) throw new BadRequestError("bad_request", `member id ${JSON.stringify(id)}: 1-64 letters, digits, '.', '_' or '-'`);
+  checkMemberId(id);
   for (const [name, url] of [["peer URL", peerUrl], ["client URL", clientUrl]] as const) {
     const problem = memberUrlProblem(url);
     if (problem) throw new BadRequestError("bad_request", `${name} ${JSON.stringify(url)}: ${problem}`);
   }
 }
 
-/** The path of one key: every character percent-encoded except unreserved ones (slashes too). */
 /**
  * Keys a URL path cannot carry: URL parsing (WHATWG URL, used by every fetch) removes "." and ".." path
  * segments, also when written %2E, so `/v1/kv/..` would reach `/v1/`. `get`, `put` and `delete` send
@@ -104,9 +111,15 @@ function checkMember(id: string, peerUrl: string, clientUrl: string): void {
  */
 const DOT_KEYS = new Set([".", ".."]);
 
-function keyPath(key: string): string {
+/** `key`, or `BadRequestError` (nothing sent) when it is empty: no key is empty (etcd: "key is not provided"). */
+function nonEmptyKey(key: string): string {
   if (key === "") throw new BadRequestError("bad_request", "key must not be empty");
-  return `/v1/kv/${encodeURIComponent(key)}`;
+  return key;
+}
+
+/** The path of one key: every character percent-encoded except unreserved ones (slashes too). */
+function keyPath(key: string): string {
+  return `/v1/kv/${encodeURIComponent(nonEmptyKey(key))}`;
 }
 
 /** A delete result from the wire, without the `op` tag. */
@@ -223,7 +236,8 @@ export class EdgeKvClient {
 
   /** Reads a range: `{prefix}`, `{start, end?}`. Errors: `BadRequestError` (inverted range), `CompactedError`. */
   async range(sel: KeySelector, opts: ReadOptions & { limit?: number; keysOnly?: boolean; countOnly?: boolean } = {}): Promise<RangeResult> {
-    if ("key" in sel) sel = { start: sel.key, end: sel.key + "\u0000" };
+    // Key "" would be the range ["", "\0"), which the server reads as every key (an end of "\0" is open).
+    if ("key" in sel) sel = { start: nonEmptyKey(sel.key), end: sel.key + "\u0000" };
     const q = query({ ...selectorQuery(sel), limit: opts.limit, revision: opts.revision, keysOnly: opts.keysOnly, countOnly: opts.countOnly, consistency: opts.consistency });
     return rangeFromWire(await this.structured("GET", `/v1/kv${q}`, "read", undefined, opts));
   }
@@ -297,18 +311,21 @@ export class EdgeKvClient {
     return this.json("POST", "/v1/cluster/members", "admin", { id, peerUrl, clientUrl }, opts);
   }
 
-  /** Promotes a learner to voter. */
+  /** Promotes a learner to voter. `BadRequestError` (nothing sent) for an id no member can have. */
   async promote(id: string, opts: CallOptions = {}): Promise<ClusterView> {
+    checkMemberId(id);
     return this.json("POST", `/v1/cluster/members/${encodeURIComponent(id)}/promote`, "admin", undefined, opts);
   }
 
-  /** Removes a member. */
+  /** Removes a member. `BadRequestError` (nothing sent) for an id no member can have. */
   async removeMember(id: string, opts: CallOptions = {}): Promise<ClusterView> {
+    checkMemberId(id);
     return this.json("DELETE", `/v1/cluster/members/${encodeURIComponent(id)}`, "admin", undefined, opts);
   }
 
-  /** Transfers leadership to `id`. */
+  /** Transfers leadership to `id`. `BadRequestError` (nothing sent) for an id no member can have. */
   async transferLeader(id: string, opts: CallOptions = {}): Promise<ClusterView> {
+    checkMemberId(id);
     return this.json("POST", "/v1/cluster/leader", "admin", { id }, opts);
   }
 

@@ -191,6 +191,50 @@ describe("cli: commands", () => {
     assert.deepEqual([(await run("get", "n")).out, (await run("get", "m")).out], [["-1e3"], ["-.5"]]);
   });
 
+  it("refuses bad member ids and empty keys before sending, and keeps get's range hint (breaker B11)", async () => {
+    const { run, service } = setup();
+    await run("put", "a", "1");
+    const calls = service.calls.length;
+    // These reached the node (exit 1): promote/remove/transfer-leader checked no id; `range ''` listed every key.
+    for (const argv of [["members", "promote", "bad id"], ["members", "remove", ""], ["members", "transfer-leader", "a/b"]]) {
+      const r = await run(...argv);
+      assert.deepEqual([argv.join(" "), r.code, r.err[0]], [argv.join(" "), 2, `error: usage: member id ${JSON.stringify(argv[2])}: 1-64 letters, digits, '.', '_' or '-'`]);
+    }
+    for (const argv of [["watch", ""], ["range", ""], ["del", ""]]) assert.deepEqual(await run(...argv), { code: 2, out: [], err: ["error: usage: key must not be empty"] });
+    assert.deepEqual(service.calls.slice(calls).map((c) => c.method), [], "a refused command reached the service");
+    // get with range flags points to range (the flag check said "--keys-only does not apply to get").
+    for (const argv of [["get", "--prefix", "p", "--keys-only"], ["get", "--start", "a", "--end", "b"]]) assert.match((await run(...argv)).err[0], /get reads one key; to list a prefix or a range use `edgekv range/);
+    assert.deepEqual((await run("lease", "foo", "x")).err, ["error: usage: edgekv lease grant TTL_SECONDS | keepalive ID [--once] | revoke ID | ttl ID [--keys]"]);
+    assert.deepEqual((await run("lease", "ttl", "123456789012345678901")).err, ['error: usage: ID is above 2^63-1, the largest lease id, got "123456789012345678901"']);
+    assert.deepEqual((await run("watch", "k", "--count", "1.5")).err, ['error: usage: --count must be an integer >= 1, got "1.5"']);
+    // delete is del, also for --help; `help` and `help COMMAND` as in etcdctl; etcdctl names get a hint.
+    const del = await run("delete", "--help");
+    assert.equal(del.code, 0);
+    assert.match(del.out[0], /^usage: edgekv del KEY/);
+    const help = await run("help");
+    assert.equal(help.code, 0);
+    assert.match(help.out[0], /^usage: edgekv /);
+    assert.match((await run("help", "put")).out[0], /^usage: edgekv put KEY/);
+    assert.deepEqual((await run("member", "--help")).err, ["error: usage: unknown command \"member\" (etcdctl's member: here `edgekv members [list | add | promote | remove]`); run `edgekv --help`"]);
+  });
+
+  it("status waits --timeout-ms for each endpoint, not a fixed 5 s (breaker B11)", async () => {
+    // The node answers after 6 s: within --timeout-ms 20000, but past the old fixed 5 s deadline.
+    const out: string[] = [];
+    const err: string[] = [];
+    const view = { clusterId: "c", selfId: "n1", leaderId: "n1", term: 2, commitIndex: 5, appliedIndex: 5, revision: 3, members: [] };
+    const slow: typeof fetch = (_input, init) =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => resolve(new Response(JSON.stringify(view), { headers: { "content-type": "application/json" } })), 6000);
+        init?.signal?.addEventListener("abort", () => {
+          clearTimeout(t);
+          reject(init.signal?.reason ?? new Error("aborted"));
+        });
+      });
+    const code = await runCli(["--endpoints", "http://n1.test", "--timeout-ms", "20000", "status"], { out: (l) => out.push(l), err: (l) => err.push(l), env: {}, fetch: slow, readFile: async () => "", readFileBytes: async () => new Uint8Array(0), readStdin: async () => "", readStdinBytes: async () => new Uint8Array(0) });
+    assert.deepEqual([code, out, err], [0, ["ENDPOINT\tID\tLEADER\tTERM\tCOMMIT\tAPPLIED\tREVISION", "http://n1.test\tn1\tn1\t2\t5\t5\t3"], []]);
+  });
+
   it("names $EDGEKV_ENDPOINTS when that is where a bad endpoint list came from", async () => {
     const errs: string[] = [];
     const io = { out: () => {}, err: (l: string) => errs.push(l), env: { EDGEKV_ENDPOINTS: " " }, readFile: async () => "", readFileBytes: async () => new Uint8Array(0), readStdin: async () => "", readStdinBytes: async () => new Uint8Array(0) };
