@@ -6,8 +6,12 @@
  * imports (test/unit/client.test.ts checks).
  */
 
-/** A member id: 1-64 letters, digits, '.', '_' or '-' (also a path segment and a log field). */
-export const MEMBER_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+/**
+ * A member id: 1-64 letters, digits, '.', '_' or '-', but not "." or ".." (it is a URL path segment, and URL
+ * parsing drops those: `DELETE /v1/cluster/members/..` would reach another route). Also a log field. The
+ * node's own `--node-id` has this rule (src/config/schema.ts).
+ */
+export const MEMBER_ID_RE = /^(?!\.\.?$)[A-Za-z0-9._-]{1,64}$/;
 
 /** A member's peer or client URL: http(s), a host (with optional port), an optional path; no spaces; ≤ 2048 characters. */
 export const MEMBER_URL_RE = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;

@@ -54,7 +54,7 @@ export class UsageError extends Error {}
 export function intFlag(name: string, v: string | undefined, what = "a non-negative integer"): number | undefined {
   if (v === undefined) return undefined;
   const label = /^[A-Z_]+$/.test(name) ? name : `--${name}`;
-  if (/^[0-9]{16,}$/.test(v)) throw new UsageError(`${label} is too large (at most 15 digits), got ${JSON.stringify(v)}`);
+  if (/^[0-9]{16,}$/.test(v)) throw new UsageError(`${label} has more than 15 digits, got ${JSON.stringify(v)}`);
   if (!/^[0-9]{1,15}$/.test(v)) throw new UsageError(`${label} must be ${what}, got ${JSON.stringify(v)}`);
   return Number(v);
 }
@@ -157,8 +157,10 @@ async function putValue(pos: string[], f: CliFlags, io: CliIo, files: CliFiles):
 export async function cmdPut(c: EdgeKvClient, pos: string[], f: CliFlags, io: CliIo, files: CliFiles): Promise<number> {
   // Both together can never succeed (a key with a revision exists); refuse rather than send a doomed write.
   if (f["if-match"] !== undefined && f["if-absent"]) throw new UsageError("--if-match and --if-absent are mutually exclusive");
+  // Flags first: `put k - --lease abc` must not wait for stdin to end before it is refused.
+  const opts = { lease: leaseIdFlag(f.lease), ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] };
   const value = await putValue(pos, f, io, files);
-  const r = await c.put(pos[0], value, { lease: leaseIdFlag(f.lease), ifMatch: intFlag("if-match", f["if-match"]), ifAbsent: f["if-absent"] });
+  const r = await c.put(pos[0], value, opts);
   if (f.json) show(io, r);
   else io.out(`OK revision ${r.revision}`);
   return 0;

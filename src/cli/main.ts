@@ -7,7 +7,7 @@
  * precondition (`compare_failed`) not satisfied.
  */
 import { parseArgs } from "node:util";
-import { EdgeKvClient, EdgeKvError } from "../client/index.ts";
+import { BadRequestError, EdgeKvClient, EdgeKvError } from "../client/index.ts";
 import { cmdCompact, cmdDel, cmdGet, cmdLease, cmdMembers, cmdPut, cmdRange, cmdStatus, cmdTxn, cmdWatch, UsageError, positiveIntFlag, type CliFiles, type CliFlags, type CliIo } from "./commands.ts";
 
 /** etcdctl command names an etcd user types first, and what they are here (a hint with "unknown command"). */
@@ -52,7 +52,7 @@ export const COMMAND_HELP: Record<string, string> = {
 /** Top-level help text. */
 export function helpText(): string {
   return [
-    "usage: edgekv [--endpoints URL,...] [--json] [--timeout-ms N] COMMAND [ARGS] [--help]",
+    "usage: edgekv [--endpoints URL,...] [--json] [--timeout-ms N] COMMAND [ARGS] [--help]   (or: edgekv help [COMMAND])",
     "",
     "Global options:",
     `  --endpoints URL,...   client API URLs (default $EDGEKV_ENDPOINTS or ${DEFAULT_ENDPOINT})`,
@@ -211,7 +211,13 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
       io.out(helpText());
       return 0;
     }
-    return runCli([pos[0], "--help"], io);
+    const h = pos.length === 1 ? COMMAND_HELP[pos[0] === "delete" ? "del" : pos[0]] : undefined;
+    if (!h) {
+      io.err(`error: usage: ${pos.length > 1 ? "edgekv help [COMMAND]" : `unknown command ${JSON.stringify(pos[0])}; run \`edgekv --help\``}`);
+      return 2;
+    }
+    io.out("usage: " + h);
+    return 0;
   }
   if (flags.help) {
     const h = COMMAND_HELP[command === "delete" ? "del" : command];
@@ -273,7 +279,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
     }
     // The SDK refusing an argument before sending anything (status 0, e.g. an empty key or an inverted range)
     // is a bad argument like any other: exit 2.
-    if (err instanceof EdgeKvError && err.code === "bad_request" && err.status === 0) {
+    if (err instanceof BadRequestError && err.status === 0) {
       io.err(`error: usage: ${err.message}`);
       return 2;
     }

@@ -92,7 +92,7 @@ const utf8 = new TextEncoder();
  * `--node-id` has the same rule, src/config/schema.ts), so no member can have any other id.
  */
 function checkMemberId(id: string): void {
-  if (!MEMBER_ID_RE.test(id)) throw new BadRequestError("bad_request", `member id ${JSON.stringify(id)}: 1-64 letters, digits, '.', '_' or '-'`);
+  if (!MEMBER_ID_RE.test(id)) throw new BadRequestError("bad_request", `member id ${JSON.stringify(id)}: 1-64 letters, digits, '.', '_' or '-', not . or ..`);
 }
 
 /** Throws `BadRequestError` unless `id` and the URLs have the shape the membership API accepts (src/api/member-input.ts). */

@@ -68,7 +68,7 @@ export class LeaseNotFoundError extends EdgeKvError {
   override name = "LeaseNotFoundError";
 }
 
-/** Bad input (400). */
+/** Bad input: the server's 400, or with status 0 the SDK's own refusal before sending anything. */
 export class BadRequestError extends EdgeKvError {
   override name = "BadRequestError";
 }

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { ANSWER_KEY_OVERHEAD_BYTES } from "../kv/answer-size.ts";
+import { MEMBER_ID_RE } from "../api/member-input.ts";
 
 /** How string sources (env, flags) are turned into typed values before the field schema checks them. */
 export type FieldKind = "string" | "int" | "number" | "boolean" | "enum" | "peers";
@@ -42,7 +43,7 @@ const ratio = z.number().min(0).max(1);
  * advertised URLs default from the listen ports (on Fly: `<FLY_MACHINE_ID>.vm.<FLY_APP_NAME>.internal`).
  */
 export const CONFIG_FIELDS = {
-  nodeId: { kind: "string", schema: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 of A-Z a-z 0-9 _ . -"), default: undefined, unit: "", help: "this member's stable id (node.ts: n1 when not given; on Fly.io defaults to FLY_MACHINE_ID; set it for every member of a multi-node cluster)" },
+  nodeId: { kind: "string", schema: z.string().regex(MEMBER_ID_RE, "must be 1-64 of A-Z a-z 0-9 _ . -, not . or .."), default: undefined, unit: "", help: "this member's stable id (node.ts: n1 when not given; on Fly.io defaults to FLY_MACHINE_ID; set it for every member of a multi-node cluster)" },
   clusterId: { kind: "string", schema: z.string().min(1).max(128), default: "edgekv", unit: "", help: "cluster id every peer request carries; peers of another cluster are refused (on Fly.io defaults to FLY_APP_NAME)" },
   clusterSecret: { kind: "string", schema: z.string().max(512), default: "", unit: "", help: "shared secret authenticating peer requests (required, at least 16 characters, on Fly.io; may be empty locally)" },
   dataDir: { kind: "string", schema: z.string().min(1), default: "./data", unit: "path", help: "directory of the node's SQLite file and snapshots" },

@@ -105,6 +105,11 @@ describe("configuration", () => {
     throwsConfig(() => load([]), "nodeId", "", /required/);
   });
 
+  it("refuses the node ids . and .. (a member id is a URL path segment, and URL parsing drops those)", () => {
+    for (const id of [".", ".."]) throwsConfig(() => load(["--node-id", id]), "nodeId", "flag", /not \. or \.\./);
+    assert.equal(load(["--node-id", "..."]).nodeId, "...");
+  });
+
   it("checks rules across fields", () => {
     throwsConfig(() => load(["--node-id", "n1", "--election-timeout-ms-max", "200"]), "electionTimeoutMsMax", "flag", />= electionTimeoutMsMin/);
     throwsConfig(() => load(["--node-id", "n1"], { EDGEKV_HEARTBEAT_INTERVAL_MS: "400" }), "electionTimeoutMsMin", "default", />.*heartbeatIntervalMs/);
