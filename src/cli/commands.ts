@@ -79,8 +79,7 @@ const MAX_LEASE_TTL_SEC = 2 ** 31 - 1;
  */
 export function leaseIdFlag(v: string | undefined, label = "--lease"): string | undefined {
   if (v === undefined) return undefined;
-  if (/^[1-9][0-9]{20,}$/.test(v)) throw new UsageError(`${label} is above 2^63-1, the largest lease id, got ${JSON.stringify(v)}`);
-  if (!/^[1-9][0-9]{0,19}$/.test(v)) throw new UsageError(`${label} must be a positive decimal integer (a lease id), got ${JSON.stringify(v)}`);
+  if (!/^[1-9][0-9]*$/.test(v)) throw new UsageError(`${label} must be a positive decimal integer (a lease id), got ${JSON.stringify(v)}`);
   if (BigInt(v) > MAX_LEASE_ID) throw new UsageError(`${label} is above 2^63-1, the largest lease id, got ${JSON.stringify(v)}`);
   return v;
 }

@@ -135,9 +135,16 @@ function parseFailure(argv: string[], err: unknown): string {
   const flag = (err as { code?: string })?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" ? /^Option '(--[a-z-]+)' argument is ambiguous/.exec(message)?.[1] : undefined;
   const end = argv.includes("--") ? argv.indexOf("--") : argv.length;
   const at = flag === undefined ? -1 : argv.slice(0, end).findIndex((a, i) => a === flag && NEGATIVE_NUMBER.test(argv[i + 1] ?? ""));
-  const value = at >= 0 ? argv[at + 1] : undefined;
-  if (flag && NUMERIC_FLAGS[flag] && value !== undefined && NEGATIVE_NUMBER.test(value)) return `${flag} must be ${NUMERIC_FLAGS[flag]}, got ${JSON.stringify(value)}`;
-  return message;
+  return at >= 0 && NUMERIC_FLAGS[flag!] ? `${flag} must be ${NUMERIC_FLAGS[flag!]}, got ${JSON.stringify(argv[at + 1])}` : message;
+}
+
+/** A command word as the CLI knows it: `delete` is `del` (etcdctl's name), for its flags and its help too. */
+const canonical = (word: string) => (word === "delete" ? "del" : word);
+
+/** The message for a command word the CLI does not have, with the edgekv form of an etcdctl name. */
+function unknownCommand(word: string): string {
+  const hint = ETCDCTL_NAMES[word];
+  return `unknown command ${JSON.stringify(word)}${hint ? ` (etcdctl's ${word}: here \`${hint}\`)` : ""}; run \`edgekv --help\``;
 }
 
 /** Flags every command takes. */
@@ -152,7 +159,6 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   get: ["consistency", "revision", "raw", "prefix", "start"],
   put: ["lease", "if-match", "if-absent", "file"],
   del: ["if-match", "prefix", "start", "end"],
-  delete: ["if-match", "prefix", "start", "end"],
   range: ["prefix", "start", "end", "limit", "keys-only", "count-only", "revision", "consistency"],
   txn: [],
   lease: ["once", "keys"],
@@ -169,7 +175,7 @@ function checkFlags(command: string, given: string[]): void {
   const allowed = COMMAND_FLAGS[command];
   const extra = allowed ? given.filter((f) => !GLOBAL_FLAGS.includes(f) && !allowed.includes(f)) : [];
   if (extra.length === 0) return;
-  const own = allowed!.filter((f) => f !== "prefix" || command !== "get").filter((f) => f !== "start" || command !== "get");
+  const own = command === "get" ? allowed!.filter((f) => f !== "prefix" && f !== "start") : allowed!;
   throw new UsageError(`--${extra[0]} does not apply to ${command}; ${own.length ? `its flags: ${own.map((f) => `--${f}`).join(", ")}` : "it takes no flags"} (and --endpoints, --json, --timeout-ms)`);
 }
 
@@ -200,37 +206,33 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
     return 2;
   }
   const flags = parsed.values as CliFlags & { endpoints?: string; help?: boolean; "timeout-ms"?: string };
-  const [command, ...pos] = parsed.positionals;
+  const [typed, ...pos] = parsed.positionals;
+  const command = typed === undefined ? undefined : canonical(typed);
   if (!command) {
     (flags.help ? io.out : io.err)(helpText());
     return flags.help ? 0 : 2;
   }
-  // `edgekv help` and `edgekv help COMMAND`, as etcdctl has them.
-  if (command === "help") {
-    if (pos.length === 0) {
-      io.out(helpText());
-      return 0;
-    }
-    const h = pos.length === 1 ? COMMAND_HELP[pos[0] === "delete" ? "del" : pos[0]] : undefined;
-    if (!h) {
-      io.err(`error: usage: ${pos.length > 1 ? "edgekv help [COMMAND]" : `unknown command ${JSON.stringify(pos[0])}; run \`edgekv --help\``}`);
-      return 2;
-    }
-    io.out("usage: " + h);
+  // `edgekv help`, `edgekv help COMMAND` (as etcdctl has them) and `edgekv COMMAND --help`.
+  if (command === "help" && pos.length === 0) {
+    io.out(helpText());
     return 0;
   }
-  if (flags.help) {
-    const h = COMMAND_HELP[command === "delete" ? "del" : command];
+  if (command === "help" && pos.length > 1) {
+    io.err("error: usage: edgekv help [COMMAND]");
+    return 2;
+  }
+  if (command === "help" || flags.help) {
+    const name = command === "help" ? canonical(pos[0]!) : command;
+    const h = COMMAND_HELP[name];
     if (!h) {
-      const hint = ETCDCTL_NAMES[command];
-      io.err(`error: usage: unknown command ${JSON.stringify(command)}${hint ? ` (etcdctl's ${command}: here \`${hint}\`)` : ""}; run \`edgekv --help\``);
+      io.err(`error: usage: ${unknownCommand(name)}`);
       return 2;
     }
     io.out("usage: " + h);
     return 0;
   }
   const endpoints = (flags.endpoints ?? io.env.EDGEKV_ENDPOINTS ?? DEFAULT_ENDPOINT).split(",").map((s) => s.trim()).filter(Boolean);
-  const endpointsFrom = flags.endpoints !== undefined ? "--endpoints" : io.env.EDGEKV_ENDPOINTS !== undefined ? "$EDGEKV_ENDPOINTS" : "--endpoints";
+  const endpointsFrom = flags.endpoints === undefined && io.env.EDGEKV_ENDPOINTS !== undefined ? "$EDGEKV_ENDPOINTS" : "--endpoints";
   try {
     checkFlags(command, Object.keys(flags));
     const timeoutMs = positiveIntFlag("timeout-ms", flags["timeout-ms"]);
@@ -250,7 +252,6 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
       case "put":
         return await cmdPut(client, pos, flags, io, io);
       case "del":
-      case "delete":
         return await cmdDel(client, pos, flags, io);
       case "range":
         return await cmdRange(client, pos, flags, io);
@@ -268,8 +269,7 @@ export async function runCli(argv: string[], io: CliEnv): Promise<number> {
       case "compact":
         return await cmdCompact(client, pos, flags, io);
       default: {
-        const hint = ETCDCTL_NAMES[command];
-        throw new UsageError(`unknown command ${JSON.stringify(command)}${hint ? ` (etcdctl's ${command}: here \`${hint}\`)` : ""}; run \`edgekv --help\``);
+        throw new UsageError(unknownCommand(command));
       }
     }
   } catch (err) {
